@@ -1,0 +1,37 @@
+"""Camera geometry: intrinsics, rigid transforms, and depth <-> point conversions (no ROS)."""
+
+from __future__ import annotations
+
+from .camera import CameraIntrinsics, validate_intrinsic_matrix
+from .projection import backproject, pixel_rays, project_lidar, project_points
+from .transforms import (
+    TransformTree,
+    compose,
+    invert_transform,
+    make_transform,
+    matrix_to_quaternion,
+    quaternion_to_matrix,
+    rotation_from_euler,
+    transform_from_xyzquat,
+    transform_points,
+    transform_to_xyzquat,
+)
+
+__all__ = [
+    "CameraIntrinsics",
+    "TransformTree",
+    "backproject",
+    "compose",
+    "invert_transform",
+    "make_transform",
+    "matrix_to_quaternion",
+    "pixel_rays",
+    "project_lidar",
+    "project_points",
+    "quaternion_to_matrix",
+    "rotation_from_euler",
+    "transform_from_xyzquat",
+    "transform_points",
+    "transform_to_xyzquat",
+    "validate_intrinsic_matrix",
+]

@@ -1,0 +1,95 @@
+"""Depth images <-> 3D points in the camera optical frame (x right, y down, z forward, metres).
+
+Integer pixel coordinates are pixel centres: a point projecting to ``u = 3.4`` lands in pixel 3,
+and ``u = 3.6`` in pixel 4.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .camera import validate_intrinsic_matrix
+from .transforms import transform_points
+
+__all__ = ["backproject", "pixel_rays", "project_lidar", "project_points"]
+
+
+def pixel_rays(K, height: int, width: int, dtype=np.float32) -> np.ndarray:
+    """Rays [H,W,3] with unit z through every pixel centre: ``depth * ray`` is the 3D point."""
+    K = validate_intrinsic_matrix(K)
+    u = np.arange(width, dtype=np.float64)
+    v = np.arange(height, dtype=np.float64)
+    y = (v - K[1, 2]) / K[1, 1]
+    # Skew (K[0, 1]) shifts x by s * y / fx.
+    x = (u[None, :] - K[0, 2] - K[0, 1] * y[:, None]) / K[0, 0]
+    rays = np.empty((height, width, 3), dtype=dtype)
+    rays[..., 0] = x
+    rays[..., 1] = y[:, None]
+    rays[..., 2] = 1.0
+    return rays
+
+
+def backproject(depth, K) -> np.ndarray:
+    """Points [H,W,3] (metres, camera optical frame) from a depth image [H,W] (metres).
+
+    Pixels whose depth is not finite or not positive become NaN points, as in depth_image_proc.
+    """
+    depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be [H,W], got shape {depth.shape}")
+    dtype = depth.dtype if depth.dtype in (np.float32, np.float64) else np.float32
+    h, w = depth.shape
+    d = depth.astype(dtype, copy=False)
+    with np.errstate(invalid="ignore"):
+        valid = np.isfinite(d) & (d > 0)
+    d = np.where(valid, d, np.nan)
+    return pixel_rays(K, h, w, dtype) * d[..., None]
+
+
+def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-3,
+                   return_index: bool = False):
+    """Render points [N,3] (camera optical frame, metres) into a depth image [H,W] with a z-buffer.
+
+    Each pixel keeps the nearest point (smallest z); pixels with no point are 0. Points behind
+    ``min_depth``, outside the image or not finite are dropped. With ``return_index=True`` also
+    returns ``index[H,W]``: the row of ``points`` that won each pixel, -1 where none did.
+    """
+    K = validate_intrinsic_matrix(K)
+    points = np.asarray(points)
+    if points.ndim != 2 or points.shape[1] != 3:
+        raise ValueError(f"points must be [N,3], got shape {points.shape}")
+    x, y, z = (points[:, i].astype(np.float64) for i in range(3))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z) & (z > min_depth)
+        u = K[0, 0] * x / z + K[0, 1] * y / z + K[0, 2]
+        v = K[1, 1] * y / z + K[1, 2]
+    # Pixel centres are integers, so a pixel spans [i - 0.5, i + 0.5).
+    col = np.floor(u + 0.5)
+    row = np.floor(v + 0.5)
+    keep &= (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    idx = np.flatnonzero(keep)
+    flat = row[idx].astype(np.int64) * width + col[idx].astype(np.int64)
+    zk = z[idx]
+    # Sort by (pixel, depth): the first entry of each pixel run is the nearest point.
+    order = np.lexsort((zk, flat))
+    flat, zk, idx = flat[order], zk[order], idx[order]
+    first = np.ones(len(flat), dtype=bool)
+    first[1:] = flat[1:] != flat[:-1]
+    depth = np.zeros(height * width, dtype=np.float32)
+    depth[flat[first]] = zk[first]
+    depth = depth.reshape(height, width)
+    if not return_index:
+        return depth
+    index = np.full(height * width, -1, dtype=np.int64)
+    index[flat[first]] = idx[first]
+    return depth, index.reshape(height, width)
+
+
+def project_lidar(points_lidar, T_cam_lidar, K, height: int, width: int, **kwargs):
+    """Sparse depth [H,W] (0 = no return) from LiDAR points [N,3] in the LiDAR frame.
+
+    ``T_cam_lidar`` [4,4] is the LiDAR frame's pose in the camera optical frame (the
+    ``lidar_extrinsic`` parameter). Keyword arguments go to :func:`project_points`.
+    """
+    points_cam = transform_points(T_cam_lidar, np.asarray(points_lidar, dtype=np.float64))
+    return project_points(points_cam, K, height, width, **kwargs)

@@ -1,0 +1,8 @@
+"""Small helpers shared by the command-line tools of ``depth_core`` and ``depth_ros``."""
+
+from __future__ import annotations
+
+from .cli import ArgumentParser, positive_float, positive_int
+from .files import atomic_output_dir
+
+__all__ = ["ArgumentParser", "atomic_output_dir", "positive_float", "positive_int"]

@@ -1,0 +1,36 @@
+"""Argument parsing that reports a bad argument in one line, naming it, and exits with status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["ArgumentParser", "positive_float", "positive_int"]
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """``argparse`` without the usage dump on errors: ``prog: error: <what> (see --help)``."""
+
+    def error(self, message: str):
+        sys.stderr.write(f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        sys.exit(2)
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got '{text}'") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value

@@ -1,0 +1,9 @@
+"""Rosbag reading and writing (rosbags), and the simulator-to-bag tool ``depth-ros-sim``."""
+
+from __future__ import annotations
+
+from .reader import BagError, BagMessage, TopicInfo, bag_topics, read_messages
+from .writer import LATCHED_QOS, SENSOR_QOS, BagWriter
+
+__all__ = ["LATCHED_QOS", "SENSOR_QOS", "BagError", "BagMessage", "BagWriter", "TopicInfo", "bag_topics",
+           "read_messages"]

@@ -1,0 +1,42 @@
+"""depth_ros: an ament_python ROS 2 package holding two Python packages, the ROS-free library
+``depth_core`` and the ROS layer ``depth_ros``. Installs with colcon or pip (editable)."""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "depth_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    description="Dense metric depth and pseudo-LiDAR from camera (+ LiDAR) for ROS 2",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["depth_core", "depth_core.*", "depth_ros", "depth_ros.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml")),
+    ],
+    # torch is deliberately unpinned here: scripts/setup.sh installs the CPU build (2.13.0) first,
+    # so that this requirement is already met and pip never pulls the CUDA wheels on a CPU machine.
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "opencv-python-headless>=4.8",
+        "pyyaml>=6",
+        "tqdm>=4.60",
+        "rosbags>=0.10",
+        "torch>=2.1",
+    ],
+    extras_require={"dev": ["pytest>=7", "ruff>=0.6", "colcon-common-extensions>=0.3"]},
+    zip_safe=True,
+    entry_points={
+        "console_scripts": [
+            "depth-core = depth_core.cli:main",
+            "depth-ros-sim = depth_ros.bag.simulate:main",
+        ],
+    },
+)

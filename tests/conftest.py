@@ -1,0 +1,37 @@
+"""Shared fixtures. Every test run gets its own ROS_DOMAIN_ID so parallel runs on one host never
+see each other's DDS traffic; it is set before anything can initialise rclpy."""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+from pathlib import Path
+
+import pytest
+
+# Domain ids 1..100 are safe on Linux with default port settings; pick one per run.
+os.environ["ROS_DOMAIN_ID"] = str(random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "little")).randint(1, 100))
+os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def venv_bin() -> Path:
+    """Folder of this interpreter's console scripts (the project's .venv/bin under the README command)."""
+    return Path(sys.executable).parent
+
+
+@pytest.fixture(scope="session")
+def sim_bag(tmp_path_factory) -> Path:
+    """A small simulated street bag (6 frames at 320x96), written once per session."""
+    from depth_ros.bag.simulate import write_sim_bag
+
+    return write_sim_bag(tmp_path_factory.mktemp("bags") / "street", "street", 6, seed=3, width=320, height=96,
+                         progress=False)

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depth_core.geometry import (
+    CameraIntrinsics,
+    TransformTree,
+    backproject,
+    compose,
+    invert_transform,
+    make_transform,
+    matrix_to_quaternion,
+    project_lidar,
+    project_points,
+    quaternion_to_matrix,
+    rotation_from_euler,
+    transform_from_xyzquat,
+    transform_points,
+    transform_to_xyzquat,
+    validate_intrinsic_matrix,
+)
+
+CAM = CameraIntrinsics(fx=500.0, fy=480.0, cx=319.5, cy=239.5, width=640, height=480)
+
+
+def _project(cam: CameraIntrinsics, p):
+    return cam.fx * p[0] / p[2] + cam.cx, cam.fy * p[1] / p[2] + cam.cy
+
+
+def test_resized_intrinsics_keep_pixel_centres_consistent():
+    p = np.array([0.7, -0.3, 4.0])
+    u, v = _project(CAM, p)
+    half = CAM.resized(320, 240)
+    u2, v2 = _project(half, p)
+    # A full-resolution coordinate u maps to (u + 0.5) / 2 - 0.5 at half resolution.
+    assert u2 == pytest.approx((u + 0.5) / 2 - 0.5)
+    assert v2 == pytest.approx((v + 0.5) / 2 - 0.5)
+    assert (half.width, half.height) == (320, 240)
+
+
+def test_cropped_intrinsics_shift_the_principal_point():
+    p = np.array([0.2, 0.1, 3.0])
+    u, v = _project(CAM, p)
+    crop = CAM.cropped(100, 40, 300, 200)
+    u2, v2 = _project(crop, p)
+    assert (u2, v2) == pytest.approx((u - 100, v - 40))
+    with pytest.raises(ValueError, match="exceeds"):
+        CAM.cropped(500, 0, 300, 200)
+
+
+def test_intrinsics_dict_round_trip():
+    assert CameraIntrinsics.from_dict(CAM.to_dict()) == CAM
+    assert CameraIntrinsics.from_matrix(CAM.K, 640, 480) == CAM
+
+
+@pytest.mark.parametrize("K, match", [
+    (np.zeros((3, 3)), "focal lengths must be positive"),
+    (np.eye(4), "3x3"),
+    ([[500, 0, 1], [0, 500, 1], [0, 0, np.nan]], "non-finite"),
+    ([[500, 0, 1], [0, 500, 1], [0, 1, 1]], r"\[0, 0, 1\]"),
+])
+def test_invalid_intrinsic_matrices_are_rejected(K, match):
+    with pytest.raises(ValueError, match=match):
+        validate_intrinsic_matrix(K, "K")
+
+
+def test_backproject_then_project_is_identity():
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(0.5, 20.0, (48, 64)).astype(np.float32)
+    depth[5, 7] = np.nan
+    depth[9, 9] = 0.0
+    cam = CAM.resized(64, 48)
+    points = backproject(depth, cam.K)
+    assert points.shape == (48, 64, 3)
+    assert np.isnan(points[5, 7]).all() and np.isnan(points[9, 9]).all()
+    assert np.allclose(points[..., 2][np.isfinite(depth) & (depth > 0)], depth[np.isfinite(depth) & (depth > 0)])
+    rendered = project_points(points.reshape(-1, 3), cam.K, 48, 64)
+    expected = np.where(np.isfinite(depth) & (depth > 0), depth, 0)
+    np.testing.assert_allclose(rendered, expected, rtol=1e-6)
+
+
+def test_project_points_zbuffer_keeps_the_nearest_and_reports_the_winner():
+    K = CAM.K
+    ray = np.array([(100 - CAM.cx) / CAM.fx, (50 - CAM.cy) / CAM.fy, 1.0])
+    points = np.stack([ray * 9.0, ray * 2.0, ray * 5.0, [0, 0, -1.0], [np.nan, 0, 1]])
+    depth, index = project_points(points, K, 480, 640, return_index=True)
+    assert depth[50, 100] == pytest.approx(2.0)
+    assert index[50, 100] == 1
+    assert np.count_nonzero(depth) == 1
+    assert (index >= 0).sum() == 1
+
+
+def test_integer_pixel_coordinates_are_pixel_centres():
+    K = np.array([[100.0, 0, 0], [0, 100.0, 0], [0, 0, 1]])
+    z = 2.0
+    below, above = 3.49, 3.51  # u values; pixel 3 spans [2.5, 3.5)
+    pts = np.array([[below * z / 100, 0, z], [above * z / 100, 1.0 * z / 100, z]])
+    depth = project_points(pts, K, 4, 8)
+    assert depth[0, 3] == z and depth[1, 4] == z
+
+
+def test_quaternions_and_matrices_round_trip():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        q = rng.normal(size=4)
+        q /= np.linalg.norm(q)
+        q = -q if q[3] < 0 else q
+        R = quaternion_to_matrix(q)
+        assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
+        np.testing.assert_allclose(matrix_to_quaternion(R), q, atol=1e-9)
+    # 90 degrees about z, in ROS [x, y, z, w] order.
+    np.testing.assert_allclose(quaternion_to_matrix([0, 0, np.sqrt(0.5), np.sqrt(0.5)]) @ [1, 0, 0], [0, 1, 0],
+                               atol=1e-12)
+
+
+def test_transform_helpers_compose_and_invert():
+    T_ab = make_transform(rotation_from_euler(0.1, -0.2, 0.3), [1, 2, 3])
+    T_bc = transform_from_xyzquat([0.5, 0, -1, 0, 0, 0.3826834, 0.9238795])
+    T_ac = compose(T_ab, T_bc)
+    p_c = np.array([[1.0, 2.0, 3.0]])
+    np.testing.assert_allclose(transform_points(T_ac, p_c), transform_points(T_ab, transform_points(T_bc, p_c)))
+    np.testing.assert_allclose(compose(T_ac, invert_transform(T_ac)), np.eye(4), atol=1e-12)
+    np.testing.assert_allclose(transform_from_xyzquat(transform_to_xyzquat(T_ac)), T_ac, atol=1e-12)
+    with pytest.raises(ValueError, match="7 numbers"):
+        transform_from_xyzquat([1, 2, 3])
+
+
+def test_transform_tree_resolves_chains_in_both_directions():
+    T_base_cam_link = make_transform(rotation_from_euler(0, 0.05, 0), [0.3, 0, 1.6])
+    T_link_optical = make_transform(np.array([[0, 0, 1], [-1, 0, 0], [0, -1, 0.0]]))
+    T_base_lidar = make_transform(rotation_from_euler(0.01, 0.0, 0.02), [0, 0, 1.7])
+    tree = TransformTree()
+    tree.add("base_link", "camera_link", T_base_cam_link)
+    tree.add("camera_link", "camera_optical_frame", T_link_optical)
+    tree.add("/base_link", "lidar", T_base_lidar)
+    T_cam_lidar = tree.lookup("camera_optical_frame", "lidar")
+    expected = compose(invert_transform(compose(T_base_cam_link, T_link_optical)), T_base_lidar)
+    np.testing.assert_allclose(T_cam_lidar, expected, atol=1e-12)
+    np.testing.assert_allclose(tree.lookup("lidar", "camera_optical_frame"), invert_transform(expected), atol=1e-12)
+    np.testing.assert_allclose(tree.lookup("lidar", "lidar"), np.eye(4))
+    tree.add("map", "odom", np.eye(4))
+    with pytest.raises(KeyError, match="not connected"):
+        tree.lookup("odom", "lidar")
+    with pytest.raises(KeyError, match="'radar' is not in the transform tree"):
+        tree.lookup("radar", "lidar")
+
+
+def test_project_lidar_uses_the_extrinsic():
+    # LiDAR 1 m to the camera's left (optical -x), axes REP-103: x forward, y left, z up.
+    R_cam_lidar = np.array([[0, -1, 0], [0, 0, -1], [1, 0, 0.0]])
+    T_cam_lidar = make_transform(R_cam_lidar, [-1.0, 0, 0])
+    point_lidar = np.array([[10.0, -1.0, 0.0]])  # 10 m ahead, 1 m right of the LiDAR: in front of the camera
+    depth = project_lidar(point_lidar, T_cam_lidar, CAM.K, 480, 640)
+    assert depth[240, 320] == pytest.approx(10.0)

@@ -1,0 +1,128 @@
+"""depth-ros-sim: the bag it writes, read back with rosbags, as replay and users will read it."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+import yaml
+
+from depth_core.geometry import project_lidar
+from depth_ros.bag import bag_topics, read_messages
+from depth_ros.bag.simulate import write_sim_bag
+from depth_ros.conversions import (
+    depth_from_msg,
+    intrinsics_from_camera_info,
+    pointcloud_from_msg,
+    rgb_from_msg,
+    stamp_to_ns,
+    tree_from_tf_messages,
+)
+
+EXPECTED_TOPICS = {
+    "/camera/image_raw": "sensor_msgs/msg/Image",
+    "/camera/camera_info": "sensor_msgs/msg/CameraInfo",
+    "/camera/depth_gt": "sensor_msgs/msg/Image",
+    "/lidar/points": "sensor_msgs/msg/PointCloud2",
+    "/tf_static": "tf2_msgs/msg/TFMessage",
+    "/tf": "tf2_msgs/msg/TFMessage",
+}
+
+
+def _by_topic(bag):
+    out = {}
+    for m in read_messages(bag):
+        out.setdefault(m.topic, []).append(m)
+    return out
+
+
+def test_bag_holds_the_design_topics_as_mcap(sim_bag):
+    assert list(sim_bag.glob("*.mcap")), "storage is MCAP"
+    meta = yaml.safe_load((sim_bag / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
+    assert meta["storage_identifier"] == "mcap"
+    topics = bag_topics(sim_bag)
+    assert {t: i.msgtype for t, i in topics.items()} == EXPECTED_TOPICS
+    assert {t: i.count for t, i in topics.items()} == {**{t: 6 for t in EXPECTED_TOPICS}, "/tf_static": 1}
+    qos = {t["topic_metadata"]["name"]: t["topic_metadata"]["offered_qos_profiles"]
+           for t in meta["topics_with_message_count"]}
+    assert qos["/tf_static"][0]["durability"] in (1, "transient_local")
+    assert qos["/camera/image_raw"][0]["reliability"] in (2, "best_effort")
+
+
+def test_messages_have_the_documented_encodings_frames_and_stamps(sim_bag):
+    msgs = _by_topic(sim_bag)
+    for image, info, depth, cloud in zip(msgs["/camera/image_raw"], msgs["/camera/camera_info"],
+                                         msgs["/camera/depth_gt"], msgs["/lidar/points"]):
+        stamps = {stamp_to_ns(m.msg.header.stamp) for m in (image, info, depth, cloud)}
+        assert len(stamps) == 1 and stamps == {image.stamp_ns}
+        assert image.msg.encoding == "rgb8" and image.msg.header.frame_id == "camera_optical_frame"
+        assert depth.msg.encoding == "32FC1" and depth.msg.header.frame_id == "camera_optical_frame"
+        assert info.msg.header.frame_id == "camera_optical_frame"
+        assert cloud.msg.header.frame_id == "lidar_link"
+        assert rgb_from_msg(image.msg).shape == (96, 320, 3)
+        gt = depth_from_msg(depth.msg)
+        assert np.isnan(gt).any() and (gt[np.isfinite(gt)] > 0).all()
+        assert [f.name for f in cloud.msg.fields] == ["x", "y", "z", "intensity", "ring"]
+        ring = pointcloud_from_msg(cloud.msg, names=("ring",))["ring"]
+        assert ring.dtype == np.uint16 and ring.max() < 64
+    stamps = [m.stamp_ns for m in msgs["/camera/image_raw"]]
+    assert np.allclose(np.diff(stamps), 1e8)  # 10 Hz
+
+
+def test_lidar_projected_with_the_bags_own_tf_static_lands_on_ground_truth(sim_bag):
+    msgs = _by_topic(sim_bag)
+    tree = tree_from_tf_messages(m.msg for m in msgs["/tf_static"])
+    errors = []
+    for info, depth, cloud in zip(msgs["/camera/camera_info"], msgs["/camera/depth_gt"], msgs["/lidar/points"]):
+        cam = intrinsics_from_camera_info(info.msg)
+        T_cam_lidar = tree.lookup(depth.msg.header.frame_id, cloud.msg.header.frame_id)
+        fields = pointcloud_from_msg(cloud.msg)
+        points = np.stack([fields["x"], fields["y"], fields["z"]], axis=1)
+        sparse = project_lidar(points, T_cam_lidar, cam.K, cam.height, cam.width)
+        gt = depth_from_msg(depth.msg)
+        both = (sparse > 0) & np.isfinite(gt)
+        errors.append(np.abs(sparse[both] - gt[both]) / gt[both])
+    errors = np.concatenate(errors)
+    assert errors.size > 2000
+    assert np.median(errors) < 0.01
+
+
+def test_sqlite3_storage_and_other_scenes(tmp_path):
+    bag = write_sim_bag(tmp_path / "indoor", "indoor", 2, width=64, height=48, storage="sqlite3", progress=False)
+    assert list(bag.glob("*.db3"))
+    assert bag_topics(bag)["/camera/image_raw"].count == 2
+
+
+def test_console_script_writes_a_bag_and_prints_what_it_wrote(tmp_path, venv_bin):
+    out = tmp_path / "yard_bag"
+    result = subprocess.run([str(venv_bin / "depth-ros-sim"), "--out", str(out), "--frames", "2", "--scene", "yard",
+                             "--width", "64", "--height", "48", "--quiet"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {out}" in result.stdout and "/lidar/points" in result.stdout
+    assert bag_topics(out)["/camera/depth_gt"].count == 2
+
+
+@pytest.mark.parametrize("args, match", [
+    (["--frames", "0"], "argument --frames: must be >= 1, got 0"),
+    (["--frames", "2", "--scene", "moon"], "argument --scene: invalid choice: 'moon'"),
+    (["--frames", "2", "--out-of-place"], "unrecognized arguments: --out-of-place"),
+])
+def test_console_script_rejects_bad_arguments_in_one_line(tmp_path, venv_bin, args, match):
+    result = subprocess.run([str(venv_bin / "depth-ros-sim"), "--out", str(tmp_path / "bag"), *args],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and match in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unwritable_output_gets_one_line_and_leaves_nothing(tmp_path, venv_bin):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = subprocess.run([str(venv_bin / "depth-ros-sim"), "--out", str(blocker / "bag"), "--frames", "1"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("depth-ros-sim: error: --out:")
+    assert [p.name for p in tmp_path.iterdir()] == ["file"]
