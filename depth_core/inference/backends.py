@@ -1,0 +1,92 @@
+"""Backends run a prepared batch: ``run(image [1,3,h,w] float32 in [0,1], sparse [1,1,h,w] float32
+metres) -> {'depth': [1,1,h,w], 'confidence'?: [1,1,h,w]}`` as numpy. Pre- and post-processing
+stay in the estimator, identical for all of them."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .classical import ip_basic_complete
+
+__all__ = ["BackendError", "ClassicalBackend", "OnnxRuntimeBackend", "TorchBackend"]
+
+log = logging.getLogger("depth_core.inference")
+
+
+class BackendError(RuntimeError):
+    """A backend cannot run here or cannot run this model."""
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, model, device: str | None = None) -> None:
+        import torch
+
+        self.torch = torch
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.model = model.to(self.device).eval()
+
+    def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
+        torch = self.torch
+        with torch.inference_mode():
+            x = torch.from_numpy(image).to(self.device)
+            # Without any point the sparse branch cannot change the output (SAN's gate is 0), so
+            # skip it: same result, about half the work.
+            use_sparse = self.model.uses_sparse_depth and bool(np.any(sparse > 0))
+            s = torch.from_numpy(sparse).to(self.device) if use_sparse else None
+            out = self.model(x, s)
+        return {k: out[k].float().cpu().numpy() for k in ("depth", "confidence") if k in out}
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def __init__(self, path: str | Path, providers: list[str] | None = None, threads: int | None = None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise BackendError("onnxruntime is not installed (pip install onnxruntime)") from None
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        available = ort.get_available_providers()
+        wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        providers = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=providers)
+        except Exception as exc:
+            raise BackendError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from None
+        self.providers = self.session.get_providers()
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        self.path = Path(path)
+
+    def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
+        values = self.session.run(self.outputs, {"image": image, "sparse_depth": sparse})
+        return dict(zip(self.outputs, values))
+
+
+class ClassicalBackend:
+    """IP-Basic completion from the sparse input alone (the image is not used)."""
+
+    name = "classical"
+
+    def __init__(self, max_depth: float = 100.0) -> None:
+        self.max_depth = max_depth
+
+    def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
+        return {"depth": ip_basic_complete(sparse[0, 0], self.max_depth)[None, None]}
+
+
+def cache_dir() -> Path:
+    """Where exported ONNX graphs (and later TensorRT engines) are cached: ``$DEPTH_ROS_CACHE``,
+    else ``$XDG_CACHE_HOME/depth_ros``, else ``~/.cache/depth_ros``."""
+    if os.environ.get("DEPTH_ROS_CACHE"):
+        return Path(os.environ["DEPTH_ROS_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "depth_ros"

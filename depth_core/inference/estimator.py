@@ -1,0 +1,202 @@
+"""The estimator API that the node and the replay call:
+
+    est = load_estimator("default", backend="auto")
+    result = est.predict(rgb, K, sparse_depth)      # DepthResult(depth, confidence, mode)
+
+``predict`` validates its inputs, resizes them to the model's input size (intrinsics kept
+consistent, sparse points re-binned), runs the backend, and maps depth back to the input
+resolution with NaN for invalid pixels: one implementation for every backend.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..models import DepthModel, ModelConfig, create_model, list_models, load_model
+from .backends import BackendError, ClassicalBackend, OnnxRuntimeBackend, TorchBackend, cache_dir
+from .preprocess import check_inputs, prepare_inputs, restore_depth
+
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "DepthEstimator", "DepthResult", "load_estimator"]
+
+log = logging.getLogger("depth_core.inference")
+
+DEFAULT_MODEL = "san_resnet18"
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "classical")
+
+
+@dataclass
+class DepthResult:
+    """Depth [H,W] float32 metres at the input resolution (NaN = invalid), optional confidence
+    [H,W], ``mode`` 'prediction' (image only) or 'completion' (sparse depth used), and how many
+    sparse points went in."""
+
+    depth: np.ndarray
+    confidence: np.ndarray | None
+    mode: str
+    n_points: int = 0
+
+
+class DepthEstimator:
+    def __init__(self, backend, *, name: str, config: ModelConfig | None, uses_sparse_depth: bool,
+                 input_size: tuple[int, int] | None) -> None:
+        self.backend = backend
+        self.name = name
+        self.config = config
+        self.uses_sparse_depth = uses_sparse_depth
+        self.input_size = input_size  # (height, width); None: the input's own size
+
+    @property
+    def description(self) -> str:
+        size = "native size" if self.input_size is None else f"{self.input_size[1]}x{self.input_size[0]}"
+        extra = f" {self.backend.providers}" if hasattr(self.backend, "providers") else ""
+        return f"{self.name} on {self.backend.name}{extra} at {size}"
+
+    def predict(self, rgb: np.ndarray, K, sparse_depth: np.ndarray | None = None) -> DepthResult:
+        rgb, K, sparse_depth = check_inputs(rgb, K, sparse_depth)
+        H, W = rgb.shape[:2]
+        h, w = self.input_size or (H, W)
+        if not self.uses_sparse_depth:
+            sparse_depth = None
+        image, sparse, _, n_points = prepare_inputs(rgb, K, sparse_depth, h, w)
+        if isinstance(self.backend, ClassicalBackend) and n_points == 0:
+            return DepthResult(np.full((H, W), np.nan, np.float32), None, "prediction", 0)
+        out = self.backend.run(image, sparse)
+        max_depth = self.config.max_depth if self.config else None
+        depth = restore_depth(out["depth"][0, 0], H, W, max_depth)
+        confidence = out.get("confidence")
+        if confidence is not None:
+            confidence = restore_depth(confidence[0, 0], H, W)
+        return DepthResult(depth, confidence, "completion" if n_points else "prediction", n_points)
+
+
+def _state_hash(model: DepthModel, h: int, w: int) -> str:
+    import torch
+
+    digest = hashlib.sha256()
+    digest.update(f"depth_ros-onnx-v1|{torch.__version__}|{h}x{w}|".encode())
+    digest.update(model.config.to_json().encode())
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_onnx(model: DepthModel, height: int, width: int, cache: Path | None = None) -> Path:
+    """The ONNX export of ``model`` at ``height`` x ``width``, exported once and cached under a
+    key of its weights, config, size and torch version."""
+    from ..export import export_onnx
+
+    cache = Path(cache or cache_dir()) / "onnx"
+    path = cache / f"{model.config.name}_{height}x{width}_{_state_hash(model, height, width)}.onnx"
+    if path.is_file():
+        log.info("using cached ONNX export %s", path)
+        return path
+    cache.mkdir(parents=True, exist_ok=True)
+    log.info("exporting %s to ONNX at %dx%d for onnxruntime (one-time; cached at %s)",
+             model.config.name, width, height, path)
+    t0 = time.perf_counter()
+    fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=cache)
+    os.close(fd)
+    try:
+        export_onnx(model, tmp, height=height, width=width)
+        os.replace(tmp, path)  # atomic: concurrent processes never see a half-written file
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    log.info("exported %s in %.1f s", path.name, time.perf_counter() - t0)
+    return path
+
+
+def _onnxruntime_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def load_estimator(model: str | Path | DepthModel = "default", backend: str = "auto", *, pretrained: bool = True,
+                   input_size: tuple[int, int] | None = None, device: str | None = None,
+                   cache: str | Path | None = None, threads: int | None = None) -> DepthEstimator:
+    """An estimator for ``model``: a registry name, ``'default'`` (= ``san_resnet18``),
+    ``'classical'``, a path to ``.onnx`` / ``.safetensors`` / ``.engine``, or a model object.
+
+    ``backend``: ``auto`` (onnxruntime when installed, else torch; TensorRT once available),
+    ``onnxruntime`` (exports and caches registry / safetensors models itself), ``torch``, or
+    ``classical``. ``pretrained=False`` builds registry models with initial weights.
+    ``input_size`` (height, width) overrides the model's configured input size.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got '{backend}'")
+    if model == "classical" or backend == "classical":
+        if model not in ("classical", "default"):
+            log.info("backend 'classical' ignores model '%s': it completes LiDAR without a network", model)
+        log.info("depth estimator: classical IP-Basic completion (LiDAR only; no depth without points)")
+        return DepthEstimator(ClassicalBackend(), name="classical", config=None, uses_sparse_depth=True,
+                              input_size=input_size)
+    if backend == "tensorrt":
+        raise BackendError("the tensorrt backend is not available in this build (it needs TensorRT and a CUDA GPU)")
+
+    net: DepthModel | None = None
+    onnx_path: Path | None = None
+    if isinstance(model, DepthModel):
+        net, name = model, model.config.name
+    else:
+        name = DEFAULT_MODEL if model == "default" else str(model)
+        if name in list_models():
+            net = create_model(name, pretrained=pretrained)
+        else:
+            path = Path(name)
+            if not path.is_file():
+                raise FileNotFoundError(f"model '{model}': neither a registered model "
+                                        f"({', '.join(list_models())}) nor an existing file")
+            if path.suffix == ".onnx":
+                onnx_path = path
+            elif path.suffix == ".safetensors":
+                net = load_model(path)
+            elif path.suffix == ".engine":
+                raise BackendError(f"{path}: TensorRT engines need the tensorrt backend, not available here")
+            else:
+                raise ValueError(f"{path}: unknown model file type (expected .onnx, .safetensors or .engine)")
+            name = path.name
+
+    if backend == "auto":
+        chosen = "onnxruntime" if _onnxruntime_available() else "torch"
+        why = "onnxruntime is installed" if chosen == "onnxruntime" else "onnxruntime is not installed"
+        if onnx_path is not None and chosen == "torch":
+            raise BackendError(f"{onnx_path}: ONNX models need onnxruntime, which is not installed")
+        log.info("backend auto -> %s (%s; TensorRT not available)", chosen, why)
+        backend = chosen
+
+    if backend == "torch":
+        if net is None:
+            raise BackendError(f"{onnx_path}: the torch backend cannot run an ONNX file; use onnxruntime")
+        config = net.config
+        size = input_size or (config.input_height, config.input_width)
+        runner = TorchBackend(net, device)
+    else:
+        if onnx_path is None:
+            config = net.config
+            size = input_size or (config.input_height, config.input_width)
+            onnx_path = cached_onnx(net, *size, cache)
+        else:
+            from ..export import read_onnx_config
+
+            config, fixed = read_onnx_config(onnx_path)
+            size = input_size or fixed or (config.input_height, config.input_width)
+            if fixed and tuple(size) != tuple(fixed):
+                raise ValueError(f"{onnx_path}: exported for {fixed[1]}x{fixed[0]} inputs, asked for "
+                                 f"{size[1]}x{size[0]}; export with --dynamic or at that size")
+        runner = OnnxRuntimeBackend(onnx_path, threads=threads)
+    uses_sparse = net.uses_sparse_depth if net is not None else True
+    estimator = DepthEstimator(runner, name=name, config=config, uses_sparse_depth=uses_sparse, input_size=tuple(size))
+    log.info("depth estimator: %s", estimator.description)
+    return estimator

@@ -1,0 +1,89 @@
+"""Pre- and post-processing shared by every backend: input checks, resizing with consistent
+intrinsics, sparse-depth resampling, and mapping the result back to the input resolution."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from ..geometry import CameraIntrinsics, validate_intrinsic_matrix
+
+__all__ = ["InputError", "check_inputs", "prepare_inputs", "resize_sparse_depth", "restore_depth"]
+
+
+class InputError(ValueError):
+    """An argument of ``predict`` has the wrong type, shape or value."""
+
+
+def check_inputs(rgb, K, sparse_depth):
+    """Validate ``predict``'s arguments; returns ``(rgb, K, sparse_depth)`` as arrays."""
+    if not isinstance(rgb, np.ndarray) or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        desc = f"{rgb.dtype} {rgb.shape}" if isinstance(rgb, np.ndarray) else type(rgb).__name__
+        raise InputError(f"rgb: expected an RGB image [H,W,3] uint8, got {desc}")
+    h, w = rgb.shape[:2]
+    if h < 8 or w < 8:
+        raise InputError(f"rgb: image of {w}x{h} is too small")
+    try:
+        K = validate_intrinsic_matrix(K, "K")
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    if sparse_depth is not None:
+        sparse_depth = np.asarray(sparse_depth)
+        if sparse_depth.ndim == 3 and sparse_depth.shape[2] == 1:
+            sparse_depth = sparse_depth[..., 0]
+        if sparse_depth.shape != (h, w) or not np.issubdtype(sparse_depth.dtype, np.floating):
+            raise InputError(f"sparse_depth: expected [H,W] = ({h}, {w}) float32 metres matching rgb, "
+                             f"got {sparse_depth.dtype} {sparse_depth.shape}")
+    return rgb, K, sparse_depth
+
+
+def resize_sparse_depth(sparse: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resample a sparse depth map [H,W] (0/NaN = missing) to ``height`` x ``width`` by moving each
+    valid point to the pixel its centre falls in and keeping the nearest point per pixel.
+    (Interpolating would invent depths between points; nearest-neighbour resizing would drop or
+    duplicate them.)"""
+    h, w = sparse.shape
+    with np.errstate(invalid="ignore"):
+        rows, cols = np.nonzero(np.isfinite(sparse) & (sparse > 0))
+    depth = sparse[rows, cols].astype(np.float32)
+    out = np.full(height * width, np.inf, dtype=np.float32)
+    r = np.minimum(((rows + 0.5) * (height / h)).astype(np.int64), height - 1)
+    c = np.minimum(((cols + 0.5) * (width / w)).astype(np.int64), width - 1)
+    np.minimum.at(out, r * width + c, depth)
+    out[np.isinf(out)] = 0.0
+    return out.reshape(height, width)
+
+
+def prepare_inputs(rgb: np.ndarray, K: np.ndarray, sparse_depth: np.ndarray | None, height: int, width: int):
+    """Network inputs at ``height`` x ``width``: image [1,3,h,w] float32 in [0,1], sparse depth
+    [1,1,h,w] float32 metres (0 = missing), the resized intrinsics, and the number of valid points."""
+    H, W = rgb.shape[:2]
+    if (H, W) != (height, width):
+        interp = cv2.INTER_AREA if (height < H and width < W) else cv2.INTER_LINEAR
+        rgb = cv2.resize(rgb, (width, height), interpolation=interp)
+    image = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+    cam = CameraIntrinsics.from_matrix(K, W, H).resized(width, height)
+    if sparse_depth is None:
+        sparse = np.zeros((height, width), np.float32)
+    elif (H, W) != (height, width):
+        sparse = resize_sparse_depth(sparse_depth, height, width)
+    else:
+        with np.errstate(invalid="ignore"):
+            sparse = np.where(np.isfinite(sparse_depth) & (sparse_depth > 0), sparse_depth, 0).astype(np.float32)
+    n_points = int(np.count_nonzero(sparse))
+    return image, sparse[None, None], cam.K, n_points
+
+
+def restore_depth(depth: np.ndarray, height: int, width: int, max_depth: float | None = None) -> np.ndarray:
+    """A network's depth [h,w] back at the input size, float32 metres, NaN where invalid
+    (non-finite, <= 0, or beyond ``max_depth``)."""
+    depth = np.asarray(depth, dtype=np.float32)
+    if depth.shape != (height, width):
+        depth = cv2.resize(depth, (width, height), interpolation=cv2.INTER_LINEAR)
+    with np.errstate(invalid="ignore"):
+        invalid = ~np.isfinite(depth) | (depth <= 0)
+        if max_depth is not None:
+            invalid |= depth > max_depth
+    depth = depth.copy()
+    depth[invalid] = np.nan
+    return depth

@@ -1,0 +1,77 @@
+"""Saving and loading models as data: safetensors weights plus the JSON config beside them
+(``model.safetensors`` + ``model.json``; the config is also embedded in the safetensors header).
+Nothing is ever unpickled."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+
+from .base import DepthModel
+from .config import ModelConfig
+
+__all__ = ["ModelFileError", "load_model", "read_config", "save_model"]
+
+
+class ModelFileError(Exception):
+    """A model file is missing, truncated, corrupt, or does not match its config."""
+
+
+def save_model(model: DepthModel, path: str | Path, extra_metadata: dict | None = None) -> Path:
+    """Write ``path`` (.safetensors) and its config ``path.with_suffix('.json')``."""
+    path = Path(path)
+    if path.suffix != ".safetensors":
+        raise ValueError(f"{path}: model files end in .safetensors")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    metadata = {"depth_ros.config": model.config.to_json(), **(extra_metadata or {})}
+    save_file(state, str(path), metadata={k: str(v) for k, v in metadata.items()})
+    path.with_suffix(".json").write_text(model.config.to_json() + "\n")
+    return path
+
+
+def read_config(path: str | Path) -> ModelConfig:
+    """The config of a model file: the JSON beside it, else the one embedded in its header."""
+    path = Path(path)
+    sidecar = path.with_suffix(".json")
+    if sidecar.is_file():
+        return ModelConfig.load(sidecar)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError) as exc:
+        raise ModelFileError(f"{path}: not a readable safetensors file ({exc})") from None
+    if "depth_ros.config" not in meta:
+        raise ModelFileError(f"{path}: no {sidecar.name} beside it and no config in its header")
+    return ModelConfig.from_dict(json.loads(meta["depth_ros.config"]), str(path))
+
+
+def load_model(path: str | Path, **overrides) -> DepthModel:
+    """Build the model its config names and load the weights (strictly: every key, every shape)."""
+    from .registry import create_model
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file not found")
+    config = read_config(path)
+    saved = {k: v for k, v in config.to_dict().items() if k != "name"}
+    model = create_model(config.name, **{**saved, **overrides})
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise ModelFileError(f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}") from None
+    own = model.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own
+             if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        raise ModelFileError(f"{path}: weights do not match a '{config.name}' model: missing {missing[:4]}, "
+                             f"unexpected {unexpected[:4]}, wrong shapes {wrong[:4]}")
+    with torch.no_grad():
+        model.load_state_dict(state)
+    return model.eval()

@@ -1,0 +1,70 @@
+"""The model registry: each variant is a small function that returns a configured network."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from .base import DepthModel
+from .config import ModelConfig
+from .san import SANPackNet, SANResNet
+
+__all__ = ["WEIGHTS_DIR", "create_model", "list_models", "pretrained_path", "register_model"]
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+_REGISTRY: dict[str, Callable[..., DepthModel]] = {}
+
+
+def register_model(fn: Callable[..., DepthModel]) -> Callable[..., DepthModel]:
+    _REGISTRY[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def pretrained_path(name: str) -> Path:
+    """Where the shipped weights of ``name`` live (``<name>.safetensors`` + ``<name>.json``)."""
+    return WEIGHTS_DIR / f"{name}.safetensors"
+
+
+def create_model(name: str, pretrained: bool = False, **overrides) -> DepthModel:
+    """Build a registered model. ``overrides`` replace config fields (``input_height``,
+    ``min_depth``...) or set architecture options. With ``pretrained``, load the shipped weights
+    (their saved config wins over the defaults; explicit overrides still apply)."""
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown model '{name}'; available: {', '.join(list_models())}")
+    if not pretrained:
+        return _REGISTRY[name](**overrides)
+    from .checkpoint import load_model
+
+    path = pretrained_path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"no pretrained weights shipped for '{name}' (expected {path}); "
+                                "train them, or use initial weights (pretrained=False / --no-pretrained)")
+    return load_model(path, **overrides)
+
+
+def _config(name: str, defaults: dict, overrides: dict) -> ModelConfig:
+    return ModelConfig(name=name, **defaults).updated(**overrides)
+
+
+@register_model
+def san_resnet18(**overrides) -> SANResNet:
+    """SAN on a ResNet-18 encoder and multi-scale decoder: the package's default model."""
+    return SANResNet(_config("san_resnet18", {"arch": {"resnet_depth": 18}}, overrides))
+
+
+@register_model
+def san_resnet34(**overrides) -> SANResNet:
+    return SANResNet(_config("san_resnet34", {"arch": {"resnet_depth": 34}}, overrides))
+
+
+@register_model
+def san_packnet(**overrides) -> SANPackNet:
+    """PackNet-SAN (seed 003): PackNet01 with a SAN; no input normalisation, 0.5 m minimum depth."""
+    defaults = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "min_depth": 0.5, "max_depth": 100.0}
+    return SANPackNet(_config("san_packnet", defaults, overrides))
+

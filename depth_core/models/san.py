@@ -1,0 +1,152 @@
+"""Sparse Auxiliary Networks (Guizilini et al., CVPR 2021; seed 003): a monocular depth network
+whose skip connections receive sparse-depth features when LiDAR is present. One model, one graph,
+both tasks: prediction with an empty sparse map, completion otherwise."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import DepthModel
+from .config import ModelConfig
+from .layers.decoder import DepthDecoder
+from .layers.packnet import Conv2D, InvDepth, PackLayerConv3d, ResidualBlock, UnpackLayerConv3d
+from .layers.resnet import ResNetEncoder, load_imagenet_weights
+from .layers.sparse import SparseAuxiliaryNetwork, SparseConv2d
+
+__all__ = ["SANPackNet", "SANResNet"]
+
+
+class _SANModel(DepthModel):
+    uses_sparse_depth = True
+    san: SparseAuxiliaryNetwork
+
+    def encode(self, image: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """The five skips SAN augments (1/2 .. 1/32), and any other features the decoder needs."""
+        raise NotImplementedError
+
+    def decode(self, skips: list[torch.Tensor], extra: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Inverse depth at four scales, finest first."""
+        raise NotImplementedError
+
+    def forward(self, image: torch.Tensor, sparse_depth: torch.Tensor | None = None) -> dict:
+        self.check_inputs(image, sparse_depth)
+        h, w = image.shape[-2:]
+        skips, extra = self.encode(self.normalize(self.pad_to(image)))
+        if sparse_depth is not None:
+            skips = self.san.inject(skips, self.pad_to(sparse_depth, mode="constant"))
+        inv_depths = self.decode(skips, extra)
+        out = {"depth": self.inv_to_depth(inv_depths[0][..., :h, :w])}
+        if self.training:
+            out["inv_depths"] = [inv[..., : -(-h // 2**s), : -(-w // 2**s)] for s, inv in enumerate(inv_depths)]
+        return out
+
+    def rgb_parameters(self):
+        """Parameters of the RGB encoder, frozen in SAN's second training stage."""
+        raise NotImplementedError
+
+
+class SANResNet(_SANModel):
+    """ResNet encoder + multi-scale decoder (monodepth2 layout) with a SAN on the five skips."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        arch = config.arch
+        self.encoder = ResNetEncoder(arch.get("resnet_depth", 18))
+        self.decoder = DepthDecoder(self.encoder.channels)
+        self.san = SparseAuxiliaryNetwork(self.encoder.channels, arch.get("san_channels", (32, 64, 128, 256, 512)),
+                                          min_depth=config.min_depth, hidden_ratio=arch.get("san_hidden_ratio", 1))
+        if arch.get("imagenet_weights"):
+            load_imagenet_weights(self.encoder, arch["imagenet_weights"])
+
+    def encode(self, image):
+        return self.encoder(image), []
+
+    def decode(self, skips, extra):
+        c = self.config
+        lo, hi = 1.0 / c.max_depth, 1.0 / c.min_depth
+        # monodepth2's disp_to_depth: sigmoid mapped onto [1/max_depth, 1/min_depth].
+        return [lo + (hi - lo) * s for s in self.decoder(skips)]
+
+    def rgb_parameters(self):
+        return self.encoder.parameters()
+
+
+class SANPackNet(_SANModel):
+    """PackNet01 (packing / unpacking with 3D convs, GroupNorm + ELU, inverse-depth heads with a
+    minimum depth) with a SAN on its skips, as PackNet-SAN in seed 003."""
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        arch = config.arch
+        ni, n1, n2, n3, n4, n5 = arch.get("channels", (32, 32, 64, 128, 256, 512))
+        num_blocks, d = arch.get("num_blocks", (2, 2, 3, 3)), arch.get("num_3d_feat", 4)
+        pack_k, unpack_k, iconv_k = (5, 3, 3, 3, 3), (3, 3, 3, 3, 3), (3, 3, 3, 3, 3)
+        dropout = arch.get("dropout")
+        # Encoder
+        self.pre_calc = Conv2D(3, ni, 5, 1)
+        self.conv1 = Conv2D(ni, n1, 7, 1)
+        self.pack1 = PackLayerConv3d(n1, pack_k[0], d=d)
+        self.conv2 = ResidualBlock(n1, n2, num_blocks[0], 1, dropout)
+        self.pack2 = PackLayerConv3d(n2, pack_k[1], d=d)
+        self.conv3 = ResidualBlock(n2, n3, num_blocks[1], 1, dropout)
+        self.pack3 = PackLayerConv3d(n3, pack_k[2], d=d)
+        self.conv4 = ResidualBlock(n3, n4, num_blocks[2], 1, dropout)
+        self.pack4 = PackLayerConv3d(n4, pack_k[3], d=d)
+        self.conv5 = ResidualBlock(n4, n5, num_blocks[3], 1, dropout)
+        self.pack5 = PackLayerConv3d(n5, pack_k[4], d=d)
+        # Decoder (feature stacking by concatenation, PackNet01 version "A")
+        self.unpack5 = UnpackLayerConv3d(n5, n5, unpack_k[0], d=d)
+        self.unpack4 = UnpackLayerConv3d(n5, n4, unpack_k[1], d=d)
+        self.unpack3 = UnpackLayerConv3d(n4, n3, unpack_k[2], d=d)
+        self.unpack2 = UnpackLayerConv3d(n3, n2, unpack_k[3], d=d)
+        self.unpack1 = UnpackLayerConv3d(n2, n1, unpack_k[4], d=d)
+        self.iconv5 = Conv2D(n5 + n4, n5, iconv_k[0], 1)
+        self.iconv4 = Conv2D(n4 + n3, n4, iconv_k[1], 1)
+        self.iconv3 = Conv2D(n3 + n2 + 1, n3, iconv_k[2], 1)
+        self.iconv2 = Conv2D(n2 + n1 + 1, n2, iconv_k[3], 1)
+        self.iconv1 = Conv2D(n1 + ni + 1, n1, iconv_k[4], 1)
+        self.disp4 = InvDepth(n4, min_depth=config.min_depth)
+        self.disp3 = InvDepth(n3, min_depth=config.min_depth)
+        self.disp2 = InvDepth(n2, min_depth=config.min_depth)
+        self.disp1 = InvDepth(n1, min_depth=config.min_depth)
+        self.san = SparseAuxiliaryNetwork([n1, n2, n3, n4, n5], [n1, n2, n3, n4, n5], min_depth=config.min_depth,
+                                          hidden_ratio=arch.get("san_hidden_ratio", 2))
+        self._encoder_modules = [self.pre_calc, self.conv1, self.pack1, self.conv2, self.pack2, self.conv3,
+                                 self.pack3, self.conv4, self.pack4, self.conv5, self.pack5]
+        for m in self.modules():  # PackNet's init; SAN's sparse convs keep PyTorch's default
+            if isinstance(m, (nn.Conv2d, nn.Conv3d)) and not isinstance(m, SparseConv2d):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def encode(self, image):
+        x = self.pre_calc(image)
+        x1p = self.pack1(self.conv1(x))
+        x2p = self.pack2(self.conv2(x1p))
+        x3p = self.pack3(self.conv3(x2p))
+        x4p = self.pack4(self.conv4(x3p))
+        x5p = self.pack5(self.conv5(x4p))
+        # SAN stages start at 1/2; the full-resolution skip goes to the decoder untouched.
+        return [x1p, x2p, x3p, x4p, x5p], [x]
+
+    def decode(self, skips, extra):
+        x1p, x2p, x3p, x4p, x5p = skips
+        (x,) = extra
+        iconv5 = self.iconv5(torch.cat([self.unpack5(x5p), x4p], 1))
+        iconv4 = self.iconv4(torch.cat([self.unpack4(iconv5), x3p], 1))
+        inv4 = self.disp4(iconv4)
+        iconv3 = self.iconv3(torch.cat([self.unpack3(iconv4), x2p, _up(inv4)], 1))
+        inv3 = self.disp3(iconv3)
+        iconv2 = self.iconv2(torch.cat([self.unpack2(iconv3), x1p, _up(inv3)], 1))
+        inv2 = self.disp2(iconv2)
+        iconv1 = self.iconv1(torch.cat([self.unpack1(iconv2), x, _up(inv2)], 1))
+        return [self.disp1(iconv1), inv2, inv3, inv4]
+
+    def rgb_parameters(self):
+        return (p for m in self._encoder_modules for p in m.parameters())
+
+
+def _up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")

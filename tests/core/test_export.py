@@ -1,0 +1,85 @@
+"""ONNX export: one graph, checked, with the same output as torch in both modes."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from depth_core.cli import main as depth_core_main
+from depth_core.export import ExportError, export_onnx, read_onnx_config
+from depth_core.models import create_model, save_model
+
+
+def _inputs(h, w, seed=0):
+    rng = np.random.default_rng(seed)
+    image = rng.uniform(size=(1, 3, h, w)).astype(np.float32)
+    sparse = np.zeros((1, 1, h, w), np.float32)
+    rows, cols = rng.integers(0, h, 300), rng.integers(0, w, 300)
+    sparse[0, 0, rows, cols] = rng.uniform(2, 60, 300)
+    return image, sparse
+
+
+def _median_rel(a, b):
+    return float(np.median(np.abs(a - b) / np.abs(b)))
+
+
+@pytest.mark.parametrize("name, size", [("san_resnet18", (96, 320)), ("san_packnet", (64, 64))])
+def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    path = export_onnx(model, tmp_path / f"{name}.onnx", height=size[0], width=size[1])
+    graph = onnx.load(str(path))
+    assert [i.name for i in graph.graph.input] == ["image", "sparse_depth"]
+    assert [o.name for o in graph.graph.output] == ["depth"]
+    assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 17
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    image, sparse = _inputs(*size)
+    for sparse_in in (np.zeros_like(sparse), sparse):
+        onnx_depth = session.run(None, {"image": image, "sparse_depth": sparse_in})[0]
+        with torch.no_grad():
+            torch_depth = model(torch.from_numpy(image), torch.from_numpy(sparse_in))["depth"].numpy()
+        assert _median_rel(onnx_depth, torch_depth) < 1e-3
+    assert not model.training, "export leaves the model in the mode it was in"
+
+
+def test_dynamic_export_runs_at_several_sizes(tmp_path):
+    torch.manual_seed(0)
+    model = create_model("san_resnet18").eval()
+    path = export_onnx(model, tmp_path / "dyn.onnx", height=64, width=96, dynamic=True)
+    config, size = read_onnx_config(path)
+    assert config == model.config and size is None
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for h, w in ((64, 96), (96, 160)):
+        image, sparse = _inputs(h, w, seed=1)
+        out = session.run(None, {"image": image, "sparse_depth": sparse})[0]
+        with torch.no_grad():
+            ref = model(torch.from_numpy(image), torch.from_numpy(sparse))["depth"].numpy()
+        assert out.shape == (1, 1, h, w) and _median_rel(out, ref) < 1e-3
+
+
+def test_cli_export_of_a_model_file(tmp_path, capsys):
+    torch.manual_seed(0)
+    weights = save_model(create_model("san_resnet18", input_height=64, input_width=96), tmp_path / "m.safetensors")
+    assert depth_core_main(["export", "--model", str(weights), "--out", str(tmp_path / "m.onnx")]) == 0
+    assert "onnx.checker passed" in capsys.readouterr().out
+    assert read_onnx_config(tmp_path / "m.onnx")[1] == (64, 96)
+    assert depth_core_main(["export", "--model", "san_resnet99", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "neither a registered model" in capsys.readouterr().err
+    assert depth_core_main(["export", "--model", "san_resnet18", "--no-pretrained", "--opset", "13",
+                            "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "opset must be >= 17" in capsys.readouterr().err
+
+
+def test_foreign_or_broken_onnx_files_are_rejected_by_name(tmp_path):
+    (tmp_path / "junk.onnx").write_bytes(b"\x00not onnx")
+    with pytest.raises(ExportError, match="junk.onnx: not a readable ONNX file"):
+        read_onnx_config(tmp_path / "junk.onnx")
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Identity", ["x"], ["y"])], "g", [x],
+                                   [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1])])
+    onnx.save(onnx.helper.make_model(graph), str(tmp_path / "foreign.onnx"))
+    with pytest.raises(ExportError, match="foreign.onnx: ONNX file has no depth_ros.config metadata"):
+        read_onnx_config(tmp_path / "foreign.onnx")

@@ -1,0 +1,191 @@
+"""The registry, the forward contract for every model, SAN's prediction/completion switch, the
+encoders' torchvision compatibility, and checkpoint round trips."""
+
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from depth_core.losses import san_loss
+from depth_core.models import (
+    ModelConfig,
+    ModelFileError,
+    create_model,
+    list_models,
+    load_model,
+    read_config,
+    save_model,
+)
+from depth_core.models.layers.packnet import InvDepth, PackLayerConv3d, UnpackLayerConv3d
+from depth_core.models.layers.resnet import ResNetEncoder, load_imagenet_weights
+
+SAN_MODELS = ["san_resnet18", "san_packnet"]
+
+
+@pytest.fixture(scope="module")
+def models():
+    torch.manual_seed(0)
+    return {name: create_model(name).eval() for name in SAN_MODELS}
+
+
+def _sparse_like(image: torch.Tensor, every: int = 5) -> torch.Tensor:
+    sparse = torch.zeros(image.shape[0], 1, *image.shape[-2:])
+    sparse[..., ::every, ::every] = torch.rand_like(sparse[..., ::every, ::every]) * 30 + 1
+    return sparse
+
+
+def test_registry_lists_the_san_models_and_rejects_unknown_names():
+    assert {"san_resnet18", "san_packnet"} <= set(list_models())
+    with pytest.raises(ValueError, match="unknown model 'san_nope'; available: .*san_resnet18"):
+        create_model("san_nope")
+
+
+@pytest.mark.parametrize("name", SAN_MODELS)
+@pytest.mark.parametrize("size", [(64, 96), (50, 70)])
+def test_forward_gives_finite_positive_metres_at_the_input_resolution(models, name, size):
+    model = models[name]
+    image = torch.rand(2, 3, *size)
+    with torch.no_grad():
+        for sparse in (None, _sparse_like(image)):
+            depth = model(image, sparse)["depth"]
+            assert depth.shape == (2, 1, *size)
+            assert torch.isfinite(depth).all() and (depth > 0).all()
+            assert depth.min() >= model.config.min_depth - 1e-5 and depth.max() <= model.config.max_depth + 1e-3
+
+
+@pytest.mark.parametrize("name", SAN_MODELS)
+def test_one_graph_two_tasks(models, name):
+    model = models[name]
+    image = torch.rand(2, 3, 64, 96)
+    with torch.no_grad():
+        prediction = model(image)["depth"]
+        zeros = model(image, torch.zeros(2, 1, 64, 96))["depth"]
+        garbage = torch.full((2, 1, 64, 96), float("nan"))
+        garbage[:, :, ::3] = float("inf")
+        garbage[:, :, 1::3] = -5.0
+        invalid_only = model(image, garbage)["depth"]
+        completion = model(image, _sparse_like(image))["depth"]
+    assert torch.equal(zeros, prediction), "an all-zero sparse input must give exactly the prediction"
+    assert torch.equal(invalid_only, prediction), "NaN, inf and negative depths count as missing"
+    # (An untrained network is nearly flat, so the change is small, but it is there.)
+    assert ((completion - prediction).abs() / prediction).max() > 1e-5, "valid points must change the output"
+
+
+def test_training_mode_returns_multiscale_inverse_depths_and_gradients_flow(models):
+    model = create_model("san_resnet18").train()
+    image = torch.rand(2, 3, 64, 96)
+    gt = torch.rand(2, 1, 64, 96) * 20 + 1
+    prediction = model(image)
+    completion = model(image, _sparse_like(image))
+    assert [tuple(x.shape[-2:]) for x in prediction["inv_depths"]] == [(64, 96), (32, 48), (16, 24), (8, 12)]
+    loss = san_loss(prediction, completion, gt)
+    loss.backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert all(g is not None and torch.isfinite(g).all() for g in grads.values())
+    assert grads["san.weight"].abs().sum() > 0 and grads["san.blocks.0.branches.0.convs.0.weight"].abs().sum() > 0
+    assert grads["encoder.conv1.weight"].abs().sum() > 0
+
+
+def test_san_skip_parameters_start_at_identity(models):
+    san = models["san_resnet18"].san
+    assert torch.equal(san.weight, torch.ones(5)) and torch.equal(san.bias, torch.zeros(5))
+    assert [b.norm.num_features for b in san.blocks] == [32, 64, 128, 256, 512]
+
+
+# torchvision's parameter counts without the 1000-class fc layer
+@pytest.mark.parametrize("depth, params", [(18, 11_176_512), (34, 21_284_672), (50, 23_508_032)])
+def test_resnet_encoders_match_torchvision_sizes(depth, params):
+    encoder = ResNetEncoder(depth)
+    assert sum(p.numel() for p in encoder.parameters()) == params
+    feats = encoder(torch.rand(1, 3, 64, 64))
+    assert [f.shape[1] for f in feats] == encoder.channels
+    assert [f.shape[-1] for f in feats] == [32, 16, 8, 4, 2]
+
+
+def test_resnet_parameter_names_and_shapes_are_torchvision_s():
+    state = ResNetEncoder(18).state_dict()
+    expected = {
+        "conv1.weight": (64, 3, 7, 7), "bn1.running_var": (64,), "layer1.0.conv1.weight": (64, 64, 3, 3),
+        "layer1.1.bn2.bias": (64,), "layer2.0.downsample.0.weight": (128, 64, 1, 1),
+        "layer2.0.downsample.1.running_mean": (128,), "layer3.1.conv2.weight": (256, 256, 3, 3),
+        "layer4.0.conv1.weight": (512, 256, 3, 3), "layer4.1.bn2.num_batches_tracked": (),
+    }
+    for key, shape in expected.items():
+        assert tuple(state[key].shape) == shape, key
+    assert len(state) == 120  # 122 in torchvision's resnet18 state dict, minus fc.weight and fc.bias
+    r50 = ResNetEncoder(50).state_dict()
+    assert tuple(r50["layer1.0.conv3.weight"].shape) == (256, 64, 1, 1)
+    assert tuple(r50["layer4.2.bn3.weight"].shape) == (2048,)
+
+
+def test_imagenet_checkpoints_load_from_pth_and_safetensors(tmp_path):
+    source = ResNetEncoder(18)
+    torch.nn.init.normal_(source.conv1.weight)
+    state = {**source.state_dict(), "fc.weight": torch.zeros(1000, 512), "fc.bias": torch.zeros(1000)}
+    torch.save(state, tmp_path / "resnet18.pth")
+    save_file({k: v.contiguous() for k, v in state.items()}, str(tmp_path / "resnet18.safetensors"))
+    for name in ("resnet18.pth", "resnet18.safetensors"):
+        target = ResNetEncoder(18)
+        load_imagenet_weights(target, tmp_path / name)
+        assert torch.equal(target.conv1.weight, source.conv1.weight)
+    with pytest.raises(ValueError, match=r"resnet18.pth: not a torchvision ResNet-34 checkpoint"):
+        load_imagenet_weights(ResNetEncoder(34), tmp_path / "resnet18.pth")
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_checkpoints_are_never_unpickled(tmp_path):
+    path = tmp_path / "evil.pth"
+    path.write_bytes(pickle.dumps({"conv1.weight": _Payload()}, protocol=2))
+    with pytest.raises(ValueError, match=r"evil.pth: cannot read weights"):
+        load_imagenet_weights(ResNetEncoder(18), path)
+
+
+def test_packnet_layers():
+    x = torch.rand(1, 32, 16, 24)
+    assert PackLayerConv3d(32, 3, d=4)(x).shape == (1, 32, 8, 12)
+    assert UnpackLayerConv3d(32, 16, 3, d=4)(x).shape == (1, 16, 32, 48)
+    inv = InvDepth(32, min_depth=0.5)(x * 100)
+    assert inv.max() <= 2.0 and inv.min() > 0  # depth >= min_depth
+
+
+def test_checkpoint_round_trip_and_bad_files(tmp_path, models):
+    model = create_model("san_resnet18", input_height=96, input_width=320, max_depth=80.0).eval()
+    path = save_model(model, tmp_path / "m.safetensors")
+    assert json.loads((tmp_path / "m.json").read_text())["max_depth"] == 80.0
+    loaded = load_model(path)
+    assert loaded.config == model.config
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        assert torch.equal(loaded(image)["depth"], model(image)["depth"])
+    (tmp_path / "m.json").unlink()  # the config embedded in the header is enough
+    assert read_config(path) == model.config
+
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(ModelFileError, match="truncated.safetensors: not a readable safetensors file"):
+        load_model(truncated)
+    wrong = tmp_path / "wrong.safetensors"
+    wrong.write_bytes(path.read_bytes())
+    (tmp_path / "wrong.json").write_text(json.dumps({**model.config.to_dict(), "name": "san_resnet34",
+                                                     "arch": {"resnet_depth": 34}}))
+    with pytest.raises(ModelFileError, match="wrong.safetensors: weights do not match a 'san_resnet34' model"):
+        load_model(wrong)
+    with pytest.raises(ModelFileError, match="missing.safetensors: model file not found"):
+        load_model(tmp_path / "missing.safetensors")
+
+
+def test_model_config_validation():
+    with pytest.raises(ValueError, match="input_height must be a positive multiple of 32, got 100"):
+        ModelConfig("x", input_height=100)
+    with pytest.raises(ValueError, match="not a model config"):
+        ModelConfig.from_dict({"name": "x", "colour": 3}, "x.json")
+    cfg = ModelConfig("san_resnet18").updated(max_depth=50.0, resnet_depth=34)
+    assert cfg.max_depth == 50.0 and cfg.arch["resnet_depth"] == 34
