@@ -14,6 +14,8 @@ setup(
     license="Apache-2.0",
     python_requires=">=3.10",
     packages=find_packages(include=["depth_core", "depth_core.*", "depth_ros", "depth_ros.*"]),
+    # The shipped default weights (safetensors + JSON config) travel inside the package.
+    package_data={"depth_core.models": ["weights/*.safetensors", "weights/*.json"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -30,6 +32,8 @@ setup(
         "tqdm>=4.60",
         "rosbags>=0.10",
         "safetensors>=0.4",
+        "h5py>=3.8",
+        "matplotlib>=3.7",
         "onnx>=1.15",
         "onnxruntime>=1.17",
         "torch>=2.1",
@@ -40,6 +44,7 @@ setup(
         "console_scripts": [
             "depth-core = depth_core.cli:main",
             "depth-ros-sim = depth_ros.bag.simulate:main",
+            "depth-ros-dataset = depth_ros.bag.extract:main",
         ],
     },
 )

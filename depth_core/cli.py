@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -44,6 +46,43 @@ def _export(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    from .train import Trainer, load_train_config
+
+    cfg = load_train_config(args.config, args.overrides)
+    out = Path(args.out or Path("runs") / Path(args.config).stem)
+    t0 = time.perf_counter()
+    path = Trainer(cfg, out, max_steps=args.max_steps, resume=args.resume, progress=not args.quiet).fit()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(f"trained {cfg.model} in {time.perf_counter() - t0:.0f} s: {path} (logs and config in {out})")
+    return 0
+
+
+def _eval(args) -> int:
+    from .evaluate import evaluate, write_report
+    from .inference import load_estimator
+    from .train.config import DatasetConfig
+    from .train.datasets import build_dataset
+
+    labels = args.labels.split(",") if args.labels else None
+    dataset = build_dataset(DatasetConfig(type=args.data_type, root=args.data, depth_root=args.depth_root,
+                                          split=args.split, splits=args.splits, labels=labels))
+    size = "native" if args.input_size == "native" else tuple(int(v) for v in args.input_size.split("x"))[::-1]
+    est = load_estimator(args.model, args.backend, input_size=size, pretrained=not args.no_pretrained)
+    classical = load_estimator("classical") if args.baselines else None
+    sweep = tuple(float(v) for v in args.sweep.split(",")) if args.sweep else ()
+    result = evaluate(est, dataset, args.protocol, flip=args.flip, median_scaling=args.median_scaling,
+                      samples=args.samples, sweep=sweep, classical=classical,
+                      baselines=("median",) if args.baselines else (), progress=not args.quiet)
+    result["data"] = {"type": args.data_type, "root": args.data, "labels": labels}
+    files = write_report(result, args.out, title=f"{est.name} on {Path(args.data).name}")
+    from .evaluate import metrics_table
+
+    print(metrics_table(result["rows"]), end="")
+    print(f"wrote {', '.join(str(f) for f in files)}")
+    return 0
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="depth-core", description="depth_ros offline tools: data, training, export.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
@@ -76,19 +115,64 @@ def build_parser() -> ArgumentParser:
     exp.add_argument("--opset", type=positive_int, default=17, help="ONNX opset, >= 17 (default 17)")
     exp.add_argument("--no-pretrained", action="store_true", help="registry models: initial weights")
     exp.set_defaults(func=_export)
+
+    tr = sub.add_parser("train", help="train a model from a YAML config (torchrun for several processes)",
+                        description="Train from CONFIG (YAML with only the differences from the defaults in "
+                                    "depth_core/train/config.py), with key=value overrides on top, e.g. "
+                                    "batch_size=2 stages.1.lr=5e-5. Runs data-parallel under torchrun.")
+    tr.add_argument("config", help="training YAML, e.g. config/train/san_resnet18_synthetic.yaml")
+    tr.add_argument("overrides", nargs="*", help="key=value overrides (dotted keys, list indices)")
+    tr.add_argument("--max-steps", type=positive_int, help="run a miniature of the schedule with this many steps")
+    tr.add_argument("--out", help="run folder (default runs/<config name>)")
+    tr.add_argument("--resume", action="store_true", help="continue from the run folder's latest checkpoint")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.set_defaults(func=_train)
+
+    ev = sub.add_parser("eval", help="evaluate a model on a data set (metrics.json, metrics.md, plots)",
+                        description="Evaluate prediction and completion (and baselines) of a model on a data set "
+                                    "under a benchmark protocol.")
+    ev.add_argument("--model", default="default", help="registry name, 'default', or a model file")
+    ev.add_argument("--backend", default="auto", help="auto | onnxruntime | torch")
+    ev.add_argument("--no-pretrained", action="store_true", help="registry models: initial weights")
+    ev.add_argument("--data", required=True, help="data set root (KITTI: raw root; NYU .mat: the file)")
+    ev.add_argument("--data-type", default="frames", choices=("frames", "kitti", "nyu_mat", "nyu_folder", "folder"))
+    ev.add_argument("--depth-root", help="KITTI data_depth_annotated root")
+    ev.add_argument("--split", help="KITTI split file, or NYU 'train' / 'test'")
+    ev.add_argument("--splits", help="NYU splits.mat")
+    ev.add_argument("--labels", help="frames: comma-separated sequence labels (scenes) to keep")
+    ev.add_argument("--protocol", default="none", choices=("kitti", "kitti_eigen", "nyu", "none"),
+                    help="kitti: Garg crop, 80 m; kitti_eigen: Eigen crop, 80 m; nyu: Eigen crop, 10 m; none: 80 m")
+    ev.add_argument("--flip", action="store_true", help="average with the mirrored image's prediction")
+    ev.add_argument("--median-scaling", action="store_true", help="scale each prediction to the median of the gt")
+    ev.add_argument("--samples", type=positive_int, help="evaluate this many evenly spaced images (default all)")
+    ev.add_argument("--sweep", help="comma-separated LiDAR input fractions, e.g. 0,0.01,0.05,0.2,1")
+    ev.add_argument("--baselines", action="store_true", help="add classical-completion and constant-median rows")
+    ev.add_argument("--input-size", default="native", help="'native' or WxH for the network input")
+    ev.add_argument("--out", required=True, help="report folder")
+    ev.add_argument("--quiet", action="store_true", help="no progress bar")
+    ev.set_defaults(func=_eval)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .data import DataFileError
     from .export import ExportError
     from .models import ModelFileError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # Training overrides (key=value) may come after options too: collect them from the leftovers.
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "train":
+        args.overrides = list(args.overrides) + [e for e in extra if "=" in e and not e.startswith("-")]
+        extra = [e for e in extra if e not in args.overrides]
+    if extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except OutputError as exc:
         print(f"depth-core {args.command}: error: --out: {exc}", file=sys.stderr)
-    except (ModelFileError, ExportError, FileNotFoundError, ValueError) as exc:
+    except (ModelFileError, ExportError, DataFileError, FileNotFoundError, ValueError) as exc:
         print(f"depth-core {args.command}: error: {exc}", file=sys.stderr)
     return 2
 

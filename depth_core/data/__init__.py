@@ -1,16 +1,35 @@
-"""Data sets on disk and their file formats."""
+"""Data sets on disk, their file formats, augmentation and the training view."""
 
 from __future__ import annotations
 
+from .augment import AugmentConfig, SparseConfig, augment_sample, sample_sparse
+from .folder import FolderDataset
+from .frames import FrameDataset, FrameSetWriter, project_with_rings
 from .io import DEPTH_PNG_MAX, DataFileError, read_depth_png, read_rgb, write_depth_png, write_rgb_png
-from .simulated import SimulatedDataset, write_simulated_dataset
+from .kitti import KittiDepthDataset, parse_split_file, read_kitti_calibration
+from .nyu import NYU_K, NyuFolderDataset, NyuMatDataset
+from .simulated import ensure_simulated_dataset, write_simulated_dataset
 
 __all__ = [
     "DEPTH_PNG_MAX",
+    "NYU_K",
+    "AugmentConfig",
     "DataFileError",
-    "SimulatedDataset",
+    "FolderDataset",
+    "FrameDataset",
+    "FrameSetWriter",
+    "KittiDepthDataset",
+    "NyuFolderDataset",
+    "NyuMatDataset",
+    "SparseConfig",
+    "augment_sample",
+    "ensure_simulated_dataset",
+    "parse_split_file",
+    "project_with_rings",
     "read_depth_png",
+    "read_kitti_calibration",
     "read_rgb",
+    "sample_sparse",
     "write_depth_png",
     "write_rgb_png",
     "write_simulated_dataset",

@@ -89,24 +89,25 @@ def _state_hash(model: DepthModel, h: int, w: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def cached_onnx(model: DepthModel, height: int, width: int, cache: Path | None = None) -> Path:
-    """The ONNX export of ``model`` at ``height`` x ``width``, exported once and cached under a
-    key of its weights, config, size and torch version."""
+def cached_onnx(model: DepthModel, height: int | None, width: int | None, cache: Path | None = None) -> Path:
+    """The ONNX export of ``model`` at ``height`` x ``width`` (None: dynamic size), exported once
+    and cached under a key of its weights, config, size and torch version."""
     from ..export import export_onnx
 
     cache = Path(cache or cache_dir()) / "onnx"
-    path = cache / f"{model.config.name}_{height}x{width}_{_state_hash(model, height, width)}.onnx"
+    dynamic = height is None
+    size = "dynamic" if dynamic else f"{height}x{width}"
+    path = cache / f"{model.config.name}_{size}_{_state_hash(model, height or 0, width or 0)}.onnx"
     if path.is_file():
         log.info("using cached ONNX export %s", path)
         return path
     cache.mkdir(parents=True, exist_ok=True)
-    log.info("exporting %s to ONNX at %dx%d for onnxruntime (one-time; cached at %s)",
-             model.config.name, width, height, path)
+    log.info("exporting %s to ONNX (%s) for onnxruntime (one-time; cached at %s)", model.config.name, size, path)
     t0 = time.perf_counter()
     fd, tmp = tempfile.mkstemp(suffix=".onnx", dir=cache)
     os.close(fd)
     try:
-        export_onnx(model, tmp, height=height, width=width)
+        export_onnx(model, tmp, height=height, width=width, dynamic=dynamic)
         os.replace(tmp, path)  # atomic: concurrent processes never see a half-written file
     finally:
         if os.path.exists(tmp):
@@ -124,7 +125,7 @@ def _onnxruntime_available() -> bool:
 
 
 def load_estimator(model: str | Path | DepthModel = "default", backend: str = "auto", *, pretrained: bool = True,
-                   input_size: tuple[int, int] | None = None, device: str | None = None,
+                   input_size: tuple[int, int] | str | None = None, device: str | None = None,
                    cache: str | Path | None = None, threads: int | None = None) -> DepthEstimator:
     """An estimator for ``model``: a registry name, ``'default'`` (= ``san_resnet18``),
     ``'classical'``, a path to ``.onnx`` / ``.safetensors`` / ``.engine``, or a model object.
@@ -132,7 +133,8 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
     ``backend``: ``auto`` (onnxruntime when installed, else torch; TensorRT once available),
     ``onnxruntime`` (exports and caches registry / safetensors models itself), ``torch``, or
     ``classical``. ``pretrained=False`` builds registry models with initial weights.
-    ``input_size`` (height, width) overrides the model's configured input size.
+    ``input_size`` (height, width) overrides the model's configured input size; ``"native"`` runs
+    every image at its own size (a dynamic ONNX graph for onnxruntime).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got '{backend}'")
@@ -141,7 +143,7 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
             log.info("backend 'classical' ignores model '%s': it completes LiDAR without a network", model)
         log.info("depth estimator: classical IP-Basic completion (LiDAR only; no depth without points)")
         return DepthEstimator(ClassicalBackend(), name="classical", config=None, uses_sparse_depth=True,
-                              input_size=input_size)
+                              input_size=None if input_size == "native" else input_size)
     if backend == "tensorrt":
         raise BackendError("the tensorrt backend is not available in this build (it needs TensorRT and a CUDA GPU)")
 
@@ -176,27 +178,30 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
         log.info("backend auto -> %s (%s; TensorRT not available)", chosen, why)
         backend = chosen
 
+    native = input_size == "native"
     if backend == "torch":
         if net is None:
             raise BackendError(f"{onnx_path}: the torch backend cannot run an ONNX file; use onnxruntime")
         config = net.config
-        size = input_size or (config.input_height, config.input_width)
+        size = None if native else input_size or (config.input_height, config.input_width)
         runner = TorchBackend(net, device)
     else:
         if onnx_path is None:
             config = net.config
-            size = input_size or (config.input_height, config.input_width)
-            onnx_path = cached_onnx(net, *size, cache)
+            size = None if native else input_size or (config.input_height, config.input_width)
+            onnx_path = cached_onnx(net, *(size or (None, None)), cache)
         else:
             from ..export import read_onnx_config
 
             config, fixed = read_onnx_config(onnx_path)
-            size = input_size or fixed or (config.input_height, config.input_width)
-            if fixed and tuple(size) != tuple(fixed):
+            size = None if native else input_size or fixed or (config.input_height, config.input_width)
+            if fixed and (size is None or tuple(size) != tuple(fixed)):
+                wanted = "native-size" if size is None else f"{size[1]}x{size[0]}"
                 raise ValueError(f"{onnx_path}: exported for {fixed[1]}x{fixed[0]} inputs, asked for "
-                                 f"{size[1]}x{size[0]}; export with --dynamic or at that size")
+                                 f"{wanted} inputs; export with --dynamic or at that size")
         runner = OnnxRuntimeBackend(onnx_path, threads=threads)
     uses_sparse = net.uses_sparse_depth if net is not None else True
-    estimator = DepthEstimator(runner, name=name, config=config, uses_sparse_depth=uses_sparse, input_size=tuple(size))
+    estimator = DepthEstimator(runner, name=name, config=config, uses_sparse_depth=uses_sparse,
+                               input_size=None if size is None else tuple(size))
     log.info("depth estimator: %s", estimator.description)
     return estimator

@@ -45,6 +45,10 @@ class DepthModel(nn.Module):
         c = self.config
         return 1.0 / torch.clamp(inv_depth, min=1.0 / c.max_depth, max=1.0 / c.min_depth)
 
+    def components(self) -> dict[str, list[str]]:
+        """Named groups of parameter-name prefixes that training stages can freeze."""
+        return {}
+
     def check_inputs(self, image: torch.Tensor, sparse_depth: torch.Tensor | None) -> None:
         if image.dim() != 4 or image.shape[1] != 3:
             raise ValueError(f"{self.config.name}: image must be [B,3,H,W], got {tuple(image.shape)}")

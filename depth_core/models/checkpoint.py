@@ -21,14 +21,55 @@ class ModelFileError(Exception):
     """A model file is missing, truncated, corrupt, or does not match its config."""
 
 
-def save_model(model: DepthModel, path: str | Path, extra_metadata: dict | None = None) -> Path:
-    """Write ``path`` (.safetensors) and its config ``path.with_suffix('.json')``."""
+_SCALE = ".__int8_scale__"
+
+
+def _compress(state: dict, dtype: str) -> dict:
+    """float16: every float tensor halved. int8: weights of rank >= 2 stored as int8 with a
+    float32 scale per output channel (symmetric, max-abs), the rest as float16. Loading restores
+    float32 (see :func:`_restore`)."""
+    if dtype == "float32":
+        return state
+    if dtype not in ("float16", "int8"):
+        raise ValueError(f"dtype: expected float32, float16 or int8, got '{dtype}'")
+    out = {}
+    for key, t in state.items():
+        if not t.is_floating_point():
+            out[key] = t
+        elif dtype == "int8" and t.dim() >= 2 and t.numel() >= 256:
+            scale = t.abs().flatten(1).amax(dim=1).clamp(min=1e-12) / 127.0
+            out[key] = torch.round(t / scale.view(-1, *[1] * (t.dim() - 1))).to(torch.int8)
+            out[key + _SCALE] = scale.float()
+        else:
+            out[key] = t.half()
+    return out
+
+
+def _restore(state: dict) -> dict:
+    out = {}
+    for key, t in state.items():
+        if key.endswith(_SCALE):
+            continue
+        if key + _SCALE in state:
+            scale = state[key + _SCALE]
+            out[key] = t.float() * scale.view(-1, *[1] * (t.dim() - 1))
+        elif t.dtype == torch.float16:
+            out[key] = t.float()
+        else:
+            out[key] = t
+    return out
+
+
+def save_model(model: DepthModel, path: str | Path, extra_metadata: dict | None = None,
+               dtype: str = "float32") -> Path:
+    """Write ``path`` (.safetensors) and its config ``path.with_suffix('.json')``. ``dtype``
+    float16 or int8 shrinks the file (2x / about 4x); loading always gives float32."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: model files end in .safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    metadata = {"depth_ros.config": model.config.to_json(), **(extra_metadata or {})}
+    state = _compress({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, dtype)
+    metadata = {"depth_ros.config": model.config.to_json(), "depth_ros.dtype": dtype, **(extra_metadata or {})}
     save_file(state, str(path), metadata={k: str(v) for k, v in metadata.items()})
     path.with_suffix(".json").write_text(model.config.to_json() + "\n")
     return path
@@ -62,7 +103,7 @@ def load_model(path: str | Path, **overrides) -> DepthModel:
     model = create_model(config.name, **{**saved, **overrides})
     try:
         with safe_open(str(path), framework="pt") as f:
-            state = {k: f.get_tensor(k) for k in f.keys()}
+            state = _restore({k: f.get_tensor(k) for k in f.keys()})
     except (SafetensorError, OSError) as exc:
         raise ModelFileError(f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}") from None
     own = model.state_dict()

@@ -42,8 +42,9 @@ class _SANModel(DepthModel):
             out["inv_depths"] = [inv[..., : -(-h // 2**s), : -(-w // 2**s)] for s, inv in enumerate(inv_depths)]
         return out
 
-    def rgb_parameters(self):
-        """Parameters of the RGB encoder, frozen in SAN's second training stage."""
+    def components(self) -> dict[str, list[str]]:
+        """Parameter-name prefixes of the parts a training stage can freeze: ``rgb_encoder`` (frozen
+        in SAN's second stage), ``san`` (unused in the first), ``decoder``."""
         raise NotImplementedError
 
 
@@ -69,8 +70,8 @@ class SANResNet(_SANModel):
         # monodepth2's disp_to_depth: sigmoid mapped onto [1/max_depth, 1/min_depth].
         return [lo + (hi - lo) * s for s in self.decoder(skips)]
 
-    def rgb_parameters(self):
-        return self.encoder.parameters()
+    def components(self):
+        return {"rgb_encoder": ["encoder."], "san": ["san."], "decoder": ["decoder."]}
 
 
 class SANPackNet(_SANModel):
@@ -113,8 +114,6 @@ class SANPackNet(_SANModel):
         self.disp1 = InvDepth(n1, min_depth=config.min_depth)
         self.san = SparseAuxiliaryNetwork([n1, n2, n3, n4, n5], [n1, n2, n3, n4, n5], min_depth=config.min_depth,
                                           hidden_ratio=arch.get("san_hidden_ratio", 2))
-        self._encoder_modules = [self.pre_calc, self.conv1, self.pack1, self.conv2, self.pack2, self.conv3,
-                                 self.pack3, self.conv4, self.pack4, self.conv5, self.pack5]
         for m in self.modules():  # PackNet's init; SAN's sparse convs keep PyTorch's default
             if isinstance(m, (nn.Conv2d, nn.Conv3d)) and not isinstance(m, SparseConv2d):
                 nn.init.xavier_uniform_(m.weight)
@@ -144,8 +143,10 @@ class SANPackNet(_SANModel):
         iconv1 = self.iconv1(torch.cat([self.unpack1(iconv2), x, _up(inv2)], 1))
         return [self.disp1(iconv1), inv2, inv3, inv4]
 
-    def rgb_parameters(self):
-        return (p for m in self._encoder_modules for p in m.parameters())
+    def components(self):
+        encoder = ["pre_calc.", "conv1.", "conv2.", "conv3.", "conv4.", "conv5."] + [f"pack{i}." for i in range(1, 6)]
+        decoder = [f"{n}{i}." for n in ("unpack", "iconv") for i in range(1, 6)] + [f"disp{i}." for i in range(1, 5)]
+        return {"rgb_encoder": encoder, "san": ["san."], "decoder": decoder}
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:

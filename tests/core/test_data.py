@@ -9,7 +9,7 @@ import pytest
 from depth_core.cli import main as depth_core_main
 from depth_core.data import (
     DataFileError,
-    SimulatedDataset,
+    FrameDataset,
     read_depth_png,
     read_rgb,
     write_depth_png,
@@ -56,10 +56,10 @@ def test_depth_core_simulate_writes_a_readable_training_set(tmp_path, capsys):
     meta = json.loads((out / "dataset.json").read_text())
     assert [s["name"] for s in meta["sequences"]] == ["street_0000", "street_0001", "indoor_0000", "indoor_0001"]
     calib = json.loads((out / "street_0001" / "calib.json").read_text())
-    assert set(calib) >= {"K", "camera", "T_cam_lidar", "lidar_extrinsic", "lidar"}
+    assert set(calib) >= {"K", "camera", "T_cam_lidar", "lidar_extrinsic", "lidar", "label"}
 
-    data = SimulatedDataset(out)
-    assert len(data) == 6 and len(SimulatedDataset(out, scenes=["indoor"])) == 3
+    data = FrameDataset(out)
+    assert len(data) == 6 and len(FrameDataset(out, labels=["indoor"])) == 3
     sample = data[2]  # street_0001, frame 0: re-render it and compare
     sim = Simulator(default_config("street", width=96, height=64), seed=sequence_seed(4, "street", 1), frames=1)
     frame = sim.render(0)
@@ -102,20 +102,21 @@ def test_simulate_refuses_unwritable_or_existing_output_and_leaves_nothing(tmp_p
 
 
 def test_interrupted_simulation_leaves_no_partial_dataset(tmp_path, monkeypatch):
+    import depth_core.data.frames as frames
     import depth_core.data.simulated as simulated
 
     def explode(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(simulated, "write_depth_png", explode)
+    monkeypatch.setattr(frames, "write_depth_png", explode)
     with pytest.raises(KeyboardInterrupt):
         simulated.write_simulated_dataset(tmp_path / "out", ["yard"], 2, width=32, height=24, progress=False)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_reading_a_folder_that_is_not_a_dataset_names_the_file(tmp_path):
-    with pytest.raises(DataFileError, match=r"dataset.json: not found"):
-        SimulatedDataset(tmp_path)
+    with pytest.raises(DataFileError, match=r"dataset.json: not found; is .* a frame set"):
+        FrameDataset(tmp_path)
     (tmp_path / "dataset.json").write_text("{broken")
     with pytest.raises(DataFileError, match=r"dataset.json: not valid JSON"):
-        SimulatedDataset(tmp_path)
+        FrameDataset(tmp_path)

@@ -1,0 +1,171 @@
+"""Training augmentation, applied consistently to image, ground truth, sparse input, ring map and
+intrinsics, and the sparse-input sampling policies of the seed papers.
+
+Photometric: colour jitter, channel swap (DenseDepth, p = 0.25), rectangular window dropping.
+Geometric: rotation (+-5 deg, BTS/SAN), random crop, horizontal flip (all maps and K together).
+Sparse input: all LiDAR points, N random points (200 or 500, SAN on NYUv2), a fraction (20 %),
+beam subsampling by ring, SIFT-keypoint guiding points (FuSaNet), or none (prediction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+__all__ = ["AugmentConfig", "SparseConfig", "augment_sample", "sample_sparse"]
+
+
+@dataclass
+class AugmentConfig:
+    crop: tuple[int, int] | None = (192, 320)   # (height, width) of training crops; None = whole image
+    hflip: float = 0.5                           # probability
+    rotate_deg: float = 5.0                      # uniform in +-rotate_deg
+    rotate_p: float = 0.5
+    brightness: float = 0.2                      # jitter ranges (multiplicative, +-)
+    contrast: float = 0.2
+    saturation: float = 0.2
+    channel_swap: float = 0.25                   # probability of a random RGB permutation
+    window_drop: float = 0.0                     # probability of blanking one random rectangle
+    window_max: float = 0.3                      # its largest side, as a fraction of the crop
+
+
+@dataclass
+class SparseConfig:
+    """Probabilities of each way to build the sparse input (normalised to sum to 1)."""
+
+    modes: dict = field(default_factory=lambda: {"all": 0.35, "points": 0.15, "fraction": 0.2, "beams": 0.1,
+                                                 "sift": 0.0, "none": 0.2})
+    points: tuple[int, ...] = (200, 500)
+    fraction: float = 0.2
+    beam_keep_every: tuple[int, ...] = (2, 4)
+    sift_points: int = 500
+
+
+def _rotate(sample: dict, angle: float) -> dict:
+    """Roll the camera about its optical axis: rotate every map about the principal point.
+    Depth (z) is unchanged by a roll, so only the pixels move."""
+    K = sample["K"]
+    h, w = sample["depth"].shape
+    M = cv2.getRotationMatrix2D((float(K[0, 2]), float(K[1, 2])), angle, 1.0)
+    out = dict(sample)
+    out["rgb"] = cv2.warpAffine(sample["rgb"], M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    for key in ("depth", "sparse_depth"):
+        out[key] = cv2.warpAffine(sample[key], M, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+    if sample.get("ring") is not None:
+        out["ring"] = cv2.warpAffine(sample["ring"].astype(np.float32), M, (w, h), flags=cv2.INTER_NEAREST,
+                                     borderValue=-1).astype(np.int16)
+    return out
+
+
+def _crop(sample: dict, size: tuple[int, int], rng: np.random.Generator) -> dict:
+    ch, cw = size
+    h, w = sample["depth"].shape
+    if h < ch or w < cw:  # pad small images; padded pixels are invalid
+        ph, pw = max(ch - h, 0), max(cw - w, 0)
+        sample = dict(sample)
+        sample["rgb"] = np.pad(sample["rgb"], ((0, ph), (0, pw), (0, 0)), mode="edge")
+        for key in ("depth", "sparse_depth"):
+            sample[key] = np.pad(sample[key], ((0, ph), (0, pw)))
+        if sample.get("ring") is not None:
+            sample["ring"] = np.pad(sample["ring"], ((0, ph), (0, pw)), constant_values=-1)
+        h, w = h + ph, w + pw
+    y0, x0 = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
+    out = dict(sample)
+    for key in ("rgb", "depth", "sparse_depth", "ring"):
+        if out.get(key) is not None:
+            out[key] = np.ascontiguousarray(out[key][y0:y0 + ch, x0:x0 + cw])
+    K = sample["K"].copy()
+    K[0, 2] -= x0
+    K[1, 2] -= y0
+    out["K"] = K
+    return out
+
+
+def _hflip(sample: dict) -> dict:
+    out = dict(sample)
+    for key in ("rgb", "depth", "sparse_depth", "ring"):
+        if out.get(key) is not None:
+            out[key] = np.ascontiguousarray(out[key][:, ::-1])
+    K = sample["K"].copy()
+    K[0, 2] = sample["depth"].shape[1] - 1 - K[0, 2]
+    out["K"] = K
+    return out
+
+
+def _photometric(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    img = rgb.astype(np.float32) / 255.0
+    img *= rng.uniform(1 - cfg.brightness, 1 + cfg.brightness)
+    mean = img.mean()
+    img = (img - mean) * rng.uniform(1 - cfg.contrast, 1 + cfg.contrast) + mean
+    grey = img.mean(axis=2, keepdims=True)
+    img = (img - grey) * rng.uniform(1 - cfg.saturation, 1 + cfg.saturation) + grey
+    if rng.uniform() < cfg.channel_swap:
+        img = img[..., rng.permutation(3)]
+    if rng.uniform() < cfg.window_drop:
+        h, w = img.shape[:2]
+        wh, ww = (max(1, int(rng.uniform(0.05, cfg.window_max) * s)) for s in (h, w))
+        y, x = int(rng.integers(0, h - wh + 1)), int(rng.integers(0, w - ww + 1))
+        img[y:y + wh, x:x + ww] = rng.uniform(0, 1, 3)
+    return (np.clip(img, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def augment_sample(sample: dict, cfg: AugmentConfig, rng: np.random.Generator) -> dict:
+    """Geometric then photometric augmentation of a sample dict (see :class:`FrameDataset`)."""
+    if cfg.rotate_deg and rng.uniform() < cfg.rotate_p:
+        sample = _rotate(sample, float(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)))
+    if cfg.crop is not None:
+        sample = _crop(sample, tuple(cfg.crop), rng)
+    if rng.uniform() < cfg.hflip:
+        sample = _hflip(sample)
+    sample = dict(sample)
+    sample["rgb"] = _photometric(sample["rgb"], cfg, rng)
+    return sample
+
+
+def _keep(sparse: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    return np.where(keep, sparse, 0).astype(np.float32)
+
+
+def sample_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator, mode: str | None = None) -> tuple[np.ndarray, str]:
+    """The sparse input of one training sample and the policy used. Falls back to ``all`` when
+    a policy cannot apply (no ring map for ``beams``)."""
+    modes = {k: v for k, v in cfg.modes.items() if v > 0}
+    if mode is None:
+        names, p = list(modes), np.array(list(modes.values()), dtype=np.float64)
+        mode = str(rng.choice(names, p=p / p.sum()))
+    sparse, gt = sample["sparse_depth"], sample["depth"]
+    valid = sparse > 0
+    if mode == "none":
+        return np.zeros_like(sparse), mode
+    if mode == "all":
+        return sparse.astype(np.float32), mode
+    if mode == "points":
+        # N points drawn from the ground truth (SAN's NYUv2 protocol), else from the LiDAR
+        source = gt if (gt > 0).sum() > valid.sum() else sparse
+        idx = np.flatnonzero(source > 0)
+        n = min(int(rng.choice(cfg.points)), idx.size)
+        chosen = rng.choice(idx, n, replace=False) if n else idx[:0]
+        out = np.zeros(source.size, np.float32)
+        out[chosen] = source.ravel()[chosen]
+        return out.reshape(source.shape), mode
+    if mode == "fraction":
+        return _keep(sparse, valid & (rng.uniform(size=sparse.shape) < cfg.fraction)), mode
+    if mode == "beams":
+        ring = sample.get("ring")
+        if ring is None:
+            return sparse.astype(np.float32), "all"
+        every = int(rng.choice(cfg.beam_keep_every))
+        offset = int(rng.integers(0, every))
+        return _keep(sparse, valid & (ring >= 0) & ((ring + offset) % every == 0)), mode
+    if mode == "sift":
+        grey = cv2.cvtColor(sample["rgb"], cv2.COLOR_RGB2GRAY)
+        keypoints = cv2.SIFT_create(nfeatures=cfg.sift_points).detect(grey, None)
+        out = np.zeros_like(gt, dtype=np.float32)
+        for kp in keypoints:  # at most sift_points keypoints
+            x, y = int(round(kp.pt[0])), int(round(kp.pt[1]))
+            if 0 <= y < gt.shape[0] and 0 <= x < gt.shape[1] and gt[y, x] > 0:
+                out[y, x] = gt[y, x]
+        return out, mode
+    raise ValueError(f"sparse mode must be one of all, points, fraction, beams, sift, none; got '{mode}'")

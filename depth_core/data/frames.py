@@ -1,0 +1,173 @@
+"""Frame sets on disk: what ``depth-core simulate`` and ``depth-ros-dataset`` (from a bag) write,
+and what training reads.
+
+Layout::
+
+    ROOT/dataset.json                  format, version, source, sequences [{name, label, frames}]
+    ROOT/<seq>/calib.json              K and image size, T_cam_lidar and lidar_extrinsic, LiDAR model
+    ROOT/<seq>/poses.json              per frame: stamp (ns) and T_world_base (null when unknown)
+    ROOT/<seq>/image/000000.png        RGB
+    ROOT/<seq>/depth/000000.png        ground truth, KITTI 16-bit PNG (value/256 m, 0 = invalid)
+    ROOT/<seq>/sparse/000000.png       LiDAR projected into the camera, same encoding
+    ROOT/<seq>/ring/000000.png         8-bit: LiDAR ring + 1 of each sparse pixel, 0 = none
+
+``dataset.json`` is written last, and writers work in a staging folder renamed into place only
+when complete (:func:`depth_core.utils.atomic_output_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..geometry import CameraIntrinsics, project_lidar, transform_to_xyzquat
+from .io import DataFileError, read_depth_png, read_rgb, write_depth_png, write_rgb_png
+
+__all__ = ["FORMAT", "FrameDataset", "FrameSetWriter", "SequenceWriter", "project_with_rings"]
+
+FORMAT = "depth_ros-frames"
+VERSION = 1
+
+
+def project_with_rings(points: np.ndarray, ring: np.ndarray | None, T_cam_lidar: np.ndarray,
+                       cam: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray | None]:
+    """Sparse depth [H,W] and, when rings are known, the ring map [H,W] uint8 (ring + 1, 0 = none)."""
+    depth, index = project_lidar(points, T_cam_lidar, cam.K, cam.height, cam.width, return_index=True)
+    if ring is None:
+        return depth, None
+    ring_map = np.zeros(depth.shape, np.uint8)
+    hit = index >= 0
+    ring_map[hit] = np.minimum(np.asarray(ring)[index[hit]].astype(np.int64) + 1, 255)
+    return depth, ring_map
+
+
+class SequenceWriter:
+    """Writes the frames of one sequence; call :meth:`close` (or use ``with``) to write poses."""
+
+    def __init__(self, folder: Path, cam: CameraIntrinsics, T_cam_lidar: np.ndarray | None,
+                 label: str, extra_calib: dict | None = None) -> None:
+        self.folder = folder
+        for sub in ("image", "depth", "sparse", "ring"):
+            (folder / sub).mkdir(parents=True)
+        calib = {"label": label, "camera": cam.to_dict(), "K": cam.K.tolist(), **(extra_calib or {})}
+        if T_cam_lidar is not None:
+            calib["T_cam_lidar"] = np.asarray(T_cam_lidar).tolist()
+            calib["lidar_extrinsic"] = transform_to_xyzquat(T_cam_lidar).tolist()
+        (folder / "calib.json").write_text(json.dumps(calib, indent=2))
+        self.poses: list[dict] = []
+
+    def add(self, rgb: np.ndarray, depth: np.ndarray, sparse: np.ndarray, ring_map: np.ndarray | None = None,
+            stamp_ns: int = 0, T_world_base: np.ndarray | None = None) -> None:
+        stem = f"{len(self.poses):06d}.png"
+        write_rgb_png(self.folder / "image" / stem, rgb)
+        write_depth_png(self.folder / "depth" / stem, depth)
+        write_depth_png(self.folder / "sparse" / stem, sparse)
+        if ring_map is not None and not cv2.imwrite(str(self.folder / "ring" / stem), ring_map):
+            raise DataFileError(f"{self.folder / 'ring' / stem}: could not write PNG")
+        self.poses.append({"stamp_ns": int(stamp_ns),
+                           "T_world_base": None if T_world_base is None else np.asarray(T_world_base).tolist()})
+
+    def close(self) -> int:
+        (self.folder / "poses.json").write_text(json.dumps(self.poses))
+        return len(self.poses)
+
+    def __enter__(self) -> SequenceWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class FrameSetWriter:
+    """Creates sequences in ``root`` and finally ``dataset.json``."""
+
+    def __init__(self, root: Path, source: str) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.source = source
+        self.sequences: list[dict] = []
+
+    def sequence(self, name: str, cam: CameraIntrinsics, T_cam_lidar: np.ndarray | None, label: str,
+                 extra_calib: dict | None = None) -> SequenceWriter:
+        writer = SequenceWriter(self.root / name, cam, T_cam_lidar, label, extra_calib)
+        self.sequences.append({"name": name, "label": label, "writer": writer})
+        return writer
+
+    def finish(self, **meta) -> dict:
+        sequences = [{"name": s["name"], "label": s["label"], "frames": len(s["writer"].poses)}
+                     for s in self.sequences]
+        summary = {"format": FORMAT, "version": VERSION, "source": self.source,
+                   "samples": sum(s["frames"] for s in sequences), **meta, "sequences": sequences}
+        (self.root / "dataset.json").write_text(json.dumps(summary, indent=2))
+        return summary
+
+
+class FrameDataset:
+    """Reads a frame set. ``dataset[i]`` is a dict: ``rgb`` [H,W,3] uint8, ``depth`` and
+    ``sparse_depth`` [H,W] float32 metres (0 = invalid / no point), ``ring`` [H,W] int16 (ring of
+    each sparse pixel, -1 = none; None when the set has no rings), ``K`` [3,3], ``T_cam_lidar``
+    [4,4] or None, ``T_world_base`` [4,4] or None, ``label``, ``sequence``, ``index``, ``id``.
+    ``labels`` keeps only sequences with those labels (scene families)."""
+
+    def __init__(self, root: str | Path, labels=None) -> None:
+        self.root = Path(root)
+        meta_path = self.root / "dataset.json"
+        try:
+            meta = json.loads(meta_path.read_text())
+        except FileNotFoundError:
+            raise DataFileError(f"{meta_path}: not found; is {self.root} a frame set "
+                                "(written by `depth-core simulate` or `depth-ros-dataset`)?") from None
+        except json.JSONDecodeError as exc:
+            raise DataFileError(f"{meta_path}: not valid JSON ({exc})") from None
+        if meta.get("format") != FORMAT:
+            raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
+        self.meta = meta
+        self._calib: dict[str, dict] = {}
+        self._poses: dict[str, list] = {}
+        self.samples = [(s["name"], i) for s in meta["sequences"] if labels is None or s["label"] in labels
+                        for i in range(s["frames"])]
+        if not self.samples:
+            raise DataFileError(f"{self.root}: no frames" + (f" with labels {list(labels)}" if labels else ""))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def _sequence(self, sequence: str) -> tuple[dict, list]:
+        if sequence not in self._calib:
+            folder = self.root / sequence
+            try:
+                self._calib[sequence] = json.loads((folder / "calib.json").read_text())
+                self._poses[sequence] = json.loads((folder / "poses.json").read_text())
+            except (OSError, json.JSONDecodeError) as exc:
+                raise DataFileError(f"{folder}: unreadable calib.json or poses.json ({exc})") from None
+        return self._calib[sequence], self._poses[sequence]
+
+    def __getitem__(self, i: int) -> dict:
+        sequence, index = self.samples[i]
+        calib, poses = self._sequence(sequence)
+        stem = f"{index:06d}.png"
+        folder = self.root / sequence
+        ring = None
+        ring_path = folder / "ring" / stem
+        if ring_path.is_file():
+            raw = cv2.imread(str(ring_path), cv2.IMREAD_UNCHANGED)
+            if raw is None or raw.dtype != np.uint8:
+                raise DataFileError(f"{ring_path}: expected an 8-bit ring PNG")
+            ring = raw.astype(np.int16) - 1
+        pose = poses[index]["T_world_base"] if index < len(poses) else None
+        return {
+            "rgb": read_rgb(folder / "image" / stem),
+            "depth": read_depth_png(folder / "depth" / stem),
+            "sparse_depth": read_depth_png(folder / "sparse" / stem),
+            "ring": ring,
+            "K": np.array(calib["K"], dtype=np.float64),
+            "T_cam_lidar": np.array(calib["T_cam_lidar"]) if "T_cam_lidar" in calib else None,
+            "T_world_base": None if pose is None else np.array(pose),
+            "label": calib.get("label", ""),
+            "sequence": sequence,
+            "index": index,
+            "id": f"{sequence}/{index:06d}",
+        }

@@ -1,0 +1,170 @@
+"""Offline evaluation of an estimator on a data set under a benchmark protocol, with the rows a
+depth-completion paper reports: prediction, completion, the classical completion baseline, and a
+per-image constant-median baseline; plus a sparsity sweep (input fraction of LiDAR points)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .inference import DepthEstimator, DepthResult
+from .metrics import DEPTH_METRIC_KEYS, compute_depth_metrics
+
+__all__ = ["PROTOCOLS", "Protocol", "evaluate", "flip_averaged", "write_report"]
+
+
+@dataclass(frozen=True)
+class Protocol:
+    crop: str | None
+    min_depth: float
+    max_depth: float
+
+
+PROTOCOLS = {
+    "kitti": Protocol("garg", 1e-3, 80.0),          # Garg crop, 80 m cap (seed 003, Table 1)
+    "kitti_eigen": Protocol("eigen_kitti", 1e-3, 80.0),
+    "nyu": Protocol("eigen_nyu", 1e-3, 10.0),       # Eigen crop, 10 m cap
+    "none": Protocol(None, 1e-3, 80.0),
+}
+
+
+def flip_averaged(est: DepthEstimator, rgb: np.ndarray, K: np.ndarray, sparse: np.ndarray | None) -> DepthResult:
+    """The mean of the prediction on the image and on its mirror image, mirrored back. Every
+    output is un-flipped (depth and confidence), and the mirrored K has cx' = W - 1 - cx."""
+    a = est.predict(rgb, K, sparse)
+    K_flip = np.array(K, dtype=np.float64)
+    K_flip[0, 2] = rgb.shape[1] - 1 - K_flip[0, 2]
+    b = est.predict(np.ascontiguousarray(rgb[:, ::-1]), K_flip,
+                    None if sparse is None else np.ascontiguousarray(sparse[:, ::-1]))
+
+    def mean(x, y):
+        if x is None or y is None:
+            return None
+        return np.nanmean(np.stack([x, y[:, ::-1]]), axis=0).astype(np.float32)
+
+    return DepthResult(mean(a.depth, b.depth), mean(a.confidence, b.confidence), a.mode, a.n_points)
+
+
+def _subsample(sparse: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray | None:
+    if fraction <= 0:
+        return None
+    if fraction >= 1:
+        return sparse
+    return np.where(rng.uniform(size=sparse.shape) < fraction, sparse, 0).astype(np.float32)
+
+
+def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool = False, median_scaling: bool = False,
+             samples: int | None = None, sweep: tuple[float, ...] = (), baselines: tuple[str, ...] = ("median",),
+             classical: DepthEstimator | None = None, seed: int = 0, progress: bool = True) -> dict:
+    """Metrics averaged over images (KITTI convention) for each row, and the sweep.
+
+    Rows: ``prediction`` (no sparse input), ``completion`` (all of the sample's sparse points),
+    ``classical`` (when given), ``median`` (every pixel = the image's median ground truth: what a
+    network that knows nothing but the typical distance would score).
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol: expected one of {', '.join(PROTOCOLS)}, got '{protocol}'")
+    p = PROTOCOLS[protocol]
+    n = len(dataset) if samples is None else min(samples, len(dataset))
+    picks = np.unique(np.linspace(0, len(dataset) - 1, n).round().astype(int))
+    per_row: dict[str, list] = {}
+    per_sweep: dict[float, list] = {f: [] for f in sweep}
+    run = flip_averaged if flip else (lambda e, r, k, s: e.predict(r, k, s))
+
+    def score(name, pred, gt):
+        m = compute_depth_metrics(pred, gt, p.min_depth, p.max_depth, crop=p.crop, median_scaling=median_scaling)
+        per_row.setdefault(name, []).append(m)
+        return m
+
+    for i in tqdm(picks, desc="evaluating", unit="image", disable=None if progress else True):
+        s = dataset[int(i)]
+        rgb, K, gt, sparse = s["rgb"], s["K"], s["depth"], s["sparse_depth"]
+        has_points = bool((sparse > 0).any())
+        score("prediction", run(est, rgb, K, None).depth, gt)
+        if has_points:
+            score("completion", run(est, rgb, K, sparse).depth, gt)
+            if classical is not None:
+                score("classical", classical.predict(rgb, K, sparse).depth, gt)
+        if "median" in baselines:
+            valid = (gt > p.min_depth) & (gt < p.max_depth)
+            if valid.any():
+                score("median", np.full(gt.shape, np.median(gt[valid]), np.float32), gt)
+        rng = np.random.default_rng([seed, int(i)])
+        for fraction in sweep:
+            sub = _subsample(sparse, fraction, rng) if has_points else None
+            m = compute_depth_metrics(run(est, rgb, K, sub).depth, gt, p.min_depth, p.max_depth, crop=p.crop,
+                                      median_scaling=median_scaling)
+            per_sweep[fraction].append(m)
+    result = {"protocol": protocol, "flip": flip, "median_scaling": median_scaling, "images": len(picks),
+              "estimator": est.description, "rows": {k: _mean(v) for k, v in per_row.items()}}
+    if sweep:
+        result["sweep"] = [{"fraction": f, **_mean(v)} for f, v in per_sweep.items()]
+    return result
+
+
+def _mean(rows: list[dict]) -> dict:
+    rows = [r for r in rows if r["points"] > 0]
+    if not rows:
+        return {"images": 0}
+    out = {k: float(np.mean([r[k] for r in rows])) for k in (*DEPTH_METRIC_KEYS, "coverage")}
+    out["images"] = len(rows)
+    out["points"] = int(sum(r["points"] for r in rows))
+    return out
+
+
+_TABLE_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "silog", "delta1", "delta2", "delta3", "mae", "irmse")
+
+
+def metrics_table(rows: dict) -> str:
+    header = "| row | " + " | ".join(_TABLE_KEYS) + " | images |\n|---|" + "---|" * (len(_TABLE_KEYS) + 1) + "\n"
+    lines = [f"| {name} | " + " | ".join(f"{m[k]:.4f}" if k.startswith(("abs", "sq", "delta", "rmse_log"))
+                                        else f"{m[k]:.3f}" for k in _TABLE_KEYS) + f" | {m['images']} |"
+             for name, m in rows.items() if m.get("images")]
+    return header + "\n".join(lines) + "\n"
+
+
+def write_report(result: dict, out: str | Path, title: str = "Evaluation") -> list[Path]:
+    """``metrics.json``, ``metrics.md`` and, with a sweep, ``sparsity_sweep.png`` in ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "metrics.json").write_text(json.dumps(result, indent=2))
+    md = [f"# {title}", "", f"{result['estimator']}; protocol `{result['protocol']}`, flip averaging "
+          f"{'on' if result['flip'] else 'off'}, median scaling {'on' if result['median_scaling'] else 'off'}, "
+          f"{result['images']} images.", "", metrics_table(result["rows"])]
+    written = [out / "metrics.json", out / "metrics.md"]
+    if result.get("sweep"):
+        md += ["## Sparsity sweep", "", "| input fraction | AbsRel | RMSE | delta1 |", "|---|---|---|---|"]
+        md += [f"| {r['fraction']:.0%} | {r['abs_rel']:.4f} | {r['rmse']:.3f} | {r['delta1']:.4f} |"
+               for r in result["sweep"] if r.get("images")]
+        written.append(_plot_sweep(result["sweep"], out / "sparsity_sweep.png"))
+        md += ["", "![sparsity sweep](sparsity_sweep.png)", ""]
+    (out / "metrics.md").write_text("\n".join(md) + "\n")
+    return written
+
+
+def _plot_sweep(sweep: list[dict], path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in sweep if r.get("images")]
+    x = [max(r["fraction"], 1e-3) * 100 for r in rows]
+    fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
+    ax[0].plot(x, [r["abs_rel"] for r in rows], "o-")
+    ax[0].set_ylabel("AbsRel")
+    ax[1].plot(x, [r["rmse"] for r in rows], "o-", color="tab:orange")
+    ax[1].set_ylabel("RMSE (m)")
+    for a in ax:
+        a.set_xscale("log")
+        a.set_xlabel("LiDAR points used as input (%, 0 % plotted at 0.1 %)")
+        a.grid(True, which="both", alpha=0.3)
+    fig.suptitle("Depth error against the share of LiDAR input")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

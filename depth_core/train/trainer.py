@@ -1,0 +1,309 @@
+"""The trainer, readable top to bottom: data -> stages -> steps -> logs, evaluations, checkpoints.
+
+Stages run in order, each with its own learning rate plan, frozen components and loss terms
+(SAN: RGB only, then the RGB encoder frozen while SAN and decoder learn both tasks). One process
+or many: under ``torchrun`` every process trains on its own sample stream and DDP averages
+gradients (gloo on CPU, NCCL on CUDA); only rank 0 logs, evaluates and writes files.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import yaml
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data.training import MixedSampler, TrainingSet, collate, mixing_weights
+from ..metrics import compute_depth_metrics
+from ..models import create_model, save_model
+from .checkpoint import find_latest, load_train_state, save_train_state
+from .config import StageConfig, TrainConfig
+from .datasets import build_dataset
+from .objectives import LOSSES, needed_passes
+
+__all__ = ["Trainer", "evaluate_model"]
+
+log = logging.getLogger("depth_core.train")
+
+
+class _Passes(nn.Module):
+    """Both SAN passes inside one forward, so DistributedDataParallel sees a single call."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: torch.Tensor, sparse: torch.Tensor, passes: tuple[str, ...]) -> dict:
+        out = {}
+        if "prediction" in passes:
+            out["prediction"] = self.model(image)
+        if "completion" in passes:
+            out["completion"] = self.model(image, sparse)
+        return out
+
+
+@torch.no_grad()
+def evaluate_model(model: nn.Module, dataset, samples: int, max_depth: float, device: torch.device) -> dict:
+    """Prediction and completion (all LiDAR points in) metrics on ``samples`` evenly spaced
+    samples of ``dataset``, at each image's full resolution."""
+    was_training = model.training
+    model.eval()
+    picks = np.unique(np.linspace(0, len(dataset) - 1, min(samples, len(dataset))).round().astype(int))
+    preds: dict[str, list] = {"prediction": [], "completion": []}
+    gts = []
+    for i in picks:
+        s = dataset[int(i)]
+        image = torch.from_numpy(s["rgb"].transpose(2, 0, 1).astype(np.float32) / 255.0)[None].to(device)
+        sparse = torch.from_numpy(s["sparse_depth"])[None, None].to(device)
+        preds["prediction"].append(model(image)["depth"][0, 0].float().cpu().numpy())
+        preds["completion"].append(model(image, sparse)["depth"][0, 0].float().cpu().numpy())
+        gts.append(s["depth"])
+    model.train(was_training)
+    return {mode: _mean_metrics(p, gts, max_depth) for mode, p in preds.items()}
+
+
+def _mean_metrics(preds: list, gts: list, max_depth: float) -> dict:
+    per = [compute_depth_metrics(p, g, max_depth=max_depth) for p, g in zip(preds, gts)]
+    per = [m for m in per if m["points"] > 0]
+    keys = [k for k in per[0] if k != "points"] if per else []
+    out = {k: float(np.mean([m[k] for m in per])) for k in keys}
+    out["points"] = int(sum(m["points"] for m in per))
+    return out
+
+
+class Trainer:
+    def __init__(self, cfg: TrainConfig, out: str | Path, *, max_steps: int | None = None, resume: bool = False,
+                 progress: bool = True) -> None:
+        self.cfg, self.out, self.resume, self.progress = cfg, Path(out), resume, progress
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed and not dist.is_initialized():
+            backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
+            dist.init_process_group(backend)
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        self.device = self._device(cfg.device)
+        self.main = self.rank == 0
+        torch.manual_seed(cfg.seed + self.rank)
+        self.model = create_model(cfg.model, **cfg.model_args).to(self.device)
+        self.stages = self._scaled_stages(cfg.stages, max_steps)
+        for stage in self.stages:
+            needed_passes(stage.losses)  # fail early on unknown loss names
+            for part in stage.freeze:
+                if part not in self.model.components():
+                    raise ValueError(f"stages.{stage.name}.freeze: '{part}' is not a component of {cfg.model} "
+                                     f"({', '.join(self.model.components())})")
+        self.datasets = [build_dataset(d) for d in cfg.data]
+        self.val = build_dataset(cfg.val) if cfg.val else None
+        self.use_amp = cfg.amp and self.device.type == "cuda"
+
+    def _device(self, name: str) -> torch.device:
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        if name == "cuda" and self.distributed:
+            name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        return torch.device(name)
+
+    @staticmethod
+    def _scaled_stages(stages: list[StageConfig], max_steps: int | None) -> list[StageConfig]:
+        """With ``--max-steps``, a miniature of the whole schedule: each stage keeps its share."""
+        if max_steps is None:
+            return stages
+        total = sum(s.steps for s in stages)
+        scaled = []
+        for s in stages:
+            factor = max_steps / total
+            scaled.append(StageConfig(**{**s.__dict__, "steps": max(1, round(s.steps * factor)),
+                                         "lr_decay_every": round(s.lr_decay_every * factor)}))
+        return scaled
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def fit(self) -> Path:
+        cfg = self.cfg
+        if self.main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        step, stage_index, stage_step, opt_state = 0, 0, 0, None
+        if self.resume and (latest := find_latest(self.out)) is not None:
+            step, stage_index, stage_step, opt_state = load_train_state(latest, self.model)
+            log.info("resumed from %s (step %d, stage %s)", latest, step, self.stages[stage_index].name)
+        total = sum(s.steps for s in self.stages)
+        sizes = [len(d) for d in self.datasets]
+        probs = mixing_weights(sizes, [d.weight for d in cfg.data])
+        starts = [d.start_step * cfg.batch_size for d in cfg.data]
+        sampler = MixedSampler(sizes, probs, seed=cfg.seed, rank=self.rank, world_size=self.world,
+                               start=step * cfg.batch_size, starts=starts)
+        loader = DataLoader(TrainingSet(self.datasets, cfg.augment, cfg.sparse, self.model.config.max_depth),
+                            batch_size=cfg.batch_size, sampler=sampler, num_workers=cfg.workers, collate_fn=collate)
+        batches = iter(loader)
+        logger = _Logger(self.out, self.main, cfg.tensorboard, sorted({n for s in self.stages for n in s.losses}))
+        bar = tqdm(total=total, initial=step, desc="training", unit="step", disable=not (self.main and self.progress))
+        skipped = 0
+        for index in range(stage_index, len(self.stages)):
+            stage = self.stages[index]
+            passes = needed_passes(stage.losses)
+            trainable = self._freeze(stage)
+            net = _Passes(self.model)
+            if self.distributed:
+                devices = [self.device.index] if self.device.type == "cuda" else None
+                net = DistributedDataParallel(net, device_ids=devices)
+            optimizer = torch.optim.AdamW(trainable, lr=stage.lr, betas=tuple(cfg.optimizer.betas),
+                                          weight_decay=cfg.optimizer.weight_decay)
+            if opt_state is not None and index == stage_index:
+                optimizer.load_state_dict(opt_state)
+            scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+            first = stage_step if index == stage_index else 0
+            log.info("stage %s: %d steps, lr %.2g, losses %s, frozen %s", stage.name, stage.steps, stage.lr,
+                     stage.losses, stage.freeze or "nothing")
+            t_last, n_last = time.perf_counter(), 0
+            for s in range(first, stage.steps):
+                lr = stage.lr * stage.lr_decay ** (s // stage.lr_decay_every if stage.lr_decay_every else 0)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                batch = next(batches)
+                skipped += batch["skipped"]
+                if "image" not in batch:
+                    continue
+                self._train_mode(stage)
+                image, gt = batch["image"].to(self.device), batch["depth"].to(self.device)
+                sparse = batch["sparse_depth"].to(self.device)
+                with torch.autocast(self.device.type, enabled=self.use_amp):
+                    outputs = net(image, sparse, tuple(passes))
+                terms = {n: LOSSES[n]({k: _float(v) for k, v in outputs.items()}, {"depth": gt}) for n in stage.losses}
+                loss = sum(w * terms[n] for n, w in stage.losses.items())
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                step += 1
+                n_last += image.shape[0]
+                bar.update()
+                if step % cfg.log_every == 0 or s == stage.steps - 1:
+                    rate = n_last * self.world / (time.perf_counter() - t_last)
+                    row = {"step": step, "stage": stage.name, "lr": lr, "loss": loss.item(),
+                           **{n: v.item() for n, v in terms.items()}, "samples_per_s": rate, "skipped": skipped}
+                    logger.train(row)
+                    bar.set_postfix(loss=f"{float(loss):.4f}", stage=stage.name)
+                    t_last, n_last = time.perf_counter(), 0
+                if self.val is not None and self.main and (step % cfg.eval_every == 0 or step == total):
+                    metrics = evaluate_model(self.model, self.val, cfg.val_samples, cfg.eval_max_depth, self.device)
+                    logger.eval(step, metrics)
+                    bar.write(f"step {step}: AbsRel prediction {metrics['prediction']['abs_rel']:.4f}, "
+                              f"completion {metrics['completion']['abs_rel']:.4f}")
+                if self.main and (step % cfg.checkpoint_every == 0 or s == stage.steps - 1):
+                    save_train_state(self.out, step, index, s + 1, self.model, optimizer, cfg.to_dict())
+            stage_step = 0
+        bar.close()
+        logger.close()
+        if self.distributed:
+            self._check_replicas()
+        final = self.out / "model.safetensors"
+        if self.main:
+            save_model(self.model, final, extra_metadata={"depth_ros.train_config": yaml.safe_dump(cfg.to_dict())},
+                       dtype=cfg.save_dtype)
+            if skipped:
+                log.warning("skipped %d corrupt samples", skipped)
+            log.info("wrote %s (%d steps)", final, step)
+        if self.distributed:
+            dist.barrier()
+        return final
+
+    def _check_replicas(self) -> None:
+        """Data parallelism must leave every process with the same weights; say so, or fail."""
+        checksum = torch.stack([p.detach().double().sum() for p in self.model.parameters()]).sum().view(1)
+        gathered = [torch.zeros_like(checksum) for _ in range(self.world)]
+        dist.all_gather(gathered, checksum.to(self.device))
+        values = [float(g) for g in gathered]
+        if max(values) - min(values) > 1e-6 * max(1.0, abs(values[0])):
+            raise RuntimeError(f"data-parallel replicas diverged: parameter checksums {values}")
+        if self.main:
+            log.info("data-parallel check: parameters identical on %d processes", self.world)
+
+    def _freeze(self, stage: StageConfig) -> list[nn.Parameter]:
+        prefixes = [p for part in stage.freeze for p in self.model.components()[part]]
+        trainable = []
+        for name, param in self.model.named_parameters():
+            param.requires_grad_(not any(name.startswith(p) for p in prefixes))
+            if param.requires_grad:
+                trainable.append(param)
+        self._frozen_prefixes = prefixes
+        return trainable
+
+    def _train_mode(self, stage: StageConfig) -> None:
+        """Train mode, except frozen parts stay in eval mode (their BN statistics must not move)."""
+        self.model.train()
+        for name, module in self.model.named_modules():
+            if name and any((name + ".").startswith(p) for p in self._frozen_prefixes):
+                module.eval()
+
+
+def _float(outputs: dict) -> dict:
+    """Losses in float32 even under autocast."""
+    return {k: ([t.float() for t in v] if isinstance(v, list) else v.float()) for k, v in outputs.items()}
+
+
+class _Logger:
+    """CSV logs (always) and TensorBoard events (when asked and installed), rank 0 only."""
+
+    def __init__(self, out: Path, active: bool, tensorboard: bool, loss_names: list[str]) -> None:
+        self.active = active
+        self.writer = None
+        if not active:
+            return
+        self.train_file = open(out / "train_log.csv", "a", newline="")
+        fields = ["step", "stage", "lr", "loss", *loss_names, "samples_per_s", "skipped"]
+        self.train_csv = csv.DictWriter(self.train_file, fields)
+        if self.train_file.tell() == 0:
+            self.train_csv.writeheader()
+        self.eval_file = open(out / "eval_log.csv", "a", newline="")
+        self.eval_csv = None
+        if tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.writer = SummaryWriter(str(out / "tensorboard"))
+            except ImportError:
+                log.warning("tensorboard is not installed; logging to CSV only")
+
+    def train(self, row: dict) -> None:
+        if not self.active:
+            return
+        self.train_csv.writerow(row)
+        self.train_file.flush()
+        if self.writer:
+            for k, v in row.items():
+                if isinstance(v, float):
+                    self.writer.add_scalar(f"train/{k}", v, row["step"])
+
+    def eval(self, step: int, metrics: dict) -> None:
+        if not self.active:
+            return
+        rows = [{"step": step, "mode": mode, **m} for mode, m in metrics.items()]
+        if self.eval_csv is None:
+            self.eval_csv = csv.DictWriter(self.eval_file, list(rows[0]))
+            if self.eval_file.tell() == 0:
+                self.eval_csv.writeheader()
+        self.eval_csv.writerows(rows)
+        self.eval_file.flush()
+        if self.writer:
+            for mode, m in metrics.items():
+                for k in ("abs_rel", "rmse", "delta1"):
+                    self.writer.add_scalar(f"eval_{mode}/{k}", m[k], step)
+
+    def close(self) -> None:
+        if self.active:
+            self.train_file.close()
+            self.eval_file.close()
+            if self.writer:
+                self.writer.close()
+

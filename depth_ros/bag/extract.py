@@ -1,0 +1,252 @@
+"""``depth-ros-dataset``: turn a robot's camera + LiDAR bag into a training frame set.
+
+For each camera image: the nearest LiDAR scan (within ``--max-dt``) projected into the camera is
+the sparse input; the ground truth is a depth image topic when the bag has one (``--depth-topic``),
+else the LiDAR itself, optionally densified by accumulating the ``--accumulate`` scans before and
+after it, moved into the image's camera pose with the bag's ``/tf`` odometry (nearest point per
+pixel wins). Extrinsics come from ``/tf_static`` (chains resolved) or ``--lidar-extrinsic``.
+
+Messages are streamed: only a window of scans around the images being written is in memory.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from depth_core.data.frames import FrameSetWriter, project_with_rings
+from depth_core.geometry import (
+    TransformTree,
+    invert_transform,
+    project_points,
+    transform_from_xyzquat,
+    transform_points,
+)
+from depth_core.utils import ArgumentParser, atomic_output_dir, positive_float
+from depth_core.utils.files import OutputError
+
+from ..conversions import (
+    ConversionError,
+    depth_from_msg,
+    intrinsics_from_camera_info,
+    pointcloud_from_msg,
+    rgb_from_msg,
+    stamp_to_ns,
+    transform_from_msg,
+    tree_from_tf_messages,
+)
+from .reader import BagError, bag_topics, read_messages
+
+__all__ = ["extract_frames", "main"]
+
+
+def _cloud(msg) -> tuple[np.ndarray, np.ndarray | None]:
+    names = [f.name for f in msg.fields]
+    wanted = ["x", "y", "z"] + (["ring"] if "ring" in names else [])
+    fields = pointcloud_from_msg(msg, wanted)
+    xyz = np.stack([fields["x"], fields["y"], fields["z"]], axis=1).astype(np.float64)
+    keep = np.isfinite(xyz).all(axis=1)
+    ring = fields["ring"][keep] if "ring" in fields else None
+    return xyz[keep], ring
+
+
+class _Odometry:
+    """T_odom_base at a stamp: the nearest /tf sample (odom -> base frame)."""
+
+    def __init__(self) -> None:
+        self.stamps: list[int] = []
+        self.poses: list[np.ndarray] = []
+
+    def add(self, stamp: int, T: np.ndarray) -> None:
+        self.stamps.append(stamp)
+        self.poses.append(T)
+
+    def at(self, stamp: int, tolerance_ns: int) -> np.ndarray | None:
+        if not self.stamps:
+            return None
+        i = int(np.argmin(np.abs(np.asarray(self.stamps) - stamp)))
+        return self.poses[i] if abs(self.stamps[i] - stamp) <= tolerance_ns else None
+
+
+def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera_info_topic: str, lidar_topic: str,
+                   depth_topic: str | None = None, accumulate: int = 0, every: int = 1, max_dt: float = 0.05,
+                   lidar_extrinsic=None, base_frame: str = "base_link", overwrite: bool = False,
+                   progress: bool = True) -> dict:
+    bag = Path(bag)
+    topics = bag_topics(bag)
+    for name, topic in (("--image-topic", image_topic), ("--camera-info-topic", camera_info_topic),
+                        ("--lidar-topic", lidar_topic), ("--depth-topic", depth_topic)):
+        if topic and topic not in topics:
+            raise BagError(f"{bag}: {name} {topic} is not in the bag (it has: {', '.join(sorted(topics))})")
+    static = TransformTree() if "/tf_static" not in topics else tree_from_tf_messages(
+        m.msg for m in read_messages(bag, ["/tf_static"]))
+    odometry = _Odometry()
+    info = None
+    scan_stamps = []
+    header_topics = ["/tf", camera_info_topic, lidar_topic] if "/tf" in topics else [camera_info_topic, lidar_topic]
+    for m in read_messages(bag, header_topics):  # pass 1: small messages and stamps only
+        if m.topic == "/tf":
+            for ts in m.msg.transforms:
+                _, child, T, stamp = transform_from_msg(ts)
+                if child.lstrip("/") == base_frame:
+                    odometry.add(stamp, T)
+        elif m.topic == camera_info_topic and info is None:
+            info = m.msg
+        elif m.topic == lidar_topic:
+            scan_stamps.append(stamp_to_ns(m.msg.header.stamp))
+    if info is None:
+        raise BagError(f"{bag}: no message on {camera_info_topic}")
+    if accumulate and not odometry.stamps:
+        raise BagError(f"{bag}: --accumulate needs ground-truth or odometry poses on /tf ({base_frame})")
+    cam = intrinsics_from_camera_info(info)
+    cam_frame = info.header.frame_id
+    tol = int(max_dt * 1e9)
+    with atomic_output_dir(out, overwrite=overwrite) as staging:
+        writer = FrameSetWriter(staging, source=f"rosbag:{bag.name}")
+        seq = None
+        window: deque = deque()            # (stamp, xyz, ring, lidar_frame) of recent scans
+        pending: deque = deque()           # images waiting for the scans after them
+        depth_by_stamp: dict[int, np.ndarray] = {}
+        counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
+        stream = [image_topic, lidar_topic] + ([depth_topic] if depth_topic else [])
+        total = topics[image_topic].count
+        bar = tqdm(total=total, desc="extracting", unit="image", disable=None if progress else True)
+
+        def emit(img) -> None:
+            nonlocal seq
+            stamp, rgb = img
+            scans = list(window)
+            near = [s for s in scans if abs(s[0] - stamp) <= tol]
+            if not near:
+                counts["no_scan"] += 1
+                return
+            centre = min(near, key=lambda s: abs(s[0] - stamp))
+            lidar_frame = centre[3]
+            T_cam_lidar = (transform_from_xyzquat(lidar_extrinsic) if lidar_extrinsic is not None
+                           else static.lookup(cam_frame, lidar_frame))
+            sparse, rings = project_with_rings(centre[1], centre[2], T_cam_lidar, cam)
+            if depth_topic:
+                depth = depth_by_stamp.pop(stamp, None)
+                if depth is None:
+                    counts["no_scan"] += 1
+                    return
+            elif accumulate:
+                depth = _accumulated(scans, centre, accumulate, stamp, odometry, tol, static, cam_frame, lidar_frame,
+                                     base_frame, T_cam_lidar, cam)
+                if depth is None:
+                    counts["no_pose"] += 1
+                    return
+            else:
+                depth = sparse
+            if seq is None:
+                seq = writer.sequence("seq_0000", cam, T_cam_lidar, bag.stem)
+            seq.add(rgb, np.nan_to_num(depth), sparse, rings, stamp, odometry.at(stamp, tol))
+            counts["written"] += 1
+
+        for m in read_messages(bag, stream):
+            try:
+                if m.topic == image_topic:
+                    counts["images"] += 1
+                    bar.update()
+                    if (counts["images"] - 1) % every == 0:
+                        pending.append((stamp_to_ns(m.msg.header.stamp), rgb_from_msg(m.msg)))
+                elif m.topic == depth_topic:
+                    depth_by_stamp[stamp_to_ns(m.msg.header.stamp)] = depth_from_msg(m.msg)
+                else:
+                    xyz, ring = _cloud(m.msg)
+                    window.append((stamp_to_ns(m.msg.header.stamp), xyz, ring, m.msg.header.frame_id))
+            except ConversionError:
+                counts["damaged"] += 1
+                continue
+            # An image is complete once `accumulate` scans (and at least one) follow it.
+            while pending and sum(s[0] > pending[0][0] + tol for s in window) >= max(accumulate, 1):
+                emit(pending.popleft())
+            # Keep only the scans that a pending or future image can still use.
+            ref = pending[0][0] if pending else window[-1][0] if window else 0
+            older = sum(s[0] < ref - tol for s in window)
+            for _ in range(older - (accumulate + 1)):
+                window.popleft()
+        while pending:
+            emit(pending.popleft())
+        bar.close()
+        if seq is not None:
+            seq.close()
+        if counts["written"] == 0:
+            raise BagError(f"{bag}: no image could be paired with a LiDAR scan within {max_dt} s ({counts})")
+        summary = writer.finish(images=counts, accumulate=accumulate, every=every)
+    return summary
+
+
+def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lidar_frame, base_frame, T_cam_lidar,
+                 cam) -> np.ndarray | None:
+    """The centre scan plus up to ``n`` scans either side, moved into the camera at ``stamp``."""
+    T_odom_base_now = odometry.at(stamp, tol)
+    if T_odom_base_now is None:
+        return None
+    T_base_cam = static.lookup(base_frame, cam_frame)
+    T_cam_base = invert_transform(T_base_cam)
+    T_base_lidar = T_base_cam @ T_cam_lidar
+    k = next(i for i, s in enumerate(scans) if s is centre)
+    clouds = []
+    for s in scans[max(0, k - n):k + n + 1]:
+        T_odom_base = odometry.at(s[0], tol)
+        if T_odom_base is None:
+            continue
+        T = T_cam_base @ invert_transform(T_odom_base_now) @ T_odom_base @ T_base_lidar
+        clouds.append(transform_points(T, s[1]))
+    return project_points(np.concatenate(clouds), cam.K, cam.height, cam.width)
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="depth-ros-dataset", description="Turn a camera + LiDAR rosbag into a training "
+                                                                   "frame set (depth-core train: type: frames).")
+    parser.add_argument("bag", help="rosbag2 folder (MCAP or sqlite3) or ROS 1 .bag")
+    parser.add_argument("--out", required=True, help="frame set folder to create")
+    parser.add_argument("--image-topic", default="/camera/image_raw")
+    parser.add_argument("--camera-info-topic", default="/camera/camera_info")
+    parser.add_argument("--lidar-topic", default="/lidar/points")
+    parser.add_argument("--depth-topic", help="a depth image topic to use as ground truth (32FC1 m or 16UC1 mm)")
+    parser.add_argument("--accumulate", type=int, default=0,
+                        help="densify the ground truth with this many scans before and after (needs /tf odometry)")
+    parser.add_argument("--every", type=int, default=1, help="keep every N-th image")
+    parser.add_argument("--max-dt", type=positive_float, default=0.05, help="image/scan pairing tolerance, s")
+    parser.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
+                        help="the LiDAR frame's pose in the camera frame (instead of /tf_static)")
+    parser.add_argument("--base-frame", default="base_link", help="odometry child frame on /tf")
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--quiet", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.accumulate < 0 or args.every < 1:
+        print("depth-ros-dataset: error: --accumulate must be >= 0 and --every >= 1", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    try:
+        summary = extract_frames(args.bag, args.out, image_topic=args.image_topic,
+                                 camera_info_topic=args.camera_info_topic, lidar_topic=args.lidar_topic,
+                                 depth_topic=args.depth_topic, accumulate=args.accumulate, every=args.every,
+                                 max_dt=args.max_dt, lidar_extrinsic=args.lidar_extrinsic, base_frame=args.base_frame,
+                                 overwrite=args.overwrite, progress=not args.quiet)
+    except OutputError as exc:
+        print(f"depth-ros-dataset: error: --out: {exc}", file=sys.stderr)
+        return 2
+    except (BagError, KeyError, ConversionError) as exc:
+        print(f"depth-ros-dataset: error: {exc}", file=sys.stderr)
+        return 2
+    counts = summary["images"]
+    print(f"wrote {summary['samples']} frames to {args.out} from {counts['images']} images in "
+          f"{time.perf_counter() - t0:.1f} s (skipped: {counts['no_scan']} without a scan, {counts['no_pose']} "
+          f"without a pose, {counts['damaged']} damaged messages)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Augmentation keeps image, ground truth, sparse input, rings and K consistent; sparse-input
+policies; mixing of data sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depth_core.data.augment import AugmentConfig, SparseConfig, _hflip, _rotate, augment_sample, sample_sparse
+from depth_core.data.training import MixedSampler, mixing_weights
+from depth_core.geometry import backproject, project_points
+
+
+def _sample(h=48, w=64, seed=0):
+    rng = np.random.default_rng(seed)
+    depth = rng.uniform(2, 30, (h, w)).astype(np.float32)
+    sparse = np.where(rng.uniform(size=(h, w)) < 0.3, depth, 0).astype(np.float32)
+    ring = np.where(sparse > 0, np.arange(h)[:, None] % 16, -1).astype(np.int16)
+    K = np.array([[50.0, 0, 30.0], [0, 50.0, 20.0], [0, 0, 1]])
+    return {"rgb": rng.integers(0, 255, (h, w, 3), dtype=np.uint8), "depth": depth, "sparse_depth": sparse,
+            "ring": ring, "K": K}
+
+
+def test_flip_moves_every_map_and_k_together():
+    s = _sample()
+    f = _hflip(s)
+    for key in ("rgb", "depth", "sparse_depth", "ring"):
+        np.testing.assert_array_equal(f[key], s[key][:, ::-1])
+    # Geometry stays consistent: points of the flipped depth, mirrored in x, reproject with the
+    # original K onto the original pixels.
+    pts = backproject(f["depth"], f["K"]).reshape(-1, 3) * np.array([-1, 1, 1])
+    np.testing.assert_allclose(project_points(pts, s["K"], 48, 64), s["depth"], rtol=1e-5)
+
+
+def test_rotation_is_a_roll_about_the_principal_point():
+    s = _sample()
+    s["depth"][:] = 7.0
+    r = _rotate(s, 5.0)
+    inside = r["depth"] > 0
+    assert inside.mean() > 0.8 and (r["depth"][inside] == 7.0).all()   # depth values unchanged
+    assert r["depth"][20, 30] == 7.0                                      # the principal point stays put
+    assert (r["ring"][r["sparse_depth"] > 0] >= 0).all()
+
+
+def test_crop_shifts_the_principal_point_and_pads_small_images():
+    cfg = AugmentConfig(crop=(32, 40), hflip=0.0, rotate_p=0.0, channel_swap=0.0)
+    s = _sample()
+    out = augment_sample(s, cfg, np.random.default_rng(3))
+    assert out["rgb"].shape == (32, 40, 3) and out["depth"].shape == (32, 40)
+    dx, dy = s["K"][0, 2] - out["K"][0, 2], s["K"][1, 2] - out["K"][1, 2]
+    np.testing.assert_array_equal(out["depth"], s["depth"][int(dy):int(dy) + 32, int(dx):int(dx) + 40])
+    big = augment_sample(s, AugmentConfig(crop=(64, 80), hflip=0.0, rotate_p=0.0), np.random.default_rng(0))
+    assert big["depth"].shape == (64, 80) and (big["depth"][48:] == 0).all()
+
+
+def test_photometric_changes_only_the_image():
+    cfg = AugmentConfig(crop=None, hflip=0.0, rotate_p=0.0, channel_swap=1.0, window_drop=1.0)
+    s = _sample()
+    out = augment_sample(s, cfg, np.random.default_rng(1))
+    assert not np.array_equal(out["rgb"], s["rgb"])
+    np.testing.assert_array_equal(out["depth"], s["depth"])
+
+
+def test_sparse_policies():
+    s = _sample()
+    cfg = SparseConfig()
+    rng = np.random.default_rng(0)
+    n_all = (s["sparse_depth"] > 0).sum()
+    assert sample_sparse(s, cfg, rng, "none")[0].sum() == 0
+    assert (sample_sparse(s, cfg, rng, "all")[0] > 0).sum() == n_all
+    pts = sample_sparse(s, cfg, rng, "points")[0]
+    assert (pts > 0).sum() in (200, 500) and np.isin(pts[pts > 0], s["depth"]).all()
+    frac = (sample_sparse(s, cfg, rng, "fraction")[0] > 0).sum() / n_all
+    assert 0.1 < frac < 0.3
+    beams = sample_sparse(s, SparseConfig(beam_keep_every=(4,)), rng, "beams")[0]
+    kept_rings = np.unique(s["ring"][beams > 0])
+    assert len(kept_rings) == 4 and len(np.unique(kept_rings % 4)) == 1
+    no_rings = dict(s, ring=None)
+    assert sample_sparse(no_rings, cfg, rng, "beams")[1] == "all"
+    blobs = np.zeros((48, 64), np.uint8)
+    for y, x in ((12, 12), (12, 40), (30, 22), (34, 50)):
+        blobs[y - 4:y + 4, x - 4:x + 4] = 255           # bright squares: SIFT finds their corners
+    s["rgb"] = np.repeat(blobs[..., None], 3, axis=2)
+    sift = sample_sparse(s, cfg, rng, "sift")[0]
+    assert 0 < (sift > 0).sum() <= cfg.sift_points and (sift[sift > 0] == s["depth"][sift > 0]).all()
+    with pytest.raises(ValueError, match="sparse mode must be one of"):
+        sample_sparse(s, cfg, rng, "radar")
+
+
+def test_mixing_draws_data_sets_in_proportion_to_k_over_k_i():
+    probs = mixing_weights([1000, 100, 10])
+    np.testing.assert_allclose(probs, [1 / 111, 10 / 111, 100 / 111] / np.sum([1 / 111, 10 / 111, 100 / 111]))
+    np.testing.assert_allclose(probs, [0.009009, 0.09009, 0.9009], rtol=1e-3)  # K/k_i normalised
+    assert mixing_weights([10, 10], [3.0, 1.0]).tolist() == [0.75, 0.25]
+    sampler = MixedSampler([1000, 100, 10], mixing_weights([1000, 100, 10], [1, 1, 1]), seed=0)
+    draws = [d for d, _, _ in (next(it) for it in [iter(sampler)] for _ in range(3000))]
+    assert abs(np.mean(np.array(draws) == 0) - 1 / 3) < 0.05
+    # Incremental mixing: data set 1 only joins after 100 samples.
+    late = iter(MixedSampler([10, 10], np.array([0.5, 0.5]), starts=[0, 100]))
+    first = [next(late)[0] for _ in range(100)]
+    later = [next(late)[0] for _ in range(200)]
+    assert set(first) == {0} and 1 in later
+    # Ranks draw different streams; the same rank repeats itself.
+    def stream(rank):
+        it = iter(MixedSampler([50], np.array([1.0]), rank=rank))
+        return [next(it)[1] for _ in range(20)]
+
+    assert stream(0) == stream(0) and stream(0) != stream(1)

@@ -1,0 +1,162 @@
+"""Training: configuration, the staged SAN schedule, checkpoints and resume, corrupt samples,
+data-parallel runs under torchrun, and evaluation reports."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from depth_core.cli import main as depth_core_main
+from depth_core.data import FrameDataset
+from depth_core.evaluate import flip_averaged
+from depth_core.inference import load_estimator
+from depth_core.models import create_model, load_model
+from depth_core.train import ConfigError, Trainer, load_train_config
+
+
+@pytest.fixture(scope="module")
+def frames(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train") / "frames"
+    assert depth_core_main(["simulate", "--out", str(root), "--frames", "4", "--scene", "street", "indoor",
+                            "--sequence-length", "2", "--width", "96", "--height", "64", "--quiet"]) == 0
+    return root
+
+
+def _config(tmp_path, frames, **extra) -> dict:
+    cfg = {
+        "model": "san_resnet18",
+        "model_args": {"san_channels": [8, 8, 16, 16, 32]},
+        "data": [{"type": "frames", "root": str(frames)}],
+        "val": {"type": "frames", "root": str(frames), "labels": ["indoor"]},
+        "val_samples": 2,
+        "augment": {"crop": [64, 96]},
+        "batch_size": 2,
+        "stages": [{"name": "rgb", "steps": 2, "freeze": ["san"], "losses": {"silog_prediction": 1.0}},
+                   {"name": "san", "steps": 2, "freeze": ["rgb_encoder"],
+                    "losses": {"silog_prediction": 1.0, "silog_completion": 1.0}}],
+        "eval_every": 2, "checkpoint_every": 2, "log_every": 1,
+        **extra,
+    }
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def test_config_schema_yaml_and_overrides(tmp_path, frames):
+    cfg = load_train_config(_config(tmp_path, frames), ["stages.1.lr=5e-5", "batch_size=3", "augment.hflip=0"])
+    assert cfg.stages[1].lr == 5e-5 and cfg.batch_size == 3 and cfg.augment.hflip == 0
+    assert cfg.stages[0].freeze == ["san"] and cfg.optimizer.weight_decay == 1e-2   # defaults fill the rest
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("augmnet: {crop: [64, 64]}\n")
+    with pytest.raises(ConfigError, match="augmnet: no such config key"):
+        load_train_config(bad)
+    bad.write_text("stages: [{name: a, lrr: 1.0}]\n")
+    with pytest.raises(ConfigError, match="stages.0.lrr: no such config key"):
+        load_train_config(bad)
+    with pytest.raises(ConfigError, match="override 'batch_size': expected key=value"):
+        load_train_config(None, ["batch_size"])
+    with pytest.raises(ConfigError, match="missing.yaml: cannot read"):
+        load_train_config(tmp_path / "missing.yaml")
+
+
+def test_staged_training_freezes_checkpoints_and_resumes(tmp_path, frames):
+    cfg = load_train_config(_config(tmp_path, frames))
+    torch.manual_seed(cfg.seed)
+    initial = create_model(cfg.model, **cfg.model_args).state_dict()
+    out = tmp_path / "run"
+    # Stage 1 alone: the SAN is frozen (unused), the RGB encoder learns.
+    only_rgb = load_train_config(_config(tmp_path, frames), ["stages=[{name: rgb, steps: 2, freeze: [san]}]"])
+    Trainer(only_rgb, tmp_path / "rgb_only", progress=False).fit()
+    after_rgb = load_model(tmp_path / "rgb_only" / "model.safetensors").state_dict()
+    assert all(torch.equal(after_rgb[k], initial[k]) for k in initial if k.startswith("san."))
+    assert not torch.equal(after_rgb["encoder.conv1.weight"], initial["encoder.conv1.weight"])
+
+    final = Trainer(cfg, out, progress=False).fit()
+    trained = load_model(final).state_dict()
+    step2 = load_model(out / "checkpoints" / "step_0000002" / "model.safetensors").state_dict()
+    # Stage 2 freezes the RGB encoder: identical to the end of stage 1; the SAN has learned.
+    assert all(torch.equal(trained[k], step2[k]) for k in trained if k.startswith("encoder."))
+    assert not torch.equal(trained["san.weight"], initial["san.weight"])
+    files = {p.suffix for p in out.rglob("*") if p.is_file()}
+    assert files <= {".safetensors", ".json", ".yaml", ".csv", ""} and not files & {".pt", ".pth", ".pkl"}
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["stages"][1]["freeze"] == ["rgb_encoder"]
+    evals = list(csv.DictReader(open(out / "eval_log.csv")))
+    assert {r["mode"] for r in evals} == {"prediction", "completion"} and float(evals[-1]["abs_rel"]) > 0
+
+    # Resume from the step-2 checkpoint: only steps 3 and 4 run again.
+    (out / "checkpoints" / "latest").write_text("step_0000002\n")
+    Trainer(cfg, out, resume=True, progress=False).fit()
+    steps = [int(r["step"]) for r in csv.DictReader(open(out / "train_log.csv"))]
+    assert steps == [1, 2, 3, 4, 3, 4]
+
+
+def test_corrupt_samples_are_skipped_and_counted(tmp_path, frames):
+    broken = tmp_path / "broken"
+    import shutil
+
+    shutil.copytree(frames, broken)
+    for seq in ("street_0000", "street_0001", "indoor_0000"):
+        for png in (broken / seq / "depth").glob("*.png"):
+            png.write_bytes(b"corrupt")
+    cfg = load_train_config(_config(tmp_path, broken), ["val=null"])
+    Trainer(cfg, tmp_path / "run", progress=False).fit()
+    rows = list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))
+    assert int(rows[-1]["skipped"]) > 0 and len(rows) >= 1
+
+
+def test_unknown_losses_and_components_are_rejected(tmp_path, frames):
+    cfg = load_train_config(_config(tmp_path, frames), ["stages.0.losses={berhu_prediction: 1.0}"])
+    with pytest.raises(ValueError, match="unknown loss 'berhu_prediction'"):
+        Trainer(cfg, tmp_path / "x", progress=False)
+    cfg = load_train_config(_config(tmp_path, frames), ["stages.0.freeze=[backbone]"])
+    with pytest.raises(ValueError, match="'backbone' is not a component of san_resnet18"):
+        Trainer(cfg, tmp_path / "x", progress=False)
+
+
+@pytest.mark.slow
+def test_torchrun_trains_data_parallel_on_two_cpu_processes(tmp_path, frames):
+    cfg = _config(tmp_path, frames)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                             "--master_port", str(29500 + os.getpid() % 1000), "-m", "depth_core.cli", "train",
+                             str(cfg), "--max-steps", "2", "--out", str(tmp_path / "ddp"), "--quiet", "val=null"],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "data-parallel check: parameters identical on 2 processes" in result.stderr
+    assert (tmp_path / "ddp" / "model.safetensors").is_file()
+
+
+def test_eval_reports_rows_sweep_and_plot(tmp_path, frames, capsys):
+    model = tmp_path / "m.safetensors"
+    from depth_core.models import save_model
+
+    torch.manual_seed(0)
+    save_model(create_model("san_resnet18", san_channels=[8, 8, 16, 16, 32]), model)
+    out = tmp_path / "report"
+    assert depth_core_main(["eval", "--model", str(model), "--backend", "torch", "--data", str(frames), "--baselines",
+                            "--sweep", "0,0.2,1", "--flip", "--out", str(out), "--quiet"]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    assert set(result["rows"]) == {"prediction", "completion", "classical", "median"}
+    assert [r["fraction"] for r in result["sweep"]] == [0.0, 0.2, 1.0]
+    assert (out / "sparsity_sweep.png").stat().st_size > 1000 and "| completion |" in (out / "metrics.md").read_text()
+    assert "| classical |" in capsys.readouterr().out
+    assert depth_core_main(["eval", "--data", str(tmp_path / "nope"), "--out", str(out)]) == 2
+    assert "nope/dataset.json: not found" in capsys.readouterr().err
+
+
+def test_flip_averaging_unflips_every_output(frames):
+    sample = FrameDataset(frames)[0]
+    est = load_estimator("classical")
+    plain = est.predict(sample["rgb"], sample["K"], sample["sparse_depth"]).depth
+    averaged = flip_averaged(est, sample["rgb"], sample["K"], sample["sparse_depth"]).depth
+    ok = np.isfinite(plain) & np.isfinite(averaged)
+    assert np.median(np.abs(averaged[ok] - plain[ok]) / plain[ok]) < 0.01   # a mirrored result would differ
