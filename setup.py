@@ -15,7 +15,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["depth_core", "depth_core.*", "depth_ros", "depth_ros.*"]),
     # The shipped default weights (safetensors + JSON config) travel inside the package.
-    package_data={"depth_core.models": ["weights/*.safetensors", "weights/*.json"]},
+    package_data={"depth_core.models": ["weights/*.safetensors", "weights/*.json"],
+                  "depth_ros": ["resources/*.xml"]},
     data_files=[
         ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
         (f"share/{PACKAGE}", ["package.xml"]),
@@ -45,6 +46,9 @@ setup(
             "depth-core = depth_core.cli:main",
             "depth-ros-sim = depth_ros.bag.simulate:main",
             "depth-ros-dataset = depth_ros.bag.extract:main",
+            "depth-ros-play = depth_ros.bag.play:main",
+            "depth-ros-eval = depth_ros.eval.cli:main",
+            "san_node = depth_ros.nodes.san_node:main",
         ],
     },
 )

@@ -59,16 +59,20 @@ def _subsample(sparse: np.ndarray, fraction: float, rng: np.random.Generator) ->
 
 def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool = False, median_scaling: bool = False,
              samples: int | None = None, sweep: tuple[float, ...] = (), baselines: tuple[str, ...] = ("median",),
-             classical: DepthEstimator | None = None, seed: int = 0, progress: bool = True) -> dict:
+             classical: DepthEstimator | None = None, seed: int = 0, max_depth: float | None = None,
+             progress: bool = True) -> dict:
     """Metrics averaged over images (KITTI convention) for each row, and the sweep.
 
     Rows: ``prediction`` (no sparse input), ``completion`` (all of the sample's sparse points),
     ``classical`` (when given), ``median`` (every pixel = the image's median ground truth: what a
-    network that knows nothing but the typical distance would score).
+    network that knows nothing but the typical distance would score). ``max_depth`` overrides
+    the protocol's cap.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: expected one of {', '.join(PROTOCOLS)}, got '{protocol}'")
     p = PROTOCOLS[protocol]
+    if max_depth is not None:
+        p = Protocol(p.crop, p.min_depth, max_depth)
     n = len(dataset) if samples is None else min(samples, len(dataset))
     picks = np.unique(np.linspace(0, len(dataset) - 1, n).round().astype(int))
     per_row: dict[str, list] = {}

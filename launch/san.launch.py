@@ -1,10 +1,17 @@
-"""Placeholder until san_node exists: declares the launch arguments of the design and says so.
+"""Launch san_node: dense depth and pseudo-LiDAR from a camera (+ LiDAR).
 
-Usage (once built with colcon): ros2 launch depth_ros san.launch.py
+    ros2 launch depth_ros san.launch.py image:=/camera/image_raw camera_info:=/camera/camera_info \
+        lidar:=/velodyne_points model:=default backend:=auto use_lidar:=true
+
+Sets the Fast DDS large-message profile for the node unless you have chosen your own.
 """
 
-from launch.actions import DeclareLaunchArgument, LogInfo
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironmentVariable
 from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
 
 from launch import LaunchDescription
 
@@ -14,12 +21,36 @@ ARGUMENTS = {
     "model": ("default", "registry name, 'default', 'classical', or a model file"),
     "backend": ("auto", "auto | tensorrt | onnxruntime | torch | classical"),
     "use_lidar": ("true", "use LiDAR points when they arrive (depth completion)"),
+    "image": ("image", "input image topic"),
+    "camera_info": ("camera_info", "input camera_info topic"),
+    "lidar": ("lidar_points", "input PointCloud2 topic"),
+    "executable": ("san_node", "node executable"),
 }
 
 
+def _node(context):
+    get = lambda name: LaunchConfiguration(name).perform(context)  # noqa: E731
+    share = get_package_share_directory("depth_ros")
+    params_file = get("params_file") or os.path.join(share, "config", "san.yaml")
+    return [Node(
+        package="depth_ros", executable=get("executable"), name="san_node", namespace=get("namespace"),
+        output="screen", emulate_tty=True,
+        parameters=[params_file, {"model": get("model"), "backend": get("backend"),
+                                  "use_lidar": get("use_lidar").lower() in ("true", "1", "yes")}],
+        remappings=[("image", get("image")), ("image/compressed", get("image") + "/compressed"),
+                    ("camera_info", get("camera_info")), ("lidar_points", get("lidar"))],
+    )]
+
+
+def _profile():
+    import depth_ros.nodes.san_node as san_node
+
+    if os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE") or os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"):
+        return []
+    return [SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", str(san_node.FASTDDS_PROFILE))]
+
+
 def generate_launch_description() -> LaunchDescription:
-    actions = [DeclareLaunchArgument(name, default_value=default, description=doc)
-               for name, (default, doc) in ARGUMENTS.items()]
-    actions.append(LogInfo(msg=["depth_ros: san_node is not implemented yet (model=",
-                                LaunchConfiguration("model"), ", backend=", LaunchConfiguration("backend"), ")"]))
-    return LaunchDescription(actions)
+    args = [DeclareLaunchArgument(name, default_value=default, description=doc)
+            for name, (default, doc) in ARGUMENTS.items()]
+    return LaunchDescription([*args, *_profile(), OpaqueFunction(function=_node)])

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,8 @@ import pytest
 # Domain ids 1..100 are safe on Linux with default port settings; pick one per run.
 os.environ["ROS_DOMAIN_ID"] = str(random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "little")).randint(1, 100))
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
+# One ONNX export cache per test run, shared by the node processes it starts.
+os.environ["DEPTH_ROS_CACHE"] = tempfile.mkdtemp(prefix="depth_ros_test_cache_")
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -35,3 +40,18 @@ def sim_bag(tmp_path_factory) -> Path:
 
     return write_sim_bag(tmp_path_factory.mktemp("bags") / "street", "street", 6, seed=3, width=320, height=96,
                          progress=False)
+
+
+@pytest.fixture(scope="session")
+def colcon_install(repo_root, venv_bin, tmp_path_factory) -> Path:
+    """``colcon build`` of this package into a temporary workspace; returns its install folder."""
+    colcon = venv_bin / "colcon"
+    if not colcon.exists():
+        colcon = shutil.which("colcon")
+    assert colcon, "colcon is part of the dev extra: run scripts/setup.sh"
+    ws = tmp_path_factory.mktemp("colcon_ws")
+    result = subprocess.run([str(colcon), "--log-base", str(ws / "log"), "build", "--paths", str(repo_root),
+                             "--build-base", str(ws / "build"), "--install-base", str(ws / "install")],
+                            cwd=ws, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return ws / "install"

@@ -128,7 +128,8 @@ def _keep(sparse: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return np.where(keep, sparse, 0).astype(np.float32)
 
 
-def sample_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator, mode: str | None = None) -> tuple[np.ndarray, str]:
+def sample_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
+                  mode: str | None = None) -> tuple[np.ndarray, str]:
     """The sparse input of one training sample and the policy used. Falls back to ``all`` when
     a policy cannot apply (no ring map for ``beams``)."""
     modes = {k: v for k, v in cfg.modes.items() if v > 0}
@@ -164,7 +165,7 @@ def sample_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator, mod
         keypoints = cv2.SIFT_create(nfeatures=cfg.sift_points).detect(grey, None)
         out = np.zeros_like(gt, dtype=np.float32)
         for kp in keypoints:  # at most sift_points keypoints
-            x, y = int(round(kp.pt[0])), int(round(kp.pt[1]))
+            x, y = round(kp.pt[0]), round(kp.pt[1])
             if 0 <= y < gt.shape[0] and 0 <= x < gt.shape[1] and gt[y, x] > 0:
                 out[y, x] = gt[y, x]
         return out, mode

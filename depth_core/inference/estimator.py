@@ -15,7 +15,7 @@ import logging
 import os
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,7 @@ class DepthResult:
     confidence: np.ndarray | None
     mode: str
     n_points: int = 0
+    timings: dict = field(default_factory=dict)   # seconds: preprocess, inference, postprocess
 
 
 class DepthEstimator:
@@ -60,6 +61,7 @@ class DepthEstimator:
         return f"{self.name} on {self.backend.name}{extra} at {size}"
 
     def predict(self, rgb: np.ndarray, K, sparse_depth: np.ndarray | None = None) -> DepthResult:
+        t0 = time.perf_counter()
         rgb, K, sparse_depth = check_inputs(rgb, K, sparse_depth)
         H, W = rgb.shape[:2]
         h, w = self.input_size or (H, W)
@@ -68,13 +70,16 @@ class DepthEstimator:
         image, sparse, _, n_points = prepare_inputs(rgb, K, sparse_depth, h, w)
         if isinstance(self.backend, ClassicalBackend) and n_points == 0:
             return DepthResult(np.full((H, W), np.nan, np.float32), None, "prediction", 0)
+        t1 = time.perf_counter()
         out = self.backend.run(image, sparse)
+        t2 = time.perf_counter()
         max_depth = self.config.max_depth if self.config else None
         depth = restore_depth(out["depth"][0, 0], H, W, max_depth)
         confidence = out.get("confidence")
         if confidence is not None:
             confidence = restore_depth(confidence[0, 0], H, W)
-        return DepthResult(depth, confidence, "completion" if n_points else "prediction", n_points)
+        timings = {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": time.perf_counter() - t2}
+        return DepthResult(depth, confidence, "completion" if n_points else "prediction", n_points, timings)
 
 
 def _state_hash(model: DepthModel, h: int, w: int) -> str:

@@ -14,7 +14,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
@@ -24,7 +23,8 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..data.training import MixedSampler, TrainingSet, collate, mixing_weights
-from ..metrics import compute_depth_metrics
+from ..evaluate import evaluate
+from ..inference import load_estimator
 from ..models import create_model, save_model
 from .checkpoint import find_latest, load_train_state, save_train_state
 from .config import StageConfig, TrainConfig
@@ -52,33 +52,15 @@ class _Passes(nn.Module):
         return out
 
 
-@torch.no_grad()
 def evaluate_model(model: nn.Module, dataset, samples: int, max_depth: float, device: torch.device) -> dict:
     """Prediction and completion (all LiDAR points in) metrics on ``samples`` evenly spaced
-    samples of ``dataset``, at each image's full resolution."""
+    samples of ``dataset``, each at its full resolution, through the estimator API that
+    ``depth-core eval`` and the node use."""
     was_training = model.training
-    model.eval()
-    picks = np.unique(np.linspace(0, len(dataset) - 1, min(samples, len(dataset))).round().astype(int))
-    preds: dict[str, list] = {"prediction": [], "completion": []}
-    gts = []
-    for i in picks:
-        s = dataset[int(i)]
-        image = torch.from_numpy(s["rgb"].transpose(2, 0, 1).astype(np.float32) / 255.0)[None].to(device)
-        sparse = torch.from_numpy(s["sparse_depth"])[None, None].to(device)
-        preds["prediction"].append(model(image)["depth"][0, 0].float().cpu().numpy())
-        preds["completion"].append(model(image, sparse)["depth"][0, 0].float().cpu().numpy())
-        gts.append(s["depth"])
+    estimator = load_estimator(model, "torch", input_size="native", device=str(device))
+    result = evaluate(estimator, dataset, "none", samples=samples, baselines=(), max_depth=max_depth, progress=False)
     model.train(was_training)
-    return {mode: _mean_metrics(p, gts, max_depth) for mode, p in preds.items()}
-
-
-def _mean_metrics(preds: list, gts: list, max_depth: float) -> dict:
-    per = [compute_depth_metrics(p, g, max_depth=max_depth) for p, g in zip(preds, gts)]
-    per = [m for m in per if m["points"] > 0]
-    keys = [k for k in per[0] if k != "points"] if per else []
-    out = {k: float(np.mean([m[k] for m in per])) for k in keys}
-    out["points"] = int(sum(m["points"] for m in per))
-    return out
+    return {mode: result["rows"][mode] for mode in ("prediction", "completion") if mode in result["rows"]}
 
 
 class Trainer:

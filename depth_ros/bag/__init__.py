@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .reader import BagError, BagMessage, TopicInfo, bag_topics, read_messages
+from .reader import BagError, BagMessage, RawMessage, TopicInfo, bag_topics, read_messages, read_raw
 from .writer import LATCHED_QOS, SENSOR_QOS, BagWriter
 
-__all__ = ["LATCHED_QOS", "SENSOR_QOS", "BagError", "BagMessage", "BagWriter", "TopicInfo", "bag_topics",
-           "read_messages"]
+__all__ = ["LATCHED_QOS", "SENSOR_QOS", "BagError", "BagMessage", "BagWriter", "RawMessage", "TopicInfo",
+           "bag_topics", "read_messages", "read_raw"]

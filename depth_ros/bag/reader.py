@@ -9,7 +9,7 @@ from pathlib import Path
 from rosbags.highlevel import AnyReader, AnyReaderError
 from rosbags.typesys import Stores, get_typestore
 
-__all__ = ["BagError", "BagMessage", "TopicInfo", "bag_topics", "read_messages"]
+__all__ = ["BagError", "BagMessage", "RawMessage", "TopicInfo", "bag_topics", "read_messages", "read_raw"]
 
 
 class BagError(Exception):
@@ -22,6 +22,15 @@ class BagMessage:
     stamp_ns: int       # the bag's receive time; message headers carry the sensor stamps
     msg: object
     msgtype: str
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    topic: str
+    stamp_ns: int
+    data: bytes         # CDR, as recorded
+    msgtype: str
+    qos: tuple          # rosbags Qos profiles the recording publisher offered
 
 
 @dataclass(frozen=True)
@@ -62,3 +71,14 @@ def read_messages(path: str | Path, topics: Iterable[str] | None = None) -> Iter
                 raise BagError(f"{path}: no topic(s) {', '.join(sorted(missing))} (it has: {have})")
         for conn, stamp, raw in reader.messages(connections=conns):
             yield BagMessage(conn.topic, stamp, reader.deserialize(raw, conn.msgtype), conn.msgtype)
+
+
+def read_raw(path: str | Path, topics: Iterable[str] | None = None) -> Iterator[RawMessage]:
+    """Serialized messages in bag-time order, without decoding (for republishing)."""
+    path = Path(path)
+    with _open(path) as reader:
+        wanted = None if topics is None else set(topics)
+        conns = [c for c in reader.connections if wanted is None or c.topic in wanted]
+        for conn, stamp, raw in reader.messages(connections=conns):
+            qos = tuple(getattr(conn.ext, "offered_qos_profiles", ()) or ())
+            yield RawMessage(conn.topic, stamp, bytes(raw), conn.msgtype, qos)

@@ -9,7 +9,16 @@ from __future__ import annotations
 from .camera_info import camera_info_to_msg, intrinsics_from_camera_info
 from .errors import ConversionError
 from .header import make_header, stamp_to_ns
-from .image import depth_from_msg, depth_to_msg, encoding_layout, image_from_msg, image_to_msg, rgb_from_msg
+from .image import (
+    compressed_to_msg,
+    depth_from_msg,
+    depth_to_msg,
+    encoding_layout,
+    image_from_msg,
+    image_to_msg,
+    rgb_from_compressed,
+    rgb_from_msg,
+)
 from .pointcloud import cloud_fields, pointcloud_from_msg, pointcloud_to_msg
 from .tf import transform_from_msg, transform_to_msg, tree_from_tf_messages
 from .types import MessageTypes, rclpy_types, rosbags_types
@@ -19,6 +28,7 @@ __all__ = [
     "MessageTypes",
     "camera_info_to_msg",
     "cloud_fields",
+    "compressed_to_msg",
     "depth_from_msg",
     "depth_to_msg",
     "encoding_layout",
@@ -29,6 +39,7 @@ __all__ = [
     "pointcloud_from_msg",
     "pointcloud_to_msg",
     "rclpy_types",
+    "rgb_from_compressed",
     "rgb_from_msg",
     "rosbags_types",
     "stamp_to_ns",

@@ -13,7 +13,8 @@ import numpy as np
 from .errors import ConversionError
 from .types import MessageTypes
 
-__all__ = ["depth_from_msg", "depth_to_msg", "encoding_layout", "image_from_msg", "image_to_msg", "rgb_from_msg"]
+__all__ = ["compressed_to_msg", "depth_from_msg", "depth_to_msg", "encoding_layout", "image_from_msg", "image_to_msg",
+           "rgb_from_compressed", "rgb_from_msg"]
 
 _NAMED = {
     "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
@@ -124,3 +125,33 @@ def image_to_msg(types: MessageTypes, pixels: np.ndarray, encoding: str, header)
 def depth_to_msg(types: MessageTypes, depth: np.ndarray, header):
     """A 32FC1 Image in metres (NaN = invalid), as depth_image_proc publishes."""
     return image_to_msg(types, np.asarray(depth, dtype=np.float32), "32FC1", header)
+
+
+def rgb_from_compressed(msg) -> np.ndarray:
+    """A ``sensor_msgs/CompressedImage`` (jpeg or png, as image_transport's ``compressed``
+    plugin publishes: format ``"rgb8; jpeg compressed bgr8"`` or just ``"jpeg"``) as RGB uint8."""
+    fmt = (msg.format or "").lower()
+    if "compresseddepth" in fmt:
+        raise ConversionError("unknown_encoding",
+                              f"CompressedImage: '{msg.format}' is a depth format, not a colour image")
+    if fmt and not any(k in fmt for k in ("jpeg", "jpg", "png")):
+        raise ConversionError("unknown_encoding", f"CompressedImage: unsupported format '{msg.format}' (jpeg or png)")
+    buf = np.frombuffer(memoryview(msg.data).cast("B"), dtype=np.uint8)
+    if buf.size == 0:
+        raise ConversionError("truncated_data", "CompressedImage: no data")
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise ConversionError("truncated_data",
+                              f"CompressedImage: {buf.size} bytes do not decode as {msg.format or 'an image'}")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
+def compressed_to_msg(types: MessageTypes, rgb: np.ndarray, header, fmt: str = "jpeg", quality: int = 90):
+    """A CompressedImage (jpeg or png) from RGB uint8."""
+    ext = ".jpg" if fmt == "jpeg" else ".png"
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if fmt == "jpeg" else []
+    ok, encoded = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params)
+    if not ok:
+        raise ValueError(f"could not encode {fmt}")
+    return types.CompressedImage(header=header, format=f"rgb8; {fmt} compressed bgr8",
+                                 data=types.byte_array(encoded.reshape(-1)))

@@ -7,7 +7,6 @@ import ast
 import configparser
 import importlib.util
 import re
-import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 
@@ -34,55 +33,70 @@ def test_setup_cfg_puts_scripts_where_ros2_run_looks(repo_root):
     assert (repo_root / "resource" / "depth_ros").is_file()
 
 
-def test_parameter_file_is_valid_ros2_yaml(repo_root):
-    params = yaml.safe_load((repo_root / "config" / "san.yaml").read_text())
-    values = params["/**"]["ros__parameters"]
-    assert {"model", "backend", "use_lidar", "lidar_extrinsic"} <= set(values)
-    assert len(values["lidar_extrinsic"]) == 7
-
-
-def test_launch_file_is_valid(repo_root):
-    path = repo_root / "launch" / "san.launch.py"
+def _launch_arguments(path) -> dict:
     tree = ast.parse(path.read_text(), filename=str(path))
     functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
-    assert "generate_launch_description" in functions
+    assert "generate_launch_description" in functions, path
+    assign = next(n for n in tree.body if isinstance(n, ast.Assign) and n.targets[0].id == "ARGUMENTS")
+    return ast.literal_eval(assign.value)
+
+
+@pytest.mark.parametrize("name", ["san.launch.py", "image_only.launch.py"])
+def test_launch_files_parse_and_name_what_exists(repo_root, name):
+    path = repo_root / "launch" / name
+    args = _launch_arguments(path)
+    assert {"namespace", "params_file", "model", "backend", "image", "camera_info"} <= set(args)
+    if name == "san.launch.py":
+        assert {"use_lidar", "lidar"} <= set(args)
+        executable = args["executable"][0]
+        assert f"{executable} = depth_ros.nodes.san_node:main" in (repo_root / "setup.py").read_text()
+        assert "config\", \"san.yaml" in path.read_text().replace("'", "\"")
     try:
         from launch import LaunchDescription  # noqa: F401
     except ImportError:
         pytest.skip("the ROS 'launch' package is not installed (not on PyPI): parsed only")
-    spec = importlib.util.spec_from_file_location("san_launch", path)
+    spec = importlib.util.spec_from_file_location(name.replace(".", "_"), path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     description = module.generate_launch_description()
-    names = {a.name for a in description.entities if hasattr(a, "default_value")}
-    assert {"namespace", "params_file", "model", "backend", "use_lidar"} <= names
+    declared = {a.name for a in description.entities if hasattr(a, "default_value")}
+    assert set(args) <= declared
+
+
+def test_parameter_file_and_docs_cover_every_node_parameter(repo_root):
+    from depth_ros.nodes.san_node import PARAMETERS
+
+    values = yaml.safe_load((repo_root / "config" / "san.yaml").read_text())["/**"]["ros__parameters"]
+    assert set(values) == set(PARAMETERS)
+    for name, value in values.items():
+        assert type(value) is type(PARAMETERS[name][0]), name
+    docs = (repo_root / "docs" / "components.md").read_text()
+    for name in PARAMETERS:
+        assert f"`{name}`" in docs, name
+    for topic in ("`image`", "`camera_info`", "`lidar_points`", "`depth/image`", "`depth/camera_info`",
+                  "`depth/confidence`", "`pseudo_lidar/points`"):
+        assert topic in docs
 
 
 @pytest.mark.slow
-def test_colcon_build_installs_runnable_executables(repo_root, venv_bin, tmp_path):
-    colcon = venv_bin / "colcon"
-    if not colcon.exists():
-        colcon = shutil.which("colcon")
-    assert colcon, "colcon is part of the dev extra: run scripts/setup.sh"
-    result = subprocess.run([str(colcon), "--log-base", str(tmp_path / "log"), "build", "--paths", str(repo_root),
-                             "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install")],
-                            cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, result.stdout + result.stderr
-    prefix = tmp_path / "install" / "depth_ros"
+def test_colcon_build_installs_runnable_executables(colcon_install, tmp_path):
+    prefix = colcon_install / "depth_ros"
     assert (prefix / "share" / "ament_index" / "resource_index" / "packages" / "depth_ros").is_file()
-    assert (prefix / "share" / "depth_ros" / "launch" / "san.launch.py").is_file()
-    assert (prefix / "share" / "depth_ros" / "config" / "san.yaml").is_file()
-    assert (prefix / "share" / "depth_ros" / "package.xml").is_file()
-    exe = prefix / "lib" / "depth_ros" / "depth-ros-sim"
-    assert exe.is_file()
+    for name in ("launch/san.launch.py", "launch/image_only.launch.py", "config/san.yaml", "package.xml"):
+        assert (prefix / "share" / "depth_ros" / name).is_file(), name
+    for exe in ("san_node", "depth-ros-sim", "depth-ros-play", "depth-ros-dataset", "depth-core"):
+        assert (prefix / "lib" / "depth_ros" / exe).is_file(), exe
     # What `ros2 run depth_ros depth-ros-sim` does: source the workspace, run lib/depth_ros/<exe>.
     out = tmp_path / "bag"
-    script = (f"source {tmp_path / 'install' / 'setup.bash'} && {exe} --out {out} --frames 1 --width 32 --height 24 "
+    exe = prefix / "lib" / "depth_ros" / "depth-ros-sim"
+    script = (f"source {colcon_install / 'setup.bash'} && {exe} --out {out} --frames 1 --width 32 --height 24 "
               "--quiet && python -c 'import depth_ros; print(depth_ros.__file__)'")
     run = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout + run.stderr
     assert str(prefix) in run.stdout, "the installed copy, not the source tree, was imported"
     assert (out / "metadata.yaml").is_file()
+    shipped = next(prefix.glob("lib/python3*/site-packages/depth_core/models/weights"))
+    assert (shipped / "san_resnet18.safetensors").is_file() and (shipped / "san_resnet18.json").is_file()
 
 
 def _quick_start_commands(readme: str) -> list[str]:
@@ -95,7 +109,9 @@ def test_readme_quick_start_has_two_commands_and_ci_runs_the_second(repo_root):
     commands = _quick_start_commands((repo_root / "README.md").read_text())
     assert len(commands) == 2
     setup, tests = commands
-    assert "scripts/setup.sh" in setup and "depth-ros-sim" in setup
+    assert "scripts/setup.sh" in setup and "scripts/demo.sh" in setup
+    demo = (repo_root / "scripts" / "demo.sh").read_text()
+    assert "depth-ros-sim" in demo and "depth-ros-eval" in demo and "--model default" in demo
     ci = (repo_root / ".ci" / "run").read_text()
     assert setup in ci and tests in ci
 

@@ -1,0 +1,1 @@
+"""Replay evaluation of bags through the node pipeline."""

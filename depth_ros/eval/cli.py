@@ -1,0 +1,93 @@
+"""``depth-ros-eval BAG``: replay a recorded bag through san_node's pipeline and measure its depth
+against the bag's LiDAR; writes metrics.json, report.md, PNG plots and an output bag."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+
+from depth_core.inference import BackendError, load_estimator
+from depth_core.utils import ArgumentParser, atomic_output_dir, positive_float, positive_int
+from depth_core.utils.files import OutputError
+
+from ..bag import BagError
+from .replay import replay
+from .report import write_report
+
+__all__ = ["main"]
+
+
+def build_parser() -> ArgumentParser:
+    p = ArgumentParser(prog="depth-ros-eval", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
+    p.add_argument("bag", help="rosbag2 (MCAP or sqlite3) or ROS 1 bag")
+    p.add_argument("--image-topic", required=True)
+    p.add_argument("--camera-info-topic", required=True)
+    p.add_argument("--lidar-topic", help="PointCloud2 topic: the completion input and the ground truth")
+    p.add_argument("--model", default="default", help="registry name, 'default', 'classical', or a model file")
+    p.add_argument("--backend", default="auto", help="auto | onnxruntime | torch | tensorrt | classical")
+    p.add_argument("--lidar-input-fraction", type=positive_float, default=0.8,
+                   help="share of LiDAR points given to the model; the rest is held out for scoring (default 0.8)")
+    p.add_argument("--beam-keep-every", type=positive_int,
+                   help="instead of a random fraction, give the model every k-th LiDAR beam (ring)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the input/held-out split")
+    p.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
+                   help="the LiDAR frame's pose in the camera frame, if the bag has no /tf_static")
+    p.add_argument("--max-dt", type=positive_float, default=0.05, help="image/scan pairing tolerance, s")
+    p.add_argument("--max-depth", type=positive_float, default=80.0, help="metrics cap, m (default 80)")
+    p.add_argument("--sweep", default="0,0.01,0.05,0.2,0.8",
+                   help="input fractions for the sparsity sweep ('' to skip; default 0,0.01,0.05,0.2,0.8)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the classical completion row")
+    p.add_argument("--no-output-bag", action="store_true", help="do not write output_bag/")
+    p.add_argument("--samples", type=int, default=3, help="colourised sample frames in the report")
+    p.add_argument("--out", required=True, help="report folder (replaced with --overwrite)")
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.lidar_input_fraction > 1:
+        print("depth-ros-eval: error: --lidar-input-fraction must be in (0, 1]", file=sys.stderr)
+        return 2
+    sweep = tuple(float(v) for v in args.sweep.split(",") if v.strip()) if args.lidar_topic else ()
+    t0 = time.perf_counter()
+    try:
+        est = load_estimator(args.model, args.backend)
+        classical = None if args.no_baseline or args.model == "classical" else load_estimator("classical")
+        with atomic_output_dir(args.out, overwrite=args.overwrite) as staging:
+            staging.mkdir()
+            result = replay(args.bag, est, image_topic=args.image_topic, camera_info_topic=args.camera_info_topic,
+                            lidar_topic=args.lidar_topic, classical=classical, fraction=args.lidar_input_fraction,
+                            beam_keep_every=args.beam_keep_every, seed=args.seed, max_dt=args.max_dt,
+                            lidar_extrinsic=args.lidar_extrinsic, max_depth=args.max_depth, sweep=sweep,
+                            output_bag=None if args.no_output_bag else staging / "output_bag", samples=args.samples,
+                            progress=not args.quiet)
+            lidar_input = (f"every {args.beam_keep_every}th beam" if args.beam_keep_every
+                           else f"{args.lidar_input_fraction:.0%} of the points (seed {args.seed})") \
+                if args.lidar_topic else "none"
+            meta = {"bag": str(args.bag), "model": est.description, "lidar_input": lidar_input,
+                    "seconds": round(time.perf_counter() - t0, 1)}
+            metrics = write_report(result, staging, meta, args.max_depth)
+    except OutputError as exc:
+        print(f"depth-ros-eval: error: --out: {exc}", file=sys.stderr)
+        return 2
+    except (BagError, BackendError, FileNotFoundError, ValueError) as exc:
+        print(f"depth-ros-eval: error: {exc}", file=sys.stderr)
+        return 2
+    rows = metrics["results"]
+    print(f"{metrics['frames']} of {metrics['images']} images evaluated ({metrics['frames_skipped']} skipped) "
+          f"in {time.perf_counter() - t0:.0f} s with {est.description}")
+    if rows:
+        print("| row | AbsRel | RMSE m | delta1 | points |\n|---|---|---|---|---|")
+        for row, m in rows.items():
+            print(f"| {row} | {m['abs_rel']:.4f} | {m['rmse']:.3f} | {m['delta1']:.4f} | {m['points']} |")
+    print(f"report: {Path(args.out) / 'report.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,329 @@
+"""san_node: dense metric depth and pseudo-LiDAR from a camera, plus LiDAR when it has one.
+
+Subscribes ``image`` (or ``image/compressed``), ``camera_info`` and ``lidar_points``; publishes
+``depth/image`` (32FC1 m, NaN invalid), ``depth/camera_info``, ``depth/confidence`` (models that
+have one), ``pseudo_lidar/points`` and ``/diagnostics``. See docs/components.md.
+
+Callbacks only store the latest messages; one worker thread runs inference on the newest frame,
+so a slow model never builds a queue of stale images (dropped frames are counted). The camera
+path never waits for the LiDAR: without a fresh cloud the frame is predicted from the image.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.node import Node
+from rclpy.qos import QoSProfile, qos_profile_sensor_data
+from rclpy.qos_overriding_options import QoSOverridingOptions
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
+
+from depth_core.inference import BACKENDS, load_estimator
+
+from ..conversions import ConversionError, rclpy_types, stamp_to_ns
+from ..pipeline import FramePipeline, FrameStats, PipelineConfig
+
+__all__ = ["SanNode", "main"]
+
+FASTDDS_PROFILE = Path(__file__).resolve().parents[1] / "resources" / "fastdds_large_messages.xml"
+
+# name: (default, description, extra descriptor fields)
+PARAMETERS = {
+    "model": ("default", "registry name, 'default', 'classical', or a path to .onnx/.engine/.safetensors", {}),
+    "backend": ("auto", f"inference backend: {' | '.join(BACKENDS)}", {}),
+    "input_width": (0, "network input width (0: the model's configured size)", {}),
+    "input_height": (0, "network input height (0: the model's configured size)", {}),
+    "image_transport": ("raw", "raw: subscribe 'image'; compressed: 'image/compressed' (jpeg/png)", {}),
+    "use_lidar": (True, "use LiDAR points when a fresh cloud is present (depth completion)", {}),
+    "lidar_max_age": (0.15, "seconds between image and cloud stamps beyond which the cloud is stale",
+                      {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=10.0)]}),
+    "lidar_extrinsic": ([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+                        "[x, y, z, qx, qy, qz, qw]: the LiDAR frame's pose in the camera optical frame, used "
+                        "when TF has no transform", {}),
+    "output_width": (0, "published depth width (0: the input image's)", {}),
+    "output_height": (0, "published depth height (0: the input image's)", {}),
+    "publish_points": (True, "publish pseudo_lidar/points", {}),
+    "points_stride": (1, "pseudo-LiDAR: keep every n-th pixel", {"integer_range": [IntegerRange(from_value=1,
+                                                                                                  to_value=64)]}),
+    "points_max_range": (0.0, "pseudo-LiDAR: drop points farther than this (m, 0: keep all)", {}),
+    "points_frame": ("", "pseudo-LiDAR frame (needs TF; '': the camera optical frame)", {}),
+    "points_rgb": (False, "pseudo-LiDAR with a packed rgb field (XYZRGB)", {}),
+    "diagnostics_period": (1.0, "seconds between /diagnostics messages", {}),
+}
+# Changing these at run time would need a new model or new subscriptions.
+READ_ONLY = {"model", "backend", "input_width", "input_height", "image_transport"}
+
+
+class _Throttle:
+    """One log line per reason per ``period`` seconds."""
+
+    def __init__(self, period: float = 5.0) -> None:
+        self.period, self.last = period, {}
+
+    def __call__(self, reason: str) -> bool:
+        now = time.monotonic()
+        if now - self.last.get(reason, -1e9) >= self.period:
+            self.last[reason] = now
+            return True
+        return False
+
+
+class SanNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("san_node", **kwargs)
+        for name, (default, doc, extra) in PARAMETERS.items():
+            self.declare_parameter(name, default, ParameterDescriptor(description=doc, read_only=name in READ_ONLY,
+                                                                      **extra))
+        p = {name: self.get_parameter(name).value for name in PARAMETERS}
+        problem = self._validate(p)
+        if problem:
+            raise ValueError(problem)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+        size = (p["input_height"], p["input_width"]) if p["input_width"] and p["input_height"] else None
+        self.get_logger().info(f"loading model '{p['model']}' with backend '{p['backend']}' (the first start of a "
+                               "model on onnxruntime exports it to ONNX once, which takes a few seconds)")
+        t0 = time.perf_counter()
+        self.estimator = load_estimator(p["model"], p["backend"], input_size=size)
+        self.get_logger().info(f"ready in {time.perf_counter() - t0:.1f} s: {self.estimator.description}")
+
+        self.types = rclpy_types()
+        self.tf_lookup, self._tf_objects = self._make_tf_lookup()
+        self.pipeline = FramePipeline(self.estimator, self._pipeline_config(p), self.types, self.tf_lookup)
+        self.stats = FrameStats()
+        self.throttle = _Throttle()
+        self.mode = None
+        self.lidar_status = "none"
+        self.lidar_age = None
+
+        qos = qos_profile_sensor_data
+        overrides = QoSOverridingOptions.with_default_policies()
+        self.pub_depth = self.create_publisher(Image, "depth/image", qos, qos_overriding_options=overrides)
+        self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", qos, qos_overriding_options=overrides)
+        self.pub_conf = self.create_publisher(Image, "depth/confidence", qos, qos_overriding_options=overrides)
+        self.pub_points = self.create_publisher(PointCloud2, "pseudo_lidar/points", qos,
+                                                qos_overriding_options=overrides)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=10))
+
+        self._lock = threading.Condition()
+        self._frame = None            # (image msg, receive time), the newest unprocessed image
+        self._infos: deque = deque(maxlen=30)
+        self._cloud = None
+        self._running = True
+        if p["image_transport"] == "compressed":
+            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos,
+                                     qos_overriding_options=overrides)
+        else:
+            self.create_subscription(Image, "image", self._on_image, qos, qos_overriding_options=overrides)
+        self.create_subscription(CameraInfo, "camera_info", self._on_info, qos, qos_overriding_options=overrides)
+        self.create_subscription(PointCloud2, "lidar_points", self._on_cloud, qos, qos_overriding_options=overrides)
+        self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
+        self.worker = threading.Thread(target=self._work, name="san_node_inference", daemon=True)
+        self.worker.start()
+
+    # -- parameters -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _validate(p: dict) -> str | None:
+        if p["backend"] not in BACKENDS:
+            return f"backend: expected one of {', '.join(BACKENDS)}, got '{p['backend']}'"
+        if p["image_transport"] not in ("raw", "compressed"):
+            return f"image_transport: expected raw or compressed, got '{p['image_transport']}'"
+        if len(p["lidar_extrinsic"]) != 7 or not np.all(np.isfinite(p["lidar_extrinsic"])):
+            return "lidar_extrinsic: expected 7 finite numbers [x, y, z, qx, qy, qz, qw]"
+        if np.linalg.norm(p["lidar_extrinsic"][3:]) < 1e-6:
+            return "lidar_extrinsic: the quaternion has zero norm"
+        for key in ("output_width", "output_height", "input_width", "input_height"):
+            if p[key] < 0:
+                return f"{key}: must be >= 0, got {p[key]}"
+        if bool(p["output_width"]) != bool(p["output_height"]):
+            return "output_width and output_height: set both or neither"
+        if p["points_max_range"] < 0 or p["diagnostics_period"] <= 0:
+            return "points_max_range must be >= 0 and diagnostics_period > 0"
+        return None
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        current = {name: self.get_parameter(name).value for name in PARAMETERS}
+        current.update({q.name: q.value for q in params if q.name in PARAMETERS})
+        problem = self._validate(current)
+        if problem:
+            return SetParametersResult(successful=False, reason=problem)
+        # A new pipeline (cheap: it holds no state but settings); the worker picks it up next frame.
+        self.pipeline = FramePipeline(self.estimator, self._pipeline_config(current), self.types, self.tf_lookup)
+        return SetParametersResult(successful=True)
+
+    @staticmethod
+    def _pipeline_config(p: dict) -> PipelineConfig:
+        return PipelineConfig(use_lidar=p["use_lidar"], lidar_max_age=p["lidar_max_age"],
+                              lidar_extrinsic=list(p["lidar_extrinsic"]), output_width=p["output_width"],
+                              output_height=p["output_height"], points_stride=p["points_stride"],
+                              points_max_range=p["points_max_range"], points_frame=p["points_frame"],
+                              points_rgb=p["points_rgb"])
+
+    def _make_tf_lookup(self):
+        try:
+            import tf2_ros
+        except ImportError:
+            self.get_logger().info("tf2_ros is not installed: LiDAR extrinsics come from the lidar_extrinsic parameter")
+            return None, None
+        buffer = tf2_ros.Buffer()
+        listener = tf2_ros.TransformListener(buffer, self)
+
+        def lookup(target: str, source: str, stamp_ns: int) -> np.ndarray:
+            from depth_core.geometry import transform_from_xyzquat
+
+            try:
+                when = rclpy.time.Time(nanoseconds=stamp_ns)
+                if not buffer.can_transform(target, source, when):
+                    when = rclpy.time.Time()  # latest available (static transforms)
+                t = buffer.lookup_transform(target, source, when).transform
+            except Exception as exc:  # tf2 raises several exception types
+                raise KeyError(f"TF {source} -> {target}: {exc}") from None
+            return transform_from_xyzquat([t.translation.x, t.translation.y, t.translation.z,
+                                           t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w])
+
+        return lookup, (buffer, listener)
+
+    # -- callbacks: store only ------------------------------------------------------------------
+
+    def _on_image(self, msg) -> None:
+        with self._lock:
+            if self._frame is not None:
+                self.stats.drop()  # the worker had not taken it yet: the latest frame wins
+            self._frame = (msg, time.monotonic())
+            self._lock.notify()
+
+    def _on_info(self, msg: CameraInfo) -> None:
+        with self._lock:
+            self._infos.append(msg)
+
+    def _on_cloud(self, msg: PointCloud2) -> None:
+        with self._lock:
+            self._cloud = msg
+
+    def _matching_info(self, image) -> CameraInfo | None:
+        """The camera_info with the image's stamp, else the newest one (most drivers reuse one)."""
+        stamp = stamp_to_ns(image.header.stamp)
+        for info in reversed(self._infos):
+            if stamp_to_ns(info.header.stamp) == stamp:
+                return info
+        return self._infos[-1] if self._infos else None
+
+    # -- the worker -----------------------------------------------------------------------------
+
+    def _has_subscribers(self) -> bool:
+        return any(pub.get_subscription_count() > 0
+                   for pub in (self.pub_depth, self.pub_info, self.pub_conf, self.pub_points))
+
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                while self._running and self._frame is None:
+                    self._lock.wait(timeout=0.5)
+                if not self._running:
+                    return
+                (image, received), self._frame = self._frame, None
+                info, cloud = self._matching_info(image), self._cloud
+            if not self._has_subscribers():
+                self.stats.skip("no_subscribers")
+                continue
+            try:
+                self._process(image, info, cloud, received)
+            except ConversionError as exc:
+                self.stats.skip(exc.reason)
+                if self.throttle(exc.reason):
+                    self.get_logger().warning(f"skipping a frame ({exc.reason}): {exc}")
+            except Exception as exc:  # keep the node alive; say what happened
+                self.stats.skip("error")
+                if self.throttle("error"):
+                    self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}")
+
+    def _process(self, image, info, cloud, received: float) -> None:
+        outputs = [name for name, pub in (("depth", self.pub_depth), ("camera_info", self.pub_info),
+                                          ("confidence", self.pub_conf), ("points", self.pub_points))
+                   if pub.get_subscription_count() > 0]
+        if "points" in outputs and not self.get_parameter("publish_points").value:
+            outputs.remove("points")
+        frame = self.pipeline.process(image, info, cloud, outputs=outputs)
+        if frame.lidar_status not in ("used", "disabled", "none", "stale") and self.throttle(frame.lidar_status):
+            self.get_logger().warning(f"ignoring the LiDAR cloud ({frame.lidar_status}); predicting from the image")
+        if frame.mode != self.mode:
+            why = {"used": "LiDAR points in use", "none": "no LiDAR cloud received",
+                   "disabled": "use_lidar is false"}.get(frame.lidar_status, frame.lidar_status)
+            if frame.lidar_status == "stale":
+                why = f"LiDAR stale: {frame.lidar_age:.2f} s between image and cloud"
+            self.get_logger().info(f"mode: {self.mode or 'start'} -> {frame.mode} ({why})")
+            self.mode = frame.mode
+        self.lidar_status, self.lidar_age = frame.lidar_status, frame.lidar_age
+        publish = {"depth": self.pub_depth, "camera_info": self.pub_info, "confidence": self.pub_conf,
+                   "points": self.pub_points}
+        for name, msg in frame.messages.items():
+            publish[name].publish(msg)
+        self.stats.frame_done(time.monotonic() - received, frame.timings)
+
+    def _publish_diagnostics(self) -> None:
+        s = self.stats.summary()
+        values = {
+            "model": self.estimator.description, "mode": self.mode or "waiting for images",
+            "lidar": self.lidar_status, "lidar_age_s": "n/a" if self.lidar_age is None else f"{self.lidar_age:.3f}",
+            "rate_hz": f"{s['rate_hz']:.2f}", "latency_p50_ms": f"{s['latency_p50_ms']:.1f}",
+            "latency_p95_ms": f"{s['latency_p95_ms']:.1f}", "processed": str(s["processed"]),
+            "dropped": str(s["dropped"]), **{f"skipped_{k}": str(v) for k, v in s["skipped"].items()},
+            **{f"stage_{k}_ms": f"{v:.1f}" for k, v in s["stages_ms"].items()},
+        }
+        level = DiagnosticStatus.OK if self.mode else DiagnosticStatus.WARN
+        status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: depth",
+                                  message=f"{values['mode']}, {values['rate_hz']} Hz", hardware_id="depth_ros",
+                                  values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
+        msg = DiagnosticArray(status=[status])
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self.pub_diag.publish(msg)
+
+    def destroy_node(self) -> None:
+        with self._lock:
+            self._running = False
+            self._lock.notify_all()
+        if self.worker.is_alive():
+            self.worker.join(timeout=5.0)
+        super().destroy_node()
+
+
+def use_large_message_profile() -> None:
+    """Large images and clouds over Fast DDS shared memory need a segment bigger than the default
+    (best-effort samples above ~512 KB are silently lost otherwise). Use our profile unless the
+    user already chose one."""
+    if not (os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE") or os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")):
+        os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(FASTDDS_PROFILE)
+
+
+def main(args=None) -> None:
+    use_large_message_profile()
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SanNode()
+        executor = MultiThreadedExecutor(num_threads=2)
+        executor.add_node(node)
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except ValueError as exc:  # bad parameters: one clear line
+        rclpy.logging.get_logger("san_node").fatal(str(exc))
+        raise SystemExit(2) from None
+    finally:
+        if node is not None:
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,122 @@
+"""depth-ros-eval: the replay report, its accounting of every image, damaged messages, and the
+output bag."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+from depth_core.models import create_model, save_model
+from depth_ros.bag import BagWriter, bag_topics, read_messages
+from depth_ros.conversions import pointcloud_to_msg, stamp_to_ns
+
+ARGS = ["--image-topic", "/camera/image_raw", "--camera-info-topic", "/camera/camera_info"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.safetensors"
+    return save_model(create_model("san_resnet18", san_channels=[8, 8, 16, 16, 32]), path)
+
+
+def _eval(venv_bin, bag, out, *extra):
+    return subprocess.run([str(venv_bin / "depth-ros-eval"), str(bag), *ARGS, "--out", str(out), "--quiet", *extra],
+                          capture_output=True, text=True, timeout=600)
+
+
+def test_report_schema_accounting_and_output_bag(tmp_path, venv_bin, sim_bag, tiny_model):
+    out = tmp_path / "report"
+    run = _eval(venv_bin, sim_bag, out, "--lidar-topic", "/lidar/points", "--model", str(tiny_model),
+                "--backend", "torch", "--sweep", "0,0.2,0.8")
+    assert run.returncode == 0, run.stderr
+    assert "| classical |" in run.stdout and "report:" in run.stdout
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["frames"] == 6 and m["frames_skipped"] == 0 and m["frames"] + m["frames_skipped"] == m["images"]
+    rows = m["results"]
+    assert set(rows) == {"prediction", "completion", "classical"}
+    for row in rows.values():
+        assert {"abs_rel", "sq_rel", "rmse", "rmse_log", "silog", "delta1", "mae", "irmse", "imae",
+                "points"} <= set(row)
+    # Completion is scored on the ~20 % held-out points, prediction on all of them.
+    assert 0.12 < rows["completion"]["points"] / rows["prediction"]["points"] < 0.28
+    assert rows["classical"]["points"] == rows["completion"]["points"]
+    assert {"decode", "preprocess", "inference", "postprocess", "pseudo_lidar", "encode"} <= set(m["timing"])
+    assert [s["fraction"] for s in m["sweep"]] == [0.0, 0.2, 0.8]
+    assert {r["from"] for r in m["range"]["completion"]} >= {0.0, 10.0}
+    for png in ("sparsity_sweep.png", "error_vs_range.png"):
+        assert (out / png).stat().st_size > 2000
+    assert len(list(out.glob("sample_*.png"))) == 3 and "![" in (out / "report.md").read_text()
+    topics = bag_topics(out / "output_bag")
+    assert {t: i.count for t, i in topics.items()} == {"/depth/image": 6, "/depth/camera_info": 6,
+                                                       "/pseudo_lidar/points": 6}
+    inputs = [stamp_to_ns(x.msg.header.stamp) for x in read_messages(sim_bag, ["/camera/image_raw"])]
+    outputs = [stamp_to_ns(x.msg.header.stamp) for x in read_messages(out / "output_bag", ["/depth/image"])]
+    assert outputs == inputs and list((out / "output_bag").glob("*.mcap"))
+
+
+def _damaged_bag(src, dst):
+    """The simulated bag with one frame spoiled per way a real bag gets spoiled."""
+    with BagWriter(dst) as w:
+        images = cams = clouds = 0
+        for m in read_messages(src):
+            msg = m.msg
+            if m.topic == "/camera/image_raw":
+                images += 1
+                if images == 1:
+                    msg.data = msg.data[:100]                                      # truncated
+                elif images == 2:
+                    msg.encoding = "yuv_unknown"                                   # unknown encoding
+                elif images == 6:
+                    msg.header.stamp.sec, msg.header.stamp.nanosec = 0, 0         # zero stamp
+            elif m.topic == "/camera/camera_info":
+                cams += 1
+                if cams == 3:
+                    msg.k = np.zeros(9)                                            # zero K
+            elif m.topic == "/lidar/points":
+                clouds += 1
+                if clouds == 4:
+                    msg.point_step = 8                                             # point_step < fields
+                elif clouds == 5:
+                    nan = np.full(10, np.nan, np.float32)                          # all NaN
+                    msg = pointcloud_to_msg(w.types, msg.header, {"x": nan, "y": nan, "z": nan})
+            w.write(m.topic, msg, m.stamp_ns)
+    return dst
+
+
+def test_damaged_messages_are_skipped_and_counted_by_reason(tmp_path, venv_bin, sim_bag, tiny_model):
+    bag = _damaged_bag(sim_bag, tmp_path / "damaged")
+    run = _eval(venv_bin, bag, tmp_path / "report", "--lidar-topic", "/lidar/points", "--model", str(tiny_model),
+                "--backend", "torch", "--sweep", "", "--no-output-bag")
+    assert run.returncode == 0, run.stderr
+    m = json.loads((tmp_path / "report" / "metrics.json").read_text())
+    assert m["skipped_reasons"] == {"truncated_data": 1, "unknown_encoding": 1, "zero_k": 1, "bad_point_step": 1,
+                                    "empty_cloud": 1, "zero_stamp": 1}
+    assert m["frames"] + m["frames_skipped"] == m["images"] == 6
+
+
+def test_beam_subsampling_sqlite3_bags_and_bad_arguments(tmp_path, venv_bin, tiny_model):
+    from depth_ros.bag.simulate import write_sim_bag
+
+    bag = write_sim_bag(tmp_path / "db", "yard", 2, width=160, height=96, storage="sqlite3", progress=False)
+    run = _eval(venv_bin, bag, tmp_path / "beams", "--lidar-topic", "/lidar/points", "--model", str(tiny_model),
+                "--backend", "torch", "--beam-keep-every", "2", "--sweep", "", "--samples", "0")
+    assert run.returncode == 0, run.stderr
+    m = json.loads((tmp_path / "beams" / "metrics.json").read_text())
+    assert m["frames"] == 2 and "every 2th beam" in m["lidar_input"]
+    bad = _eval(venv_bin, bag, tmp_path / "x", "--lidar-topic", "/velodyne_points")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert "--lidar-topic /velodyne_points is not in the bag" in bad.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_image_only_replay_writes_depth_without_scores(tmp_path, venv_bin, sim_bag, tiny_model):
+    run = _eval(venv_bin, sim_bag, tmp_path / "camera_only", "--model", str(tiny_model), "--backend", "torch")
+    assert run.returncode == 0, run.stderr
+    m = json.loads((tmp_path / "camera_only" / "metrics.json").read_text())
+    assert m["frames"] == 6 and m["results"] == {} and m["modes"] == {"prediction": 6}
+    assert bag_topics(tmp_path / "camera_only" / "output_bag")["/depth/image"].count == 6

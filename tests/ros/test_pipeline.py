@@ -1,0 +1,129 @@
+"""The frame pipeline shared by the node and the replay, driven with real bag messages."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from depth_core.geometry import backproject, transform_to_xyzquat
+from depth_core.inference import load_estimator
+from depth_core.models import create_model
+from depth_ros.bag import read_messages
+from depth_ros.conversions import (
+    ConversionError,
+    compressed_to_msg,
+    depth_from_msg,
+    make_header,
+    pointcloud_from_msg,
+    pointcloud_to_msg,
+    rosbags_types,
+    tree_from_tf_messages,
+)
+from depth_ros.pipeline import FramePipeline, PipelineConfig, pack_rgb
+
+TYPES = rosbags_types()
+
+
+@pytest.fixture(scope="module")
+def bag_frames(sim_bag):
+    msgs = {}
+    for m in read_messages(sim_bag):
+        msgs.setdefault(m.topic, []).append(m.msg)
+    tree = tree_from_tf_messages(msgs["/tf_static"])
+    extrinsic = list(transform_to_xyzquat(tree.lookup("camera_optical_frame", "lidar_link")))
+    return msgs, extrinsic
+
+
+@pytest.fixture(scope="module")
+def estimator():
+    torch.manual_seed(0)
+    return load_estimator(create_model("san_resnet18", san_channels=[8, 8, 16, 16, 32]), "torch")
+
+
+def _pipeline(est, extrinsic, **cfg):
+    return FramePipeline(est, PipelineConfig(lidar_extrinsic=extrinsic, **cfg), TYPES)
+
+
+def test_outputs_follow_depth_image_proc_conventions(bag_frames, estimator):
+    msgs, extrinsic = bag_frames
+    image, info, cloud = msgs["/camera/image_raw"][2], msgs["/camera/camera_info"][2], msgs["/lidar/points"][2]
+    frame = _pipeline(estimator, extrinsic).process(image, info, cloud)
+    assert frame.mode == "completion" and frame.lidar_status == "used" and abs(frame.lidar_age) < 1e-9
+    depth_msg = frame.messages["depth"]
+    assert depth_msg.encoding == "32FC1" and depth_msg.header == image.header
+    depth = depth_from_msg(depth_msg)
+    assert depth.shape == (96, 320) and np.isfinite(depth).all()
+    info_out = frame.messages["camera_info"]
+    assert (info_out.width, info_out.height) == (320, 96) and info_out.header == image.header
+    points = frame.messages["points"]
+    assert (points.height, points.width, points.is_dense) == (96, 320, False)
+    f = pointcloud_from_msg(points)
+    xyz = np.stack([f["x"], f["y"], f["z"]], 1).reshape(96, 320, 3)
+    np.testing.assert_allclose(xyz, backproject(depth, info_out.k.reshape(3, 3)), rtol=1e-5, equal_nan=True)
+    assert {"decode", "lidar", "inference", "postprocess", "encode", "pseudo_lidar"} <= set(frame.timings)
+
+
+def test_output_size_stride_range_colour_and_nan(bag_frames, estimator):
+    msgs, extrinsic = bag_frames
+    image, info = msgs["/camera/image_raw"][0], msgs["/camera/camera_info"][0]
+    pipe = _pipeline(estimator, extrinsic, output_width=160, output_height=48, points_stride=2, points_rgb=True)
+    frame = pipe.process(image, info)
+    assert frame.mode == "prediction" and frame.lidar_status == "none"
+    assert frame.messages["camera_info"].width == 160
+    k = frame.messages["camera_info"].k
+    np.testing.assert_allclose(k[0], info.k[0] / 2)                       # fx halves with the width
+    points = frame.messages["points"]
+    assert (points.height, points.width) == (24, 80) and [f.name for f in points.fields] == ["x", "y", "z", "rgb"]
+    f = pointcloud_from_msg(points, ("x", "y", "z", "rgb"))
+    assert f["rgb"].dtype == np.float32 and not np.isnan(f["x"]).any()
+    ranges = np.sqrt(f["x"] ** 2 + f["y"] ** 2 + f["z"] ** 2)
+    limit = float(np.median(ranges))
+    capped = _pipeline(estimator, extrinsic, output_width=160, output_height=48, points_stride=2,
+                       points_max_range=limit).process(image, info)
+    g = pointcloud_from_msg(capped.messages["points"], ("x",))
+    np.testing.assert_array_equal(np.isnan(g["x"]), ranges > limit)   # beyond the range: NaN, in place
+    assert pack_rgb(np.array([[1, 2, 3]], np.uint8)).view(np.uint32)[0] == 0x010203
+
+
+def test_lidar_problems_fall_back_to_prediction(bag_frames, estimator):
+    msgs, extrinsic = bag_frames
+    image, info, cloud = msgs["/camera/image_raw"][3], msgs["/camera/camera_info"][3], msgs["/lidar/points"][0]
+    assert _pipeline(estimator, extrinsic).process(image, info, cloud).lidar_status == "stale"   # 0.3 s old
+    assert _pipeline(estimator, None).process(image, info, msgs["/lidar/points"][3]).lidar_status == "no_extrinsic"
+    header = msgs["/lidar/points"][3].header
+    nan = np.full(4, np.nan, np.float32)
+    nan_cloud = pointcloud_to_msg(TYPES, header, {"x": nan, "y": nan, "z": nan})
+    frame = _pipeline(estimator, extrinsic).process(image, info, nan_cloud)
+    assert frame.lidar_status == "empty_cloud" and frame.mode == "prediction"
+    disabled = _pipeline(estimator, extrinsic, use_lidar=False).process(image, info, msgs["/lidar/points"][3])
+    assert disabled.lidar_status == "disabled" and disabled.mode == "prediction"
+
+
+def test_bad_images_raise_reasons(bag_frames, estimator):
+    msgs, extrinsic = bag_frames
+    image, info = msgs["/camera/image_raw"][0], msgs["/camera/camera_info"][0]
+    pipe = _pipeline(estimator, extrinsic)
+    zero = TYPES.Image(header=make_header(TYPES, 0, "cam"), height=image.height, width=image.width,
+                       encoding=image.encoding, is_bigendian=0, step=image.step, data=image.data)
+    for msg, cam, reason in ((zero, info, "zero_stamp"), (image, None, "missing_camera_info")):
+        with pytest.raises(ConversionError) as exc:
+            pipe.process(msg, cam)
+        assert exc.value.reason == reason
+
+
+def test_compressed_images(bag_frames, estimator):
+    msgs, extrinsic = bag_frames
+    image, info = msgs["/camera/image_raw"][0], msgs["/camera/camera_info"][0]
+    from depth_ros.conversions import rgb_from_msg
+
+    rgb = rgb_from_msg(image)
+    jpeg = compressed_to_msg(TYPES, rgb, image.header, "jpeg")
+    png = compressed_to_msg(TYPES, rgb, image.header, "png")
+    pipe = _pipeline(estimator, extrinsic)
+    assert pipe.process(jpeg, info).depth.shape == (96, 320)
+    np.testing.assert_array_equal(pipe.decode_image(png), rgb)
+    assert np.abs(pipe.decode_image(jpeg).astype(int) - rgb).mean() < 6
+    bad = TYPES.CompressedImage(header=image.header, format="jpeg", data=TYPES.byte_array(np.zeros(10, np.uint8)))
+    with pytest.raises(ConversionError, match="do not decode"):
+        pipe.process(bad, info)

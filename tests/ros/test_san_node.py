@@ -1,0 +1,257 @@
+"""san_node as robots run it: its own process, real rclpy over Fast DDS (PyPI Jazzy wheels), fed
+by depth-ros-play or by this test process, on this run's own ROS_DOMAIN_ID."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from diagnostic_msgs.msg import DiagnosticArray
+from node_harness import Probe, start_node, start_player
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
+
+from depth_core.geometry import backproject, transform_to_xyzquat
+from depth_core.metrics import compute_depth_metrics
+from depth_ros.bag import read_messages
+from depth_ros.bag.simulate import write_sim_bag
+from depth_ros.conversions import (
+    camera_info_to_msg,
+    depth_from_msg,
+    image_to_msg,
+    intrinsics_from_camera_info,
+    make_header,
+    pointcloud_from_msg,
+    pointcloud_to_msg,
+    rclpy_types,
+    stamp_to_ns,
+    tree_from_tf_messages,
+)
+
+pytestmark = pytest.mark.slow
+OUTPUTS = {"/depth/image": Image, "/depth/camera_info": CameraInfo, "/pseudo_lidar/points": PointCloud2,
+           "/diagnostics": DiagnosticArray}
+
+
+@pytest.fixture(scope="module")
+def node_bag(tmp_path_factory):
+    return write_sim_bag(tmp_path_factory.mktemp("node") / "street", "street", 12, seed=7, progress=False)
+
+
+@pytest.fixture(scope="module")
+def extrinsic(node_bag):
+    tree = tree_from_tf_messages(m.msg for m in read_messages(node_bag, ["/tf_static"]))
+    return [float(v) for v in transform_to_xyzquat(tree.lookup("camera_optical_frame", "lidar_link"))]
+
+
+@pytest.fixture(scope="module")
+def ground_truth(node_bag):
+    return {stamp_to_ns(m.msg.header.stamp): depth_from_msg(m.msg)
+            for m in read_messages(node_bag, ["/camera/depth_gt"])}
+
+
+def _abs_rel(msgs, truth):
+    scores = [compute_depth_metrics(depth_from_msg(m), truth[stamp_to_ns(m.header.stamp)])["abs_rel"] for m in msgs]
+    return float(np.mean(scores))
+
+
+def test_node_publishes_depth_and_points_and_switches_modes(tmp_path, venv_bin, node_bag, extrinsic, ground_truth):
+    node = start_node(tmp_path, {"lidar_extrinsic": extrinsic}, venv_bin / "san_node")
+    probe = Probe(OUTPUTS)
+    players = []
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        players.append(start_player(tmp_path, venv_bin, node_bag, "--loop"))
+        completion = probe.wait("/depth/image", 8, 90)[2:8]
+        assert len(completion) == 6, node.log
+        infos = {stamp_to_ns(m.header.stamp): m for m in probe.wait("/depth/camera_info", 8, 10)}
+        clouds = {stamp_to_ns(m.header.stamp): m for m in probe.wait("/pseudo_lidar/points", 8, 10)}
+        for msg in completion:
+            stamp = stamp_to_ns(msg.header.stamp)
+            assert stamp in ground_truth and msg.header.frame_id == "camera_optical_frame"
+            assert msg.encoding == "32FC1" and (msg.width, msg.height) == (640, 192)
+            depth = depth_from_msg(msg)
+            assert not (depth <= 0).any() and not np.isinf(depth).any()  # invalid would be NaN, never 0
+        depths = {stamp_to_ns(m.header.stamp): m for m in probe.wait("/depth/image", 99, 0)}
+        stamp, cloud = next((s, c) for s, c in clouds.items() if s in infos and s in depths)
+        depth = depth_from_msg(depths[stamp])
+        f = pointcloud_from_msg(cloud)
+        points = np.stack([f["x"], f["y"], f["z"]], 1).reshape(cloud.height, cloud.width, 3)
+        K = intrinsics_from_camera_info(infos[stamp]).K
+        np.testing.assert_allclose(points, backproject(depth, K), rtol=1e-5, equal_nan=True)
+        assert cloud.is_dense is False and cloud.header.frame_id == "camera_optical_frame"
+        assert node.wait_for("mode: start -> completion", 5), node.log
+
+        players.pop().stop()                                   # the LiDAR stops: prediction
+        players.append(start_player(tmp_path, venv_bin, node_bag, "--loop", "--topics", "/camera/image_raw",
+                                    "/camera/camera_info", name="play_camera_only"))
+        assert node.wait_for("mode: completion -> prediction", 30), node.log
+        probe.clear()
+        prediction = probe.wait("/depth/image", 6, 60)[:6]
+        diag = probe.wait("/diagnostics", 1, 5)[-1].status[0]
+        values = {kv.key: kv.value for kv in diag.values}
+        assert values["mode"] == "prediction" and "san_resnet18" in values["model"]
+        assert {"rate_hz", "latency_p50_ms", "latency_p95_ms", "dropped", "lidar_age_s"} <= set(values)
+
+        players.pop().stop()                                   # the LiDAR resumes
+        players.append(start_player(tmp_path, venv_bin, node_bag, "--loop", name="play_again"))
+        assert node.wait_for("mode: prediction -> completion", 30), node.log
+
+        assert _abs_rel(completion, ground_truth) < 0.8 * _abs_rel(prediction, ground_truth)
+    finally:
+        for p in players:
+            p.stop()
+        probe.close()
+        code, seconds = node.stop()
+    assert code == 0 and seconds < 5, node.log                  # SIGINT: a clean, quick exit
+
+
+def test_full_size_outputs_cross_processes(tmp_path_factory, tmp_path, venv_bin):
+    big = write_sim_bag(tmp_path_factory.mktemp("big") / "kitti_size", "street", 3, seed=2, width=1242, height=375,
+                        progress=False)
+    node = start_node(tmp_path, {"use_lidar": False}, venv_bin / "san_node")
+    probe = Probe(OUTPUTS)
+    player = None
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        player = start_player(tmp_path, venv_bin, big, "--loop")
+        depth = probe.wait("/depth/image", 3, 60)
+        clouds = probe.wait("/pseudo_lidar/points", 3, 30)
+        assert len(depth) >= 3 and len(clouds) >= 3, node.log
+        assert len(depth[0].data) == 1242 * 375 * 4                        # 1.9 MB
+        assert len(clouds[0].data) == 1242 * 375 * clouds[0].point_step    # 5.6 MB
+    finally:
+        if player:
+            player.stop()
+        probe.close()
+        node.stop()
+
+
+def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_path, venv_bin, node_bag, extrinsic):
+    types = rclpy_types()
+    frames = {m.topic: m.msg for m in read_messages(node_bag, ["/camera/camera_info"])}
+    info_bag = frames["/camera/camera_info"]
+    cam = intrinsics_from_camera_info(info_bag)
+    rgb = np.random.default_rng(0).integers(0, 255, (cam.height, cam.width, 3), dtype=np.uint8)
+    node = start_node(tmp_path, {"lidar_extrinsic": extrinsic}, venv_bin / "san_node")
+    probe = Probe(OUTPUTS)
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        pub_image = probe.publisher(Image, "/camera/image_raw")
+        pub_info = probe.publisher(CameraInfo, "/camera/camera_info")
+        pub_cloud = probe.publisher(PointCloud2, "/lidar/points")
+        time.sleep(1.5)  # discovery
+        stamp = [1_700_000_000 * 10**9]
+
+        def header(zero=False):
+            stamp[0] += 10**8
+            return make_header(types, 0 if zero else stamp[0], "camera_optical_frame")
+
+        def image(h, **changes):
+            msg = image_to_msg(types, rgb, "rgb8", h)
+            for key, value in changes.items():
+                setattr(msg, key, value)
+            return msg
+
+        def send(*msgs, wait=0.4):
+            for pub, msg in msgs:
+                pub.publish(msg)
+                time.sleep(0.05)
+            time.sleep(wait)
+
+        h = header()
+        send((pub_image, image(h)))                                            # no camera_info yet
+        h = header()
+        good_info = camera_info_to_msg(types, cam, h)
+        send((pub_info, good_info), (pub_image, image(h, data=bytes(100))))  # truncated
+        send((pub_image, image(h, encoding="yuv_weird")))                     # unknown encoding
+        send((pub_image, image(h, step=cam.width)))                           # step mismatch
+        send((pub_image, image(header(zero=True))))                           # zero stamp
+        h = header()
+        zero_k = camera_info_to_msg(types, cam, h)
+        zero_k.k = np.zeros(9)
+        send((pub_info, zero_k), (pub_image, image(h)))                       # zero K
+        for cloud in (pointcloud_to_msg(types, make_header(types, stamp[0] + 10**8, "lidar_link"),
+                                        {"x": np.zeros(0, np.float32), "y": np.zeros(0, np.float32),
+                                         "z": np.zeros(0, np.float32)}),
+                      pointcloud_to_msg(types, make_header(types, stamp[0] + 2 * 10**8, "lidar_link"),
+                                        {k: np.full(5, np.nan, np.float32) for k in "xyz"})):
+            h = header()
+            send((pub_cloud, cloud), (pub_info, camera_info_to_msg(types, cam, h)), (pub_image, image(h)))
+        h = header()
+        short = pointcloud_to_msg(types, make_header(types, h.stamp.sec * 10**9 + h.stamp.nanosec, "lidar_link"),
+                                  {k: np.ones(5, np.float32) for k in "xyz"})
+        short.point_step = 8
+        send((pub_cloud, short), (pub_info, camera_info_to_msg(types, cam, h)), (pub_image, image(h)))
+
+        probe.clear()
+        h = header()                                                           # and now a good frame
+        send((pub_info, camera_info_to_msg(types, cam, h)), (pub_image, image(h)), wait=0.1)
+        answers = probe.wait("/depth/image", 1, 30)
+        assert any(stamp_to_ns(m.header.stamp) == stamp[0] for m in answers), node.log
+        log = node.log
+        for reason in ("missing_camera_info", "truncated_data", "unknown_encoding", "step_mismatch", "zero_stamp",
+                       "zero_k", "empty_cloud", "bad_point_step"):
+            assert log.count(f"({reason})") == 1, f"{reason}:\n{log}"
+        assert node.proc.poll() is None
+    finally:
+        probe.close()
+        node.stop()
+
+
+def test_parameters_are_validated_and_nothing_runs_without_subscribers(tmp_path, venv_bin, node_bag, extrinsic):
+    node = start_node(tmp_path, {"lidar_extrinsic": extrinsic}, venv_bin / "san_node")
+    probe = Probe({"/diagnostics": DiagnosticArray})
+    player = None
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        client = probe.node.create_client(SetParameters, "/san_node/set_parameters")
+        assert client.wait_for_service(timeout_sec=20)
+
+        def set_param(name, ptype, **value):
+            req = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(type=ptype, **value))])
+            future = client.call_async(req)
+            deadline = time.monotonic() + 10
+            while not future.done() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            return future.result().results[0]
+
+        bad = set_param("lidar_extrinsic", ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=[1.0, 2.0])
+        assert not bad.successful and "lidar_extrinsic: expected 7 finite numbers" in bad.reason
+        assert not set_param("model", ParameterType.PARAMETER_STRING, string_value="classical").successful
+        assert set_param("points_stride", ParameterType.PARAMETER_INTEGER, integer_value=4).successful
+
+        player = start_player(tmp_path, venv_bin, node_bag, "--loop")
+        deadline = time.monotonic() + 30
+        values = {}
+        while time.monotonic() < deadline and int(values.get("skipped_no_subscribers", 0)) < 3:
+            msgs = probe.wait("/diagnostics", 1, 2)
+            values = {kv.key: kv.value for kv in msgs[-1].status[0].values} if msgs else {}
+        assert int(values["skipped_no_subscribers"]) >= 3 and values["processed"] == "0"
+    finally:
+        if player:
+            player.stop()
+        probe.close()
+        node.stop()
+
+
+def test_colcon_installed_node_runs_with_a_params_file(tmp_path, colcon_install, venv_bin, node_bag, extrinsic):
+    exe = colcon_install / "depth_ros" / "lib" / "depth_ros" / "san_node"
+    assert exe.is_file()
+    # What `ros2 run depth_ros san_node --ros-args --params-file ...` does: source, then run lib/depth_ros/<exe>.
+    node = start_node(tmp_path, {"lidar_extrinsic": extrinsic, "points_stride": 2}, exe,
+                      source=colcon_install / "setup.bash")
+    probe = Probe(OUTPUTS)
+    player = None
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        player = start_player(tmp_path, venv_bin, node_bag, "--loop")
+        clouds = probe.wait("/pseudo_lidar/points", 2, 60)
+        assert clouds and (clouds[0].height, clouds[0].width) == (96, 320), node.log   # stride 2 from the file
+    finally:
+        if player:
+            player.stop()
+        probe.close()
+        node.stop()
