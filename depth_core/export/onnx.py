@@ -1,7 +1,7 @@
 """Export a depth model to one ONNX graph: inputs ``image`` [B,3,H,W] (RGB in [0,1]) and
-``sparse_depth`` [B,1,H,W] (metres, 0 = missing), output ``depth`` [B,1,H,W] metres (and
-``confidence`` when the model has one). The model config rides along in the ONNX metadata, so
-an ``.onnx`` file alone says how to preprocess for it."""
+``sparse_depth`` [B,1,H,W] (metres, 0 = missing; image-only models have no such input), output
+``depth`` [B,1,H,W] metres (and ``confidence`` when the model has one). The model config rides
+along in the ONNX metadata, so an ``.onnx`` file alone says how to preprocess for it."""
 
 from __future__ import annotations
 
@@ -96,6 +96,6 @@ def read_onnx_config(path: str | Path) -> tuple[ModelConfig, tuple[int, int] | N
     dynamic = json.loads(meta.get("depth_ros.dynamic", "false"))
     size = None if dynamic else tuple(json.loads(meta["depth_ros.input_size"]))
     inputs = {i.name for i in graph.graph.input}
-    if not {"image", "sparse_depth"} <= inputs:
-        raise ExportError(f"{path}: expected inputs 'image' and 'sparse_depth', found {sorted(inputs)}")
+    if "image" not in inputs or not inputs <= {"image", "sparse_depth"}:
+        raise ExportError(f"{path}: expected inputs 'image' (and 'sparse_depth'), found {sorted(inputs)}")
     return config, size

@@ -64,10 +64,13 @@ class OnnxRuntimeBackend:
             raise BackendError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from None
         self.providers = self.session.get_providers()
         self.outputs = [o.name for o in self.session.get_outputs()]
+        # Image-only models export without the (unused) sparse_depth input.
+        self.inputs = {i.name for i in self.session.get_inputs()}
         self.path = Path(path)
 
     def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
-        values = self.session.run(self.outputs, {"image": image, "sparse_depth": sparse})
+        feeds = {"image": image, "sparse_depth": sparse}
+        values = self.session.run(self.outputs, {k: v for k, v in feeds.items() if k in self.inputs})
         return dict(zip(self.outputs, values))
 
 

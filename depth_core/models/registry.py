@@ -7,7 +7,10 @@ from pathlib import Path
 
 from .base import DepthModel
 from .config import ModelConfig
+from .decomposition import Decomposition
+from .densedepth import DenseDepth
 from .san import SANPackNet, SANResNet
+from .structure_aware import StructureAware
 
 __all__ = ["WEIGHTS_DIR", "create_model", "list_models", "pretrained_path", "register_model"]
 
@@ -68,3 +71,28 @@ def san_packnet(**overrides) -> SANPackNet:
     defaults = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "min_depth": 0.5, "max_depth": 100.0}
     return SANPackNet(_config("san_packnet", defaults, overrides))
 
+
+
+@register_model
+def densedepth(**overrides) -> DenseDepth:
+    """DenseDepth (seed 004): DenseNet-169 + bilinear-upsampling decoder, half-resolution head
+    predicting ``m / depth``; RGB in [0, 1] without normalisation; targets within 0.4 m .. max_depth."""
+    defaults = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "min_depth": 0.4, "max_depth": 80.0,
+                "arch": {"densenet_depth": 169}}
+    return DenseDepth(_config("densedepth", defaults, overrides))
+
+
+@register_model
+def structure_aware(**overrides) -> StructureAware:
+    """Structure-aware depth (seed 001): ResNet-101 with global context blocks, spatial attention
+    blocks in the decoder, four multi-scale outputs and a refinement module."""
+    defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"resnet_depth": 101, "gcb_ratio": 4}}
+    return StructureAware(_config("structure_aware", defaults, overrides))
+
+
+@register_model
+def decomposition(**overrides) -> Decomposition:
+    """Depth-map decomposition (seed 002): shared encoder, G-Net -> N-Net -> M-Net with the MDR
+    mini-ViT; inverse depth 1 / (m + 1)."""
+    defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"resnet_depth": 50}}
+    return Decomposition(_config("decomposition", defaults, overrides))

@@ -50,9 +50,11 @@ class StageConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = "adamw"
-    betas: tuple = (0.9, 0.999)
+    name: str = "adamw"              # adamw | adam | rmsprop
+    betas: tuple = (0.9, 0.999)      # adam / adamw
     weight_decay: float = 1e-2
+    momentum: float = 0.9            # rmsprop
+    alpha: float = 0.99              # rmsprop smoothing
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Named loss terms for training stages. Each takes the model outputs of the passes it needs
-and the batch; a stage's objective is the weighted sum of the terms it names.
+"""Named loss terms for training stages. Each takes the model outputs of the passes it needs,
+the batch and the model's config; a stage's objective is the weighted sum of the terms it names.
 
 A term ending in ``_prediction`` uses the RGB-only pass, one ending in ``_completion`` the pass
 with the sparse input; the trainer runs only the passes its current terms need.
@@ -12,10 +12,20 @@ from collections.abc import Callable
 import torch
 
 from ..losses import multiscale_silog, valid_depth_mask
+from ..losses.decomposition import decomposition_losses
+from ..losses.densedepth import densedepth_loss
+from ..losses.structure import (
+    berhu_loss,
+    edge_weights,
+    global_focal_relative_loss,
+    normal_loss,
+    scale_invariant_gradient_loss,
+)
+from ..models import ModelConfig
 
 __all__ = ["LOSSES", "needed_passes", "register_loss"]
 
-LOSSES: dict[str, Callable[[dict, dict], torch.Tensor]] = {}
+LOSSES: dict[str, Callable[[dict, dict, ModelConfig], torch.Tensor]] = {}
 
 
 def register_loss(name: str):
@@ -26,13 +36,47 @@ def register_loss(name: str):
 
 
 @register_loss("silog_prediction")
-def _silog_prediction(outputs: dict, batch: dict) -> torch.Tensor:
+def _silog_prediction(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
     return multiscale_silog(outputs["prediction"]["inv_depths"], batch["depth"], valid_depth_mask(batch["depth"]))
 
 
 @register_loss("silog_completion")
-def _silog_completion(outputs: dict, batch: dict) -> torch.Tensor:
+def _silog_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
     return multiscale_silog(outputs["completion"]["inv_depths"], batch["depth"], valid_depth_mask(batch["depth"]))
+
+
+@register_loss("densedepth_prediction")
+def _densedepth(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    m = float(config.arch.get("target_max", config.max_depth))
+    return densedepth_loss(outputs["prediction"]["target"], batch["depth"], m, config.min_depth, config.max_depth)
+
+
+def _structure(fn, edge_aware: bool):
+    """A seed-001 loss on the prediction pass; ``edge_aware``: x5 weight near ground-truth edges."""
+    def term(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+        gt = batch["depth"]
+        valid = valid_depth_mask(gt, max_depth=config.max_depth)
+        weights = edge_weights(gt) if edge_aware else None
+        return fn(outputs["prediction"]["depth"], gt, valid, weights)
+    return term
+
+
+register_loss("berhu_prediction")(_structure(berhu_loss, True))
+register_loss("gradient_prediction")(_structure(scale_invariant_gradient_loss, True))
+register_loss("normal_prediction")(_structure(normal_loss, True))
+register_loss("gfrl_prediction")(_structure(lambda p, g, v, w: global_focal_relative_loss(p, g, v), False))
+
+
+@register_loss("decomposition_prediction")
+def _decomposition(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    """Phase 2 of seed 002: every term (G, N, multi-scale gradients, M, mu, log-M), unweighted."""
+    return sum(decomposition_losses(outputs["prediction"], batch["depth"]).values())
+
+
+@register_loss("decomposition_relative_prediction")
+def _decomposition_relative(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    """Phase 1 of seed 002 (and relative-only data): the G and N terms only."""
+    return sum(decomposition_losses(outputs["prediction"], batch["depth"], metric=False).values())
 
 
 def needed_passes(losses: dict) -> list[str]:

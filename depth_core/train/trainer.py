@@ -139,8 +139,7 @@ class Trainer:
             if self.distributed:
                 devices = [self.device.index] if self.device.type == "cuda" else None
                 net = DistributedDataParallel(net, device_ids=devices)
-            optimizer = torch.optim.AdamW(trainable, lr=stage.lr, betas=tuple(cfg.optimizer.betas),
-                                          weight_decay=cfg.optimizer.weight_decay)
+            optimizer = _optimizer(cfg.optimizer, trainable, stage.lr)
             if opt_state is not None and index == stage_index:
                 optimizer.load_state_dict(opt_state)
             scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
@@ -161,7 +160,8 @@ class Trainer:
                 sparse = batch["sparse_depth"].to(self.device)
                 with torch.autocast(self.device.type, enabled=self.use_amp):
                     outputs = net(image, sparse, tuple(passes))
-                terms = {n: LOSSES[n]({k: _float(v) for k, v in outputs.items()}, {"depth": gt}) for n in stage.losses}
+                floats = {k: _float(v) for k, v in outputs.items()}
+                terms = {n: LOSSES[n](floats, {"depth": gt}, self.model.config) for n in stage.losses}
                 loss = sum(w * terms[n] for n, w in stage.losses.items())
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
@@ -227,6 +227,17 @@ class Trainer:
         for name, module in self.model.named_modules():
             if name and any((name + ".").startswith(p) for p in self._frozen_prefixes):
                 module.eval()
+
+
+def _optimizer(cfg, params: list, lr: float) -> torch.optim.Optimizer:
+    if cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
+    if cfg.name == "rmsprop":
+        return torch.optim.RMSprop(params, lr=lr, alpha=cfg.alpha, momentum=cfg.momentum,
+                                   weight_decay=cfg.weight_decay)
+    raise ValueError(f"optimizer.name: expected adamw, adam or rmsprop, got '{cfg.name}'")
 
 
 def _float(outputs: dict) -> dict:

@@ -26,19 +26,22 @@ def _median_rel(a, b):
     return float(np.median(np.abs(a - b) / np.abs(b)))
 
 
-@pytest.mark.parametrize("name, size", [("san_resnet18", (96, 320)), ("san_packnet", (64, 64))])
+@pytest.mark.parametrize("name, size", [("san_resnet18", (96, 320)), ("san_packnet", (64, 64)),
+                                        ("densedepth", (64, 96))])
 def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
     torch.manual_seed(0)
     model = create_model(name).eval()
     path = export_onnx(model, tmp_path / f"{name}.onnx", height=size[0], width=size[1])
     graph = onnx.load(str(path))
-    assert [i.name for i in graph.graph.input] == ["image", "sparse_depth"]
+    inputs = ["image", "sparse_depth"] if model.uses_sparse_depth else ["image"]
+    assert [i.name for i in graph.graph.input] == inputs
     assert [o.name for o in graph.graph.output] == ["depth"]
     assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 17
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     image, sparse = _inputs(*size)
     for sparse_in in (np.zeros_like(sparse), sparse):
-        onnx_depth = session.run(None, {"image": image, "sparse_depth": sparse_in})[0]
+        feeds = {"image": image, "sparse_depth": sparse_in}
+        onnx_depth = session.run(None, {k: feeds[k] for k in inputs})[0]
         with torch.no_grad():
             torch_depth = model(torch.from_numpy(image), torch.from_numpy(sparse_in))["depth"].numpy()
         assert _median_rel(onnx_depth, torch_depth) < 1e-3

@@ -24,12 +24,13 @@ from depth_core.models.layers.packnet import InvDepth, PackLayerConv3d, UnpackLa
 from depth_core.models.layers.resnet import ResNetEncoder, load_imagenet_weights
 
 SAN_MODELS = ["san_resnet18", "san_packnet"]
+ALL_MODELS = [*SAN_MODELS, "densedepth"]
 
 
 @pytest.fixture(scope="module")
 def models():
     torch.manual_seed(0)
-    return {name: create_model(name).eval() for name in SAN_MODELS}
+    return {name: create_model(name).eval() for name in ALL_MODELS}
 
 
 def _sparse_like(image: torch.Tensor, every: int = 5) -> torch.Tensor:
@@ -44,7 +45,7 @@ def test_registry_lists_the_san_models_and_rejects_unknown_names():
         create_model("san_nope")
 
 
-@pytest.mark.parametrize("name", SAN_MODELS)
+@pytest.mark.parametrize("name", ALL_MODELS)
 @pytest.mark.parametrize("size", [(64, 96), (50, 70)])
 def test_forward_gives_finite_positive_metres_at_the_input_resolution(models, name, size):
     model = models[name]
@@ -189,3 +190,40 @@ def test_model_config_validation():
         ModelConfig.from_dict({"name": "x", "colour": 3}, "x.json")
     cfg = ModelConfig("san_resnet18").updated(max_depth=50.0, resnet_depth=34)
     assert cfg.max_depth == 50.0 and cfg.arch["resnet_depth"] == 34
+
+
+def test_densenet_encoder_matches_torchvision_and_loads_old_checkpoints(tmp_path):
+    from depth_core.models.layers.densenet import DenseNetEncoder, load_densenet_weights
+
+    encoder = DenseNetEncoder(169)
+    assert sum(p.numel() for p in encoder.parameters()) == 12_484_480   # torchvision densenet169 features
+    state = encoder.state_dict()
+    assert tuple(state["features.denseblock3.denselayer32.conv2.weight"].shape) == (32, 128, 3, 3)
+    assert tuple(state["features.transition2.conv.weight"].shape) == (256, 512, 1, 1)
+    assert tuple(state["features.norm5.weight"].shape) == (1664,)
+    # Old torchvision files spell 'norm.1' for 'norm1'; the loader accepts both and drops the classifier.
+    old = {k.replace(".norm1.", ".norm.1.").replace(".conv2.", ".conv.2."): v for k, v in state.items()}
+    old["classifier.weight"] = torch.zeros(1000, 1664)
+    torch.save(old, tmp_path / "densenet169.pth")
+    fresh = DenseNetEncoder(169)
+    load_densenet_weights(fresh, tmp_path / "densenet169.pth")
+    assert all(torch.equal(fresh.state_dict()[k], v) for k, v in state.items())
+
+
+def test_densedepth_layout_size_and_loss():
+    from depth_core.losses.densedepth import densedepth_loss
+
+    model = create_model("densedepth")
+    assert abs(sum(p.numel() for p in model.parameters()) / 1e6 - 42.6) < 0.1          # the paper's 42.6M
+    assert model.conv2.out_channels == 1664 and model.up4.convB.out_channels == 104
+    model.train()
+    image = torch.rand(2, 3, 64, 96)
+    out = model(image)
+    assert out["target"].shape == (2, 1, 32, 48) and out["depth"].shape == (2, 1, 64, 96)   # half-res head
+    gt = torch.rand(2, 1, 64, 96) * 20 + 1
+    gt[0, 0, :10] = 0                                                                   # no ground truth there
+    loss = densedepth_loss(out["target"], gt, 80.0, 0.4, 80.0)
+    loss.backward()
+    assert torch.isfinite(loss) and model.encoder.features.conv0.weight.grad.abs().sum() > 0
+    perfect = 80.0 / torch.nn.functional.interpolate(gt[1:], size=(32, 48), mode="nearest").clamp(0.4, 80)
+    assert densedepth_loss(perfect, gt[1:], 80.0, 0.4, 80.0).item() < 1e-4

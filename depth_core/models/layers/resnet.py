@@ -16,7 +16,29 @@ from torch import nn
 
 __all__ = ["RESNET_LAYERS", "ResNetEncoder", "load_imagenet_weights"]
 
-RESNET_LAYERS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3))}
+RESNET_LAYERS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: ("bottleneck", (3, 4, 6, 3)),
+                 101: ("bottleneck", (3, 4, 23, 3))}
+
+
+class GlobalContextBlock(nn.Module):
+    """GCNet's global context block (Cao et al. 2019), as seed 001 inserts it in every residual
+    block: softmax attention pooling over all positions, a bottleneck transform
+    (1x1 conv, LayerNorm, ReLU, 1x1 conv), added back to every position."""
+
+    def __init__(self, channels: int, ratio: int = 16) -> None:
+        super().__init__()
+        hidden = max(channels // ratio, 1)
+        self.attention = nn.Conv2d(channels, 1, 1)
+        self.transform = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.LayerNorm([hidden, 1, 1]),
+                                       nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
+        nn.init.zeros_(self.transform[-1].weight)   # starts as the identity, like GCNet
+        nn.init.zeros_(self.transform[-1].bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c = x.shape[:2]
+        weights = torch.softmax(self.attention(x).flatten(2), dim=-1)          # [B,1,HW]
+        context = torch.bmm(x.flatten(2), weights.transpose(1, 2)).view(b, c, 1, 1)
+        return x + self.transform(context)
 
 
 class BasicBlock(nn.Module):
@@ -41,7 +63,7 @@ class BasicBlock(nn.Module):
 class Bottleneck(nn.Module):
     expansion = 4
 
-    def __init__(self, in_ch: int, ch: int, stride: int = 1) -> None:
+    def __init__(self, in_ch: int, ch: int, stride: int = 1, gcb_ratio: int | None = None) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, ch, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(ch)
@@ -51,12 +73,16 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(ch * self.expansion)
         self.relu = nn.ReLU(inplace=True)
         self.downsample = _downsample(in_ch, ch * self.expansion, stride)
+        # Optional GCB after the last conv + BN, before the residual addition (GCNet's placement).
+        self.gcb = GlobalContextBlock(ch * self.expansion, gcb_ratio) if gcb_ratio else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
+        if self.gcb is not None:
+            out = self.gcb(out)
         return self.relu(out + identity)
 
 
@@ -70,12 +96,15 @@ class ResNetEncoder(nn.Module):
     """Returns the five feature maps used as skips by depth decoders:
     ``[relu(bn1(conv1)) @1/2, layer1 @1/4, layer2 @1/8, layer3 @1/16, layer4 @1/32]``."""
 
-    def __init__(self, depth: int = 18) -> None:
+    def __init__(self, depth: int = 18, gcb_ratio: int | None = None) -> None:
         super().__init__()
         if depth not in RESNET_LAYERS:
             raise ValueError(f"ResNet depth must be one of {sorted(RESNET_LAYERS)}, got {depth}")
         kind, blocks = RESNET_LAYERS[depth]
+        if gcb_ratio and kind != "bottleneck":
+            raise ValueError("global context blocks are supported in bottleneck ResNets (50, 101)")
         block = BasicBlock if kind == "basic" else Bottleneck
+        extra = {"gcb_ratio": gcb_ratio} if gcb_ratio else {}
         self.depth = depth
         self.conv1 = nn.Conv2d(3, 64, 7, 2, 3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
@@ -85,7 +114,7 @@ class ResNetEncoder(nn.Module):
         for i, (n, ch) in enumerate(zip(blocks, (64, 128, 256, 512)), start=1):
             layers = []
             for j in range(n):
-                layers.append(block(in_ch, ch, 2 if (j == 0 and i > 1) else 1))
+                layers.append(block(in_ch, ch, 2 if (j == 0 and i > 1) else 1, **extra))
                 in_ch = ch * block.expansion
             setattr(self, f"layer{i}", nn.Sequential(*layers))
         self.channels = [64] + [c * block.expansion for c in (64, 128, 256, 512)]
@@ -102,11 +131,9 @@ class ResNetEncoder(nn.Module):
         return [f0, f1, f2, f3, f4]
 
 
-def load_imagenet_weights(encoder: ResNetEncoder, path: str | Path) -> None:
-    """Load a torchvision ImageNet checkpoint (``.pth`` / ``.pt`` via ``torch.load(weights_only=True)``,
-    or ``.safetensors``) into ``encoder``. Raises ``ValueError`` naming the file and the keys when
-    it is not a ResNet-``encoder.depth`` state dict."""
-    path = Path(path)
+def _read_state_dict(path: Path) -> dict:
+    """A checkpoint's tensors: ``.safetensors``, or ``.pth`` / ``.pt`` through
+    ``torch.load(weights_only=True)`` (never a full unpickle). ``module.`` prefixes are dropped."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: ImageNet weights not found")
     try:
@@ -120,11 +147,23 @@ def load_imagenet_weights(encoder: ResNetEncoder, path: str | Path) -> None:
         raise ValueError(f"{path}: cannot read weights ({type(exc).__name__}: {exc})") from None
     if isinstance(state, dict) and "state_dict" in state:
         state = state["state_dict"]
-    state = {k.removeprefix("module."): v for k, v in state.items() if not k.removeprefix("module.").startswith("fc.")}
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: expected a state dict of tensors, got {type(state).__name__}")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def load_imagenet_weights(encoder: ResNetEncoder, path: str | Path) -> None:
+    """Load a torchvision ImageNet checkpoint (``.pth`` / ``.pt`` via ``torch.load(weights_only=True)``,
+    or ``.safetensors``) into ``encoder``. Raises ``ValueError`` naming the file and the keys when
+    it is not a ResNet-``encoder.depth`` state dict."""
+    path = Path(path)
+    state = {k: v for k, v in _read_state_dict(path).items() if not k.startswith("fc.")}
     own = encoder.state_dict()
-    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    # Global context blocks are not part of torchvision's ResNets: they keep their initialisation.
+    missing = sorted(k for k in set(own) - set(state) if ".gcb." not in k)
+    unexpected = sorted(set(state) - set(own))
     wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
     if missing or unexpected or wrong:
         raise ValueError(f"{path}: not a torchvision ResNet-{encoder.depth} checkpoint: missing {missing[:5]}, "
                          f"unexpected {unexpected[:5]}, wrong shapes {wrong[:5]}")
-    encoder.load_state_dict(state)
+    encoder.load_state_dict(state, strict=False)
