@@ -9,6 +9,7 @@ from .base import DepthModel
 from .config import ModelConfig
 from .decomposition import Decomposition
 from .densedepth import DenseDepth
+from .fusanet import FuSaNet
 from .san import SANPackNet, SANResNet
 from .structure_aware import StructureAware
 
@@ -96,3 +97,11 @@ def decomposition(**overrides) -> Decomposition:
     mini-ViT; inverse depth 1 / (m + 1)."""
     defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"resnet_depth": 50}}
     return Decomposition(_config("decomposition", defaults, overrides))
+
+
+@register_model
+def fusanet(**overrides) -> FuSaNet:
+    """FuSaNet (seed 000): Fusion-Net (normalized convolutions, confidence predictor) run twice
+    around Saliency-Net; depth and confidence outputs; image only at inference."""
+    defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"channels": 144}}
+    return FuSaNet(_config("fusanet", defaults, overrides))

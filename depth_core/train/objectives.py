@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 
 from ..losses import multiscale_silog, valid_depth_mask
 from ..losses.decomposition import decomposition_losses
 from ..losses.densedepth import densedepth_loss
+from ..losses.fusanet import SCALE_WEIGHTS, depth_confidence_loss, normalized_hessian_loss, sparse_loss
 from ..losses.structure import (
     berhu_loss,
     edge_weights,
@@ -77,6 +79,26 @@ def _decomposition(outputs: dict, batch: dict, config: ModelConfig) -> torch.Ten
 def _decomposition_relative(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
     """Phase 1 of seed 002 (and relative-only data): the G and N terms only."""
     return sum(decomposition_losses(outputs["prediction"], batch["depth"], metric=False).values())
+
+
+@register_loss("fusanet_completion")
+def _fusanet(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    """Seed 000: sum over five scales (weights 1, .75, .5, .25, .125) and both Fusion-Net passes
+    of beta L_DC + phi L_S + lambda L_H, with mu = theta = beta = psi = 1, phi = 5, lambda = 0.01.
+    The guiding points come from the ``sift`` sparse policy (the 'completion' pass)."""
+    out, gt = outputs["completion"], batch["depth"]
+    epoch = int(batch.get("epoch", 1))
+    total = gt.new_zeros(())
+    for depths, confs in ((out["scales"], out["confidences"]), (out["first_scales"], out["first_confidences"])):
+        for weight, depth, conf in zip(SCALE_WEIGHTS, depths, confs):
+            g = F.interpolate(gt, size=depth.shape[-2:], mode="nearest")
+            valid = valid_depth_mask(g, max_depth=config.max_depth)
+            guide = F.adaptive_max_pool2d(out["guide_mask"], depth.shape[-2:]) * valid
+            term = depth_confidence_loss(depth, conf, g, valid, epoch) + 0.01 * normalized_hessian_loss(depth, g, valid)
+            if guide.sum() > 0:
+                term = term + 5.0 * sparse_loss(depth, g, valid, guide)
+            total = total + weight * term
+    return total
 
 
 def needed_passes(losses: dict) -> list[str]:

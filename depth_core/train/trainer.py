@@ -161,7 +161,8 @@ class Trainer:
                 with torch.autocast(self.device.type, enabled=self.use_amp):
                     outputs = net(image, sparse, tuple(passes))
                 floats = {k: _float(v) for k, v in outputs.items()}
-                terms = {n: LOSSES[n](floats, {"depth": gt}, self.model.config) for n in stage.losses}
+                epoch = 1 + step * cfg.batch_size * self.world // max(sum(sizes), 1)
+                terms = {n: LOSSES[n](floats, {"depth": gt, "epoch": epoch}, self.model.config) for n in stage.losses}
                 loss = sum(w * terms[n] for n, w in stage.losses.items())
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()

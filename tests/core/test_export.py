@@ -27,7 +27,8 @@ def _median_rel(a, b):
 
 
 @pytest.mark.parametrize("name, size", [("san_resnet18", (96, 320)), ("san_packnet", (64, 64)),
-                                        ("densedepth", (64, 96))])
+                                        ("densedepth", (64, 96)), ("fusanet", (64, 96)),
+                                        ("structure_aware", (64, 96)), ("decomposition", (64, 96))])
 def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
     torch.manual_seed(0)
     model = create_model(name).eval()
@@ -35,7 +36,7 @@ def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
     graph = onnx.load(str(path))
     inputs = ["image", "sparse_depth"] if model.uses_sparse_depth else ["image"]
     assert [i.name for i in graph.graph.input] == inputs
-    assert [o.name for o in graph.graph.output] == ["depth"]
+    assert [o.name for o in graph.graph.output] == (["depth", "confidence"] if name == "fusanet" else ["depth"])
     assert max(o.version for o in graph.opset_import if o.domain in ("", "ai.onnx")) >= 17
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     image, sparse = _inputs(*size)

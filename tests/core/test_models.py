@@ -24,7 +24,15 @@ from depth_core.models.layers.packnet import InvDepth, PackLayerConv3d, UnpackLa
 from depth_core.models.layers.resnet import ResNetEncoder, load_imagenet_weights
 
 SAN_MODELS = ["san_resnet18", "san_packnet"]
-ALL_MODELS = [*SAN_MODELS, "densedepth"]
+ALL_MODELS = [*SAN_MODELS, "densedepth", "fusanet", "structure_aware", "decomposition"]
+# The loss terms of each family's training recipe (config/train/<model>_synthetic.yaml).
+RECIPE_LOSSES = {
+    "san_resnet18": ["silog_prediction", "silog_completion"],
+    "densedepth": ["densedepth_prediction"],
+    "fusanet": ["fusanet_completion"],
+    "structure_aware": ["berhu_prediction", "gradient_prediction", "normal_prediction", "gfrl_prediction"],
+    "decomposition": ["decomposition_prediction", "decomposition_relative_prediction"],
+}
 
 
 @pytest.fixture(scope="module")
@@ -227,3 +235,40 @@ def test_densedepth_layout_size_and_loss():
     assert torch.isfinite(loss) and model.encoder.features.conv0.weight.grad.abs().sum() > 0
     perfect = 80.0 / torch.nn.functional.interpolate(gt[1:], size=(32, 48), mode="nearest").clamp(0.4, 80)
     assert densedepth_loss(perfect, gt[1:], 80.0, 0.4, 80.0).item() < 1e-4
+
+
+def test_registry_covers_every_seed_family():
+    assert {"san_resnet18", "san_packnet", "densedepth", "fusanet", "structure_aware", "decomposition"} <= set(
+        list_models())
+
+
+@pytest.mark.parametrize("name", sorted(RECIPE_LOSSES))
+def test_gradients_flow_through_every_model_and_its_losses(name):
+    from depth_core.train.objectives import LOSSES, needed_passes
+
+    torch.manual_seed(0)
+    model = create_model(name).train()
+    image = torch.rand(2, 3, 64, 96)
+    gt = torch.rand(2, 1, 64, 96) * 20 + 1
+    sparse = torch.where(torch.rand_like(gt) < 0.05, gt, torch.zeros_like(gt))
+    passes = needed_passes({n: 1.0 for n in RECIPE_LOSSES[name]})
+    outputs = {}
+    if "prediction" in passes:
+        outputs["prediction"] = model(image)
+    if "completion" in passes:
+        outputs["completion"] = model(image, sparse)
+    losses = [LOSSES[n](outputs, {"depth": gt, "epoch": 2}, model.config) for n in RECIPE_LOSSES[name]]
+    sum(losses).backward()
+    assert all(torch.isfinite(x) for x in losses)
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    assert grads and all(torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+def test_fusanet_outputs_a_confidence_in_unit_range():
+    model = create_model("fusanet").eval()
+    assert abs(sum(p.numel() for p in model.parameters()) / 1e6 - 8.1) < 0.1      # the paper's 8.1M
+    with torch.no_grad():
+        out = model(torch.rand(1, 3, 64, 96))
+    assert out["confidence"].shape == (1, 1, 64, 96)
+    assert 0 <= float(out["confidence"].min()) and float(out["confidence"].max()) <= 1
