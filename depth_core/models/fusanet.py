@@ -6,9 +6,10 @@ confidence map. At training time the first pass receives SIFT-keypoint guiding p
 ``sift`` sparse policy); at test time it sees the image alone.
 
 The paper leaves most sizes open (docs/models.md): here every fusion block has 144 channels
-(8.1M parameters in all, as in the paper) and blocks run at 1/16 .. 1/1, coarse to fine. FKAConv, the paper's 3D point branch, needs k-nearest
-neighbour gathers that do not export to ONNX/TensorRT; it is replaced by a sparse (masked dense)
-convolution over the point pixels, the same substitute SAN uses for Minkowski convolutions.
+(8.1M parameters in all, as in the paper) and blocks run at 1/16 .. 1/1, coarse to fine.
+FKAConv, the paper's 3D point branch, needs k-nearest neighbour gathers that do not export to
+ONNX/TensorRT; it is replaced by a sparse (masked dense) convolution over the point pixels, the
+same substitute SAN uses for Minkowski convolutions.
 """
 
 from __future__ import annotations
