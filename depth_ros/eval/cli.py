@@ -13,7 +13,7 @@ from depth_core.utils import ArgumentParser, atomic_output_dir, positive_float, 
 from depth_core.utils.files import OutputError
 
 from ..bag import BagError
-from .replay import replay
+from .replay import check_topics, replay
 from .report import write_report
 
 __all__ = ["main"]
@@ -56,6 +56,7 @@ def main(argv=None) -> int:
     sweep = tuple(float(v) for v in args.sweep.split(",") if v.strip()) if args.lidar_topic else ()
     t0 = time.perf_counter()
     try:
+        check_topics(args.bag, args.image_topic, args.camera_info_topic, args.lidar_topic)  # before the model loads
         est = load_estimator(args.model, args.backend)
         classical = None if args.no_baseline or args.model == "classical" else load_estimator("classical")
         with atomic_output_dir(args.out, overwrite=args.overwrite) as staging:

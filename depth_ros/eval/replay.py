@@ -65,17 +65,23 @@ def _range_errors(result: ReplayResult, row: str, pred: np.ndarray, truth: np.nd
     np.add.at(acc[:, 1], idx[ok], 1)
 
 
+def check_topics(bag: str | Path, image_topic: str, camera_info_topic: str, lidar_topic: str | None) -> dict:
+    """The bag's topics, or a BagError naming the argument whose topic the bag lacks."""
+    topics = bag_topics(bag)
+    for name, topic in (("--image-topic", image_topic), ("--camera-info-topic", camera_info_topic),
+                        ("--lidar-topic", lidar_topic)):
+        if topic and topic not in topics:
+            raise BagError(f"{bag}: {name} {topic} is not in the bag (it has: {', '.join(sorted(topics))})")
+    return topics
+
+
 def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, camera_info_topic: str,
            lidar_topic: str | None, classical: DepthEstimator | None = None, fraction: float = 0.8,
            beam_keep_every: int | None = None, seed: int = 0, max_dt: float = 0.05, lidar_extrinsic=None,
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
            samples: int = 3, progress: bool = True) -> ReplayResult:
     bag = Path(bag)
-    topics = bag_topics(bag)
-    for name, topic in (("--image-topic", image_topic), ("--camera-info-topic", camera_info_topic),
-                        ("--lidar-topic", lidar_topic)):
-        if topic and topic not in topics:
-            raise BagError(f"{bag}: {name} {topic} is not in the bag (it has: {', '.join(sorted(topics))})")
+    topics = check_topics(bag, image_topic, camera_info_topic, lidar_topic)
     lookup = None
     if "/tf_static" in topics:
         tree = tree_from_tf_messages(m.msg for m in read_messages(bag, ["/tf_static"]))

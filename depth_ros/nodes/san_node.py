@@ -117,7 +117,8 @@ class SanNode(Node):
         self._lock = threading.Condition()
         self._frame = None            # (image msg, receive time), the newest unprocessed image
         self._infos: deque = deque(maxlen=30)
-        self._cloud = None
+        self._clouds: deque = deque(maxlen=10)   # about 1 s of clouds: each image takes the nearest in time
+        self._last_image_stamp = 0
         self._running = True
         if p["image_transport"] == "compressed":
             self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos,
@@ -196,7 +197,12 @@ class SanNode(Node):
     # -- callbacks: store only ------------------------------------------------------------------
 
     def _on_image(self, msg) -> None:
+        stamp = stamp_to_ns(msg.header.stamp)
         with self._lock:
+            if stamp < self._last_image_stamp:   # time went backwards (a bag loop, a sim reset)
+                self._clouds.clear()              # old clouds would pair with the repeated stamps
+                self.get_logger().info("image stamps went backwards: LiDAR buffer cleared")
+            self._last_image_stamp = stamp
             if self._frame is not None:
                 self.stats.drop()  # the worker had not taken it yet: the latest frame wins
             self._frame = (msg, time.monotonic())
@@ -208,7 +214,7 @@ class SanNode(Node):
 
     def _on_cloud(self, msg: PointCloud2) -> None:
         with self._lock:
-            self._cloud = msg
+            self._clouds.append(msg)
 
     def _matching_info(self, image) -> CameraInfo | None:
         """The camera_info with the image's stamp, else the newest one (most drivers reuse one)."""
@@ -217,6 +223,15 @@ class SanNode(Node):
             if stamp_to_ns(info.header.stamp) == stamp:
                 return info
         return self._infos[-1] if self._infos else None
+
+    def _matching_cloud(self, image) -> PointCloud2 | None:
+        """The recent cloud nearest to the image's stamp. When inference lags, the image being
+        processed is older than the newest cloud; pairing by stamp (not arrival) keeps it in
+        completion mode instead of calling the newest cloud stale."""
+        if not self._clouds:
+            return None
+        stamp = stamp_to_ns(image.header.stamp)
+        return min(self._clouds, key=lambda c: abs(stamp_to_ns(c.header.stamp) - stamp))
 
     # -- the worker -----------------------------------------------------------------------------
 
@@ -232,7 +247,7 @@ class SanNode(Node):
                 if not self._running:
                     return
                 (image, received), self._frame = self._frame, None
-                info, cloud = self._matching_info(image), self._cloud
+                info, cloud = self._matching_info(image), self._matching_cloud(image)
             if not self._has_subscribers():
                 self.stats.skip("no_subscribers")
                 continue

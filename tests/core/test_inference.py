@@ -114,8 +114,8 @@ def test_load_estimator_errors():
         load_estimator("classical", "cuda")
     with pytest.raises(BackendError, match="tensorrt backend is not available"):
         load_estimator("san_resnet18", "tensorrt", pretrained=False)
-    with pytest.raises(FileNotFoundError, match="no pretrained weights shipped for 'san_resnet18'"):
-        load_estimator("san_resnet18", "torch")
+    with pytest.raises(FileNotFoundError, match="no pretrained weights shipped for 'densedepth'"):
+        load_estimator("densedepth", "torch")
 
 
 def _nearest_neighbour(sparse):

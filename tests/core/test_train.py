@@ -114,8 +114,8 @@ def test_corrupt_samples_are_skipped_and_counted(tmp_path, frames):
 
 
 def test_unknown_losses_and_components_are_rejected(tmp_path, frames):
-    cfg = load_train_config(_config(tmp_path, frames), ["stages.0.losses={berhu_prediction: 1.0}"])
-    with pytest.raises(ValueError, match="unknown loss 'berhu_prediction'"):
+    cfg = load_train_config(_config(tmp_path, frames), ["stages.0.losses={berhu_typo: 1.0}"])
+    with pytest.raises(ValueError, match="unknown loss 'berhu_typo'"):
         Trainer(cfg, tmp_path / "x", progress=False)
     cfg = load_train_config(_config(tmp_path, frames), ["stages.0.freeze=[backbone]"])
     with pytest.raises(ValueError, match="'backbone' is not a component of san_resnet18"):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
+from node_harness import Probe, start_player
 from sensor_msgs.msg import CameraInfo, Image
 
 from depth_ros.bag import read_messages
 from depth_ros.conversions import stamp_to_ns
-from node_harness import Probe, start_player
 
 pytestmark = pytest.mark.slow
 
@@ -26,7 +27,7 @@ def test_player_remaps_topics_and_keeps_recorded_spacing(tmp_path, venv_bin, sim
         assert [stamp_to_ns(m.header.stamp) for m in images] == recorded
         with probe._lock:
             arrivals = [t for t, _ in probe.messages["/cam/image"]]
-        gaps = [b - a for a, b in zip(arrivals, arrivals[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(arrivals)]
         assert 0.12 < sorted(gaps)[len(gaps) // 2] < 0.35        # 0.1 s recorded, played at half speed
         deadline = time.monotonic() + 10
         while player.proc.poll() is None and time.monotonic() < deadline:

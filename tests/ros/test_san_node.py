@@ -82,7 +82,7 @@ def test_node_publishes_depth_and_points_and_switches_modes(tmp_path, venv_bin, 
         K = intrinsics_from_camera_info(infos[stamp]).K
         np.testing.assert_allclose(points, backproject(depth, K), rtol=1e-5, equal_nan=True)
         assert cloud.is_dense is False and cloud.header.frame_id == "camera_optical_frame"
-        assert node.wait_for("mode: start -> completion", 5), node.log
+        assert node.wait_for("-> completion (LiDAR points in use)", 5), node.log
 
         players.pop().stop()                                   # the LiDAR stops: prediction
         players.append(start_player(tmp_path, venv_bin, node_bag, "--loop", "--topics", "/camera/image_raw",
@@ -142,7 +142,12 @@ def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_p
         pub_image = probe.publisher(Image, "/camera/image_raw")
         pub_info = probe.publisher(CameraInfo, "/camera/camera_info")
         pub_cloud = probe.publisher(PointCloud2, "/lidar/points")
-        time.sleep(1.5)  # discovery
+        deadline = time.monotonic() + 30                                       # discovery
+        while (min(p.get_subscription_count() for p in (pub_image, pub_info, pub_cloud)) < 1
+               or probe.node.count_publishers("/depth/image") < 1):
+            assert time.monotonic() < deadline, node.log
+            time.sleep(0.1)
+        time.sleep(1.0)
         stamp = [1_700_000_000 * 10**9]
 
         def header(zero=False):
@@ -194,7 +199,8 @@ def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_p
         log = node.log
         for reason in ("missing_camera_info", "truncated_data", "unknown_encoding", "step_mismatch", "zero_stamp",
                        "zero_k", "empty_cloud", "bad_point_step"):
-            assert log.count(f"({reason})") == 1, f"{reason}:\n{log}"
+            lines = log.count(f"skipping a frame ({reason})") + log.count(f"ignoring the LiDAR cloud ({reason})")
+            assert lines == 1, f"{reason}:\n{log}"
         assert node.proc.poll() is None
     finally:
         probe.close()
