@@ -101,6 +101,7 @@ def main() -> None:
         node_proc.send_signal(signal.SIGINT)
         node_proc.wait(timeout=10)
         rclpy.shutdown()
+        spinner.join(timeout=5)   # let the spin thread leave rclpy before the interpreter exits
 
 
 def _dropped(diag: list) -> int:

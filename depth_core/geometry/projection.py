@@ -58,30 +58,33 @@ def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[1] != 3:
         raise ValueError(f"points must be [N,3], got shape {points.shape}")
-    x, y, z = (points[:, i].astype(np.float64) for i in range(3))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        keep = np.isfinite(x) & np.isfinite(y) & np.isfinite(z) & (z > min_depth)
-        u = K[0, 0] * x / z + K[0, 1] * y / z + K[0, 2]
-        v = K[1, 1] * y / z + K[1, 2]
+    with np.errstate(invalid="ignore"):   # (NaN > min_depth is False; x and y are checked per column: faster)
+        front = np.flatnonzero((points[:, 2] > min_depth) & np.isfinite(points[:, 0]) & np.isfinite(points[:, 1])
+                               & np.isfinite(points[:, 2]))
+    # Only points in front of the camera are projected (a 360-degree scan is mostly behind or beside it).
+    x, y, z = (points[front, i].astype(np.float64) for i in range(3))
+    u = (K[0, 0] * x + K[0, 1] * y) / z + K[0, 2]
+    v = K[1, 1] * y / z + K[1, 2]
     # Pixel centres are integers, so a pixel spans [i - 0.5, i + 0.5).
     col = np.floor(u + 0.5)
     row = np.floor(v + 0.5)
-    keep &= (col >= 0) & (col < width) & (row >= 0) & (row < height)
-    idx = np.flatnonzero(keep)
-    flat = row[idx].astype(np.int64) * width + col[idx].astype(np.int64)
-    zk = z[idx]
-    # Sort by (pixel, depth): the first entry of each pixel run is the nearest point.
-    order = np.lexsort((zk, flat))
-    flat, zk, idx = flat[order], zk[order], idx[order]
-    first = np.ones(len(flat), dtype=bool)
-    first[1:] = flat[1:] != flat[:-1]
-    depth = np.zeros(height * width, dtype=np.float32)
-    depth[flat[first]] = zk[first]
-    depth = depth.reshape(height, width)
+    inside = np.flatnonzero((col >= 0) & (col < width) & (row >= 0) & (row < height))
+    idx = front[inside]
+    flat = row[inside].astype(np.int64) * width + col[inside].astype(np.int64)
+    zk = z[inside]
+    # z-buffer: the smallest z per pixel (np.minimum.at is several times faster than sorting).
+    zk32 = zk.astype(np.float32)
+    depth = np.full(height * width, np.inf, dtype=np.float32)
+    np.minimum.at(depth, flat, zk32)
+    hit = np.isfinite(depth)
     if not return_index:
-        return depth
+        depth[~hit] = 0.0
+        return depth.reshape(height, width)
     index = np.full(height * width, -1, dtype=np.int64)
-    index[flat[first]] = idx[first]
+    won = zk32 == depth[flat]         # the points at their pixel's minimum (ties: any of them)
+    index[flat[won]] = idx[won]
+    depth[~hit] = 0.0
+    depth = depth.reshape(height, width)
     return depth, index.reshape(height, width)
 
 

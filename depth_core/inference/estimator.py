@@ -64,7 +64,9 @@ class DepthEstimator:
         t0 = time.perf_counter()
         rgb, K, sparse_depth = check_inputs(rgb, K, sparse_depth)
         H, W = rgb.shape[:2]
-        h, w = self.input_size or (H, W)
+        # Native size: the image's own, rounded to the networks' stride (their decoders concatenate
+        # skips from 1/2 to 1/32, so other sizes cannot run); the classical backend takes any size.
+        h, w = self.input_size or ((H, W) if self.config is None else (_to_stride(H), _to_stride(W)))
         if not self.uses_sparse_depth:
             sparse_depth = None
         image, sparse, _, n_points = prepare_inputs(rgb, K, sparse_depth, h, w)
@@ -80,6 +82,13 @@ class DepthEstimator:
             confidence = restore_depth(confidence[0, 0], H, W)
         timings = {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": time.perf_counter() - t2}
         return DepthResult(depth, confidence, "completion" if n_points else "prediction", n_points, timings)
+
+
+NETWORK_STRIDE = 32
+
+
+def _to_stride(n: int) -> int:
+    return max(NETWORK_STRIDE, round(n / NETWORK_STRIDE) * NETWORK_STRIDE)
 
 
 def _state_hash(model: DepthModel, h: int, w: int) -> str:

@@ -63,6 +63,9 @@ PARAMETERS = {
 READ_ONLY = {"model", "backend", "input_width", "input_height", "image_transport"}
 
 
+CLOUD_HOLD_S = 1.0   # s of wall time a received cloud stays usable
+
+
 class _Throttle:
     """One log line per reason per ``period`` seconds."""
 
@@ -214,7 +217,7 @@ class SanNode(Node):
 
     def _on_cloud(self, msg: PointCloud2) -> None:
         with self._lock:
-            self._clouds.append(msg)
+            self._clouds.append((msg, time.monotonic()))
 
     def _matching_info(self, image) -> CameraInfo | None:
         """The camera_info with the image's stamp, else the newest one (most drivers reuse one)."""
@@ -224,14 +227,17 @@ class SanNode(Node):
                 return info
         return self._infos[-1] if self._infos else None
 
-    def _matching_cloud(self, image) -> PointCloud2 | None:
+    def _matching_cloud(self, image, received: float) -> PointCloud2 | None:
         """The recent cloud nearest to the image's stamp. When inference lags, the image being
         processed is older than the newest cloud; pairing by stamp (not arrival) keeps it in
-        completion mode instead of calling the newest cloud stale."""
-        if not self._clouds:
+        completion mode instead of calling the newest cloud stale. Clouds that arrived more than
+        CLOUD_HOLD_S before the image are not used: a LiDAR that stopped is down, even if a
+        replayed or simulated clock repeats the stamps of its old scans."""
+        recent = [c for c, t in self._clouds if t >= received - CLOUD_HOLD_S]
+        if not recent:
             return None
         stamp = stamp_to_ns(image.header.stamp)
-        return min(self._clouds, key=lambda c: abs(stamp_to_ns(c.header.stamp) - stamp))
+        return min(recent, key=lambda c: abs(stamp_to_ns(c.header.stamp) - stamp))
 
     # -- the worker -----------------------------------------------------------------------------
 
@@ -247,7 +253,7 @@ class SanNode(Node):
                 if not self._running:
                     return
                 (image, received), self._frame = self._frame, None
-                info, cloud = self._matching_info(image), self._matching_cloud(image)
+                info, cloud = self._matching_info(image), self._matching_cloud(image, received)
             if not self._has_subscribers():
                 self.stats.skip("no_subscribers")
                 continue

@@ -112,8 +112,8 @@ class FramePipeline:
         raises ConversionError('empty_cloud') when no finite point is left."""
         names = ("x", "y", "z", "ring") if any(f.name == "ring" for f in cloud_msg.fields) else ("x", "y", "z")
         f = pointcloud_from_msg(cloud_msg, names)
+        keep = np.isfinite(f["x"]) & np.isfinite(f["y"]) & np.isfinite(f["z"])
         xyz = np.stack([f["x"], f["y"], f["z"]], axis=1)
-        keep = np.isfinite(xyz).all(axis=1)
         if not keep.any():
             raise ConversionError("empty_cloud", "PointCloud2: no finite point (empty or all NaN)")
         return xyz[keep], (f["ring"][keep] if "ring" in f else None)
@@ -156,9 +156,14 @@ class FramePipeline:
                     try:
                         T = self.lidar_to_camera(cloud_msg, frame_id)
                         xyz, ring = self.cloud_points(cloud_msg)
-                        sparse, index = project_points(transform_points(T, xyz.astype(np.float64)), cam.K, h, w,
-                                                       return_index=True)
-                        if keep_points is not None:
+                        # Only points in front of the camera can project: a 360-degree scan is mostly not.
+                        front = xyz @ np.asarray(T[2, :3], xyz.dtype) + T[2, 3] > 1e-3
+                        xyz, ring = xyz[front], (None if ring is None else ring[front])
+                        points_cam = transform_points(T, xyz)
+                        if keep_points is None:
+                            sparse = project_points(points_cam, cam.K, h, w)
+                        else:
+                            sparse, index = project_points(points_cam, cam.K, h, w, return_index=True)
                             rings = None if ring is None else np.where(index >= 0, ring[np.maximum(index, 0)], -1)
                             sparse = keep_points(sparse, rings)
                         status = "used" if np.any(sparse > 0) else "no_points_in_view"

@@ -7,11 +7,23 @@ Fully vectorised: building a 1242x375 cloud is a few numpy passes, not a Python 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from depth_core.geometry import pixel_rays
 
 __all__ = ["cloud_fields", "pack_rgb"]
+
+
+@lru_cache(maxsize=8)
+def _ray_planes(K: tuple, h: int, w: int, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """x and y of the unit-z rays through the (strided) pixel centres, cached: a camera's
+    intrinsics and size rarely change, and recomputing them costs as much as the cloud itself."""
+    rays = pixel_rays(np.array(K).reshape(3, 3), h, w, np.float32)[::stride, ::stride]
+    x, y = np.ascontiguousarray(rays[..., 0]), np.ascontiguousarray(rays[..., 1])
+    x.flags.writeable = y.flags.writeable = False
+    return x, y
 
 
 def pack_rgb(rgb: np.ndarray) -> np.ndarray:
@@ -30,20 +42,19 @@ def cloud_fields(depth: np.ndarray, K: np.ndarray, *, stride: int = 1, max_range
     them into another frame; ``rgb`` [H,W,3] uint8 adds a packed colour field.
     """
     h, w = depth.shape
-    d = depth[::stride, ::stride].astype(np.float32)
-    rays = pixel_rays(K, h, w, np.float32)[::stride, ::stride]
+    d = depth[::stride, ::stride]
+    rx, ry = _ray_planes(tuple(np.asarray(K, dtype=np.float64).ravel().tolist()), h, w, stride)
     with np.errstate(invalid="ignore"):
-        valid = np.isfinite(d) & (d > 0)
-    pts = rays * np.where(valid, d, np.nan)[..., None]
+        z = np.where(np.isfinite(d) & (d > 0), d, np.nan).astype(np.float32, copy=False)
+    x, y = rx * z, ry * z   # NaN stays NaN
     if max_range > 0:
         with np.errstate(invalid="ignore"):
-            far = np.einsum("...i,...i->...", pts, pts) > max_range * max_range
-        pts[far] = np.nan
+            far = x * x + y * y + z * z > max_range * max_range
+        x[far] = y[far] = z[far] = np.nan
     if T_target_camera is not None:
-        T = np.asarray(T_target_camera, dtype=np.float32)
-        pts = pts @ T[:3, :3].T + T[:3, 3]  # NaN stays NaN
-    fields = {"x": np.ascontiguousarray(pts[..., 0]), "y": np.ascontiguousarray(pts[..., 1]),
-              "z": np.ascontiguousarray(pts[..., 2])}
+        R, t = np.asarray(T_target_camera, dtype=np.float32)[:3, :3], np.asarray(T_target_camera, np.float32)[:3, 3]
+        x, y, z = (R[i, 0] * x + R[i, 1] * y + R[i, 2] * z + t[i] for i in range(3))
+    fields = {"x": x, "y": y, "z": z}
     if rgb is not None:
         fields["rgb"] = pack_rgb(rgb[::stride, ::stride])
     return fields

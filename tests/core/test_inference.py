@@ -148,3 +148,17 @@ def test_classical_beats_nearest_neighbour_on_held_out_lidar(scene):
     mae, rmse, absrel, coverage = scores["classical"]
     assert coverage > 0.99
     assert mae <= scores["nearest"][0] and rmse <= scores["nearest"][1] * 1.01 and absrel <= scores["nearest"][2]
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_native_size_rounds_to_the_network_stride(backend):
+    """A native-size estimator accepts image sizes that are not multiples of 32 (e.g. 640x360)."""
+    torch.manual_seed(0)
+    est = load_estimator("san_resnet18", backend, pretrained=False, input_size="native")
+    K = np.array([[80.0, 0, 75], [0, 80, 45], [0, 0, 1]])
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 255, (90, 150, 3), dtype=np.uint8)
+    sparse = np.where(rng.uniform(size=(90, 150)) < 0.1, rng.uniform(1, 20, (90, 150)), 0).astype(np.float32)
+    for s in (None, sparse):
+        result = est.predict(rgb, K, s)
+        assert result.depth.shape == (90, 150) and np.isfinite(result.depth).all() and (result.depth > 0).all()
