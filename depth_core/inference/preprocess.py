@@ -59,9 +59,12 @@ def prepare_inputs(rgb: np.ndarray, K: np.ndarray, sparse_depth: np.ndarray | No
     [1,1,h,w] float32 metres (0 = missing), the resized intrinsics, and the number of valid points."""
     H, W = rgb.shape[:2]
     if (H, W) != (height, width):
+        # INTER_AREA when shrinking: anti-aliased. (A Gaussian-pyramid halving + bilinear is ~1.3 ms
+        # faster at 1242x375 -> 640x192 but measured 2 % worse AbsRel with the default model.)
         interp = cv2.INTER_AREA if (height < H and width < W) else cv2.INTER_LINEAR
         rgb = cv2.resize(rgb, (width, height), interpolation=interp)
-    image = np.ascontiguousarray(rgb.transpose(2, 0, 1)[None], dtype=np.float32) / 255.0
+    image = rgb.transpose(2, 0, 1)[None].astype(np.float32)   # one contiguous copy, scaled in place
+    image *= np.float32(1 / 255)
     cam = CameraIntrinsics.from_matrix(K, W, H).resized(width, height)
     if sparse_depth is None:
         sparse = np.zeros((height, width), np.float32)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from depth_core.geometry import CameraIntrinsics, project_points, transform_from_xyzquat, transform_points
+from depth_core.geometry import CameraIntrinsics, project_points, transform_from_xyzquat
 from depth_core.inference import DepthEstimator
 
 from ..conversions import (
@@ -107,16 +107,27 @@ class FramePipeline:
             raise KeyError(f"no transform {cloud_msg.header.frame_id} -> {camera_frame} and no lidar_extrinsic")
         return self._extrinsic
 
-    def cloud_points(self, cloud_msg) -> tuple[np.ndarray, np.ndarray | None]:
-        """Finite points [N,3] of a cloud and their ring indices (None without a ring field);
-        raises ConversionError('empty_cloud') when no finite point is left."""
-        names = ("x", "y", "z", "ring") if any(f.name == "ring" for f in cloud_msg.fields) else ("x", "y", "z")
-        f = pointcloud_from_msg(cloud_msg, names)
-        keep = np.isfinite(f["x"]) & np.isfinite(f["y"]) & np.isfinite(f["z"])
-        xyz = np.stack([f["x"], f["y"], f["z"]], axis=1)
-        if not keep.any():
+    def camera_points(self, cloud_msg, T: np.ndarray, with_ring: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+        """The cloud's finite points that lie in front of the camera, moved into the camera frame by
+        ``T`` (float32 [N,3]), and their ring indices (None without a ring field or ``with_ring``);
+        raises ConversionError('empty_cloud') when the cloud has no finite point. One pass per
+        coordinate, and only the points in front are transformed: a 360-degree scan is mostly not."""
+        has_ring = with_ring and any(f.name == "ring" for f in cloud_msg.fields)
+        f = pointcloud_from_msg(cloud_msg, ("x", "y", "z", "ring") if has_ring else ("x", "y", "z"))
+        x, y, z = (f[k].astype(np.float32, copy=False) for k in "xyz")
+        finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
+        if not finite.any():
             raise ConversionError("empty_cloud", "PointCloud2: no finite point (empty or all NaN)")
-        return xyz[keep], (f["ring"][keep] if "ring" in f else None)
+        R, t = np.asarray(T[:3, :3], np.float32), np.asarray(T[:3, 3], np.float32)
+        with np.errstate(invalid="ignore", over="ignore"):
+            zc = R[2, 0] * x + R[2, 1] * y + R[2, 2] * z + t[2]
+            keep = np.flatnonzero(finite & (zc > 1e-3))
+        x, y, z = x[keep], y[keep], z[keep]
+        points = np.empty((len(keep), 3), np.float32)
+        points[:, 0] = R[0, 0] * x + R[0, 1] * y + R[0, 2] * z + t[0]
+        points[:, 1] = R[1, 0] * x + R[1, 1] * y + R[1, 2] * z + t[1]
+        points[:, 2] = zc[keep]
+        return points, (f["ring"][keep] if has_ring else None)
 
     # -- one frame ------------------------------------------------------------------------------
 
@@ -155,11 +166,7 @@ class FramePipeline:
                 else:
                     try:
                         T = self.lidar_to_camera(cloud_msg, frame_id)
-                        xyz, ring = self.cloud_points(cloud_msg)
-                        # Only points in front of the camera can project: a 360-degree scan is mostly not.
-                        front = xyz @ np.asarray(T[2, :3], xyz.dtype) + T[2, 3] > 1e-3
-                        xyz, ring = xyz[front], (None if ring is None else ring[front])
-                        points_cam = transform_points(T, xyz)
+                        points_cam, ring = self.camera_points(cloud_msg, T, with_ring=keep_points is not None)
                         if keep_points is None:
                             sparse = project_points(points_cam, cam.K, h, w)
                         else:

@@ -44,10 +44,11 @@ class Process:
         self._file.flush()
         return self.log_path.read_text()
 
-    def wait_for(self, text: str, timeout: float) -> bool:
+    def wait_for(self, text: str, timeout: float, since: int = 0) -> bool:
+        """Wait until ``text`` appears in the log after its first ``since`` characters."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if text in self.log:
+            if text in self.log[since:]:
                 return True
             if self.proc.poll() is not None:
                 return False
