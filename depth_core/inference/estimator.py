@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..geometry import project_points
 from ..models import DepthModel, ModelConfig, create_model, list_models, load_model
 from .backends import BackendError, ClassicalBackend, OnnxRuntimeBackend, TorchBackend, cache_dir
-from .preprocess import check_inputs, prepare_inputs, restore_depth
+from .preprocess import InputError, check_inputs, prepare_inputs, restore_depth
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "DepthEstimator", "DepthResult", "load_estimator"]
 
@@ -60,16 +61,29 @@ class DepthEstimator:
         extra = f" {self.backend.providers}" if hasattr(self.backend, "providers") else ""
         return f"{self.name} on {self.backend.name}{extra} at {size}"
 
-    def predict(self, rgb: np.ndarray, K, sparse_depth: np.ndarray | None = None) -> DepthResult:
+    def predict(self, rgb: np.ndarray, K, sparse_depth: np.ndarray | None = None, *,
+                sparse_points: np.ndarray | None = None) -> DepthResult:
+        """Depth for one image. The LiDAR comes either as ``sparse_depth`` [H,W] (metres, 0/NaN =
+        none) at the image's resolution, or as ``sparse_points`` [N,3] in the camera optical frame,
+        which are projected straight at the network's input size (z-buffer; cheaper than projecting
+        at the image's size and re-binning, which is what the node does every frame)."""
         t0 = time.perf_counter()
         rgb, K, sparse_depth = check_inputs(rgb, K, sparse_depth)
+        if sparse_points is not None and sparse_depth is not None:
+            raise InputError("give sparse_depth or sparse_points, not both")
         H, W = rgb.shape[:2]
         # Native size: the image's own, rounded to the networks' stride (their decoders concatenate
         # skips from 1/2 to 1/32, so other sizes cannot run); the classical backend takes any size.
         h, w = self.input_size or ((H, W) if self.config is None else (_to_stride(H), _to_stride(W)))
         if not self.uses_sparse_depth:
-            sparse_depth = None
-        image, sparse, _, n_points = prepare_inputs(rgb, K, sparse_depth, h, w)
+            sparse_depth = sparse_points = None
+        image, sparse, K_net, n_points = prepare_inputs(rgb, K, sparse_depth, h, w)
+        if sparse_points is not None:
+            points = np.asarray(sparse_points)
+            if points.ndim != 2 or points.shape[1] != 3 or not np.issubdtype(points.dtype, np.floating):
+                raise InputError(f"sparse_points: expected [N,3] float metres, got {points.dtype} {points.shape}")
+            sparse = project_points(points, K_net, h, w)[None, None]
+            n_points = int(np.count_nonzero(sparse))
         if isinstance(self.backend, ClassicalBackend) and n_points == 0:
             return DepthResult(np.full((H, W), np.nan, np.float32), None, "prediction", 0)
         t1 = time.perf_counter()

@@ -82,11 +82,12 @@ def restore_depth(depth: np.ndarray, height: int, width: int, max_depth: float |
     (non-finite, <= 0, or beyond ``max_depth``)."""
     depth = np.asarray(depth, dtype=np.float32)
     if depth.shape != (height, width):
-        depth = cv2.resize(depth, (width, height), interpolation=cv2.INTER_LINEAR)
+        depth = cv2.resize(depth, (width, height), interpolation=cv2.INTER_LINEAR)   # a new array
+    else:
+        depth = depth.copy()   # never write into the backend's output buffer
     with np.errstate(invalid="ignore"):
         invalid = ~np.isfinite(depth) | (depth <= 0)
         if max_depth is not None:
             invalid |= depth > max_depth
-    depth = depth.copy()
     depth[invalid] = np.nan
     return depth

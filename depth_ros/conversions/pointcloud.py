@@ -74,15 +74,21 @@ def pointcloud_to_msg(types: MessageTypes, header, fields: dict[str, np.ndarray]
     if n % height:
         raise ValueError(f"{n} points do not fill {height} rows")
     packed_dtype = np.dtype([(name, a.dtype.newbyteorder("<")) for name, a in arrays.items()])
-    packed = np.empty(n, dtype=packed_dtype)
     msg_fields = []
     for name, a in arrays.items():
         if a.dtype not in _DATATYPE_OF:
             raise ValueError(f"field '{name}': dtype {a.dtype} has no PointField datatype")
-        packed[name] = a
         msg_fields.append(types.PointField(name=name, offset=packed_dtype.fields[name][1],
                                            datatype=_DATATYPE_OF[a.dtype], count=1))
+    dtypes = {a.dtype.newbyteorder("<") for a in arrays.values()}
+    if len(dtypes) == 1:   # e.g. x, y, z float32: one interleaving pass instead of one per field
+        packed = np.stack(list(arrays.values()), axis=1).astype(dtypes.pop(), copy=False)
+    else:
+        packed = np.empty(n, dtype=packed_dtype)
+        for name, a in arrays.items():
+            packed[name] = a
     width = n // height
     return types.PointCloud2(header=header, height=height, width=width, fields=msg_fields, is_bigendian=False,
                              point_step=packed_dtype.itemsize, row_step=packed_dtype.itemsize * width,
-                             data=types.byte_array(packed.view(np.uint8)), is_dense=is_dense)
+                             data=types.byte_array(packed.reshape(-1).view(np.uint8)), is_dense=is_dense)
+

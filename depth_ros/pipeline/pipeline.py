@@ -156,7 +156,8 @@ class FramePipeline:
         timings["decode"] = time.perf_counter() - t0
 
         t = time.perf_counter()
-        sparse, status, age = None, "disabled", None
+        sparse, points_cam, status, age = None, None, "disabled", None
+        direct = keep_points is None and not keep_arrays   # LiDAR projected by the estimator at the network size
         if self.config.use_lidar:
             status = "none"
             if cloud_msg is not None:
@@ -167,20 +168,28 @@ class FramePipeline:
                     try:
                         T = self.lidar_to_camera(cloud_msg, frame_id)
                         points_cam, ring = self.camera_points(cloud_msg, T, with_ring=keep_points is not None)
-                        if keep_points is None:
-                            sparse = project_points(points_cam, cam.K, h, w)
+                        if direct:
+                            status = "used" if len(points_cam) else "no_points_in_view"
                         else:
-                            sparse, index = project_points(points_cam, cam.K, h, w, return_index=True)
-                            rings = None if ring is None else np.where(index >= 0, ring[np.maximum(index, 0)], -1)
-                            sparse = keep_points(sparse, rings)
-                        status = "used" if np.any(sparse > 0) else "no_points_in_view"
+                            if keep_points is None:
+                                sparse = project_points(points_cam, cam.K, h, w)
+                            else:
+                                sparse, index = project_points(points_cam, cam.K, h, w, return_index=True)
+                                rings = None if ring is None else np.where(index >= 0, ring[np.maximum(index, 0)], -1)
+                                sparse = keep_points(sparse, rings)
+                            status = "used" if np.any(sparse > 0) else "no_points_in_view"
                     except ConversionError as exc:
                         status = exc.reason
                     except KeyError:
                         status = "no_extrinsic"
         timings["lidar"] = time.perf_counter() - t
 
-        result = self.estimator.predict(rgb, cam.K, sparse if status == "used" else None)
+        if direct:
+            result = self.estimator.predict(rgb, cam.K, sparse_points=points_cam if status == "used" else None)
+            if status == "used" and result.n_points == 0 and self.estimator.uses_sparse_depth:
+                status = "no_points_in_view"   # in front of the camera, but outside the image
+        else:
+            result = self.estimator.predict(rgb, cam.K, sparse if status == "used" else None)
         timings.update(result.timings)
 
         t = time.perf_counter()

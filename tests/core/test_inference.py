@@ -162,3 +162,22 @@ def test_native_size_rounds_to_the_network_stride(backend):
     for s in (None, sparse):
         result = est.predict(rgb, K, s)
         assert result.depth.shape == (90, 150) and np.isfinite(result.depth).all() and (result.depth > 0).all()
+
+
+def test_sparse_points_match_a_projected_sparse_image():
+    """LiDAR points given to predict() are projected at the network size; the result equals giving
+    the same scan as a sparse image at the network size, and both inputs at once are refused."""
+    torch.manual_seed(0)
+    sim = Simulator(default_config("street", width=320, height=96), seed=2, frames=1)
+    frame = sim.render(0)
+    points_cam = (sim.rig.T_cam_lidar[:3, :3] @ frame.lidar_points.T).T + sim.rig.T_cam_lidar[:3, 3]
+    est = load_estimator("san_resnet18", "torch", pretrained=False, input_size=(96, 320))
+    sparse = project_lidar(frame.lidar_points, sim.rig.T_cam_lidar, sim.intrinsics.K, 96, 320)
+    by_image = est.predict(frame.rgb, sim.intrinsics.K, sparse)
+    by_points = est.predict(frame.rgb, sim.intrinsics.K, sparse_points=points_cam.astype(np.float32))
+    assert by_points.mode == "completion" and by_points.n_points == by_image.n_points
+    np.testing.assert_allclose(by_points.depth, by_image.depth, rtol=1e-4)
+    with pytest.raises(InputError, match="not both"):
+        est.predict(frame.rgb, sim.intrinsics.K, sparse, sparse_points=points_cam)
+    with pytest.raises(InputError, match="sparse_points"):
+        est.predict(frame.rgb, sim.intrinsics.K, sparse_points=np.zeros((5, 2)))
