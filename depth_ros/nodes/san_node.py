@@ -204,7 +204,8 @@ class SanNode(Node):
         with self._lock:
             if stamp < self._last_image_stamp:   # time went backwards (a bag loop, a sim reset)
                 self._clouds.clear()              # old clouds would pair with the repeated stamps
-                self.get_logger().info("image stamps went backwards: LiDAR buffer cleared")
+                if self.throttle("time_jump"):
+                    self.get_logger().info("image stamps went backwards (a looping bag?): LiDAR buffer cleared")
             self._last_image_stamp = stamp
             if self._frame is not None:
                 self.stats.drop()  # the worker had not taken it yet: the latest frame wins
