@@ -176,7 +176,7 @@ class Trainer:
                     row = {"step": step, "stage": stage.name, "lr": lr, "loss": loss.item(),
                            **{n: v.item() for n, v in terms.items()}, "samples_per_s": rate, "skipped": skipped}
                     logger.train(row)
-                    bar.set_postfix(loss=f"{float(loss):.4f}", stage=stage.name)
+                    bar.set_postfix(loss=f"{loss.item():.4f}", stage=stage.name)
                     t_last, n_last = time.perf_counter(), 0
                 if self.val is not None and self.main and (step % cfg.eval_every == 0 or step == total):
                     metrics = evaluate_model(self.model, self.val, cfg.val_samples, cfg.eval_max_depth, self.device)
