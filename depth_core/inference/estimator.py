@@ -72,9 +72,7 @@ class DepthEstimator:
         if sparse_points is not None and sparse_depth is not None:
             raise InputError("give sparse_depth or sparse_points, not both")
         H, W = rgb.shape[:2]
-        # Native size: the image's own, rounded to the networks' stride (their decoders concatenate
-        # skips from 1/2 to 1/32, so other sizes cannot run); the classical backend takes any size.
-        h, w = self.input_size or ((H, W) if self.config is None else (_to_stride(H), _to_stride(W)))
+        h, w = self.input_size or (H, W)   # native size: the networks pad to their stride themselves
         if not self.uses_sparse_depth:
             sparse_depth = sparse_points = None
         image, sparse, K_net, n_points = prepare_inputs(rgb, K, sparse_depth, h, w)
@@ -98,18 +96,11 @@ class DepthEstimator:
         return DepthResult(depth, confidence, "completion" if n_points else "prediction", n_points, timings)
 
 
-NETWORK_STRIDE = 32
-
-
-def _to_stride(n: int) -> int:
-    return max(NETWORK_STRIDE, round(n / NETWORK_STRIDE) * NETWORK_STRIDE)
-
-
 def _state_hash(model: DepthModel, h: int, w: int) -> str:
     import torch
 
     digest = hashlib.sha256()
-    digest.update(f"depth_ros-onnx-v1|{torch.__version__}|{h}x{w}|".encode())
+    digest.update(f"depth_ros-onnx-v2|{torch.__version__}|{h}x{w}|".encode())
     digest.update(model.config.to_json().encode())
     for key, tensor in sorted(model.state_dict().items()):
         digest.update(key.encode())

@@ -36,7 +36,9 @@ class DepthModel(nn.Module):
     def pad_to(x: torch.Tensor, multiple: int = 32, mode: str = "replicate") -> torch.Tensor:
         h, w = x.shape[-2:]
         ph, pw = (-h) % multiple, (-w) % multiple
-        if ph == 0 and pw == 0:
+        # While exporting, always pad (possibly by 0): a Python branch on the trace's sample size
+        # would be frozen into a dynamic-size graph, which then fails at other sizes.
+        if ph == 0 and pw == 0 and not torch.jit.is_tracing():
             return x
         return F.pad(x, [0, pw, 0, ph], mode=mode) if mode != "constant" else F.pad(x, [0, pw, 0, ph])
 

@@ -151,7 +151,7 @@ def test_classical_beats_nearest_neighbour_on_held_out_lidar(scene):
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
-def test_native_size_rounds_to_the_network_stride(backend):
+def test_native_size_accepts_any_image_size(backend):
     """A native-size estimator accepts image sizes that are not multiples of 32 (e.g. 640x360)."""
     torch.manual_seed(0)
     est = load_estimator("san_resnet18", backend, pretrained=False, input_size="native")
