@@ -11,26 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import tempfile
-import time
 
 import numpy as np
 import torch
+from _timing import median_ms
 
 from depth_core.inference import load_estimator
 from depth_core.models import create_model, pretrained_path
-
-
-def _median_ms(fn, runs: int) -> float:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
 
 
 def main() -> None:
@@ -66,7 +54,7 @@ def main() -> None:
             for mode, sp in (("prediction", None), ("completion", sparse)):
                 if name == "classical" and sp is None:
                     continue
-                results[(name, mode)] = _median_ms(lambda e=est, s=sp: e.predict(image, K, s), args.runs)
+                results[(name, mode)] = median_ms(lambda e=est, s=sp: e.predict(image, K, s), args.runs, warmup=3)
     print("| backend | mode | median ms (predict, incl. pre/post-processing) |")
     print("|---|---|---|")
     for (name, mode), ms in results.items():

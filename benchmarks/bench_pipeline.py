@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import struct
-import time
 
 import numpy as np
+from _timing import median_ms
 
 from depth_core.geometry import transform_to_xyzquat
 from depth_core.inference import load_estimator
@@ -56,16 +56,6 @@ def per_point_cloud(depth: np.ndarray, K: np.ndarray) -> bytes:
     return bytes(out)
 
 
-def _median_ms(fn, runs: int) -> float:
-    fn()
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times) * 1e3
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default")
@@ -92,8 +82,8 @@ def main() -> None:
     _, info, _, _, frame = _frame_messages("street", 1242, 375)
     depth = frame.depth
     K = np.asarray(info.k).reshape(3, 3)
-    fast = _median_ms(lambda: pointcloud_to_msg(TYPES, info.header, cloud_fields(depth, K), height=375), args.runs)
-    slow = _median_ms(lambda: per_point_cloud(depth, K), 3)
+    fast = median_ms(lambda: pointcloud_to_msg(TYPES, info.header, cloud_fields(depth, K), height=375), args.runs)
+    slow = median_ms(lambda: per_point_cloud(depth, K), 3)
     print(f"\npseudo-LiDAR at 1242x375 (465,750 points): vectorised {fast:.1f} ms, per-point {slow:.0f} ms, "
           f"{slow / fast:.0f}x faster")
 

@@ -170,11 +170,9 @@ class FramePipeline:
                         points_cam, ring = self.camera_points(cloud_msg, T, with_ring=keep_points is not None)
                         if direct:
                             status = "used" if len(points_cam) else "no_points_in_view"
-                        else:
-                            if keep_points is None:
-                                sparse = project_points(points_cam, cam.K, h, w)
-                            else:
-                                sparse, index = project_points(points_cam, cam.K, h, w, return_index=True)
+                        else:   # the replay: a sparse image at the image's size, to split into input and held out
+                            sparse, index = project_points(points_cam, cam.K, h, w, return_index=True)
+                            if keep_points is not None:
                                 rings = None if ring is None else np.where(index >= 0, ring[np.maximum(index, 0)], -1)
                                 sparse = keep_points(sparse, rings)
                             status = "used" if np.any(sparse > 0) else "no_points_in_view"
