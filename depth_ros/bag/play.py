@@ -54,25 +54,25 @@ def play(node, bag, *, rate: float = 1.0, loop: bool = False, remap: dict | None
         if cls is None:
             node.get_logger().warning(f"skipping {topic}: message type {info.msgtype} is not installed")
             continue
-        publishers[topic] = (cls, remap.get(topic, topic))
+        publishers[topic] = node.create_publisher(cls, remap.get(topic, topic), _qos(info.qos))
     if not publishers:
         raise BagError(f"{bag}: nothing to publish")
-    created = {}
-    time.sleep(start_delay)
+    # Publishers exist before the first message, and playback waits (up to start_delay) until every one
+    # of them is matched: a best-effort sample sent before discovery completes is simply lost.
+    deadline = time.monotonic() + start_delay
+    while time.monotonic() < deadline and min(p.get_subscription_count() for p in publishers.values()) < 1:
+        time.sleep(0.05)
     count = 0
     while True:
         t_wall0, t_bag0 = time.monotonic(), None
         for m in read_raw(bag, list(publishers)):
             if not rclpy.ok():
                 return count
-            cls, name = publishers[m.topic]
-            if m.topic not in created:
-                created[m.topic] = node.create_publisher(cls, name, _qos(m.qos))
             t_bag0 = m.stamp_ns if t_bag0 is None else t_bag0
             wait = t_wall0 + (m.stamp_ns - t_bag0) * 1e-9 / rate - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            created[m.topic].publish(m.data)  # rclpy publishes serialized bytes as they are
+            publishers[m.topic].publish(m.data)  # rclpy publishes serialized bytes as they are
             count += 1
         if not loop:
             return count
@@ -85,7 +85,8 @@ def main(argv=None) -> int:
     parser.add_argument("--loop", action="store_true", help="play again from the start, forever")
     parser.add_argument("--remap", action="append", default=[], metavar="FROM:=TO", help="rename a topic")
     parser.add_argument("--topics", nargs="+", help="only these topics")
-    parser.add_argument("--delay", type=float, default=0.5, help="seconds to wait for subscribers first")
+    parser.add_argument("--delay", type=float, default=0.5,
+                        help="wait up to this many seconds for every played topic to have a subscriber (default 0.5)")
     args, ros_args = parser.parse_known_args(argv)
     remap = {}
     for item in args.remap:

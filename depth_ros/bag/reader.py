@@ -37,6 +37,7 @@ class RawMessage:
 class TopicInfo:
     msgtype: str
     count: int
+    qos: tuple = ()     # rosbags Qos profiles the recording publisher offered (its first connection)
 
 
 def _open(path: Path) -> AnyReader:
@@ -49,12 +50,13 @@ def _open(path: Path) -> AnyReader:
 
 
 def bag_topics(path: str | Path) -> dict[str, TopicInfo]:
-    """Topic -> type and message count."""
+    """Topic -> type, message count and offered QoS."""
     with _open(Path(path)) as reader:
         info: dict[str, TopicInfo] = {}
         for conn in reader.connections:
             old = info.get(conn.topic)
-            info[conn.topic] = TopicInfo(conn.msgtype, conn.msgcount + (old.count if old else 0))
+            qos = old.qos if old else tuple(getattr(conn.ext, "offered_qos_profiles", ()) or ())
+            info[conn.topic] = TopicInfo(conn.msgtype, conn.msgcount + (old.count if old else 0), qos)
         return info
 
 

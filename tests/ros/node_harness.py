@@ -71,7 +71,7 @@ def start_node(tmp: Path, params: dict, exe: str | Path = "san_node", remaps: di
 
 
 def start_player(tmp: Path, bin_dir: Path, bag: Path, *extra: str, name: str = "play") -> Process:
-    return Process([str(bin_dir / "depth-ros-play"), str(bag), "--delay", "0.2", *extra], tmp / f"{name}.log")
+    return Process([str(bin_dir / "depth-ros-play"), str(bag), "--delay", "3", *extra], tmp / f"{name}.log")
 
 
 class Probe:
