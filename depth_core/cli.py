@@ -73,7 +73,8 @@ def _eval(args) -> int:
     sweep = tuple(float(v) for v in args.sweep.split(",")) if args.sweep else ()
     result = evaluate(est, dataset, args.protocol, flip=args.flip, median_scaling=args.median_scaling,
                       samples=args.samples, sweep=sweep, classical=classical,
-                      baselines=("median",) if args.baselines else (), progress=not args.quiet)
+                      baselines=("median",) if args.baselines else (), gt_region=args.gt_region,
+                      progress=not args.quiet)
     result["data"] = {"type": args.data_type, "root": args.data, "labels": labels}
     files = write_report(result, args.out, title=f"{est.name} on {Path(args.data).name}")
     from .evaluate import metrics_table
@@ -142,6 +143,9 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--labels", help="frames: comma-separated sequence labels (scenes) to keep")
     ev.add_argument("--protocol", default="none", choices=("kitti", "kitti_eigen", "nyu", "none"),
                     help="kitti: Garg crop, 80 m; kitti_eigen: Eigen crop, 80 m; nyu: Eigen crop, 10 m; none: 80 m")
+    ev.add_argument("--gt-region", default="dense", choices=("dense", "lidar_fov"),
+                    help="dense: every ground-truth pixel; lidar_fov: only pixels inside the LiDAR's vertical "
+                         "field of view and range, as KITTI's LiDAR-derived ground truth (frame sets only)")
     ev.add_argument("--flip", action="store_true", help="average with the mirrored image's prediction")
     ev.add_argument("--median-scaling", action="store_true", help="scale each prediction to the median of the gt")
     ev.add_argument("--samples", type=positive_int, help="evaluate this many evenly spaced images (default all)")

@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .geometry import lidar_fov_mask
 from .inference import DepthEstimator, DepthResult
 from .metrics import DEPTH_METRIC_KEYS, compute_depth_metrics
 
-__all__ = ["PROTOCOLS", "Protocol", "evaluate", "flip_averaged", "write_report"]
+__all__ = ["GT_REGIONS", "PROTOCOLS", "Protocol", "evaluate", "flip_averaged", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,32 @@ PROTOCOLS = {
     "nyu": Protocol("eigen_nyu", 1e-3, 10.0),       # Eigen crop, 10 m cap
     "none": Protocol(None, 1e-3, 80.0),
 }
+
+
+#: Which ground-truth pixels count. ``dense``: all of them (simulated sets have a depth for every
+#: pixel). ``lidar_fov``: only those inside the LiDAR's vertical field of view and range, as in
+#: KITTI, whose ground truth is accumulated LiDAR and so never covers what the scanner cannot see
+#: (the sky, the tops of buildings, above a 16-beam scanner's 15 degrees).
+GT_REGIONS = ("dense", "lidar_fov")
+
+
+def restrict_ground_truth(sample: dict, region: str) -> np.ndarray:
+    """The sample's ground truth [H,W] metres with pixels outside ``region`` set to 0 (invalid)."""
+    gt = sample["depth"]
+    if region == "dense":
+        return gt
+    if region != "lidar_fov":
+        raise ValueError(f"gt_region: expected one of {', '.join(GT_REGIONS)}, got '{region}'")
+    lidar, T = sample.get("lidar"), sample.get("T_cam_lidar")
+    if not lidar or T is None:
+        raise ValueError(f"gt_region lidar_fov: sample {sample.get('id', '?')} has no LiDAR model or extrinsic "
+                         "(frame sets written by depth-core simulate carry them in calib.json)")
+    # A one-pixel margin: the outermost beams land in pixels whose centres lie up to a pixel
+    # beyond the field of view.
+    margin = float(np.degrees(1.0 / sample["K"][1, 1]))
+    inside = lidar_fov_mask(gt, sample["K"], T, lidar["fov_down_deg"], lidar["fov_up_deg"], lidar["max_range"],
+                            lidar.get("min_range", 0.0), margin)
+    return np.where(inside, gt, 0).astype(gt.dtype)
 
 
 def flip_averaged(est: DepthEstimator, rgb: np.ndarray, K: np.ndarray, sparse: np.ndarray | None) -> DepthResult:
@@ -60,13 +87,13 @@ def _subsample(sparse: np.ndarray, fraction: float, rng: np.random.Generator) ->
 def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool = False, median_scaling: bool = False,
              samples: int | None = None, sweep: tuple[float, ...] = (), baselines: tuple[str, ...] = ("median",),
              classical: DepthEstimator | None = None, seed: int = 0, max_depth: float | None = None,
-             progress: bool = True) -> dict:
+             gt_region: str = "dense", progress: bool = True) -> dict:
     """Metrics averaged over images (KITTI convention) for each row, and the sweep.
 
     Rows: ``prediction`` (no sparse input), ``completion`` (all of the sample's sparse points),
     ``classical`` (when given), ``median`` (every pixel = the image's median ground truth: what a
     network that knows nothing but the typical distance would score). ``max_depth`` overrides
-    the protocol's cap.
+    the protocol's cap; ``gt_region`` restricts the ground truth (:data:`GT_REGIONS`).
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: expected one of {', '.join(PROTOCOLS)}, got '{protocol}'")
@@ -86,7 +113,7 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
 
     for i in tqdm(picks, desc="evaluating", unit="image", disable=None if progress else True):
         s = dataset[int(i)]
-        rgb, K, gt, sparse = s["rgb"], s["K"], s["depth"], s["sparse_depth"]
+        rgb, K, gt, sparse = s["rgb"], s["K"], restrict_ground_truth(s, gt_region), s["sparse_depth"]
         has_points = bool((sparse > 0).any())
         score("prediction", run(est, rgb, K, None).depth, gt)
         if has_points:
@@ -103,8 +130,8 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
             m = compute_depth_metrics(run(est, rgb, K, sub).depth, gt, p.min_depth, p.max_depth, crop=p.crop,
                                       median_scaling=median_scaling)
             per_sweep[fraction].append(m)
-    result = {"protocol": protocol, "flip": flip, "median_scaling": median_scaling, "images": len(picks),
-              "estimator": est.description, "rows": {k: _mean(v) for k, v in per_row.items()}}
+    result = {"protocol": protocol, "gt_region": gt_region, "flip": flip, "median_scaling": median_scaling,
+              "images": len(picks), "estimator": est.description, "rows": {k: _mean(v) for k, v in per_row.items()}}
     if sweep:
         result["sweep"] = [{"fraction": f, **_mean(v)} for f, v in per_sweep.items()]
     return result
@@ -138,6 +165,7 @@ def write_report(result: dict, out: str | Path, title: str = "Evaluation") -> li
     (out / "metrics.json").write_text(json.dumps(result, indent=2))
     md = [f"# {title}", "", f"{result['estimator']}; protocol `{result['protocol']}`, flip averaging "
           f"{'on' if result['flip'] else 'off'}, median scaling {'on' if result['median_scaling'] else 'off'}, "
+          f"ground truth {result.get('gt_region', 'dense')}, "
           f"{result['images']} images.", "", metrics_table(result["rows"])]
     written = [out / "metrics.json", out / "metrics.md"]
     if result.get("sweep"):

@@ -109,7 +109,8 @@ class FrameDataset:
     """Reads a frame set. ``dataset[i]`` is a dict: ``rgb`` [H,W,3] uint8, ``depth`` and
     ``sparse_depth`` [H,W] float32 metres (0 = invalid / no point), ``ring`` [H,W] int16 (ring of
     each sparse pixel, -1 = none; None when the set has no rings), ``K`` [3,3], ``T_cam_lidar``
-    [4,4] or None, ``T_world_base`` [4,4] or None, ``label``, ``sequence``, ``index``, ``id``.
+    [4,4] or None, ``T_world_base`` [4,4] or None, ``lidar`` (the LiDAR model: beams, fov_up_deg,
+    fov_down_deg, max_range..., or None), ``label``, ``sequence``, ``index``, ``id``.
     ``labels`` keeps only sequences with those labels (scene families)."""
 
     def __init__(self, root: str | Path, labels=None) -> None:
@@ -166,6 +167,7 @@ class FrameDataset:
             "K": np.array(calib["K"], dtype=np.float64),
             "T_cam_lidar": np.array(calib["T_cam_lidar"]) if "T_cam_lidar" in calib else None,
             "T_world_base": None if pose is None else np.array(pose),
+            "lidar": calib.get("lidar"),
             "label": calib.get("label", ""),
             "sequence": sequence,
             "index": index,

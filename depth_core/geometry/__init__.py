@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .camera import CameraIntrinsics, validate_intrinsic_matrix
-from .projection import backproject, pixel_rays, project_lidar, project_points
+from .projection import backproject, lidar_fov_mask, pixel_rays, project_lidar, project_points
 from .transforms import (
     TransformTree,
     compose,
@@ -23,6 +23,7 @@ __all__ = [
     "backproject",
     "compose",
     "invert_transform",
+    "lidar_fov_mask",
     "make_transform",
     "matrix_to_quaternion",
     "pixel_rays",

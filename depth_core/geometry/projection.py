@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from .camera import validate_intrinsic_matrix
-from .transforms import transform_points
+from .transforms import invert_transform, transform_points
 
-__all__ = ["backproject", "pixel_rays", "project_lidar", "project_points"]
+__all__ = ["backproject", "lidar_fov_mask", "pixel_rays", "project_lidar", "project_points"]
 
 
 def pixel_rays(K, height: int, width: int, dtype=np.float32) -> np.ndarray:
@@ -96,3 +96,20 @@ def project_lidar(points_lidar, T_cam_lidar, K, height: int, width: int, **kwarg
     """
     points_cam = transform_points(T_cam_lidar, np.asarray(points_lidar, dtype=np.float64))
     return project_points(points_cam, K, height, width, **kwargs)
+
+
+def lidar_fov_mask(depth, K, T_cam_lidar, fov_down_deg: float, fov_up_deg: float, max_range: float,
+                   min_range: float = 0.0, margin_deg: float = 0.0) -> np.ndarray:
+    """Pixels [H,W] bool whose 3D point (``depth`` [H,W] metres) a LiDAR could measure: its
+    elevation in the LiDAR frame (REP-103: z up) within ``[fov_down_deg, fov_up_deg]`` widened by
+    ``margin_deg``, and its range within ``[min_range, max_range]``. ``T_cam_lidar`` [4,4] maps
+    LiDAR points into the camera frame. This is where KITTI-style ground truth (accumulated
+    LiDAR scans) can exist."""
+    points = backproject(depth, K).reshape(-1, 3)
+    lidar = transform_points(invert_transform(np.asarray(T_cam_lidar, dtype=np.float64)), points)
+    with np.errstate(invalid="ignore"):
+        rng = np.linalg.norm(lidar, axis=1)
+        elevation = np.degrees(np.arcsin(lidar[:, 2] / rng))
+        inside = ((elevation >= fov_down_deg - margin_deg) & (elevation <= fov_up_deg + margin_deg) & (rng >= min_range)
+                  & (rng <= max_range))
+    return inside.reshape(np.shape(depth))

@@ -47,6 +47,18 @@ class DepthModel(nn.Module):
         c = self.config
         return 1.0 / torch.clamp(inv_depth, min=1.0 / c.max_depth, max=1.0 / c.min_depth)
 
+    def forward_passes(self, image: torch.Tensor, sparse_depth: torch.Tensor | None,
+                       passes: tuple[str, ...]) -> dict[str, dict]:
+        """The outputs of the training passes named in ``passes``: ``'prediction'`` (image only)
+        and ``'completion'`` (with ``sparse_depth``). Models that can share work between the two
+        (SAN: one RGB encoding) override this."""
+        out = {}
+        if "prediction" in passes:
+            out["prediction"] = self(image)
+        if "completion" in passes:
+            out["completion"] = self(image, sparse_depth)
+        return out
+
     def components(self) -> dict[str, list[str]]:
         """Named groups of parameter-name prefixes that training stages can freeze."""
         return {}

@@ -31,11 +31,27 @@ class _SANModel(DepthModel):
         raise NotImplementedError
 
     def forward(self, image: torch.Tensor, sparse_depth: torch.Tensor | None = None) -> dict:
+        passes = ("prediction",) if sparse_depth is None else ("completion",)
+        return next(iter(self.forward_passes(image, sparse_depth, passes).values()))
+
+    def forward_passes(self, image: torch.Tensor, sparse_depth: torch.Tensor | None,
+                       passes: tuple[str, ...]) -> dict[str, dict]:
+        """Both tasks from one RGB encoding (SAN only touches the skips): the prediction pass
+        decodes the image's skips, the completion pass the skips with the sparse depth injected."""
         self.check_inputs(image, sparse_depth)
         h, w = image.shape[-2:]
         skips, extra = self.encode(self.normalize(self.pad_to(image)))
-        if sparse_depth is not None:
-            skips = self.san.inject(skips, self.pad_to(sparse_depth, mode="constant"))
+        out = {}
+        if "prediction" in passes:
+            out["prediction"] = self._decode_to_depth(skips, extra, h, w)
+        if "completion" in passes:
+            if sparse_depth is None:
+                raise ValueError(f"{self.config.name}: the completion pass needs sparse_depth")
+            injected = self.san.inject(skips, self.pad_to(sparse_depth, mode="constant"))
+            out["completion"] = self._decode_to_depth(injected, extra, h, w)
+        return out
+
+    def _decode_to_depth(self, skips: list[torch.Tensor], extra: list[torch.Tensor], h: int, w: int) -> dict:
         inv_depths = self.decode(skips, extra)
         out = {"depth": self.inv_to_depth(inv_depths[0][..., :h, :w])}
         if self.training:

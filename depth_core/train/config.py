@@ -44,6 +44,7 @@ class StageConfig:
     lr: float = 1e-4
     lr_decay_every: int = 0          # halve (lr_decay) every this many steps of the stage; 0 = never
     lr_decay: float = 0.5
+    warmup_steps: int = 0            # linear learning-rate warm-up at the start of the stage
     freeze: list = field(default_factory=list)    # model components (rgb_encoder, san, decoder) frozen
     losses: dict = field(default_factory=lambda: {"silog_prediction": 1.0})  # loss name -> weight
 
@@ -75,7 +76,8 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 500
     checkpoint_every: int = 500
-    amp: bool = True                  # mixed precision, on CUDA only
+    amp: bool = True                  # mixed precision: float16 on CUDA, bfloat16 on CPUs with native bf16
+    channels_last: bool = True        # NHWC tensors: faster convolutions on CPU (oneDNN) and tensor cores
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     tensorboard: bool = False         # also write TensorBoard events (CSV is always written)
     save_dtype: str = "float32"       # final weights: float32 | float16 | int8 (per-channel weights)

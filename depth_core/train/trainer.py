@@ -37,19 +37,14 @@ log = logging.getLogger("depth_core.train")
 
 
 class _Passes(nn.Module):
-    """Both SAN passes inside one forward, so DistributedDataParallel sees a single call."""
+    """Both passes inside one forward, so DistributedDataParallel sees a single call."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self.model = model
 
     def forward(self, image: torch.Tensor, sparse: torch.Tensor, passes: tuple[str, ...]) -> dict:
-        out = {}
-        if "prediction" in passes:
-            out["prediction"] = self.model(image)
-        if "completion" in passes:
-            out["completion"] = self.model(image, sparse)
-        return out
+        return self.model.forward_passes(image, sparse, passes)
 
 
 def evaluate_model(model: nn.Module, dataset, samples: int, max_depth: float, device: torch.device) -> dict:
@@ -76,7 +71,8 @@ class Trainer:
         self.device = self._device(cfg.device)
         self.main = self.rank == 0
         torch.manual_seed(cfg.seed + self.rank)
-        self.model = create_model(cfg.model, **cfg.model_args).to(self.device)
+        self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        self.model = create_model(cfg.model, **cfg.model_args).to(self.device, memory_format=self.memory_format)
         self.stages = self._scaled_stages(cfg.stages, max_steps)
         for stage in self.stages:
             needed_passes(stage.losses)  # fail early on unknown loss names
@@ -86,7 +82,8 @@ class Trainer:
                                      f"({', '.join(self.model.components())})")
         self.datasets = [build_dataset(d) for d in cfg.data]
         self.val = build_dataset(cfg.val) if cfg.val else None
-        self.use_amp = cfg.amp and self.device.type == "cuda"
+        self.amp_dtype = _amp_dtype(cfg.amp, self.device)
+        self.use_amp = self.amp_dtype is not None
 
     def _device(self, name: str) -> torch.device:
         if name == "auto":
@@ -105,7 +102,8 @@ class Trainer:
         for s in stages:
             factor = max_steps / total
             scaled.append(StageConfig(**{**s.__dict__, "steps": max(1, round(s.steps * factor)),
-                                         "lr_decay_every": round(s.lr_decay_every * factor)}))
+                                         "lr_decay_every": round(s.lr_decay_every * factor),
+                                         "warmup_steps": round(s.warmup_steps * factor)}))
         return scaled
 
     # -- the loop -------------------------------------------------------------------------------
@@ -142,13 +140,16 @@ class Trainer:
             optimizer = _optimizer(cfg.optimizer, trainable, stage.lr)
             if opt_state is not None and index == stage_index:
                 optimizer.load_state_dict(opt_state)
-            scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+            # Loss scaling for float16 only; bfloat16 has float32's range.
+            scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
             first = stage_step if index == stage_index else 0
-            log.info("stage %s: %d steps, lr %.2g, losses %s, frozen %s", stage.name, stage.steps, stage.lr,
-                     stage.losses, stage.freeze or "nothing")
+            log.info("stage %s: %d steps, lr %.2g, losses %s, frozen %s, %s on %s%s", stage.name, stage.steps,
+                     stage.lr, stage.losses, stage.freeze or "nothing",
+                     f"mixed precision ({str(self.amp_dtype).removeprefix('torch.')})" if self.use_amp else "float32",
+                     self.device, f" x {self.world} processes" if self.distributed else "")
             t_last, n_last = time.perf_counter(), 0
             for s in range(first, stage.steps):
-                lr = stage.lr * stage.lr_decay ** (s // stage.lr_decay_every if stage.lr_decay_every else 0)
+                lr = stage_lr(stage, s)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 batch = next(batches)
@@ -156,9 +157,10 @@ class Trainer:
                 if "image" not in batch:
                     continue
                 self._train_mode(stage)
-                image, gt = batch["image"].to(self.device), batch["depth"].to(self.device)
-                sparse = batch["sparse_depth"].to(self.device)
-                with torch.autocast(self.device.type, enabled=self.use_amp):
+                image = batch["image"].to(self.device, memory_format=self.memory_format)
+                gt = batch["depth"].to(self.device)
+                sparse = batch["sparse_depth"].to(self.device, memory_format=self.memory_format)
+                with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                     outputs = net(image, sparse, tuple(passes))
                 floats = {k: _float(v) for k, v in outputs.items()}
                 epoch = 1 + step * cfg.batch_size * self.world // max(sum(sizes), 1)
@@ -228,6 +230,28 @@ class Trainer:
         for name, module in self.model.named_modules():
             if name and any((name + ".").startswith(p) for p in self._frozen_prefixes):
                 module.eval()
+
+
+def stage_lr(stage: StageConfig, step: int) -> float:
+    """The learning rate at ``step`` of ``stage``: a linear warm-up over ``warmup_steps`` (a fresh
+    optimizer's first Adam steps are as large as the learning rate whatever the gradient, which
+    knocks a pretrained decoder off its optimum), then halved every ``lr_decay_every`` steps."""
+    lr = stage.lr * stage.lr_decay ** (step // stage.lr_decay_every if stage.lr_decay_every else 0)
+    if step < stage.warmup_steps:
+        lr *= (step + 1) / (stage.warmup_steps + 1)
+    return lr
+
+
+def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:
+    """float16 on CUDA; bfloat16 on CPUs with native bfloat16 (AVX512-BF16 or AMX), where it
+    more than halves the step time; None (float32) elsewhere."""
+    if not amp:
+        return None
+    if device.type == "cuda":
+        return torch.float16
+    if device.type == "cpu" and (torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()):
+        return torch.bfloat16
+    return None
 
 
 def _optimizer(cfg, params: list, lr: float) -> torch.optim.Optimizer:

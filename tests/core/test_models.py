@@ -84,6 +84,19 @@ def test_one_graph_two_tasks(models, name):
     assert ((completion - prediction).abs() / prediction).max() > 1e-5, "valid points must change the output"
 
 
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_forward_passes_equal_separate_forwards(models, name):
+    """Training runs both passes in one call (SAN encodes the image once): same outputs."""
+    model = models[name]
+    image = torch.rand(2, 3, 64, 96)
+    sparse = _sparse_like(image)
+    with torch.no_grad():
+        both = model.forward_passes(image, sparse, ("prediction", "completion"))
+        assert torch.equal(both["prediction"]["depth"], model(image)["depth"])
+        assert torch.equal(both["completion"]["depth"], model(image, sparse)["depth"])
+        assert list(model.forward_passes(image, sparse, ("completion",))) == ["completion"]
+
+
 def test_training_mode_returns_multiscale_inverse_depths_and_gradients_flow(models):
     model = create_model("san_resnet18").train()
     image = torch.rand(2, 3, 64, 96)

@@ -160,3 +160,61 @@ def test_flip_averaging_unflips_every_output(frames):
     averaged = flip_averaged(est, sample["rgb"], sample["K"], sample["sparse_depth"]).depth
     ok = np.isfinite(plain) & np.isfinite(averaged)
     assert np.median(np.abs(averaged[ok] - plain[ok]) / plain[ok]) < 0.01   # a mirrored result would differ
+
+
+def test_eval_on_the_lidar_field_of_view_drops_what_the_scanner_cannot_see(tmp_path, frames, capsys):
+    from depth_core.evaluate import evaluate, restrict_ground_truth
+
+    sample = FrameDataset(frames)[0]
+    dense = sample["depth"]
+    fov = restrict_ground_truth(sample, "lidar_fov")
+    kept = (fov > 0).sum()
+    # Every LiDAR return lies inside its own field of view; the street's sky-side rows do not.
+    lidar = sample["sparse_depth"] > 0
+    assert np.mean(fov[lidar & (dense > 0)] > 0) > 0.98
+    assert 0 < kept < (dense > 0).sum() and np.array_equal(fov[fov > 0], dense[fov > 0])
+    est = load_estimator("classical")
+    a = evaluate(est, FrameDataset(frames), samples=2, progress=False)
+    b = evaluate(est, FrameDataset(frames), samples=2, gt_region="lidar_fov", progress=False)
+    assert b["gt_region"] == "lidar_fov" and b["rows"]["completion"]["points"] < a["rows"]["completion"]["points"]
+    with pytest.raises(ValueError, match="gt_region: expected one of dense, lidar_fov"):
+        restrict_ground_truth(sample, "sky")
+    with pytest.raises(ValueError, match="has no LiDAR model"):
+        restrict_ground_truth({**sample, "lidar": None}, "lidar_fov")
+    out = tmp_path / "fov"
+    assert depth_core_main(["eval", "--model", "classical", "--data", str(frames), "--gt-region", "lidar_fov",
+                            "--samples", "2", "--out", str(out), "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["gt_region"] == "lidar_fov"
+    assert "ground truth lidar_fov" in (out / "metrics.md").read_text()
+
+
+def test_learning_rate_warms_up_then_halves():
+    from depth_core.train.config import StageConfig
+    from depth_core.train.trainer import stage_lr
+
+    stage = StageConfig(lr=1e-3, warmup_steps=3, lr_decay_every=10)
+    lrs = [stage_lr(stage, s) for s in range(25)]
+    assert lrs[0] == pytest.approx(0.25e-3) and lrs[2] == pytest.approx(0.75e-3)
+    assert lrs[3] == lrs[9] == 1e-3 and lrs[10] == 0.5e-3 and lrs[24] == 0.25e-3
+    assert stage_lr(StageConfig(lr=1e-3), 0) == 1e-3   # no warm-up by default
+
+
+def test_mixed_precision_follows_the_hardware():
+    from depth_core.train.trainer import _amp_dtype
+
+    cpu = torch.device("cpu")
+    assert _amp_dtype(False, cpu) is None and _amp_dtype(True, torch.device("cuda")) is torch.float16
+    native_bf16 = torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+    assert _amp_dtype(True, cpu) is (torch.bfloat16 if native_bf16 else None)
+
+
+def test_bf16_channels_last_training_matches_float32(tmp_path, frames):
+    """The fast CPU path (bfloat16 autocast, NHWC) follows the float32 run closely."""
+    losses = {}
+    for name, overrides in (("fp32", ["amp=false", "channels_last=false"]),
+                            ("fast", ["amp=true", "channels_last=true"])):
+        cfg = load_train_config(_config(tmp_path, frames), ["val=null", *overrides])
+        Trainer(cfg, tmp_path / name, progress=False).fit()
+        losses[name] = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / name / "train_log.csv"))]
+    assert len(losses["fp32"]) == 4 and np.all(np.isfinite(losses["fast"]))
+    np.testing.assert_allclose(losses["fast"], losses["fp32"], rtol=0.05)
