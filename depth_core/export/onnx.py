@@ -44,6 +44,11 @@ def export_onnx(model: DepthModel, path: str | Path, *, height: int | None = Non
     default to the config's input size; ``dynamic`` makes batch, height and width symbolic."""
     if opset < 17:
         raise ExportError(f"opset must be >= 17, got {opset}")
+    from ..models.layers.fkaconv import FKAConv
+
+    if any(isinstance(m, FKAConv) for m in model.modules()):
+        raise ExportError(f"{model.config.name} uses FKAConv (arch.point_conv: fkaconv), whose neighbour search "
+                          "ONNX and TensorRT cannot express; export the point_conv: sparse variant instead")
     cfg = model.config
     h, w = height or cfg.input_height, width or cfg.input_width
     was_training = model.training

@@ -8,8 +8,9 @@ confidence map. At training time the first pass receives SIFT-keypoint guiding p
 The paper leaves most sizes open (docs/models.md): here every fusion block has 144 channels
 (8.1M parameters in all, as in the paper) and blocks run at 1/16 .. 1/1, coarse to fine.
 FKAConv, the paper's 3D point branch, needs k-nearest neighbour gathers that do not export to
-ONNX/TensorRT; it is replaced by a sparse (masked dense) convolution over the point pixels, the
-same substitute SAN uses for Minkowski convolutions.
+ONNX/TensorRT; by default it is replaced by a sparse (masked dense) convolution over the point
+pixels, the same substitute SAN uses for Minkowski convolutions. ``arch.point_conv: fkaconv``
+uses the real one (:mod:`.layers.fkaconv`, torch only) to measure the difference.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from torch import nn
 
 from .base import DepthModel
 from .config import ModelConfig
+from .layers.fkaconv import FKAConv
 from .layers.nconv import NConv2d
 from .layers.sparse import SparseConv2d
 
@@ -32,24 +34,31 @@ DILATIONS = (3, 5, 7, 9, 15, 16, 21)
 class FusionBlock(nn.Module):
     """Encoder (2D conv at this and at half resolution, normalized conv, point conv; summed, then
     a conv and a residual), confidence predictor (normalized convs), and decoder/refinement:
-    a normalized-conv branch for confidence and a conv branch for depth."""
+    a normalized-conv branch for confidence and a conv branch for depth. ``point_conv``: the 3D
+    branch, ``sparse`` (exportable, the default) or ``fkaconv`` (the paper's; torch only)."""
 
-    def __init__(self, ch: int) -> None:
+    def __init__(self, ch: int, point_conv: str = "sparse") -> None:
         super().__init__()
         self.conv_full = nn.Conv2d(ch, ch, 3, padding=1)
         self.conv_half = nn.Conv2d(ch, ch, 3, stride=2, padding=1)
         self.nconv = NConv2d(ch, ch, 3)
-        self.points = SparseConv2d(ch, ch, 3)
+        if point_conv not in ("sparse", "fkaconv"):
+            raise ValueError(f"fusanet arch.point_conv: expected 'sparse' or 'fkaconv', got '{point_conv}'")
+        self.points = SparseConv2d(ch, ch, 3) if point_conv == "sparse" else FKAConv(ch, ch)
         self.merge = nn.Conv2d(ch, ch, 1)
         self.confidence = nn.ModuleList([NConv2d(ch, ch, 3), NConv2d(ch, ch, 3)])
         self.conf_head = NConv2d(ch, 1, 3)
         self.depth = nn.Sequential(nn.Conv2d(2 * ch, ch, 3, padding=1), nn.ReLU(inplace=True),
                                    nn.Conv2d(ch, 1, 3, padding=1))
 
-    def forward(self, x, attention, point_mask):
+    def forward(self, x, attention, point_mask, point_depth):
         half = F.interpolate(F.relu(self.conv_half(x)), size=x.shape[-2:], mode="bilinear", align_corners=False)
         nc, _ = self.nconv(x, attention)
-        summed = F.relu(self.conv_full(x)) + half + nc + self.points(x * point_mask, point_mask)
+        if isinstance(self.points, FKAConv):
+            points = self.points(x, point_mask, point_depth)
+        else:
+            points = self.points(x * point_mask, point_mask)
+        summed = F.relu(self.conv_full(x)) + half + nc + points
         x = x + F.relu(self.merge(summed))
         a = attention
         for layer in self.confidence:
@@ -84,7 +93,8 @@ class FuSaNet(DepthModel):
         self.stem_rgbd = nn.Sequential(nn.Conv2d(4, 32, 3, padding=1), nn.ReLU(inplace=True),
                                        nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(inplace=True))
         self.stem_merge = nn.Conv2d(ch + 32, ch, 3, padding=1)
-        self.blocks = nn.ModuleList(FusionBlock(ch) for _ in range(5))       # 1/16, 1/8, 1/4, 1/2, 1
+        point_conv = arch.get("point_conv", "sparse")
+        self.blocks = nn.ModuleList(FusionBlock(ch, point_conv) for _ in range(5))   # 1/16, 1/8, 1/4, 1/2, 1
         self.saliency_features = MFE(ch + 1)
         self.saliency_depth = MFE(2)
 
@@ -103,9 +113,10 @@ class FuSaNet(DepthModel):
             xi = F.avg_pool2d(x0, factor) if factor > 1 else x0
             ai = F.avg_pool2d(c, factor) if factor > 1 else c
             mi = F.max_pool2d(mask0, factor) if factor > 1 else mask0
+            zi = F.max_pool2d(sparse, factor) if factor > 1 else sparse
             if x is not None:
                 xi = xi + F.interpolate(x, size=xi.shape[-2:], mode="bilinear", align_corners=False)
-            x, _, depth_logit, conf = block(xi, ai, mi)
+            x, _, depth_logit, conf = block(xi, ai, mi, zi)
             depths.append(depth_logit)
             confs.append(conf)
         return depths, confs, x

@@ -156,6 +156,16 @@ def test_imagenet_checkpoints_load_from_pth_and_safetensors(tmp_path):
         assert torch.equal(target.conv1.weight, source.conv1.weight)
     with pytest.raises(ValueError, match=r"resnet18.pth: not a torchvision ResNet-34 checkpoint"):
         load_imagenet_weights(ResNetEncoder(34), tmp_path / "resnet18.pth")
+    # Global context blocks (seed 001) in every residual block, basic ones too; ImageNet weights
+    # still load (the GCBs keep their identity initialisation).
+    with_gcb = ResNetEncoder(18, gcb_ratio=4)
+    load_imagenet_weights(with_gcb, tmp_path / "resnet18.pth")
+    assert with_gcb.layer3[1].gcb.transform[0].out_channels == 64
+    x = torch.rand(1, 3, 64, 64)
+    plain = ResNetEncoder(18).eval()
+    load_imagenet_weights(plain, tmp_path / "resnet18.pth")
+    with torch.no_grad():
+        assert torch.allclose(with_gcb.eval()(x)[-1], plain(x)[-1], atol=1e-5)
 
 
 class _Payload:
@@ -285,3 +295,40 @@ def test_fusanet_outputs_a_confidence_in_unit_range():
         out = model(torch.rand(1, 3, 64, 96))
     assert out["confidence"].shape == (1, 1, 64, 96)
     assert 0 <= float(out["confidence"].min()) and float(out["confidence"].max()) <= 1
+
+
+def test_fkaconv_sees_only_its_nearest_3d_neighbours():
+    from depth_core.models.layers.fkaconv import FKAConv
+
+    torch.manual_seed(0)
+    conv = FKAConv(4, 6, kernel_size=8, neighbours=4)
+    x = torch.rand(1, 4, 16, 16, requires_grad=True)
+    mask = torch.zeros(1, 1, 16, 16)
+    depth = torch.zeros(1, 1, 16, 16)
+    cluster = [(2, 2), (2, 3), (3, 2), (3, 3), (4, 4)]
+    for v, u in cluster:
+        mask[0, 0, v, u], depth[0, 0, v, u] = 1, 5.0
+    mask[0, 0, 12, 12], depth[0, 0, 12, 12] = 1, 40.0       # a far point, outside (2,2)'s 4 neighbours
+    out = conv(x, mask, depth)
+    assert out.shape == (1, 6, 16, 16)
+    assert torch.count_nonzero(out.abs().sum(1)) == 6 and torch.all(out[..., mask[0, 0] == 0] == 0)
+    out[0, :, 2, 2].sum().backward()
+    assert x.grad[0, :, 12, 12].abs().sum() == 0 and x.grad[0, :, 2, 3].abs().sum() > 0
+    moved = depth.clone()
+    moved[0, 0, 12, 12] = 60.0
+    assert torch.equal(conv(x, mask, moved)[0, :, 2, 2], out[0, :, 2, 2])
+    assert torch.equal(conv(x, torch.zeros_like(mask), depth), torch.zeros_like(out))   # no points at all
+
+
+def test_fusanet_with_fkaconv_trains_but_refuses_export(tmp_path):
+    from depth_core.export import ExportError, export_onnx
+
+    model = create_model("fusanet", arch={"channels": 16, "point_conv": "fkaconv"}).train()
+    image, gt = torch.rand(1, 3, 64, 96), torch.rand(1, 1, 64, 96) * 20 + 1
+    out = model(image, gt * (torch.rand_like(gt) < 0.05))
+    out["depth"].mean().backward()
+    assert model.blocks[-1].points.project.weight.grad.abs().sum() > 0
+    with pytest.raises(ExportError, match="uses FKAConv"):
+        export_onnx(model, tmp_path / "f.onnx")
+    with pytest.raises(ValueError, match="arch.point_conv: expected 'sparse' or 'fkaconv'"):
+        create_model("fusanet", arch={"channels": 16, "point_conv": "knn"})

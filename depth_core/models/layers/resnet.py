@@ -31,7 +31,11 @@ class GlobalContextBlock(nn.Module):
         self.attention = nn.Conv2d(channels, 1, 1)
         self.transform = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.LayerNorm([hidden, 1, 1]),
                                        nn.ReLU(inplace=True), nn.Conv2d(hidden, channels, 1))
-        nn.init.zeros_(self.transform[-1].weight)   # starts as the identity, like GCNet
+        self.start_as_identity()
+
+    def start_as_identity(self) -> None:
+        """Zero the last transform conv, as GCNet initialises it: the block adds nothing at first."""
+        nn.init.zeros_(self.transform[-1].weight)
         nn.init.zeros_(self.transform[-1].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -44,7 +48,7 @@ class GlobalContextBlock(nn.Module):
 class BasicBlock(nn.Module):
     expansion = 1
 
-    def __init__(self, in_ch: int, ch: int, stride: int = 1) -> None:
+    def __init__(self, in_ch: int, ch: int, stride: int = 1, gcb_ratio: int | None = None) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_ch, ch, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(ch)
@@ -52,11 +56,14 @@ class BasicBlock(nn.Module):
         self.conv2 = nn.Conv2d(ch, ch, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(ch)
         self.downsample = _downsample(in_ch, ch * self.expansion, stride)
+        self.gcb = GlobalContextBlock(ch, gcb_ratio) if gcb_ratio else None   # as in Bottleneck
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
+        if self.gcb is not None:
+            out = self.gcb(out)
         return self.relu(out + identity)
 
 
@@ -101,8 +108,6 @@ class ResNetEncoder(nn.Module):
         if depth not in RESNET_LAYERS:
             raise ValueError(f"ResNet depth must be one of {sorted(RESNET_LAYERS)}, got {depth}")
         kind, blocks = RESNET_LAYERS[depth]
-        if gcb_ratio and kind != "bottleneck":
-            raise ValueError("global context blocks are supported in bottleneck ResNets (50, 101)")
         block = BasicBlock if kind == "basic" else Bottleneck
         extra = {"gcb_ratio": gcb_ratio} if gcb_ratio else {}
         self.depth = depth
@@ -121,6 +126,9 @@ class ResNetEncoder(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        for m in self.modules():   # after the loop above, which would overwrite the zeros
+            if isinstance(m, GlobalContextBlock):
+                m.start_as_identity()
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         f0 = self.relu(self.bn1(self.conv1(x)))
