@@ -24,10 +24,11 @@ class ModelFileError(Exception):
 _SCALE = ".__int8_scale__"
 
 
-def _compress(state: dict, dtype: str) -> dict:
+def _compress(state: dict, dtype: str, float16_prefixes: tuple[str, ...] = ()) -> dict:
     """float16: every float tensor halved. int8: weights of rank >= 2 stored as int8 with a
-    float32 scale per output channel (symmetric, max-abs), the rest as float16. Loading restores
-    float32 (see :func:`_restore`)."""
+    float32 scale per output channel (symmetric, max-abs), the rest, and every tensor whose name
+    starts with one of ``float16_prefixes``, as float16. Loading restores float32 (see
+    :func:`_restore`)."""
     if dtype == "float32":
         return state
     if dtype not in ("float16", "int8"):
@@ -36,7 +37,7 @@ def _compress(state: dict, dtype: str) -> dict:
     for key, t in state.items():
         if not t.is_floating_point():
             out[key] = t
-        elif dtype == "int8" and t.dim() >= 2 and t.numel() >= 256:
+        elif dtype == "int8" and t.dim() >= 2 and t.numel() >= 256 and not key.startswith(tuple(float16_prefixes)):
             scale = t.abs().flatten(1).amax(dim=1).clamp(min=1e-12) / 127.0
             out[key] = torch.round(t / scale.view(-1, *[1] * (t.dim() - 1))).to(torch.int8)
             out[key + _SCALE] = scale.float()
@@ -61,14 +62,22 @@ def _restore(state: dict) -> dict:
 
 
 def save_model(model: DepthModel, path: str | Path, extra_metadata: dict | None = None,
-               dtype: str = "float32") -> Path:
+               dtype: str = "float32", float16_components: tuple[str, ...] = ()) -> Path:
     """Write ``path`` (.safetensors) and its config ``path.with_suffix('.json')``. ``dtype``
-    float16 or int8 shrinks the file (2x / about 4x); loading always gives float32."""
+    float16 or int8 shrinks the file (2x / about 4x); with int8, ``float16_components`` (names
+    from ``model.components()``) stay float16 where rounding to 8 bits costs accuracy. Loading
+    always gives float32."""
     path = Path(path)
     if path.suffix != ".safetensors":
         raise ValueError(f"{path}: model files end in .safetensors")
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = _compress({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, dtype)
+    parts = model.components()
+    unknown = [c for c in float16_components if c not in parts]
+    if unknown:
+        raise ValueError(f"float16_components: '{unknown[0]}' is not a component of {model.config.name} "
+                         f"({', '.join(parts)})")
+    prefixes = tuple(p for c in float16_components for p in parts[c])
+    state = _compress({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}, dtype, prefixes)
     metadata = {"depth_ros.config": model.config.to_json(), "depth_ros.dtype": dtype, **(extra_metadata or {})}
     save_file(state, str(path), metadata={k: str(v) for k, v in metadata.items()})
     path.with_suffix(".json").write_text(model.config.to_json() + "\n")

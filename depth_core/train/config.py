@@ -46,6 +46,8 @@ class StageConfig:
     lr_decay: float = 0.5
     warmup_steps: int = 0            # linear learning-rate warm-up at the start of the stage
     freeze: list = field(default_factory=list)    # model components (rgb_encoder, san, decoder) frozen
+    freeze_norm_stats: list = field(default_factory=list)  # components whose batch norms use their running
+    #                                  statistics (as at inference) while their weights still train
     losses: dict = field(default_factory=lambda: {"silog_prediction": 1.0})  # loss name -> weight
 
 
@@ -81,6 +83,7 @@ class TrainConfig:
     device: str = "auto"              # auto | cpu | cuda | cuda:N
     tensorboard: bool = False         # also write TensorBoard events (CSV is always written)
     save_dtype: str = "float32"       # final weights: float32 | float16 | int8 (per-channel weights)
+    save_float16: list = field(default_factory=list)   # with int8: components kept float16 (e.g. [decoder])
 
     def to_dict(self) -> dict:
         return _plain(dataclasses.asdict(self))

@@ -76,10 +76,15 @@ class Trainer:
         self.stages = self._scaled_stages(cfg.stages, max_steps)
         for stage in self.stages:
             needed_passes(stage.losses)  # fail early on unknown loss names
-            for part in stage.freeze:
-                if part not in self.model.components():
-                    raise ValueError(f"stages.{stage.name}.freeze: '{part}' is not a component of {cfg.model} "
-                                     f"({', '.join(self.model.components())})")
+            for key in ("freeze", "freeze_norm_stats"):
+                for part in getattr(stage, key):
+                    if part not in self.model.components():
+                        raise ValueError(f"stages.{stage.name}.{key}: '{part}' is not a component of {cfg.model} "
+                                         f"({', '.join(self.model.components())})")
+        for part in cfg.save_float16:   # checked now, not after hours of training
+            if part not in self.model.components():
+                raise ValueError(f"save_float16: '{part}' is not a component of {cfg.model} "
+                                 f"({', '.join(self.model.components())})")
         self.datasets = [build_dataset(d) for d in cfg.data]
         self.val = build_dataset(cfg.val) if cfg.val else None
         self.amp_dtype = _amp_dtype(cfg.amp, self.device)
@@ -195,7 +200,7 @@ class Trainer:
         final = self.out / "model.safetensors"
         if self.main:
             save_model(self.model, final, extra_metadata={"depth_ros.train_config": yaml.safe_dump(cfg.to_dict())},
-                       dtype=cfg.save_dtype)
+                       dtype=cfg.save_dtype, float16_components=tuple(cfg.save_float16))
             if skipped:
                 log.warning("skipped %d corrupt samples", skipped)
             log.info("wrote %s (%d steps)", final, step)
@@ -225,10 +230,17 @@ class Trainer:
         return trainable
 
     def _train_mode(self, stage: StageConfig) -> None:
-        """Train mode, except frozen parts stay in eval mode (their BN statistics must not move)."""
+        """Train mode, except frozen parts stay in eval mode (their BN statistics must not move),
+        and so do the normalisation layers of ``freeze_norm_stats`` components: they normalise
+        with their running statistics, as at inference, while their weights still learn."""
         self.model.train()
+        components = self.model.components()
+        stats_prefixes = [p for part in stage.freeze_norm_stats for p in components[part]]
         for name, module in self.model.named_modules():
             if name and any((name + ".").startswith(p) for p in self._frozen_prefixes):
+                module.eval()
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm) and any(
+                    (name + ".").startswith(p) for p in stats_prefixes):
                 module.eval()
 
 

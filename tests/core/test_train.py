@@ -218,3 +218,25 @@ def test_bf16_channels_last_training_matches_float32(tmp_path, frames):
         losses[name] = [float(r["loss"]) for r in csv.DictReader(open(tmp_path / name / "train_log.csv"))]
     assert len(losses["fp32"]) == 4 and np.all(np.isfinite(losses["fast"]))
     np.testing.assert_allclose(losses["fast"], losses["fp32"], rtol=0.05)
+
+
+def test_a_stage_can_train_with_frozen_normalisation_statistics(tmp_path, frames):
+    """``freeze_norm_stats``: the SAN's batch norms keep their running statistics (inference's
+    normalisation) while every SAN weight still learns."""
+    stages = ("stages=[{name: san, steps: 2, freeze: [rgb_encoder], freeze_norm_stats: [san],"
+              " losses: {silog_prediction: 1.0, silog_completion: 1.0}}]")
+    cfg = load_train_config(_config(tmp_path, frames), ["val=null", stages, "sparse.modes={all: 1.0}"])
+    torch.manual_seed(cfg.seed)
+    initial = create_model(cfg.model, **cfg.model_args).state_dict()
+    trained = load_model(Trainer(cfg, tmp_path / "run", progress=False).fit()).state_dict()
+    stats = [k for k in initial if k.startswith("san.") and k.endswith(("running_mean", "running_var"))]
+    assert stats and all(torch.equal(trained[k], initial[k]) for k in stats)
+    assert not torch.equal(trained["san.blocks.0.norm.weight"], initial["san.blocks.0.norm.weight"])
+    moving = load_train_config(_config(tmp_path, frames), ["val=null", stages.replace(", freeze_norm_stats: [san]", ""),
+                                                            "sparse.modes={all: 1.0}"])
+    torch.manual_seed(cfg.seed)
+    moved = load_model(Trainer(moving, tmp_path / "run2", progress=False).fit()).state_dict()
+    assert not all(torch.equal(moved[k], initial[k]) for k in stats)      # without it, the statistics move
+    bad = load_train_config(_config(tmp_path, frames), ["stages.0.freeze_norm_stats=[sann]"])
+    with pytest.raises(ValueError, match="freeze_norm_stats: 'sann' is not a component"):
+        Trainer(bad, tmp_path / "x", progress=False)
