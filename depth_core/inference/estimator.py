@@ -59,7 +59,9 @@ class DepthEstimator:
     def description(self) -> str:
         size = "native size" if self.input_size is None else f"{self.input_size[1]}x{self.input_size[0]}"
         extra = f" {self.backend.providers}" if hasattr(self.backend, "providers") else ""
-        return f"{self.name} on {self.backend.name}{extra} at {size}"
+        # A model file's name may say nothing ("model.safetensors"): add the family it holds.
+        name = self.name if self.config is None or self.config.name == self.name else f"{self.name} ({self.config.name})"
+        return f"{name} on {self.backend.name}{extra} at {size}"
 
     def predict(self, rgb: np.ndarray, K, sparse_depth: np.ndarray | None = None, *,
                 sparse_points: np.ndarray | None = None) -> DepthResult:

@@ -65,6 +65,41 @@ class _Decoder(nn.Module):
         self.head = nn.Conv2d(widths[-1], out_ch, 3, padding=1)
 
 
+class _EncoderLayer(nn.Module):
+    """A post-norm transformer encoder layer with ``nn.TransformerEncoderLayer``'s parameters and
+    names (``self_attn.in_proj_weight``, ``linear1``, ``norm1``...), written out because
+    ``nn.MultiheadAttention`` bakes the traced sequence length into its reshapes when exported to
+    ONNX, so a graph exported at one image size fails at another. Here every reshape keeps the
+    sequence length symbolic (-1)."""
+
+    def __init__(self, dim: int, heads: int, hidden: int) -> None:
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(dim, heads, batch_first=True)   # holds the projections only
+        self.linear1, self.linear2 = nn.Linear(dim, hidden), nn.Linear(hidden, dim)
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.heads = heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, d = x.shape
+        attn = self.self_attn
+        q, k, v = F.linear(x, attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+        q, k, v = (t.reshape(b, -1, self.heads, d // self.heads).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, -1, d)
+        x = self.norm1(x + attn.out_proj(y))
+        return self.norm2(x + self.linear2(F.relu(self.linear1(x))))
+
+
+class _Encoder(nn.Module):
+    def __init__(self, dim: int, heads: int, hidden: int, layers: int) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(_EncoderLayer(dim, heads, hidden) for _ in range(layers))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
 class MDRBlock(nn.Module):
     """Mean depth residual: patch embedding (8x8, stride 8) with learned positional encodings
     (interpolated to the grid), a transformer encoder (4 layers, 4 heads, width 128, FFN 1024),
@@ -77,8 +112,7 @@ class MDRBlock(nn.Module):
         self.embed = nn.Conv2d(in_ch, dim, 8, stride=8)
         self.position = nn.Parameter(torch.randn(1, dim, *grid) * 0.02)
         self.tokens = nn.Parameter(torch.randn(1, 1 + queries, dim) * 0.02)   # [regression, queries...]
-        layer = nn.TransformerEncoderLayer(dim, heads, 1024, dropout=0.0, batch_first=True)
-        self.transformer = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False)
+        self.transformer = _Encoder(dim, heads, 1024, layers)
         self.regressor = nn.Sequential(nn.Linear(dim, 256), nn.LeakyReLU(), nn.Linear(256, 256), nn.LeakyReLU(),
                                        nn.Linear(256, 1))
         self.keys = nn.Conv2d(in_ch, dim, 3, padding=1)

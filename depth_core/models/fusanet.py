@@ -47,7 +47,7 @@ class FusionBlock(nn.Module):
         self.points = SparseConv2d(ch, ch, 3) if point_conv == "sparse" else FKAConv(ch, ch)
         self.merge = nn.Conv2d(ch, ch, 1)
         self.confidence = nn.ModuleList([NConv2d(ch, ch, 3), NConv2d(ch, ch, 3)])
-        self.conf_head = NConv2d(ch, 1, 3)
+        self.conf_head = NConv2d(ch, 1, 3, bias=False)   # only its confidence output is used
         self.depth = nn.Sequential(nn.Conv2d(2 * ch, ch, 3, padding=1), nn.ReLU(inplace=True),
                                    nn.Conv2d(ch, 1, 3, padding=1))
 
@@ -60,9 +60,9 @@ class FusionBlock(nn.Module):
             points = self.points(x * point_mask, point_mask)
         summed = F.relu(self.conv_full(x)) + half + nc + points
         x = x + F.relu(self.merge(summed))
-        a = attention
-        for layer in self.confidence:
-            guided, a = layer(x, a)
+        guided, a = x, attention
+        for layer in self.confidence:       # a normalized-conv stack: data and confidence both propagate
+            guided, a = layer(guided, a)
         _, conf = self.conf_head(guided, a)
         depth_logit = self.depth(torch.cat([x, guided], 1))
         return x, a, depth_logit, conf

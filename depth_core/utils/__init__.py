@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cli import ArgumentParser, positive_float, positive_int
+from .cli import ArgumentParser, image_size, positive_float, positive_int
 from .files import atomic_output_dir
 
-__all__ = ["ArgumentParser", "atomic_output_dir", "positive_float", "positive_int"]
+__all__ = ["ArgumentParser", "atomic_output_dir", "image_size", "positive_float", "positive_int"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-__all__ = ["ArgumentParser", "positive_float", "positive_int"]
+__all__ = ["ArgumentParser", "image_size", "positive_float", "positive_int"]
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -34,3 +34,14 @@ def positive_float(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
     return value
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """'WxH' (as users write sizes) -> (height, width) (as tensors hold them)."""
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected WxH, e.g. 640x192, got '{text}'") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"sizes must be >= 1, got '{text}'")
+    return h, w

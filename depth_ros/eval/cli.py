@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from depth_core.inference import BackendError, load_estimator
-from depth_core.utils import ArgumentParser, atomic_output_dir, positive_float, positive_int
+from depth_core.utils import ArgumentParser, atomic_output_dir, image_size, positive_float, positive_int
 from depth_core.utils.files import OutputError
 
 from ..bag import BagError
@@ -27,6 +27,10 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--lidar-topic", help="PointCloud2 topic: the completion input and the ground truth")
     p.add_argument("--model", default="default", help="registry name, 'default', 'classical', or a model file")
     p.add_argument("--backend", default="auto", help="auto | onnxruntime | torch | tensorrt | classical")
+    p.add_argument("--no-pretrained", action="store_true",
+                   help="registry models: initial weights (a pipeline check for families without shipped weights)")
+    p.add_argument("--input-size", type=image_size, metavar="WxH",
+                   help="network input size (default: the model's configured size)")
     p.add_argument("--lidar-input-fraction", type=positive_float, default=0.8,
                    help="share of LiDAR points given to the model; the rest is held out for scoring (default 0.8)")
     p.add_argument("--beam-keep-every", type=positive_int,
@@ -57,7 +61,7 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         check_topics(args.bag, args.image_topic, args.camera_info_topic, args.lidar_topic)  # before the model loads
-        est = load_estimator(args.model, args.backend)
+        est = load_estimator(args.model, args.backend, pretrained=not args.no_pretrained, input_size=args.input_size)
         classical = None if args.no_baseline or args.model == "classical" else load_estimator("classical")
         with atomic_output_dir(args.out, overwrite=args.overwrite) as staging:
             staging.mkdir()

@@ -50,18 +50,23 @@ def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
     assert not model.training, "export leaves the model in the mode it was in"
 
 
-def test_dynamic_export_runs_at_several_sizes(tmp_path):
+# decomposition: its MDR transformer's sequence length follows the image size (the patch count).
+@pytest.mark.parametrize("name, arch", [("san_resnet18", None),
+                                        ("decomposition", {"resnet_depth": 18, "decoder_channels": [32, 16, 16, 8, 8]})])
+def test_dynamic_export_runs_at_several_sizes(tmp_path, name, arch):
     torch.manual_seed(0)
-    model = create_model("san_resnet18").eval()
+    model = create_model(name, **({"arch": arch} if arch else {})).eval()
     path = export_onnx(model, tmp_path / "dyn.onnx", height=64, width=96, dynamic=True)
     config, size = read_onnx_config(path)
     assert config == model.config and size is None
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for h, w in ((64, 96), (96, 160)):
+    for h, w in ((64, 96), (96, 160), (200, 330)):
         image, sparse = _inputs(h, w, seed=1)
-        out = session.run(None, {"image": image, "sparse_depth": sparse})[0]
+        feeds = {"image": image, "sparse_depth": sparse} if model.uses_sparse_depth else {"image": image}
+        out = session.run(None, feeds)[0]
         with torch.no_grad():
-            ref = model(torch.from_numpy(image), torch.from_numpy(sparse))["depth"].numpy()
+            ref = model(torch.from_numpy(image), torch.from_numpy(sparse) if model.uses_sparse_depth else None)[
+                "depth"].numpy()
         assert out.shape == (1, 1, h, w) and _median_rel(out, ref) < 1e-3
 
 

@@ -312,8 +312,11 @@ def test_gradients_flow_through_every_model_and_its_losses(name):
     losses = [LOSSES[n](outputs, {"depth": gt, "epoch": 2}, model.config) for n in RECIPE_LOSSES[name]]
     sum(losses).backward()
     assert all(torch.isfinite(x) for x in losses)
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    assert grads and all(torch.isfinite(g).all() for g in grads)
+    # Every parameter takes part: one without a gradient is dead weight, and stops data-parallel training.
+    missing = [n for n, p in model.named_parameters() if p.grad is None]
+    assert not missing, missing
+    grads = [p.grad for p in model.parameters()]
+    assert all(torch.isfinite(g).all() for g in grads)
     assert sum(float(g.abs().sum()) for g in grads) > 0
 
 

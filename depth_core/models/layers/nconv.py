@@ -16,10 +16,12 @@ __all__ = ["NConv2d"]
 
 
 class NConv2d(nn.Module):
-    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, dilation: int = 1, eps: float = 1e-20) -> None:
+    def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, dilation: int = 1, eps: float = 1e-20,
+                 bias: bool = True) -> None:
+        """``bias=False`` where only the confidence output is used (a bias there would never learn)."""
         super().__init__()
         self.weight = nn.Parameter(torch.empty(out_ch, in_ch, kernel_size, kernel_size))
-        self.bias = nn.Parameter(torch.full((out_ch,), 0.01))
+        self.bias = nn.Parameter(torch.full((out_ch,), 0.01)) if bias else None
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
         self.padding, self.dilation, self.eps = dilation * (kernel_size // 2), dilation, eps
 
@@ -27,6 +29,8 @@ class NConv2d(nn.Module):
         g = F.softplus(self.weight, beta=10)
         num = F.conv2d(x * c, g, padding=self.padding, dilation=self.dilation)
         den = F.conv2d(c, g, padding=self.padding, dilation=self.dilation)
-        z = num / (den + self.eps) + self.bias.view(1, -1, 1, 1)
+        z = num / (den + self.eps)
+        if self.bias is not None:
+            z = z + self.bias.view(1, -1, 1, 1)
         c_out = den / g.sum(dim=(1, 2, 3)).view(1, -1, 1, 1)
         return z, c_out
