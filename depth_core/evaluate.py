@@ -90,7 +90,8 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
              gt_region: str = "dense", progress: bool = True) -> dict:
     """Metrics averaged over images (KITTI convention) for each row, and the sweep.
 
-    Rows: ``prediction`` (no sparse input), ``completion`` (all of the sample's sparse points),
+    Rows: ``prediction`` (no sparse input), ``completion`` (all of the sample's sparse points;
+    only for models that take them, as is the sweep: an image-only model would repeat its prediction),
     ``classical`` (when given), ``median`` (every pixel = the image's median ground truth: what a
     network that knows nothing but the typical distance would score). ``max_depth`` overrides
     the protocol's cap; ``gt_region`` restricts the ground truth (:data:`GT_REGIONS`).
@@ -98,6 +99,8 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: expected one of {', '.join(PROTOCOLS)}, got '{protocol}'")
     p = PROTOCOLS[protocol]
+    if not est.uses_sparse_depth:
+        sweep = ()
     if max_depth is not None:
         p = Protocol(p.crop, p.min_depth, max_depth)
     n = len(dataset) if samples is None else min(samples, len(dataset))
@@ -117,7 +120,8 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
         has_points = bool((sparse > 0).any())
         score("prediction", run(est, rgb, K, None).depth, gt)
         if has_points:
-            score("completion", run(est, rgb, K, sparse).depth, gt)
+            if est.uses_sparse_depth:
+                score("completion", run(est, rgb, K, sparse).depth, gt)
             if classical is not None:
                 score("classical", classical.predict(rgb, K, sparse).depth, gt)
         if "median" in baselines:

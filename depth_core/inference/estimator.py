@@ -11,6 +11,7 @@ resolution with NaN for invalid pixels: one implementation for every backend.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import os
 import tempfile
@@ -60,7 +61,9 @@ class DepthEstimator:
         size = "native size" if self.input_size is None else f"{self.input_size[1]}x{self.input_size[0]}"
         extra = f" {self.backend.providers}" if hasattr(self.backend, "providers") else ""
         # A model file's name may say nothing ("model.safetensors"): add the family it holds.
-        name = self.name if self.config is None or self.config.name == self.name else f"{self.name} ({self.config.name})"
+        name = self.name
+        if self.config is not None and self.config.name != self.name:
+            name = f"{self.name} ({self.config.name})"
         return f"{name} on {self.backend.name}{extra} at {size}"
 
     def predict(self, rgb: np.ndarray, K, sparse_depth: np.ndarray | None = None, *,
@@ -98,12 +101,23 @@ class DepthEstimator:
         return DepthResult(depth, confidence, "completion" if n_points else "prediction", n_points, timings)
 
 
+def model_source_files(model: DepthModel) -> list[Path]:
+    """The source files of this package that define the model's modules (and the exporter): an
+    ONNX graph traced from other code is another graph, even with the same weights."""
+    from .. import export
+
+    files = {Path(inspect.getfile(type(m))) for m in model.modules() if type(m).__module__.startswith("depth_core.")}
+    return sorted(files | set(Path(export.__file__).parent.glob("*.py")))
+
+
 def _state_hash(model: DepthModel, h: int, w: int) -> str:
     import torch
 
     digest = hashlib.sha256()
-    digest.update(f"depth_ros-onnx-v2|{torch.__version__}|{h}x{w}|".encode())
+    digest.update(f"depth_ros-onnx-v3|{torch.__version__}|{h}x{w}|".encode())
     digest.update(model.config.to_json().encode())
+    for path in model_source_files(model):
+        digest.update(path.read_bytes())
     for key, tensor in sorted(model.state_dict().items()):
         digest.update(key.encode())
         digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
@@ -112,7 +126,7 @@ def _state_hash(model: DepthModel, h: int, w: int) -> str:
 
 def cached_onnx(model: DepthModel, height: int | None, width: int | None, cache: Path | None = None) -> Path:
     """The ONNX export of ``model`` at ``height`` x ``width`` (None: dynamic size), exported once
-    and cached under a key of its weights, config, size and torch version."""
+    and cached under a key of its weights, config, size, torch version and model source code."""
     from ..export import export_onnx
 
     cache = Path(cache or cache_dir()) / "onnx"

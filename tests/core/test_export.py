@@ -51,8 +51,10 @@ def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
 
 
 # decomposition: its MDR transformer's sequence length follows the image size (the patch count).
-@pytest.mark.parametrize("name, arch", [("san_resnet18", None),
-                                        ("decomposition", {"resnet_depth": 18, "decoder_channels": [32, 16, 16, 8, 8]})])
+SMALL_DECOMPOSITION = {"resnet_depth": 18, "decoder_channels": [32, 16, 16, 8, 8]}
+
+
+@pytest.mark.parametrize("name, arch", [("san_resnet18", None), ("decomposition", SMALL_DECOMPOSITION)])
 def test_dynamic_export_runs_at_several_sizes(tmp_path, name, arch):
     torch.manual_seed(0)
     model = create_model(name, **({"arch": arch} if arch else {})).eval()

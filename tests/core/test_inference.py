@@ -4,6 +4,7 @@ classical baseline, and clear errors for bad inputs and bad model files."""
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,6 +61,19 @@ def test_onnx_export_is_cached_and_reused(frame, small_model, tmp_path, caplog):
     assert len(files) == 1 and list((tmp_path / "onnx").glob("*")) == files
     assert "exporting san_resnet18 to ONNX" in caplog.text and "using cached ONNX export" in caplog.text
     assert "san_resnet18 on onnxruntime" in caplog.text
+
+
+def test_onnx_cache_key_covers_the_model_code(small_model, monkeypatch):
+    """A model whose code changed must be exported again, even with the same weights and config."""
+    from depth_core.inference import estimator
+
+    files = {f"{p.parent.name}/{p.name}" for p in estimator.model_source_files(small_model)}
+    assert {"models/san.py", "layers/resnet.py", "layers/sparse.py", "export/__init__.py"} <= files
+    before = estimator._state_hash(small_model, 64, 96)
+    real = estimator.model_source_files
+    extra = Path(estimator.__file__)        # stands in for an edited model file
+    monkeypatch.setattr(estimator, "model_source_files", lambda m: [*real(m), extra])
+    assert estimator._state_hash(small_model, 64, 96) != before
 
 
 def test_model_files_load_by_path(frame, small_model, tmp_path):

@@ -188,6 +188,16 @@ def test_eval_on_the_lidar_field_of_view_drops_what_the_scanner_cannot_see(tmp_p
     assert "ground truth lidar_fov" in (out / "metrics.md").read_text()
 
 
+def test_image_only_models_get_no_completion_row_or_sweep(frames):
+    from depth_core.evaluate import evaluate
+
+    torch.manual_seed(0)
+    model = create_model("fusanet", arch={"channels": 8}).eval()
+    result = evaluate(load_estimator(model, "torch", input_size=(64, 96)), FrameDataset(frames), samples=2,
+                      sweep=(0.5,), classical=load_estimator("classical"), progress=False)
+    assert set(result["rows"]) == {"prediction", "classical", "median"} and "sweep" not in result
+
+
 def test_learning_rate_warms_up_then_halves():
     from depth_core.train.config import StageConfig
     from depth_core.train.trainer import stage_lr
