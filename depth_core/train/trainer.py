@@ -89,6 +89,14 @@ class Trainer:
         self.val = build_dataset(cfg.val) if cfg.val else None
         self.amp_dtype = _amp_dtype(cfg.amp, self.device)
         self.use_amp = self.amp_dtype is not None
+        if self.memory_format == torch.channels_last and self.amp_dtype == torch.bfloat16 and \
+                self.device.type == "cpu" and _has_dilated_conv(self.model):
+            # oneDNN's bfloat16 weight gradient of a dilated convolution in channels-last layout is
+            # NaN (torch 2.13 CPU; large dilations crash outright): keep such models contiguous.
+            log.info("channels_last off: %s has dilated convolutions, whose bfloat16 "
+                                             "channels-last gradients are broken on this CPU backend", cfg.model)
+            self.memory_format = torch.contiguous_format
+            self.model.to(memory_format=self.memory_format)
 
     def _device(self, name: str) -> torch.device:
         if name == "auto":
@@ -188,8 +196,8 @@ class Trainer:
                 if self.val is not None and self.main and (step % cfg.eval_every == 0 or step == total):
                     metrics = evaluate_model(self.model, self.val, cfg.val_samples, cfg.eval_max_depth, self.device)
                     logger.eval(step, metrics)
-                    bar.write(f"step {step}: AbsRel prediction {metrics['prediction']['abs_rel']:.4f}, "
-                              f"completion {metrics['completion']['abs_rel']:.4f}")
+                    bar.write(f"step {step}: AbsRel " + ", ".join(f"{mode} {m['abs_rel']:.4f}"
+                                                                   for mode, m in metrics.items()))
                 if self.main and (step % cfg.checkpoint_every == 0 or s == stage.steps - 1):
                     save_train_state(self.out, step, index, s + 1, self.model, optimizer, cfg.to_dict())
             stage_step = 0
@@ -252,6 +260,10 @@ def stage_lr(stage: StageConfig, step: int) -> float:
     if step < stage.warmup_steps:
         lr *= (step + 1) / (stage.warmup_steps + 1)
     return lr
+
+
+def _has_dilated_conv(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) and max(m.dilation) > 1 for m in model.modules())
 
 
 def _amp_dtype(amp: bool, device: torch.device) -> torch.dtype | None:

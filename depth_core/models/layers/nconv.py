@@ -26,6 +26,12 @@ class NConv2d(nn.Module):
         self.padding, self.dilation, self.eps = dilation * (kernel_size // 2), dilation, eps
 
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # A ratio of two convolutions over confidences that may be ~0: in bfloat16 / float16 the
+        # denominator loses every digit and the ratio blows up, so it always runs in float32.
+        with torch.autocast(x.device.type, enabled=False):
+            return self._forward(x.float(), c.float())
+
+    def _forward(self, x: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         g = F.softplus(self.weight, beta=10)
         num = F.conv2d(x * c, g, padding=self.padding, dilation=self.dilation)
         den = F.conv2d(c, g, padding=self.padding, dilation=self.dilation)
