@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from .sim import SCENES
-from .utils import ArgumentParser, positive_int
+from .utils import ArgumentParser, image_size, positive_int
 from .utils.files import OutputError
 
 
@@ -67,8 +67,7 @@ def _eval(args) -> int:
     labels = args.labels.split(",") if args.labels else None
     dataset = build_dataset(DatasetConfig(type=args.data_type, root=args.data, depth_root=args.depth_root,
                                           split=args.split, splits=args.splits, labels=labels))
-    size = "native" if args.input_size == "native" else tuple(int(v) for v in args.input_size.split("x"))[::-1]
-    est = load_estimator(args.model, args.backend, input_size=size, pretrained=not args.no_pretrained)
+    est = load_estimator(args.model, args.backend, input_size=args.input_size, pretrained=not args.no_pretrained)
     classical = load_estimator("classical") if args.baselines else None
     sweep = tuple(float(v) for v in args.sweep.split(",")) if args.sweep else ()
     result = evaluate(est, dataset, args.protocol, flip=args.flip, median_scaling=args.median_scaling,
@@ -151,7 +150,8 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--samples", type=positive_int, help="evaluate this many evenly spaced images (default all)")
     ev.add_argument("--sweep", help="comma-separated LiDAR input fractions, e.g. 0,0.01,0.05,0.2,1")
     ev.add_argument("--baselines", action="store_true", help="add classical-completion and constant-median rows")
-    ev.add_argument("--input-size", default="native", help="'native' or WxH for the network input")
+    ev.add_argument("--input-size", default="native", type=lambda t: t if t == "native" else image_size(t),
+                    help="'native' or WxH for the network input")
     ev.add_argument("--out", required=True, help="report folder")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)

@@ -77,14 +77,8 @@ class Trainer:
         for stage in self.stages:
             needed_passes(stage.losses)  # fail early on unknown loss names
             for key in ("freeze", "freeze_norm_stats"):
-                for part in getattr(stage, key):
-                    if part not in self.model.components():
-                        raise ValueError(f"stages.{stage.name}.{key}: '{part}' is not a component of {cfg.model} "
-                                         f"({', '.join(self.model.components())})")
-        for part in cfg.save_float16:   # checked now, not after hours of training
-            if part not in self.model.components():
-                raise ValueError(f"save_float16: '{part}' is not a component of {cfg.model} "
-                                 f"({', '.join(self.model.components())})")
+                self._check_components(f"stages.{stage.name}.{key}", getattr(stage, key))
+        self._check_components("save_float16", cfg.save_float16)   # now, not after hours of training
         self.datasets = [build_dataset(d) for d in cfg.data]
         self.val = build_dataset(cfg.val) if cfg.val else None
         self.amp_dtype = _amp_dtype(cfg.amp, self.device)
@@ -93,10 +87,16 @@ class Trainer:
                 self.device.type == "cpu" and _has_dilated_conv(self.model):
             # oneDNN's bfloat16 weight gradient of a dilated convolution in channels-last layout is
             # NaN (torch 2.13 CPU; large dilations crash outright): keep such models contiguous.
-            log.info("channels_last off: %s has dilated convolutions, whose bfloat16 "
-                                             "channels-last gradients are broken on this CPU backend", cfg.model)
+            log.info("channels_last off: %s has dilated convolutions, whose bfloat16 channels-last gradients "
+                     "are broken on this CPU backend", cfg.model)
             self.memory_format = torch.contiguous_format
             self.model.to(memory_format=self.memory_format)
+
+    def _check_components(self, key: str, parts: list) -> None:
+        known = self.model.components()
+        for part in parts:
+            if part not in known:
+                raise ValueError(f"{key}: '{part}' is not a component of {self.cfg.model} ({', '.join(known)})")
 
     def _device(self, name: str) -> torch.device:
         if name == "auto":
