@@ -47,7 +47,7 @@ def test_family_runs_in_the_image_only_node(tmp_path, venv_bin, sim_bag, family_
         player = start_player(tmp_path, venv_bin, sim_bag, "--loop", "--topics", "/camera/image_raw",
                               "/camera/camera_info")
         msgs = probe.wait("/depth/image", 3, 90)
-        assert len(msgs) == 3, node.log
+        assert len(msgs) >= 3, node.log      # (wait returns every message received by then, possibly more)
         for msg in msgs:
             depth = depth_from_msg(msg)
             assert (msg.width, msg.height) == (320, 96)
