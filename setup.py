@@ -39,7 +39,13 @@ setup(
         "onnxruntime>=1.17",
         "torch>=2.1",
     ],
-    extras_require={"dev": ["pytest>=7", "ruff>=0.6", "colcon-common-extensions>=0.3"]},
+    extras_require={
+        "dev": ["pytest>=7", "ruff>=0.6", "colcon-common-extensions>=0.3"],
+        # GPU machines only (scripts/setup.sh never installs it). TensorRT 10's Python API; pycuda
+        # for device memory where torch is a CPU build (with a CUDA torch it is not needed).
+        # ONNX Runtime's CUDA provider comes from onnxruntime-gpu, which replaces onnxruntime.
+        "tensorrt": ["tensorrt>=10,<11", "pycuda>=2024.1"],
+    },
     zip_safe=True,
     entry_points={
         "console_scripts": [

@@ -67,7 +67,8 @@ def _eval(args) -> int:
     labels = args.labels.split(",") if args.labels else None
     dataset = build_dataset(DatasetConfig(type=args.data_type, root=args.data, depth_root=args.depth_root,
                                           split=args.split, splits=args.splits, labels=labels))
-    est = load_estimator(args.model, args.backend, input_size=args.input_size, pretrained=not args.no_pretrained)
+    est = load_estimator(args.model, args.backend, input_size=args.input_size, pretrained=not args.no_pretrained,
+                         precision=args.precision, calibration=args.calibration)
     classical = load_estimator("classical") if args.baselines else None
     sweep = tuple(float(v) for v in args.sweep.split(",")) if args.sweep else ()
     result = evaluate(est, dataset, args.protocol, flip=args.flip, median_scaling=args.median_scaling,
@@ -83,8 +84,31 @@ def _eval(args) -> int:
     return 0
 
 
+def _build_engine(args) -> int:
+    from .inference import build_model_engine
+    from .inference.engine_cache import read_sidecar
+
+    t0 = time.perf_counter()
+    path = build_model_engine(
+        args.model, precision=args.precision, input_size=args.input_size, dynamic=args.dynamic,
+        min_size=args.min_size, opt_size=args.opt_size, max_size=args.max_size, calibration=args.calibration,
+        calibration_samples=args.calibration_samples, out=args.out, force=args.force,
+        timing_cache=args.timing_cache, workspace_gib=args.workspace, pretrained=not args.no_pretrained,
+        progress=not args.quiet)
+    record = read_sidecar(path)
+    image = record["shapes"]["image"]
+    shape = (f"{image[0][3]}x{image[0][2]}" if image[0] == image[2] else
+             f"{image[0][3]}x{image[0][2]}..{image[2][3]}x{image[2][2]} (opt {image[1][3]}x{image[1][2]})")
+    print(f"{record['model_config']['name']} {record['precision'].upper()} engine at {shape} for "
+          f"{record['gpu_name']} (sm {record['compute_capability']}), TensorRT {record['tensorrt_version']}: "
+          f"{path} ({path.stat().st_size / 2**20:.1f} MiB, built in {record['build_seconds']} s; "
+          f"{time.perf_counter() - t0:.1f} s now); sidecar {path.name}.json")
+    return 0
+
+
 def build_parser() -> ArgumentParser:
-    parser = ArgumentParser(prog="depth-core", description="depth_ros offline tools: data, training, export.")
+    parser = ArgumentParser(prog="depth-core",
+                            description="depth_ros offline tools: data, training, export, TensorRT engines.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
     sim = sub.add_parser("simulate", help="write a simulated training set (RGB, 16-bit depth PNGs, calibration)",
                          description="Render procedural worlds into an on-disk training set: RGB PNGs, KITTI-style "
@@ -132,7 +156,10 @@ def build_parser() -> ArgumentParser:
                         description="Evaluate prediction and completion (and baselines) of a model on a data set "
                                     "under a benchmark protocol.")
     ev.add_argument("--model", default="default", help="registry name, 'default', or a model file")
-    ev.add_argument("--backend", default="auto", help="auto | onnxruntime | torch")
+    ev.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime | torch")
+    ev.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "int8"),
+                    help="tensorrt: engine precision (default fp16)")
+    ev.add_argument("--calibration", help="tensorrt int8: calibration frame set or image folder")
     ev.add_argument("--no-pretrained", action="store_true", help="registry models: initial weights")
     ev.add_argument("--data", required=True, help="data set root (KITTI: raw root; NYU .mat: the file)")
     ev.add_argument("--data-type", default="frames", choices=("frames", "kitti", "nyu_mat", "nyu_folder", "folder"))
@@ -155,12 +182,39 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--out", required=True, help="report folder")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)
+
+    be = sub.add_parser("build-engine", help="build a TensorRT engine (FP32, FP16, INT8) with its sidecar",
+                        description="Build a TensorRT 10 engine of a registry model, .safetensors or .onnx file "
+                                    "for this machine's GPU, with a sidecar JSON recording the ONNX hash, GPU name "
+                                    "and compute capability, TensorRT version, precision and shapes. An up-to-date "
+                                    "engine is reused; a stale one (other GPU, TensorRT, graph, precision or "
+                                    "shapes) is rebuilt. Needs pip install 'depth_ros[tensorrt]' and a CUDA GPU.")
+    be.add_argument("--model", default="default", help="registry name, 'default', .safetensors or .onnx file")
+    be.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "int8"), help="default fp16")
+    be.add_argument("--input-size", type=image_size, help="WxH of a static engine (default: the model's)")
+    be.add_argument("--dynamic", action="store_true", help="a dynamic-shape profile (--min/--opt/--max-size)")
+    be.add_argument("--min-size", type=image_size, help="dynamic: smallest WxH (default 64x64)")
+    be.add_argument("--opt-size", type=image_size, help="dynamic: WxH to tune for (default: the model's)")
+    be.add_argument("--max-size", type=image_size, help="dynamic: largest WxH (default 2048x1088)")
+    be.add_argument("--calibration", help="INT8: a frame set (depth-core simulate / depth-ros-dataset) or a folder "
+                                          "of images like the robot's camera sees")
+    be.add_argument("--calibration-samples", type=positive_int, default=200,
+                    help="INT8: evenly spaced samples to calibrate on (default 200)")
+    be.add_argument("--timing-cache", help="timing cache file (default: one per GPU and TensorRT version in the "
+                                           "cache folder)")
+    be.add_argument("--workspace", type=float, help="builder workspace limit in GiB (default: TensorRT's)")
+    be.add_argument("--out", help="engine file (default: the engine cache, where load_estimator finds it)")
+    be.add_argument("--force", action="store_true", help="rebuild even when an up-to-date engine exists")
+    be.add_argument("--no-pretrained", action="store_true", help="registry models: initial weights")
+    be.add_argument("--quiet", action="store_true", help="no progress bar")
+    be.set_defaults(func=_build_engine)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     from .data import DataFileError
     from .export import ExportError
+    from .inference import BackendError
     from .models import ModelFileError
 
     parser = build_parser()
@@ -176,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except OutputError as exc:
         print(f"depth-core {args.command}: error: --out: {exc}", file=sys.stderr)
-    except (ModelFileError, ExportError, DataFileError, FileNotFoundError, ValueError) as exc:
+    except (ModelFileError, ExportError, DataFileError, BackendError, FileNotFoundError, ValueError) as exc:
         print(f"depth-core {args.command}: error: {exc}", file=sys.stderr)
     return 2
 

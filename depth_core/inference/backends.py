@@ -12,9 +12,11 @@ import numpy as np
 
 from .classical import ip_basic_complete
 
-__all__ = ["BackendError", "ClassicalBackend", "OnnxRuntimeBackend", "TorchBackend"]
+__all__ = ["GPU_PROVIDERS", "BackendError", "ClassicalBackend", "OnnxRuntimeBackend", "TorchBackend"]
 
 log = logging.getLogger("depth_core.inference")
+
+GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
 class BackendError(RuntimeError):
@@ -46,7 +48,12 @@ class TorchBackend:
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
-    def __init__(self, path: str | Path, providers: list[str] | None = None, threads: int | None = None) -> None:
+    def __init__(self, path: str | Path, providers: list | None = None, threads: int | None = None, *,
+                 require_gpu: bool = False) -> None:
+        """``providers``: ONNX Runtime execution providers in order of preference, names or
+        (name, options) pairs; those this onnxruntime lacks are left out. ``require_gpu``: fail
+        unless a CUDA or TensorRT provider actually started (ONNX Runtime silently falls back to
+        the CPU when, for instance, the CUDA libraries are missing)."""
         try:
             import onnxruntime as ort
         except ImportError:
@@ -61,16 +68,24 @@ class OnnxRuntimeBackend:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        providers = [p for p in wanted if p in available] or ["CPUExecutionProvider"]
+        providers = [p for p in wanted if (p[0] if isinstance(p, tuple) else p) in available]
+        providers = providers or ["CPUExecutionProvider"]
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
             raise BackendError(f"{path}: ONNX Runtime cannot load it ({type(exc).__name__}: {exc})") from None
         self.providers = self.session.get_providers()
+        if require_gpu and not set(self.providers) & set(GPU_PROVIDERS):
+            raise BackendError(f"ONNX Runtime started only {self.providers}: its CUDA provider did not load "
+                               "(CUDA or cuDNN libraries missing or mismatched?)")
         self.outputs = [o.name for o in self.session.get_outputs()]
         # Image-only models export without the (unused) sparse_depth input.
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.path = Path(path)
+
+    @property
+    def detail(self) -> str:
+        return str(self.providers)
 
     def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
         feeds = {"image": image, "sparse_depth": sparse}
@@ -91,7 +106,7 @@ class ClassicalBackend:
 
 
 def cache_dir() -> Path:
-    """Where exported ONNX graphs (and later TensorRT engines) are cached: ``$DEPTH_ROS_CACHE``,
+    """Where exported ONNX graphs and TensorRT engines are cached: ``$DEPTH_ROS_CACHE``,
     else ``$XDG_CACHE_HOME/depth_ros``, else ``~/.cache/depth_ros``."""
     if os.environ.get("DEPTH_ROS_CACHE"):
         return Path(os.environ["DEPTH_ROS_CACHE"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import json
 import logging
 import os
 import tempfile
@@ -23,10 +24,17 @@ import numpy as np
 
 from ..geometry import project_points
 from ..models import DepthModel, ModelConfig, create_model, list_models, load_model
-from .backends import BackendError, ClassicalBackend, OnnxRuntimeBackend, TorchBackend, cache_dir
+from .backends import (
+    GPU_PROVIDERS,
+    BackendError,
+    ClassicalBackend,
+    OnnxRuntimeBackend,
+    TorchBackend,
+    cache_dir,
+)
 from .preprocess import InputError, check_inputs, prepare_inputs, restore_depth
 
-__all__ = ["BACKENDS", "DEFAULT_MODEL", "DepthEstimator", "DepthResult", "load_estimator"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "DepthEstimator", "DepthResult", "build_model_engine", "load_estimator"]
 
 log = logging.getLogger("depth_core.inference")
 
@@ -59,7 +67,7 @@ class DepthEstimator:
     @property
     def description(self) -> str:
         size = "native size" if self.input_size is None else f"{self.input_size[1]}x{self.input_size[0]}"
-        extra = f" {self.backend.providers}" if hasattr(self.backend, "providers") else ""
+        extra = f" {self.backend.detail}" if getattr(self.backend, "detail", None) else ""
         # A model file's name may say nothing ("model.safetensors"): add the family it holds.
         name = self.name
         if self.config is not None and self.config.name != self.name:
@@ -151,92 +159,302 @@ def cached_onnx(model: DepthModel, height: int | None, width: int | None, cache:
     return path
 
 
-def _onnxruntime_available() -> bool:
+def _onnxruntime_gpu_unavailable() -> str | None:
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return "onnxruntime is not installed"
+    if not set(ort.get_available_providers()) & set(GPU_PROVIDERS):
+        return (f"this onnxruntime ({ort.__version__}) has no CUDA or TensorRT execution provider "
+                "(pip install onnxruntime-gpu in place of onnxruntime)")
+    return None
+
+
+def _onnxruntime_unavailable() -> str | None:
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        return False
-    return True
+        return "onnxruntime is not installed"
+    return None
+
+
+@dataclass
+class _Source:
+    """A model to run: a network object, an ONNX file, or a TensorRT engine file."""
+
+    name: str
+    net: DepthModel | None = None
+    onnx_path: Path | None = None
+    engine_path: Path | None = None
+
+
+def _resolve(model, pretrained: bool) -> _Source:
+    if isinstance(model, DepthModel):
+        return _Source(model.config.name, net=model)
+    name = DEFAULT_MODEL if model == "default" else str(model)
+    if name in list_models():
+        return _Source(name, net=create_model(name, pretrained=pretrained))
+    path = Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"model '{model}': neither a registered model ({', '.join(list_models())}) "
+                                "nor an existing file")
+    if path.suffix == ".onnx":
+        return _Source(path.name, onnx_path=path)
+    if path.suffix == ".safetensors":
+        return _Source(path.name, net=load_model(path))
+    if path.suffix == ".engine":
+        return _Source(path.name, engine_path=path)
+    raise ValueError(f"{path}: unknown model file type (expected .onnx, .safetensors or .engine)")
+
+
+def _config_and_size(source: _Source, input_size, native: bool):
+    """The model config and the network input size (None: each image's own size)."""
+    if source.net is not None:
+        config = source.net.config
+        return config, None if native else tuple(input_size or (config.input_height, config.input_width))
+    from ..export import read_onnx_config
+
+    config, fixed = read_onnx_config(source.onnx_path)
+    size = None if native else input_size or fixed or (config.input_height, config.input_width)
+    if fixed and (size is None or tuple(size) != tuple(fixed)):
+        wanted = "native-size" if size is None else f"{size[1]}x{size[0]}"
+        raise ValueError(f"{source.onnx_path}: exported for {fixed[1]}x{fixed[0]} inputs, asked for "
+                         f"{wanted} inputs; export with --dynamic or at that size")
+    return config, None if size is None else tuple(size)
+
+
+def _onnx_file(source: _Source, size, cache) -> Path:
+    return source.onnx_path or cached_onnx(source.net, *(size or (None, None)), cache)
+
+
+def _engine_for(source: _Source, size, config, *, precision: str, calibration=None, calibration_samples: int = 200,
+                dynamic_range: tuple | None = None, engine_path=None, force: bool = False, cache=None,
+                timing_cache=None, workspace_gib: float | None = None, progress: bool = True) -> Path:
+    from .calibration import CalibrationSet
+    from .engine_cache import EngineSpec, file_sha256
+    from .tensorrt_backend import cached_engine, onnx_inputs, profile_shapes, tensorrt_unavailable
+
+    opt = (config.input_height, config.input_width)
+    limits = {}
+    if dynamic_range is not None:
+        low, opt, high = dynamic_range
+        limits = {k: v for k, v in (("min_size", low), ("max_size", high)) if v is not None}
+        opt = opt or (config.input_height, config.input_width)
+    # Check what the user can fix before anything slow: the calibration set, then TensorRT itself.
+    calib = None
+    if precision == "int8":
+        calib = CalibrationSet(calibration, *(size or opt), samples=calibration_samples,
+                               sparse="sparse_depth" in _source_inputs(source))
+    reason = tensorrt_unavailable()
+    if reason:
+        raise BackendError(reason)
+    onnx_path = _onnx_file(source, size, cache)
+    spec = EngineSpec(onnx_sha256=file_sha256(onnx_path), precision=precision,
+                      shapes=profile_shapes(onnx_inputs(onnx_path), size, opt=opt, **limits),
+                      calibration=calib.fingerprint() if calib else None)
+    return cached_engine(onnx_path, spec, model_name=config.name, model_config=json.loads(config.to_json()),
+                         engine_path=engine_path, calibration=calib, cache=cache, timing_cache=timing_cache,
+                         workspace_gib=workspace_gib, force=force, progress=progress)
+
+
+def _source_inputs(source: _Source) -> set[str]:
+    if source.net is not None:
+        return {"image", "sparse_depth"} if source.net.uses_sparse_depth else {"image"}
+    from .tensorrt_backend import onnx_inputs
+
+    return set(onnx_inputs(source.onnx_path))
+
+
+def build_model_engine(model: str | Path | DepthModel = "default", *, precision: str = "fp16",
+                       input_size: tuple[int, int] | None = None, dynamic: bool = False,
+                       min_size: tuple[int, int] | None = None, opt_size: tuple[int, int] | None = None,
+                       max_size: tuple[int, int] | None = None, calibration: str | Path | None = None,
+                       calibration_samples: int = 200, out: str | Path | None = None, force: bool = False,
+                       timing_cache: str | Path | None = None, workspace_gib: float | None = None,
+                       cache: str | Path | None = None, pretrained: bool = True, progress: bool = True) -> Path:
+    """A TensorRT engine of ``model`` (registry name, ``.safetensors`` or ``.onnx``) at ``out``
+    (default: the engine cache), with its sidecar: built, or reused when an up-to-date one is
+    there. ``dynamic`` builds a dynamic-shape profile from ``min_size`` to ``max_size`` tuned for
+    ``opt_size`` (height, width each) instead of one fixed ``input_size``. What ``depth-core
+    build-engine`` runs."""
+    from .engine_cache import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got '{precision}'")
+    if dynamic and input_size:
+        raise ValueError("give an input size or a dynamic profile, not both")
+    if not dynamic and (min_size or max_size or opt_size):
+        raise ValueError("min/opt/max sizes describe a dynamic profile: add dynamic")
+    source = _resolve(model, pretrained)
+    if source.engine_path is not None:
+        raise ValueError(f"{source.engine_path}: already an engine; give the .onnx, .safetensors or registry "
+                         "model to build from")
+    config, size = _config_and_size(source, input_size, dynamic)
+    return _engine_for(source, size, config, precision=precision, calibration=calibration,
+                       calibration_samples=calibration_samples,
+                       dynamic_range=(min_size, opt_size, max_size) if dynamic else None, engine_path=out,
+                       force=force, cache=cache, timing_cache=timing_cache, workspace_gib=workspace_gib,
+                       progress=progress)
+
+
+def _engine_runner(source: _Source, size, config, opts: dict):
+    """Build (or reuse from the engine cache) a TensorRT engine for the source, and open it."""
+    from .tensorrt_backend import TensorRTBackend
+
+    engine = _engine_for(source, size, config, precision=opts["precision"], calibration=opts["calibration"],
+                         cache=opts["cache"])
+    return TensorRTBackend(engine)
+
+
+def _ort_gpu_providers(precision: str, cache) -> list:
+    """CUDA, preceded by ONNX Runtime's TensorRT execution provider when the TensorRT version is
+    known: the provider's own engine cache does not notice a TensorRT or GPU change, so it gets a
+    folder per GPU, TensorRT and onnxruntime version, and without a known version it is not used."""
+    providers: list = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    try:
+        import onnxruntime as ort
+
+        from .tensorrt_backend import current_platform
+
+        platform = current_platform()
+    except (ImportError, BackendError):
+        return providers
+    tag = "".join(c if c.isalnum() or c == "." else "-" for c in
+                  f"{platform.gpu_name}_sm{platform.compute_capability}_trt{platform.tensorrt_version}_ort{ort.__version__}")
+    folder = Path(cache or cache_dir()) / "ort_tensorrt" / tag
+    folder.mkdir(parents=True, exist_ok=True)
+    options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(folder),
+               "trt_timing_cache_enable": True, "trt_timing_cache_path": str(folder),
+               "trt_fp16_enable": precision != "fp32"}
+    return [("TensorrtExecutionProvider", options), *providers]
+
+
+def _make_runner(kind: str, source: _Source, size, config, opts: dict):
+    if kind == "torch":
+        if source.net is None:
+            raise BackendError(f"{source.onnx_path}: the torch backend cannot run an ONNX file; use onnxruntime")
+        return TorchBackend(source.net, opts["device"])
+    if kind == "tensorrt":
+        return _engine_runner(source, size, config, opts)
+    onnx_path = _onnx_file(source, size, opts["cache"])
+    if kind == "onnxruntime-gpu":
+        return OnnxRuntimeBackend(onnx_path, _ort_gpu_providers(opts["precision"], opts["cache"]),
+                                  threads=opts["threads"], require_gpu=True)
+    if kind == "onnxruntime-cpu":
+        return OnnxRuntimeBackend(onnx_path, ["CPUExecutionProvider"], threads=opts["threads"])
+    return OnnxRuntimeBackend(onnx_path, threads=opts["threads"])   # 'onnxruntime': CUDA when there, else CPU
+
+
+_AUTO_CHAIN = (("tensorrt", "TensorRT"), ("onnxruntime-gpu", "onnxruntime on GPU"),
+               ("onnxruntime-cpu", "onnxruntime on CPU"), ("torch", "torch"))
+
+
+def _auto_runner(source: _Source, size, config, opts: dict):
+    """TensorRT, then ONNX Runtime on the GPU (TensorRT / CUDA providers), then ONNX Runtime on the
+    CPU, then torch: the first that works, with one log line saying what was chosen and why the
+    ones before it were not."""
+    from ..export import ExportError
+    from .calibration import CalibrationError
+
+    skipped = []
+    for kind, label in _AUTO_CHAIN:
+        if kind == "tensorrt":
+            from .tensorrt_backend import tensorrt_unavailable
+
+            why_not = tensorrt_unavailable()
+        elif kind == "onnxruntime-gpu":
+            why_not = _onnxruntime_gpu_unavailable()
+        elif kind == "onnxruntime-cpu":
+            why_not = _onnxruntime_unavailable()
+        else:
+            why_not = None if source.net is not None else "an ONNX file cannot run on torch"
+        if why_not is None:
+            try:
+                runner = _make_runner(kind, source, size, config, opts)
+            except (BackendError, ExportError, CalibrationError) as exc:
+                why_not = str(exc)
+            else:
+                because = f" ({'; '.join(f'{k}: {w}' for k, w in skipped)})" if skipped else ""
+                log.info("backend auto -> %s%s", label, because)
+                return runner
+        skipped.append((label, why_not))
+    raise BackendError("no backend can run this model: " + "; ".join(f"{k}: {w}" for k, w in skipped))
 
 
 def load_estimator(model: str | Path | DepthModel = "default", backend: str = "auto", *, pretrained: bool = True,
                    input_size: tuple[int, int] | str | None = None, device: str | None = None,
-                   cache: str | Path | None = None, threads: int | None = None) -> DepthEstimator:
+                   cache: str | Path | None = None, threads: int | None = None, precision: str = "fp16",
+                   calibration: str | Path | None = None) -> DepthEstimator:
     """An estimator for ``model``: a registry name, ``'default'`` (= ``san_resnet18``),
     ``'classical'``, a path to ``.onnx`` / ``.safetensors`` / ``.engine``, or a model object.
 
-    ``backend``: ``auto`` (onnxruntime when installed, else torch; TensorRT once available),
-    ``onnxruntime`` (exports and caches registry / safetensors models itself), ``torch``, or
-    ``classical``. ``pretrained=False`` builds registry models with initial weights.
-    ``input_size`` (height, width) overrides the model's configured input size; ``"native"`` runs
-    every image at its own size (a dynamic ONNX graph for onnxruntime).
+    ``backend``:
+
+    - ``auto``: TensorRT, else ONNX Runtime on the GPU, else ONNX Runtime on the CPU, else torch,
+      logging what it chose and why;
+    - ``tensorrt``: builds an engine from the model (``precision`` fp32 | fp16 | int8; INT8 needs a
+      ``calibration`` set) into the engine cache, or runs a ``.engine`` file after checking its
+      sidecar against this GPU and TensorRT version;
+    - ``onnxruntime`` (CUDA provider when there, else CPU; exports and caches registry and
+      safetensors models itself), ``torch``, or ``classical``.
+
+    ``pretrained=False`` builds registry models with initial weights. ``input_size`` (height,
+    width) overrides the model's configured input size; ``"native"`` runs every image at its own
+    size (a dynamic ONNX graph, or a dynamic-shape TensorRT profile).
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got '{backend}'")
+    from .engine_cache import PRECISIONS
+
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got '{precision}'")
     if model == "classical" or backend == "classical":
         if model not in ("classical", "default"):
             log.info("backend 'classical' ignores model '%s': it completes LiDAR without a network", model)
         log.info("depth estimator: classical IP-Basic completion (LiDAR only; no depth without points)")
         return DepthEstimator(ClassicalBackend(), name="classical", config=None, uses_sparse_depth=True,
                               input_size=None if input_size == "native" else input_size)
-    if backend == "tensorrt":
-        raise BackendError("the tensorrt backend is not available in this build (it needs TensorRT and a CUDA GPU)")
 
-    net: DepthModel | None = None
-    onnx_path: Path | None = None
-    if isinstance(model, DepthModel):
-        net, name = model, model.config.name
-    else:
-        name = DEFAULT_MODEL if model == "default" else str(model)
-        if name in list_models():
-            net = create_model(name, pretrained=pretrained)
-        else:
-            path = Path(name)
-            if not path.is_file():
-                raise FileNotFoundError(f"model '{model}': neither a registered model "
-                                        f"({', '.join(list_models())}) nor an existing file")
-            if path.suffix == ".onnx":
-                onnx_path = path
-            elif path.suffix == ".safetensors":
-                net = load_model(path)
-            elif path.suffix == ".engine":
-                raise BackendError(f"{path}: TensorRT engines need the tensorrt backend, not available here")
-            else:
-                raise ValueError(f"{path}: unknown model file type (expected .onnx, .safetensors or .engine)")
-            name = path.name
-
-    if backend == "auto":
-        chosen = "onnxruntime" if _onnxruntime_available() else "torch"
-        why = "onnxruntime is installed" if chosen == "onnxruntime" else "onnxruntime is not installed"
-        if onnx_path is not None and chosen == "torch":
-            raise BackendError(f"{onnx_path}: ONNX models need onnxruntime, which is not installed")
-        log.info("backend auto -> %s (%s; TensorRT not available)", chosen, why)
-        backend = chosen
-
+    source = _resolve(model, pretrained)
     native = input_size == "native"
-    if backend == "torch":
-        if net is None:
-            raise BackendError(f"{onnx_path}: the torch backend cannot run an ONNX file; use onnxruntime")
-        config = net.config
-        size = None if native else input_size or (config.input_height, config.input_width)
-        runner = TorchBackend(net, device)
+    opts = {"device": device, "cache": cache, "threads": threads, "precision": precision,
+            "calibration": calibration}
+    if source.engine_path is not None:
+        runner, config, size = _open_engine_file(source.engine_path, backend, input_size, native, cache)
     else:
-        if onnx_path is None:
-            config = net.config
-            size = None if native else input_size or (config.input_height, config.input_width)
-            onnx_path = cached_onnx(net, *(size or (None, None)), cache)
+        config, size = _config_and_size(source, input_size, native)
+        if backend == "auto":
+            runner = _auto_runner(source, size, config, opts)
         else:
-            from ..export import read_onnx_config
-
-            config, fixed = read_onnx_config(onnx_path)
-            size = None if native else input_size or fixed or (config.input_height, config.input_width)
-            if fixed and (size is None or tuple(size) != tuple(fixed)):
-                wanted = "native-size" if size is None else f"{size[1]}x{size[0]}"
-                raise ValueError(f"{onnx_path}: exported for {fixed[1]}x{fixed[0]} inputs, asked for "
-                                 f"{wanted} inputs; export with --dynamic or at that size")
-        runner = OnnxRuntimeBackend(onnx_path, threads=threads)
-    uses_sparse = net.uses_sparse_depth if net is not None else True
-    estimator = DepthEstimator(runner, name=name, config=config, uses_sparse_depth=uses_sparse,
-                               input_size=None if size is None else tuple(size))
+            runner = _make_runner(backend, source, size, config, opts)
+    uses_sparse = source.net.uses_sparse_depth if source.net is not None else "sparse_depth" in _runner_inputs(runner)
+    estimator = DepthEstimator(runner, name=source.name, config=config, uses_sparse_depth=uses_sparse,
+                               input_size=size)
     log.info("depth estimator: %s", estimator.description)
     return estimator
+
+
+def _runner_inputs(runner) -> set[str]:
+    return set(getattr(runner, "inputs", ("image", "sparse_depth")))
+
+
+def _open_engine_file(path: Path, backend: str, input_size, native: bool, cache):
+    if backend not in ("auto", "tensorrt"):
+        raise BackendError(f"{path}: a TensorRT engine runs only on the tensorrt backend, not '{backend}'")
+    from .tensorrt_backend import open_engine, tensorrt_unavailable
+
+    reason = tensorrt_unavailable()
+    if reason:
+        raise BackendError(f"{path}: {reason}")
+    runner = open_engine(path, cache=cache)
+    config = ModelConfig.from_dict(runner.record["model_config"], str(path))
+    low, _, high = runner.profile["image"]
+    fixed = tuple(low[2:]) if tuple(low) == tuple(high) else None
+    size = None if native else (tuple(input_size) if input_size else fixed)
+    if fixed and size != fixed:
+        wanted = "native-size" if size is None else f"{size[1]}x{size[0]}"
+        raise ValueError(f"{path}: engine built for {fixed[1]}x{fixed[0]} inputs, asked for {wanted} inputs; "
+                         "build one with depth-core build-engine --input-size or --dynamic")
+    if backend == "auto":
+        log.info("backend auto -> TensorRT (the model is a TensorRT engine)")
+    return runner, config, size

@@ -27,6 +27,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--lidar-topic", help="PointCloud2 topic: the completion input and the ground truth")
     p.add_argument("--model", default="default", help="registry name, 'default', 'classical', or a model file")
     p.add_argument("--backend", default="auto", help="auto | onnxruntime | torch | tensorrt | classical")
+    p.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "int8"),
+                   help="tensorrt: engine precision (default fp16)")
+    p.add_argument("--calibration", help="tensorrt int8: calibration frame set or image folder")
     p.add_argument("--no-pretrained", action="store_true",
                    help="registry models: initial weights (a pipeline check for families without shipped weights)")
     p.add_argument("--input-size", type=image_size, metavar="WxH",
@@ -61,7 +64,8 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     try:
         check_topics(args.bag, args.image_topic, args.camera_info_topic, args.lidar_topic)  # before the model loads
-        est = load_estimator(args.model, args.backend, pretrained=not args.no_pretrained, input_size=args.input_size)
+        est = load_estimator(args.model, args.backend, pretrained=not args.no_pretrained, input_size=args.input_size,
+                             precision=args.precision, calibration=args.calibration)
         classical = None if args.no_baseline or args.model == "classical" else load_estimator("classical")
         with atomic_output_dir(args.out, overwrite=args.overwrite) as staging:
             staging.mkdir()

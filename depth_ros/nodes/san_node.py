@@ -27,7 +27,7 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
-from depth_core.inference import BACKENDS, load_estimator
+from depth_core.inference import BACKENDS, BackendError, load_estimator
 
 from ..conversions import ConversionError, rclpy_types, stamp_to_ns
 from ..pipeline import FramePipeline, FrameStats, PipelineConfig
@@ -40,6 +40,8 @@ FASTDDS_PROFILE = Path(__file__).resolve().parents[1] / "resources" / "fastdds_l
 PARAMETERS = {
     "model": ("default", "registry name, 'default', 'classical', or a path to .onnx/.engine/.safetensors", {}),
     "backend": ("auto", f"inference backend: {' | '.join(BACKENDS)}", {}),
+    "precision": ("fp16", "tensorrt: precision of the engine built for the model (fp32 | fp16 | int8)", {}),
+    "calibration": ("", "tensorrt int8: calibration frame set or image folder", {}),
     "input_width": (0, "network input width (0: the model's configured size)", {}),
     "input_height": (0, "network input height (0: the model's configured size)", {}),
     "image_transport": ("raw", "raw: subscribe 'image'; compressed: 'image/compressed' (jpeg/png)", {}),
@@ -60,7 +62,7 @@ PARAMETERS = {
     "diagnostics_period": (1.0, "seconds between /diagnostics messages", {}),
 }
 # Changing these at run time would need a new model or new subscriptions.
-READ_ONLY = {"model", "backend", "input_width", "input_height", "image_transport"}
+READ_ONLY = {"model", "backend", "precision", "calibration", "input_width", "input_height", "image_transport"}
 
 
 CLOUD_HOLD_S = 1.0   # s of wall time a received cloud stays usable
@@ -94,9 +96,11 @@ class SanNode(Node):
 
         size = (p["input_height"], p["input_width"]) if p["input_width"] and p["input_height"] else None
         self.get_logger().info(f"loading model '{p['model']}' with backend '{p['backend']}' (the first start of a "
-                               "model on onnxruntime exports it to ONNX once, which takes a few seconds)")
+                               "model exports it to ONNX once, a few seconds; on TensorRT it also builds an engine "
+                               "once, minutes, logged with the expected time)")
         t0 = time.perf_counter()
-        self.estimator = load_estimator(p["model"], p["backend"], input_size=size)
+        self.estimator = load_estimator(p["model"], p["backend"], input_size=size, precision=p["precision"],
+                                        calibration=p["calibration"] or None)
         self.get_logger().info(f"ready in {time.perf_counter() - t0:.1f} s: {self.estimator.description}")
 
         self.types = rclpy_types()
@@ -140,6 +144,10 @@ class SanNode(Node):
     def _validate(p: dict) -> str | None:
         if p["backend"] not in BACKENDS:
             return f"backend: expected one of {', '.join(BACKENDS)}, got '{p['backend']}'"
+        if p["precision"] not in ("fp32", "fp16", "int8"):
+            return f"precision: expected fp32, fp16 or int8, got '{p['precision']}'"
+        if p["precision"] == "int8" and p["backend"] == "tensorrt" and not p["calibration"]:
+            return "precision int8 needs calibration: a frame set or image folder to calibrate on"
         if p["image_transport"] not in ("raw", "compressed"):
             return f"image_transport: expected raw or compressed, got '{p['image_transport']}'"
         if len(p["lidar_extrinsic"]) != 7 or not np.all(np.isfinite(p["lidar_extrinsic"])):
@@ -338,7 +346,7 @@ def main(args=None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except ValueError as exc:  # bad parameters: one clear line
+    except (ValueError, BackendError, FileNotFoundError) as exc:  # bad parameters or model: one clear line
         rclpy.logging.get_logger("san_node").fatal(str(exc))
         raise SystemExit(2) from None
     finally:

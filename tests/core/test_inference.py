@@ -126,8 +126,6 @@ def test_load_estimator_errors():
         load_estimator("nope")
     with pytest.raises(ValueError, match="backend: expected one of auto, tensorrt"):
         load_estimator("classical", "cuda")
-    with pytest.raises(BackendError, match="tensorrt backend is not available"):
-        load_estimator("san_resnet18", "tensorrt", pretrained=False)
     with pytest.raises(FileNotFoundError, match="no pretrained weights shipped for 'densedepth'"):
         load_estimator("densedepth", "torch")
 
