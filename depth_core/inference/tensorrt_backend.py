@@ -415,12 +415,15 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
 def cached_engine(onnx_path: str | Path, spec: EngineSpec, *, model_name: str, model_config: dict,
                   engine_path: str | Path | None = None, calibration=None, cache: str | Path | None = None,
                   timing_cache: str | Path | None = None, workspace_gib: float | None = None,
-                  force: bool = False, progress: bool = True) -> Path:
+                  force: bool = False, progress: bool = True, platform: Platform | None = None,
+                  build=None) -> Path:
     """The engine for ``spec`` at ``engine_path`` (default: in the engine cache, under a key of the
     ONNX hash, GPU name and compute capability, TensorRT version, precision and shapes), built
     when missing, and rebuilt, with a log line saying why and how long it will take, when the
-    existing one is stale, foreign or corrupt."""
-    platform = current_platform()
+    existing one is stale, foreign or corrupt. ``platform`` and ``build`` default to this
+    machine and :func:`build_engine`."""
+    platform = platform or current_platform()
+    build = build or build_engine
     cache = Path(cache or cache_dir())
     path = Path(engine_path) if engine_path else cache / "engines" / engine_file_name(model_name, spec, platform)
     previous = None
@@ -442,8 +445,8 @@ def cached_engine(onnx_path: str | Path, spec: EngineSpec, *, model_name: str, m
     log.warning("building a TensorRT %s engine of %s for %s because %s: this takes about %s, once (then cached "
                 "at %s)", spec.describe(), model_name, platform.describe(), reason, describe_seconds(expected), path)
     t0 = time.perf_counter()
-    build_engine(onnx_path, path, spec, model_config=model_config, calibration=calibration, cache=cache,
-                 timing_cache=timing_cache, workspace_gib=workspace_gib, progress=progress)
+    build(onnx_path, path, spec, model_config=model_config, calibration=calibration, cache=cache,
+          timing_cache=timing_cache, workspace_gib=workspace_gib, progress=progress)
     log.info("built %s in %.0f s", path.name, time.perf_counter() - t0)
     return path
 

@@ -167,6 +167,58 @@ def test_the_rebuild_log_line_quotes_the_time_the_last_build_took(tmp_path):
     assert expected_build_seconds("fp32", None, history) == 60.0
 
 
+def test_engine_cache_builds_once_reuses_and_rebuilds_stale_or_corrupt_engines(tmp_path, caplog):
+    from depth_core.inference.tensorrt_backend import cached_engine
+
+    builds = []
+
+    def build(onnx_path, path, spec, *, model_config, cache, **_):
+        # Stands in for TensorRT's builder, which this machine may lack: writes an engine file
+        # and its sidecar, as build_engine does, for the platform cached_engine was given.
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"engine {len(builds)}".encode() * 50)
+        write_sidecar(path, spec, platform, model_config=model_config, onnx_path=onnx_path, build_seconds=75.0)
+        builds.append(path)
+
+    def run(**kw):
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="depth_core.inference"):
+            path = cached_engine(onnx, SPEC, model_name="san_resnet18", model_config={"name": "san_resnet18"},
+                                 cache=tmp_path / "cache", platform=platform, build=build, **kw)
+        return path, " | ".join(r.getMessage() for r in caplog.records)
+
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"graph")
+    platform = HERE
+    path, log = run()
+    assert path.parent == tmp_path / "cache" / "engines" and path.name == engine_file_name("san_resnet18", SPEC, HERE)
+    assert "building a TensorRT FP16 at 640x192 engine of san_resnet18 for NVIDIA H200 (sm 9.0), TensorRT " \
+           "10.16.1.11 because no engine yet: this takes about 2 min, once" in log
+    assert run() == (path, f"using TensorRT engine {path} (FP16 at 640x192, {HERE.describe()})")
+    assert len(builds) == 1
+
+    # Another TensorRT: the cache key differs, so the cached engine is never picked up.
+    platform = Platform("NVIDIA H200", "9.0", "10.8.0.43")
+    other, log = run()
+    assert other != path and len(builds) == 2 and "because no engine yet" in log
+
+    # A fixed engine path (as a launch file names one): stale, corrupt or forced means rebuilt.
+    fixed = tmp_path / "robot.engine"
+    platform = HERE
+    run(engine_path=fixed)
+    platform = Platform("NVIDIA RTX A2000", "8.6", "10.16.1.11")
+    _, log = run(engine_path=fixed)
+    assert "because the existing one was built for another setup (gpu_name: built for NVIDIA H200, here NVIDIA " \
+           "RTX A2000; compute_capability: built for 9.0, here 8.6): this takes about 75 s" in log
+    verify_engine(fixed, platform, SPEC)
+    fixed.write_bytes(b"half an engine")
+    _, log = run(engine_path=fixed)
+    assert "because the existing one cannot be used" in log and "do not match its sidecar" in log
+    _, log = run(engine_path=fixed, force=True)
+    assert "because a rebuild was asked for" in log
+    assert len(builds) == 6
+
+
 # --- calibration sets ------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -130,3 +130,19 @@ def test_depth_core_never_imports_ros(repo_root):
     offenders = [str(p.relative_to(repo_root)) for p in (repo_root / "depth_core").rglob("*.py")
                  if pattern.search(p.read_text())]
     assert offenders == []
+
+
+def test_tensorrt_is_an_optional_extra_never_installed_by_setup(repo_root):
+    call = next(node for node in ast.walk(ast.parse((repo_root / "setup.py").read_text()))
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setup")
+    keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords
+                if k.arg in ("install_requires", "extras_require")}
+    names = {req.split(">")[0].split("=")[0].split("<")[0].strip() for req in keywords["install_requires"]}
+    assert not names & {"tensorrt", "pycuda", "onnxruntime-gpu"}
+    assert any(r.startswith("tensorrt>=10,<11") for r in keywords["extras_require"]["tensorrt"])
+    assert any(r.startswith("pycuda") for r in keywords["extras_require"]["tensorrt"])
+    assert "tensorrt" not in (repo_root / "scripts" / "setup.sh").read_text()
+    # and the package imports without it (TensorRT is imported only when asked for)
+    import depth_core.inference.tensorrt_backend as trt_backend
+
+    assert "tensorrt" in trt_backend.INSTALL_HINT

@@ -297,3 +297,23 @@ def test_colcon_installed_node_runs_with_a_params_file(tmp_path, colcon_install,
             player.stop()
         probe.close()
         node.stop()
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"backend": "tensorrt", "precision": "int8"}, "precision int8 needs calibration"),
+    ({"backend": "tensorrt"}, "TensorRT is not available here"),
+    ({"model": "/no/such/model.engine"}, "model '/no/such/model.engine': neither a registered model"),
+])
+def test_a_model_or_backend_that_cannot_run_stops_the_node_with_one_clear_line(tmp_path, venv_bin, params, message):
+    from depth_core.inference.tensorrt_backend import tensorrt_unavailable
+
+    if params.get("precision") is None and params.get("backend") == "tensorrt" and tensorrt_unavailable() is None:
+        pytest.skip("TensorRT is usable here: this checks the node without it")
+    node = start_node(tmp_path, params, venv_bin / "san_node")
+    try:
+        node.proc.wait(120)
+    finally:
+        code, _ = node.stop()
+    log = node.log_path.read_text()
+    assert code == 2, log
+    assert message in log and "Traceback" not in log, log
