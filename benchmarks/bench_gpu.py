@@ -91,8 +91,8 @@ def main() -> None:
                 setup_s = time.perf_counter() - t0
                 run = est.backend.run
 
-                def call(run=run):
-                    return run(image, sparse_net)
+                def call(run=run, image=image, sparse=sparse_net):
+                    return run(image, sparse)
 
                 ms = median_ms(call, args.runs, warmup=args.warmup)
                 depth = est.predict(rgb, K, sparse).depth

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -305,6 +306,7 @@ def _make_calibrator(trt, cuda, calibration, cache_file: Path, progress: bool):
         def __init__(self) -> None:
             trt.IInt8EntropyCalibrator2.__init__(self)
             self.samples = iter(calibration)
+            self.error: Exception | None = None
             self.buffers: dict[str, tuple] = {}
             self.bar = tqdm(total=len(calibration), desc="INT8 calibration", unit="image",
                             disable=None if progress else True)
@@ -313,6 +315,15 @@ def _make_calibrator(trt, cuda, calibration, cache_file: Path, progress: bool):
             return 1
 
         def get_batch(self, names):
+            # TensorRT reads any failure here as "no more data" and would calibrate on part of
+            # the set: keep the error and raise it after the build instead.
+            try:
+                return self._next(names)
+            except Exception as exc:   # re-raised by build_engine after the build
+                self.error = exc
+                return None
+
+        def _next(self, names):
             try:
                 image, sparse = next(self.samples)
             except StopIteration:
@@ -390,13 +401,16 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
 
         timing_path = Path(timing_cache) if timing_cache else _timing_cache_path(platform, cache)
         timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
-        if not config.set_timing_cache(timing, False):
+        if timing is None or not config.set_timing_cache(timing, False):
             log.warning("timing cache %s is from another GPU or TensorRT version: starting a new one", timing_path)
             timing = config.create_timing_cache(b"")
             config.set_timing_cache(timing, False)
 
         t0 = time.perf_counter()
         serialized = builder.build_serialized_network(network, config)
+        failed = getattr(config.int8_calibrator, "error", None) if spec.precision == "int8" else None
+        if failed is not None:
+            raise EngineError(f"INT8 calibration on {calibration.source} failed: {failed}") from failed
         if serialized is None:
             raise EngineError(f"{onnx_path}: TensorRT failed to build a {spec.describe()} engine (see the "
                               "TensorRT errors logged above)")
@@ -525,18 +539,22 @@ class TensorRTBackend:
         self.profile = {n: [tuple(s) for s in self.engine.get_tensor_profile_shape(n, 0)] for n in self.inputs}
         self.shape: tuple | None = None
         self.buffers: dict[str, tuple] = {}
+        # One execution context and one set of buffers: calls from several threads take turns.
+        self.lock = threading.Lock()
 
     @property
     def detail(self) -> str:
         return f"[{self.precision.upper()}, {self.platform.describe()}]"
 
     def _bind(self, shapes: dict[str, tuple]) -> None:
-        for name, shape in shapes.items():
+        for name, shape in shapes.items():   # all checked before the context changes
             low, _, high = self.profile[name]
             if len(shape) != len(low) or any(s < lo or s > hi for s, lo, hi in zip(shape, low, high)):
                 raise BackendError(f"{self.path}: input '{name}' of shape {list(shape)} is outside the engine's "
                                    f"profile {list(low)}..{list(high)}; build an engine for this size "
                                    "(depth-core build-engine --input-size WxH, or --dynamic with --max-size)")
+        self.shape = None
+        for name, shape in shapes.items():
             if not self.context.set_input_shape(name, shape):
                 raise BackendError(f"{self.path}: TensorRT refused shape {list(shape)} for '{name}'")
         self.buffers = {}
@@ -550,9 +568,13 @@ class TensorRTBackend:
 
     def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
         feeds = {"image": image, "sparse_depth": sparse}
+        with self.lock:
+            return self._run(feeds, image.shape)
+
+    def _run(self, feeds: dict, shape: tuple) -> dict[str, np.ndarray]:
         self.cuda.enter()
         try:
-            if image.shape != self.shape:
+            if shape != self.shape:
                 self._bind({n: feeds[n].shape for n in self.inputs})
             for name in self.inputs:
                 host, device = self.buffers[name]
