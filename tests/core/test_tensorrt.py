@@ -443,3 +443,14 @@ def test_dynamic_profile_runs_any_size_inside_it_and_refuses_others(tmp_path):
     rgb, K, _ = _frame(1200, 2200)
     with pytest.raises(BackendError, match="outside the engine's profile"):
         est.predict(rgb, K)
+
+
+def test_every_depth_core_command_has_help():
+    for command in ("simulate", "train", "eval", "export", "build-engine"):
+        run = subprocess.run([sys.executable, "-m", "depth_core.cli", command, "--help"], capture_output=True,
+                             text=True, timeout=120)
+        assert run.returncode == 0 and f"usage: depth-core {command}" in run.stdout, run.stderr
+    run = subprocess.run([sys.executable, "-m", "depth_core.cli", "build-engine", "--help"], capture_output=True,
+                         text=True, timeout=120)
+    for option in ("--precision {fp32,fp16,int8}", "--calibration", "--dynamic", "--timing-cache", "--out"):
+        assert option in run.stdout

@@ -112,6 +112,10 @@ def test_beam_subsampling_sqlite3_bags_and_bad_arguments(tmp_path, venv_bin, tin
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "--lidar-topic /velodyne_points is not in the bag" in bad.stderr
     assert not (tmp_path / "x").exists()
+    bad = _eval(venv_bin, bag, tmp_path / "x", "--model", str(tiny_model), "--backend", "tensorrt",
+                "--precision", "int8")
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
+    assert "INT8 needs a calibration set" in bad.stderr and not (tmp_path / "x").exists()
 
 
 def test_image_only_replay_writes_depth_without_scores(tmp_path, venv_bin, sim_bag, tiny_model):
