@@ -45,7 +45,7 @@ class CalibrationSet:
             raise CalibrationError(f"{self.source}: calibration set not found")
         if samples < 1:
             raise CalibrationError(f"calibration samples: expected >= 1, got {samples}")
-        self.height, self.width, self.sparse = height, width, sparse
+        self.height, self.width, self.sparse, self.samples = height, width, sparse, samples
         self.frames = None
         if (self.source / "dataset.json").is_file():
             from ..data import FrameDataset

@@ -16,7 +16,7 @@ import json
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .backends import BackendError
@@ -142,7 +142,7 @@ def sidecar_path(engine: str | Path) -> Path:
 
 def write_sidecar(engine: str | Path, spec: EngineSpec, platform: Platform, *, model_config: dict,
                   onnx_path: str | Path | None = None, build_seconds: float | None = None,
-                  calibration_source: str | None = None) -> Path:
+                  calibration_source: str | None = None, calibration_samples: int | None = None) -> Path:
     """Record ``engine``'s build next to it (atomically). Call after the engine file is in place:
     its SHA-256 and size are part of the record."""
     engine = Path(engine)
@@ -155,6 +155,7 @@ def write_sidecar(engine: str | Path, spec: EngineSpec, platform: Platform, *, m
         "model_config": model_config,
         "onnx_path": str(Path(onnx_path).resolve()) if onnx_path else None,
         "calibration_source": calibration_source,
+        "calibration_samples": calibration_samples,
         "build_seconds": None if build_seconds is None else round(float(build_seconds), 1),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
@@ -254,7 +255,3 @@ def record_build_seconds(history: Path, precision: str, seconds: float) -> None:
 
 def describe_seconds(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
-def spec_record(spec: EngineSpec) -> dict:
-    return asdict(spec)

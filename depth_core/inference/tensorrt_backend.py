@@ -421,7 +421,8 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
         cuda.leave()
     write_sidecar(engine_path, spec, platform, model_config=model_config, onnx_path=onnx_path,
                   build_seconds=seconds,
-                  calibration_source=None if calibration is None else str(Path(calibration.source).resolve()))
+                  calibration_source=None if calibration is None else str(Path(calibration.source).resolve()),
+                  calibration_samples=None if calibration is None else calibration.samples)
     record_build_seconds(cache / "engines" / "build_times.json", spec.precision, seconds)
     return engine_path
 
@@ -429,20 +430,20 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
 def cached_engine(onnx_path: str | Path, spec: EngineSpec, *, model_name: str, model_config: dict,
                   engine_path: str | Path | None = None, calibration=None, cache: str | Path | None = None,
                   timing_cache: str | Path | None = None, workspace_gib: float | None = None,
-                  force: bool = False, progress: bool = True, platform: Platform | None = None,
-                  build=None) -> Path:
+                  force: bool = False, why: str | None = None, progress: bool = True,
+                  platform: Platform | None = None, build=None) -> Path:
     """The engine for ``spec`` at ``engine_path`` (default: in the engine cache, under a key of the
     ONNX hash, GPU name and compute capability, TensorRT version, precision and shapes), built
     when missing, and rebuilt, with a log line saying why and how long it will take, when the
     existing one is stale, foreign or corrupt. ``platform`` and ``build`` default to this
-    machine and :func:`build_engine`."""
+    machine and :func:`build_engine`; ``why`` is the reason a forced rebuild logs."""
     platform = platform or current_platform()
     build = build or build_engine
     cache = Path(cache or cache_dir())
     path = Path(engine_path) if engine_path else cache / "engines" / engine_file_name(model_name, spec, platform)
     previous = None
     if force:
-        reason = "a rebuild was asked for"
+        reason = why or "a rebuild was asked for"
     elif not path.is_file():
         reason = "no engine yet"
     else:
@@ -488,16 +489,17 @@ def open_engine(path: str | Path, *, cache: str | Path | None = None) -> TensorR
 
         image = record["shapes"]["image"]
         try:
-            calibration = CalibrationSet(record.get("calibration_source"), image[1][2], image[1][3])
+            calibration = CalibrationSet(record.get("calibration_source"), image[1][2], image[1][3],
+                                         samples=record.get("calibration_samples") or 200,
+                                         sparse="sparse_depth" in record["shapes"])
         except CalibrationError as exc:
             raise EngineError(f"{problem}; its INT8 calibration set is gone ({exc}): {how}") from None
         if calibration.fingerprint() != record.get("calibration"):
             raise EngineError(f"{problem}; its INT8 calibration set has changed since: {how}") from None
     spec = EngineSpec(onnx_sha256=record["onnx_sha256"], precision=record["precision"], shapes=record["shapes"],
                       calibration=record.get("calibration"))
-    log.warning("%s", problem)
     cached_engine(onnx_path, spec, model_name=path.stem, model_config=record["model_config"], engine_path=path,
-                  calibration=calibration, cache=cache, force=True)
+                  calibration=calibration, cache=cache, force=True, why=str(problem))
     return TensorRTBackend(path, platform=platform)
 
 
