@@ -41,10 +41,13 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.6", "colcon-common-extensions>=0.3"],
-        # GPU machines only (scripts/setup.sh never installs it). TensorRT 10's Python API; pycuda
-        # for device memory where torch is a CPU build (with a CUDA torch it is not needed).
-        # ONNX Runtime's CUDA provider comes from onnxruntime-gpu, which replaces onnxruntime.
-        "tensorrt": ["tensorrt>=10,<11", "pycuda>=2024.1"],
+        # GPU machines only (scripts/setup.sh never installs them). TensorRT 10's Python API, with
+        # device memory through torch's CUDA build; "tensorrt-pycuda" adds pycuda for installs whose
+        # torch is a CPU build (pycuda ships as source and compiles against the CUDA toolkit, so
+        # it is not in the plain extra). ONNX Runtime's CUDA provider comes from onnxruntime-gpu,
+        # which replaces onnxruntime.
+        "tensorrt": ["tensorrt>=10,<11"],
+        "tensorrt-pycuda": ["tensorrt>=10,<11", "pycuda>=2024.1"],
     },
     zip_safe=True,
     entry_points={

@@ -63,8 +63,11 @@ def export_onnx(model: DepthModel, path: str | Path, *, height: int | None = Non
 
 def _export(model: DepthModel, path: Path, h: int, w: int, dynamic: bool, opset: int) -> Path:
     cfg = model.config
-    image = torch.rand(1, 3, h, w)
-    sparse = torch.zeros(1, 1, h, w)
+    # Example inputs where the model is: a model already moved to a GPU (e.g. by the torch
+    # backend) exports as it is.
+    device = next(model.parameters()).device
+    image = torch.rand(1, 3, h, w, device=device)
+    sparse = torch.zeros(1, 1, h, w, device=device)
     sparse[0, 0, h // 2, w // 2] = 10.0
     with torch.no_grad():
         names = [k for k in ("depth", "confidence") if k in model(image, sparse)]

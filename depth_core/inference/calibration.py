@@ -48,9 +48,12 @@ class CalibrationSet:
         self.height, self.width, self.sparse, self.samples = height, width, sparse, samples
         self.frames = None
         if (self.source / "dataset.json").is_file():
-            from ..data import FrameDataset
+            from ..data import DataFileError, FrameDataset
 
-            self.frames = FrameDataset(self.source)
+            try:
+                self.frames = FrameDataset(self.source)
+            except DataFileError as exc:
+                raise CalibrationError(f"calibration set: {exc}") from None
             count = len(self.frames)
             self.kind = "frame set"
         elif self.source.is_dir():

@@ -142,16 +142,19 @@ def sidecar_path(engine: str | Path) -> Path:
 
 def write_sidecar(engine: str | Path, spec: EngineSpec, platform: Platform, *, model_config: dict,
                   onnx_path: str | Path | None = None, build_seconds: float | None = None,
-                  calibration_source: str | None = None, calibration_samples: int | None = None) -> Path:
-    """Record ``engine``'s build next to it (atomically). Call after the engine file is in place:
-    its SHA-256 and size are part of the record."""
+                  calibration_source: str | None = None, calibration_samples: int | None = None,
+                  engine_bytes: bytes | None = None) -> Path:
+    """Record ``engine``'s build next to it (atomically). ``engine_bytes``: the serialized engine
+    just built, whose SHA-256 and size go into the record (default: the file's, read back)."""
     engine = Path(engine)
+    if engine_bytes is None:
+        engine_bytes = engine.read_bytes()
     record = {
         "format": "depth_ros-engine",
         "version": SIDECAR_VERSION,
         **_key_fields(spec, platform),
-        "engine_sha256": file_sha256(engine),
-        "engine_bytes": engine.stat().st_size,
+        "engine_sha256": hashlib.sha256(engine_bytes).hexdigest(),
+        "engine_bytes": len(engine_bytes),
         "model_config": model_config,
         "onnx_path": str(Path(onnx_path).resolve()) if onnx_path else None,
         "calibration_source": calibration_source,

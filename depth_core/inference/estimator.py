@@ -228,7 +228,8 @@ def _onnx_file(source: _Source, size, cache) -> Path:
 
 
 def _engine_for(source: _Source, size, config, *, precision: str, calibration=None, calibration_samples: int = 200,
-                dynamic_range: tuple | None = None, engine_path=None, force: bool = False, cache=None,
+                dynamic_range: tuple | None = None, engine_path=None, force: bool = False, why: str | None = None,
+                cache=None,
                 timing_cache=None, workspace_gib: float | None = None, progress: bool = True) -> Path:
     from .calibration import CalibrationSet
     from .engine_cache import EngineSpec, file_sha256
@@ -254,7 +255,7 @@ def _engine_for(source: _Source, size, config, *, precision: str, calibration=No
                       calibration=calib.fingerprint() if calib else None)
     return cached_engine(onnx_path, spec, model_name=config.name, model_config=json.loads(config.to_json()),
                          engine_path=engine_path, calibration=calib, cache=cache, timing_cache=timing_cache,
-                         workspace_gib=workspace_gib, force=force, progress=progress)
+                         workspace_gib=workspace_gib, force=force, why=why, progress=progress)
 
 
 def _source_inputs(source: _Source) -> set[str]:
@@ -299,11 +300,17 @@ def build_model_engine(model: str | Path | DepthModel = "default", *, precision:
 
 def _engine_runner(source: _Source, size, config, opts: dict):
     """Build (or reuse from the engine cache) a TensorRT engine for the source, and open it."""
+    from .engine_cache import CorruptEngineError
     from .tensorrt_backend import TensorRTBackend
 
-    engine = _engine_for(source, size, config, precision=opts["precision"], calibration=opts["calibration"],
-                         cache=opts["cache"])
-    return TensorRTBackend(engine)
+    def engine(**kw):
+        return _engine_for(source, size, config, precision=opts["precision"], calibration=opts["calibration"],
+                           cache=opts["cache"], **kw)
+
+    try:
+        return TensorRTBackend(engine())
+    except CorruptEngineError as exc:   # its sidecar matched, yet TensorRT cannot load it: build anew, once
+        return TensorRTBackend(engine(force=True, why=str(exc)))
 
 
 def _ort_gpu_providers(precision: str, cache) -> list:
@@ -448,13 +455,16 @@ def _open_engine_file(path: Path, backend: str, input_size, native: bool, cache)
         raise BackendError(f"{path}: {reason}")
     runner = open_engine(path, cache=cache)
     config = ModelConfig.from_dict(runner.record["model_config"], str(path))
-    low, _, high = runner.profile["image"]
-    fixed = tuple(low[2:]) if tuple(low) == tuple(high) else None
-    size = None if native else (tuple(input_size) if input_size else fixed)
-    if fixed and size != fixed:
-        wanted = "native-size" if size is None else f"{size[1]}x{size[0]}"
-        raise ValueError(f"{path}: engine built for {fixed[1]}x{fixed[0]} inputs, asked for {wanted} inputs; "
-                         "build one with depth-core build-engine --input-size or --dynamic")
+    low, opt, high = (tuple(s[2:]) for s in runner.profile["image"])
+    if native:
+        size = None   # each image at its own size, inside the profile (checked per frame)
+    else:
+        # Like a dynamic ONNX file: the size asked for, else the size the profile is tuned for.
+        size = tuple(input_size) if input_size else opt
+        if not (low[0] <= size[0] <= high[0] and low[1] <= size[1] <= high[1]):
+            built = f"{low[1]}x{low[0]}" if low == high else f"{low[1]}x{low[0]}..{high[1]}x{high[0]}"
+            raise ValueError(f"{path}: engine built for {built} inputs, asked for {size[1]}x{size[0]}; build one "
+                             "with depth-core build-engine --input-size or --dynamic")
     if backend == "auto":
         log.info("backend auto -> TensorRT (the model is a TensorRT engine)")
     return runner, config, size

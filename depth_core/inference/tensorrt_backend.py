@@ -4,7 +4,8 @@ static or dynamic-shape optimisation profiles), the engine cache, and the ``tens
 
 TensorRT and a CUDA device API (torch's CUDA build, or pycuda) are optional: nothing here is
 imported until a TensorRT path is asked for, and :func:`tensorrt_unavailable` says why one cannot
-run instead of failing at import. Install with ``pip install 'depth_ros[tensorrt]'``.
+run instead of failing at import. Install with ``pip install 'depth_ros[tensorrt]'`` (or
+``[tensorrt-pycuda]`` where torch has no CUDA).
 
 Every engine this module writes gets a sidecar (:mod:`.engine_cache`); every engine it loads is
 checked against this machine first, and a stale one is rebuilt from its ONNX graph or refused,
@@ -53,7 +54,7 @@ __all__ = [
 log = logging.getLogger("depth_core.inference")
 
 INSTALL_HINT = ("pip install 'depth_ros[tensorrt]' on a machine with an NVIDIA GPU and driver; on Jetson, "
-                "TensorRT comes with JetPack")
+                "TensorRT 10 comes with JetPack 6.1 or later")
 SUPPORTED_MAJOR = 10
 # Dynamic-shape engines (input_size 'native'): the optimisation profile's range of image sizes.
 # The networks downsample by 32 (SAN) to 64 (DenseDepth): smaller inputs are meaningless.
@@ -415,14 +416,16 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
             raise EngineError(f"{onnx_path}: TensorRT failed to build a {spec.describe()} engine (see the "
                               "TensorRT errors logged above)")
         seconds = time.perf_counter() - t0
-        _atomic_write(engine_path, bytes(serialized))
+        engine_bytes = bytes(serialized)
+        _atomic_write(engine_path, engine_bytes)
         _atomic_write(timing_path, bytes(config.get_timing_cache().serialize()))
     finally:
         cuda.leave()
     write_sidecar(engine_path, spec, platform, model_config=model_config, onnx_path=onnx_path,
                   build_seconds=seconds,
                   calibration_source=None if calibration is None else str(Path(calibration.source).resolve()),
-                  calibration_samples=None if calibration is None else calibration.samples)
+                  calibration_samples=None if calibration is None else calibration.samples,
+                  engine_bytes=engine_bytes)
     record_build_seconds(cache / "engines" / "build_times.json", spec.precision, seconds)
     return engine_path
 

@@ -10,6 +10,7 @@ import torch
 
 from depth_core.cli import main as depth_core_main
 from depth_core.export import ExportError, export_onnx, read_onnx_config
+from depth_core.inference import load_estimator
 from depth_core.models import create_model, save_model
 
 
@@ -48,6 +49,14 @@ def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
             torch_depth = model(torch.from_numpy(image), torch.from_numpy(sparse_in))["depth"].numpy()
         assert _median_rel(onnx_depth, torch_depth) < 1e-3
     assert not model.training, "export leaves the model in the mode it was in"
+    # The ONNX file alone says whether LiDAR goes in: an image-only model's estimator never
+    # claims completion.
+    est = load_estimator(str(path), "onnxruntime")
+    assert est.uses_sparse_depth == model.uses_sparse_depth
+    rgb = (image[0].transpose(1, 2, 0) * 255).astype(np.uint8)
+    K = np.array([[size[1], 0, size[1] / 2], [0, size[1], size[0] / 2], [0, 0, 1.0]])
+    mode = est.predict(rgb, K, np.where(sparse[0, 0] > 0, sparse[0, 0], 0)).mode
+    assert mode == ("completion" if model.uses_sparse_depth else "prediction")
 
 
 # decomposition: its MDR transformer's sequence length follows the image size (the patch count).

@@ -267,6 +267,10 @@ def test_a_missing_calibration_set_is_a_clear_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CalibrationError, match="empty: no .png or .jpg images"):
         CalibrationSet(tmp_path / "empty", 192, 640)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "dataset.json").write_text("{")
+    with pytest.raises(CalibrationError, match="calibration set: .*dataset.json: not valid JSON"):
+        CalibrationSet(tmp_path / "broken", 192, 640)
     (tmp_path / "file.png").write_bytes(b"x")
     with pytest.raises(CalibrationError, match="expected a folder"):
         CalibrationSet(tmp_path / "file.png", 192, 640)
@@ -302,6 +306,10 @@ def test_int8_without_a_calibration_set_fails_before_anything_slow():
 
 @without_tensorrt
 def test_auto_logs_its_choice_and_why_the_gpu_backends_were_passed_over(caplog, tmp_path):
+    from depth_core.inference.estimator import _onnxruntime_gpu_unavailable
+
+    if _onnxruntime_gpu_unavailable() is None:
+        pytest.skip("this onnxruntime has a GPU provider: auto would choose it")
     with caplog.at_level(logging.INFO, logger="depth_core.inference"):
         est = load_estimator("san_resnet18", pretrained=False, cache=tmp_path)
     assert est.backend.name == "onnxruntime"
