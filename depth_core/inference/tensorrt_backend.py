@@ -469,14 +469,18 @@ def cached_engine(onnx_path: str | Path, spec: EngineSpec, *, model_name: str, m
     return path
 
 
-def open_engine(path: str | Path, *, cache: str | Path | None = None) -> TensorRTBackend:
+def open_engine(path: str | Path, *, cache: str | Path | None = None, platform: Platform | None = None,
+                build=None, opener=None) -> TensorRTBackend:
     """The backend for an engine file given by the user. It must match this machine; a stale or
     corrupt one is rebuilt in place from the ONNX graph its sidecar names when that graph is still
-    there unchanged (and, for INT8, its calibration set), and refused otherwise."""
+    there unchanged (and, for INT8, its calibration set), and refused otherwise. ``platform``,
+    ``build`` and ``opener`` default to this machine, :func:`build_engine` and
+    :class:`TensorRTBackend`."""
     path = Path(path)
-    platform = current_platform()
+    platform = platform or current_platform()
+    opener = opener or TensorRTBackend
     try:
-        return TensorRTBackend(path, platform=platform)
+        return opener(path, platform=platform)
     except (StaleEngineError, CorruptEngineError) as exc:
         problem = exc
     record = read_sidecar(path)
@@ -502,8 +506,8 @@ def open_engine(path: str | Path, *, cache: str | Path | None = None) -> TensorR
     spec = EngineSpec(onnx_sha256=record["onnx_sha256"], precision=record["precision"], shapes=record["shapes"],
                       calibration=record.get("calibration"))
     cached_engine(onnx_path, spec, model_name=path.stem, model_config=record["model_config"], engine_path=path,
-                  calibration=calibration, cache=cache, force=True, why=str(problem))
-    return TensorRTBackend(path, platform=platform)
+                  calibration=calibration, cache=cache, force=True, why=str(problem), platform=platform, build=build)
+    return opener(path, platform=platform)
 
 
 class TensorRTBackend:

@@ -171,16 +171,10 @@ def test_engine_cache_builds_once_reuses_and_rebuilds_stale_or_corrupt_engines(t
     from depth_core.inference.tensorrt_backend import cached_engine
 
     builds = []
-
-    def build(onnx_path, path, spec, *, model_config, cache, **_):
-        # Stands in for TensorRT's builder, which this machine may lack: writes an engine file
-        # and its sidecar, as build_engine does, for the platform cached_engine was given.
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(f"engine {len(builds)}".encode() * 50)
-        write_sidecar(path, spec, platform, model_config=model_config, onnx_path=onnx_path, build_seconds=75.0)
-        builds.append(path)
+    build = _standin_build(builds)
 
     def run(**kw):
+        build.platform = platform
         caplog.clear()
         with caplog.at_level(logging.INFO, logger="depth_core.inference"):
             path = cached_engine(onnx, SPEC, model_name="san_resnet18", model_config={"name": "san_resnet18"},
@@ -217,6 +211,88 @@ def test_engine_cache_builds_once_reuses_and_rebuilds_stale_or_corrupt_engines(t
     _, log = run(engine_path=fixed, force=True)
     assert "because a rebuild was asked for" in log
     assert len(builds) == 6
+
+
+def _standin_build(builds):
+    """Stands in for TensorRT's builder (absent here): writes an engine file and its sidecar, as
+    build_engine does, for the platform it is given."""
+    def build(onnx_path, path, spec, *, model_config, cache, calibration=None, **_):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(f"engine {len(builds)}".encode() * 50)
+        write_sidecar(path, spec, build.platform, model_config=model_config, onnx_path=onnx_path, build_seconds=75.0,
+                      calibration_source=calibration and str(calibration.source),
+                      calibration_samples=calibration and calibration.samples)
+        builds.append(path)
+    return build
+
+
+def _verifying_opener(path, platform):
+    """What TensorRTBackend checks before TensorRT sees the file."""
+    return verify_engine(path, platform)
+
+
+def test_a_users_stale_engine_is_rebuilt_from_its_onnx_graph_or_refused(tmp_path, caplog):
+    from depth_core.inference.tensorrt_backend import open_engine
+
+    onnx = tmp_path / "san.onnx"
+    onnx.write_bytes(b"the graph")
+    spec = EngineSpec(file_sha256(onnx), "fp16", SHAPES)
+    engine = tmp_path / "san.engine"
+    engine.write_bytes(b"built on the lab machine" * 10)
+    write_sidecar(engine, spec, HERE, model_config={"name": "san_resnet18"}, onnx_path=onnx)
+    builds = []
+    build = _standin_build(builds)
+    robot = Platform("Orin (nvgpu)", "8.7", "10.3.0")
+    build.platform = robot
+
+    # Matching: opened as it is.
+    assert open_engine(engine, platform=HERE, build=build, opener=_verifying_opener)["gpu_name"] == HERE.gpu_name
+    assert builds == []
+    # On the robot: rebuilt in place from the graph the sidecar names, saying why.
+    with caplog.at_level(logging.INFO, logger="depth_core.inference"):
+        record = open_engine(engine, platform=robot, cache=tmp_path / "cache", build=build, opener=_verifying_opener)
+    assert builds == [engine] and record["gpu_name"] == "Orin (nvgpu)" and record["tensorrt_version"] == "10.3.0"
+    line = next(r.getMessage() for r in caplog.records if "building a TensorRT" in r.getMessage())
+    assert "san.engine: built for another setup (gpu_name: built for NVIDIA H200, here Orin (nvgpu)" in line
+    # Its graph changed since: refused, with the command that rebuilds it, and nothing built.
+    onnx.write_bytes(b"another graph")
+    with pytest.raises(EngineError, match="not available unchanged to rebuild it automatically: rebuild it here: "
+                                          "depth-core build-engine --model .*san.onnx --precision fp16 --out"):
+        open_engine(engine, platform=HERE, build=build, opener=_verifying_opener)
+    # Corrupt bytes: the same.
+    engine.write_bytes(b"truncated")
+    with pytest.raises(EngineError, match="do not match its sidecar.*not available unchanged"):
+        open_engine(engine, platform=robot, build=build, opener=_verifying_opener)
+    assert len(builds) == 1
+
+
+def test_a_users_stale_int8_engine_needs_its_calibration_set_unchanged(tmp_path):
+    from depth_core.inference.tensorrt_backend import open_engine
+
+    onnx = tmp_path / "san.onnx"
+    onnx.write_bytes(b"the graph")
+    images = tmp_path / "calib"
+    images.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(images / f"{i}.png"), np.full((96, 320, 3), 40 * i, np.uint8))
+    calib = CalibrationSet(images, 192, 640, samples=2, sparse=True)
+    spec = EngineSpec(file_sha256(onnx), "int8", SHAPES, calibration=calib.fingerprint())
+    engine = tmp_path / "san.engine"
+    engine.write_bytes(b"int8 engine" * 10)
+    write_sidecar(engine, spec, HERE, model_config={"name": "san_resnet18"}, onnx_path=onnx,
+                  calibration_source=str(images), calibration_samples=2)
+    builds = []
+    build = _standin_build(builds)
+    build.platform = robot = Platform("NVIDIA H200", "9.0", "10.16.0.72")
+    assert open_engine(engine, platform=robot, cache=tmp_path / "c", build=build, opener=_verifying_opener)
+    assert builds == [engine]                       # same images, same samples: same fingerprint, rebuilt
+    cv2.imwrite(str(images / "1.png"), np.full((96, 320, 3), 200, np.uint8))
+    with pytest.raises(EngineError, match="its INT8 calibration set has changed since"):
+        open_engine(engine, platform=HERE, build=build, opener=_verifying_opener)
+    (images / "0.png").unlink()
+    (images / "1.png").unlink()
+    with pytest.raises(EngineError, match="its INT8 calibration set is gone"):
+        open_engine(engine, platform=HERE, build=build, opener=_verifying_opener)
 
 
 # --- calibration sets ------------------------------------------------------------------------
