@@ -372,6 +372,7 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
     cache = Path(cache or cache_dir())
     if spec.precision == "int8" and calibration is None:
         raise EngineError("an INT8 engine needs a calibration set")
+    calibrator = None
     cuda.enter()
     try:
         logger = _trt_logger(trt)
@@ -397,7 +398,8 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
             config.set_flag(trt.BuilderFlag.INT8)
             calib_file = cache / "calibration" / (f"{spec.onnx_sha256[:16]}_{spec.calibration[:16]}_"
                                                   f"trt{platform.tensorrt_version}.cache")
-            config.int8_calibrator = _make_calibrator(trt, cuda, calibration, calib_file, progress)
+            calibrator = _make_calibrator(trt, cuda, calibration, calib_file, progress)
+            config.int8_calibrator = calibrator
             config.set_calibration_profile(profile)
 
         timing_path = Path(timing_cache) if timing_cache else _timing_cache_path(platform, cache)
@@ -409,7 +411,10 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
 
         t0 = time.perf_counter()
         serialized = builder.build_serialized_network(network, config)
-        failed = getattr(config.int8_calibrator, "error", None) if spec.precision == "int8" else None
+        failed = None
+        if calibrator is not None:
+            failed = calibrator.error
+            calibrator.buffers.clear()   # device memory freed while its context is current
         if failed is not None:
             raise EngineError(f"INT8 calibration on {calibration.source} failed: {failed}") from failed
         if serialized is None:
@@ -554,6 +559,18 @@ class TensorRTBackend:
     @property
     def detail(self) -> str:
         return f"[{self.precision.upper()}, {self.platform.describe()}]"
+
+    def close(self) -> None:
+        """Free the buffers, context and engine now, inside their CUDA context (pycuda cannot free
+        device memory from outside it)."""
+        with self.lock:
+            self.cuda.enter()
+            try:
+                self.buffers = {}
+                self.shape = None
+                self.context = self.engine = None
+            finally:
+                self.cuda.leave()
 
     def _bind(self, shapes: dict[str, tuple]) -> None:
         for name, shape in shapes.items():   # all checked before the context changes
