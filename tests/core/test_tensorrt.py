@@ -460,6 +460,9 @@ def test_tensorrt_engine_matches_torch(tmp_path, precision, tolerance):
         want, got = reference.predict(rgb, K, sp), engine.predict(rgb, K, sp)
         assert got.mode == want.mode
         assert _median_rel(got.depth, want.depth) < tolerance
+    engine.backend.close()
+    with pytest.raises(AttributeError):   # closed: nothing left to run on
+        engine.predict(rgb, K, sparse)
 
 
 @needs_tensorrt
