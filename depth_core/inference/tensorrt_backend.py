@@ -595,6 +595,8 @@ class TensorRTBackend:
     def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
         feeds = {"image": image, "sparse_depth": sparse}
         with self.lock:
+            if self.context is None:
+                raise BackendError(f"{self.path}: this TensorRT backend was closed")
             return self._run(feeds, image.shape)
 
     def _run(self, feeds: dict, shape: tuple) -> dict[str, np.ndarray]:

@@ -461,7 +461,7 @@ def test_tensorrt_engine_matches_torch(tmp_path, precision, tolerance):
         assert got.mode == want.mode
         assert _median_rel(got.depth, want.depth) < tolerance
     engine.backend.close()
-    with pytest.raises(AttributeError):   # closed: nothing left to run on
+    with pytest.raises(BackendError, match="was closed"):
         engine.predict(rgb, K, sparse)
 
 
