@@ -85,7 +85,7 @@ def _eval(args) -> int:
 
 
 def _build_engine(args) -> int:
-    from .inference import build_model_engine
+    from .inference import EngineSpec, build_model_engine
     from .inference.engine_cache import read_sidecar
 
     t0 = time.perf_counter()
@@ -96,10 +96,8 @@ def _build_engine(args) -> int:
         timing_cache=args.timing_cache, workspace_gib=args.workspace, pretrained=not args.no_pretrained,
         progress=not args.quiet)
     record = read_sidecar(path)
-    image = record["shapes"]["image"]
-    shape = (f"{image[0][3]}x{image[0][2]}" if image[0] == image[2] else
-             f"{image[0][3]}x{image[0][2]}..{image[2][3]}x{image[2][2]} (opt {image[1][3]}x{image[1][2]})")
-    print(f"{record['model_config']['name']} {record['precision'].upper()} engine at {shape} for "
+    spec = EngineSpec(record["onnx_sha256"], record["precision"], record["shapes"], record.get("calibration"))
+    print(f"{record['model_config']['name']} engine, {spec.describe()}, for "
           f"{record['gpu_name']} (sm {record['compute_capability']}), TensorRT {record['tensorrt_version']}: "
           f"{path} ({path.stat().st_size / 2**20:.1f} MiB, built in {record['build_seconds']} s; "
           f"{time.perf_counter() - t0:.1f} s now); sidecar {path.name}.json")

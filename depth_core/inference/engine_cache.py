@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..utils.files import atomic_write_bytes
 from .backends import BackendError
 
 __all__ = [
@@ -72,6 +71,11 @@ class Platform:
 
     def describe(self) -> str:
         return f"{self.gpu_name} (sm {self.compute_capability}), TensorRT {self.tensorrt_version}"
+
+    def slug(self) -> str:
+        """A file-name-safe tag of the platform, for caches valid on it only."""
+        text = f"{self.gpu_name}_sm{self.compute_capability}_trt{self.tensorrt_version}"
+        return "".join(c if c.isalnum() or c in "._" else "-" for c in text)
 
 
 @dataclass(frozen=True)
@@ -163,11 +167,7 @@ def write_sidecar(engine: str | Path, spec: EngineSpec, platform: Platform, *, m
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     path = sidecar_path(engine)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(record, f, indent=2)
-        f.write("\n")
-    os.replace(tmp, path)
+    atomic_write_bytes(path, (json.dumps(record, indent=2) + "\n").encode())
     return path
 
 
@@ -249,11 +249,7 @@ def record_build_seconds(history: Path, precision: str, seconds: float) -> None:
     except (OSError, json.JSONDecodeError):
         times = {}
     times[precision] = round(float(seconds), 1)
-    history.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".json", dir=history.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(times, f)
-    os.replace(tmp, history)
+    atomic_write_bytes(history, json.dumps(times).encode())
 
 
 def describe_seconds(seconds: float) -> str:

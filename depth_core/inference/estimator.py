@@ -326,9 +326,7 @@ def _ort_gpu_providers(precision: str, cache) -> list:
         platform = current_platform()
     except (ImportError, BackendError):
         return providers
-    tag = "".join(c if c.isalnum() or c == "." else "-" for c in
-                  f"{platform.gpu_name}_sm{platform.compute_capability}_trt{platform.tensorrt_version}_ort{ort.__version__}")
-    folder = Path(cache or cache_dir()) / "ort_tensorrt" / tag
+    folder = Path(cache or cache_dir()) / "ort_tensorrt" / f"{platform.slug()}_ort{ort.__version__}"
     folder.mkdir(parents=True, exist_ok=True)
     options = {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(folder),
                "trt_timing_cache_enable": True, "trt_timing_cache_path": str(folder),
@@ -352,8 +350,18 @@ def _make_runner(kind: str, source: _Source, size, config, opts: dict):
     return OnnxRuntimeBackend(onnx_path, threads=opts["threads"])   # 'onnxruntime': CUDA when there, else CPU
 
 
-_AUTO_CHAIN = (("tensorrt", "TensorRT"), ("onnxruntime-gpu", "onnxruntime on GPU"),
-               ("onnxruntime-cpu", "onnxruntime on CPU"), ("torch", "torch"))
+def _tensorrt_unavailable() -> str | None:
+    from .tensorrt_backend import tensorrt_unavailable
+
+    return tensorrt_unavailable()
+
+
+# (backend kind, label for the log, why it cannot run here or None)
+_AUTO_CHAIN = (("tensorrt", "TensorRT", lambda source: _tensorrt_unavailable()),
+               ("onnxruntime-gpu", "onnxruntime on GPU", lambda source: _onnxruntime_gpu_unavailable()),
+               ("onnxruntime-cpu", "onnxruntime on CPU", lambda source: _onnxruntime_unavailable()),
+               ("torch", "torch",
+                lambda source: None if source.net is not None else "an ONNX file cannot run on torch"))
 
 
 def _auto_runner(source: _Source, size, config, opts: dict):
@@ -364,17 +372,8 @@ def _auto_runner(source: _Source, size, config, opts: dict):
     from .calibration import CalibrationError
 
     skipped = []
-    for kind, label in _AUTO_CHAIN:
-        if kind == "tensorrt":
-            from .tensorrt_backend import tensorrt_unavailable
-
-            why_not = tensorrt_unavailable()
-        elif kind == "onnxruntime-gpu":
-            why_not = _onnxruntime_gpu_unavailable()
-        elif kind == "onnxruntime-cpu":
-            why_not = _onnxruntime_unavailable()
-        else:
-            why_not = None if source.net is not None else "an ONNX file cannot run on torch"
+    for kind, label, unavailable in _AUTO_CHAIN:
+        why_not = unavailable(source)
         if why_not is None:
             try:
                 runner = _make_runner(kind, source, size, config, opts)

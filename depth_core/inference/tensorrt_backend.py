@@ -15,14 +15,13 @@ never run.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ..utils.files import atomic_write_bytes
 from .backends import BackendError, cache_dir
 from .engine_cache import (
     CorruptEngineError,
@@ -273,21 +272,8 @@ def onnx_inputs(path: str | Path) -> list[str]:
     return [i.name for i in graph.input if i.name not in initializers]
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _timing_cache_path(platform: Platform, cache: Path) -> Path:
-    gpu = "".join(c if c.isalnum() else "-" for c in platform.gpu_name)
-    return cache / "timing" / f"{gpu}_sm{platform.compute_capability}_trt{platform.tensorrt_version}.cache"
+    return cache / "timing" / f"{platform.slug()}.cache"
 
 
 def _parser_error(error) -> str:
@@ -352,7 +338,7 @@ def _make_calibrator(trt, cuda, calibration, cache_file: Path, progress: bool):
             return None
 
         def write_calibration_cache(self, cache) -> None:
-            _atomic_write(cache_file, bytes(cache))
+            atomic_write_bytes(cache_file, bytes(cache))
 
     return _EntropyCalibrator()
 
@@ -422,8 +408,8 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
                               "TensorRT errors logged above)")
         seconds = time.perf_counter() - t0
         engine_bytes = bytes(serialized)
-        _atomic_write(engine_path, engine_bytes)
-        _atomic_write(timing_path, bytes(config.get_timing_cache().serialize()))
+        atomic_write_bytes(engine_path, engine_bytes)
+        atomic_write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
     finally:
         cuda.leave()
     write_sidecar(engine_path, spec, platform, model_config=model_config, onnx_path=onnx_path,

@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from .cli import ArgumentParser, image_size, positive_float, positive_int
-from .files import atomic_output_dir
+from .files import atomic_output_dir, atomic_write_bytes
 
-__all__ = ["ArgumentParser", "atomic_output_dir", "image_size", "positive_float", "positive_int"]
+__all__ = ["ArgumentParser", "atomic_output_dir", "atomic_write_bytes", "image_size", "positive_float", "positive_int"]

@@ -1,14 +1,16 @@
-"""Writing output folders so that an interrupted or failed run never leaves one that looks valid."""
+"""Writing output folders and files so that an interrupted or failed run never leaves one that looks
+valid."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputError", "atomic_output_dir"]
+__all__ = ["OutputError", "atomic_output_dir", "atomic_write_bytes"]
 
 
 class OutputError(Exception):
@@ -46,3 +48,18 @@ def atomic_output_dir(out: str | Path, *, overwrite: bool = False) -> Iterator[P
         target.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file beside it and a rename: readers (other
+    processes too) see the old file or the whole new one, never a partial one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=path.suffix, dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
