@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from .sim import SCENES
+from .sim.rigs import RIG_PRESETS
 from .utils import ArgumentParser, image_size, positive_int
 from .utils.files import OutputError
 
@@ -17,12 +18,15 @@ def _simulate(args) -> int:
     from .data import write_simulated_dataset
 
     t0 = time.perf_counter()
+    rigs = args.rigs.split(",")
     summary = write_simulated_dataset(
         args.out, args.scene, args.frames, seed=args.seed, sequence_length=args.sequence_length,
-        width=args.width, height=args.height, overwrite=args.overwrite, progress=not args.quiet)
+        width=args.width, height=args.height, rigs=rigs[0] if len(rigs) == 1 else rigs,
+        appearance=args.appearance == "random", workers=args.workers, overwrite=args.overwrite,
+        progress=not args.quiet)
     elapsed = time.perf_counter() - t0
     print(f"wrote {summary['samples']} samples in {len(summary['sequences'])} sequences "
-          f"({', '.join(args.scene)}) to {args.out} in {elapsed:.1f} s")
+          f"({', '.join(args.scene)}; rigs {args.rigs}, {args.appearance} look) to {args.out} in {elapsed:.1f} s")
     return 0
 
 
@@ -119,9 +123,18 @@ def build_parser() -> ArgumentParser:
     sim.add_argument("--seed", type=int, default=0, help="base seed; the output is a pure function of it")
     sim.add_argument("--sequence-length", type=positive_int, default=50,
                      help="frames per generated world (default 50)")
+    sim.add_argument("--rigs", default="scene",
+                     help="scene: each world type's fixed rig (default); random: a new camera, LiDAR and mounting "
+                          "for every sequence; or rig presets, comma-separated, cycled over the sequences "
+                          f"({', '.join(RIG_PRESETS)})")
+    sim.add_argument("--appearance", default="plain", choices=("plain", "random"),
+                     help="random: a new sky, sun with shadows, exposure, white balance and camera effects "
+                          "for every sequence (default plain)")
+    sim.add_argument("--workers", type=positive_int, help="parallel processes (default: one per core)")
     sim.add_argument("--width", type=positive_int, help="camera width (default: per scene)")
     sim.add_argument("--height", type=positive_int, help="camera height (default: per scene)")
-    sim.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    sim.add_argument("--overwrite", action="store_true",
+                     help="replace --out if it exists (an interrupted run's --out is resumed without it)")
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     sim.set_defaults(func=_simulate)
 

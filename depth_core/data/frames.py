@@ -11,8 +11,10 @@ Layout::
     ROOT/<seq>/sparse/000000.png       LiDAR projected into the camera, same encoding
     ROOT/<seq>/ring/000000.png         8-bit: LiDAR ring + 1 of each sparse pixel, 0 = none
 
-``dataset.json`` is written last, and writers work in a staging folder renamed into place only
-when complete (:func:`depth_core.utils.atomic_output_dir`).
+``dataset.json`` is written last. Writers work in a staging folder renamed into place only when
+complete (:func:`depth_core.utils.atomic_output_dir`); the simulator renames each sequence into
+place when it is complete, so that an interrupted generation resumes (see
+:mod:`depth_core.data.simulated`). Simulated sequences' ``calib.json`` also records the ``rig``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import numpy as np
 from ..geometry import CameraIntrinsics, project_lidar, transform_to_xyzquat
 from .io import DataFileError, read_depth_png, read_rgb, write_depth_png, write_rgb_png
 
-__all__ = ["FORMAT", "FrameDataset", "FrameSetWriter", "SequenceWriter", "project_with_rings"]
+__all__ = ["FORMAT", "FrameDataset", "FrameSetWriter", "SequenceWriter", "frame_set_summary", "project_with_rings"]
 
 FORMAT = "depth_ros-frames"
 VERSION = 1
@@ -99,10 +101,15 @@ class FrameSetWriter:
     def finish(self, **meta) -> dict:
         sequences = [{"name": s["name"], "label": s["label"], "frames": len(s["writer"].poses)}
                      for s in self.sequences]
-        summary = {"format": FORMAT, "version": VERSION, "source": self.source,
-                   "samples": sum(s["frames"] for s in sequences), **meta, "sequences": sequences}
+        summary = frame_set_summary(self.source, sequences, **meta)
         (self.root / "dataset.json").write_text(json.dumps(summary, indent=2))
         return summary
+
+
+def frame_set_summary(source: str, sequences: list[dict], **meta) -> dict:
+    """The ``dataset.json`` content of a frame set with ``sequences`` ([{name, label, frames}])."""
+    return {"format": FORMAT, "version": VERSION, "source": source,
+            "samples": sum(s["frames"] for s in sequences), **meta, "sequences": sequences}
 
 
 class FrameDataset:
@@ -110,14 +117,16 @@ class FrameDataset:
     ``sparse_depth`` [H,W] float32 metres (0 = invalid / no point), ``ring`` [H,W] int16 (ring of
     each sparse pixel, -1 = none; None when the set has no rings), ``K`` [3,3], ``T_cam_lidar``
     [4,4] or None, ``T_world_base`` [4,4] or None, ``lidar`` (the LiDAR model: beams, fov_up_deg,
-    fov_down_deg, max_range..., or None), ``label``, ``sequence``, ``index``, ``id``.
-    ``labels`` keeps only sequences with those labels (scene families)."""
+    fov_down_deg, max_range..., or None), ``rig`` (simulated sets: the camera, LiDAR, mounting
+    and look of the sequence, or None), ``label``, ``sequence``, ``index``, ``id``.
+    ``labels`` keeps only sequences with those labels (scene families). ``summary`` stands in for
+    ``dataset.json`` (the completed sequences of a simulation still being generated)."""
 
-    def __init__(self, root: str | Path, labels=None) -> None:
+    def __init__(self, root: str | Path, labels=None, *, summary: dict | None = None) -> None:
         self.root = Path(root)
         meta_path = self.root / "dataset.json"
         try:
-            meta = json.loads(meta_path.read_text())
+            meta = summary if summary is not None else json.loads(meta_path.read_text())
         except FileNotFoundError:
             raise DataFileError(f"{meta_path}: not found; is {self.root} a frame set "
                                 "(written by `depth-core simulate` or `depth-ros-dataset`)?") from None
@@ -168,6 +177,7 @@ class FrameDataset:
             "T_cam_lidar": np.array(calib["T_cam_lidar"]) if "T_cam_lidar" in calib else None,
             "T_world_base": None if pose is None else np.array(pose),
             "lidar": calib.get("lidar"),
+            "rig": calib.get("rig"),
             "label": calib.get("label", ""),
             "sequence": sequence,
             "index": index,

@@ -40,6 +40,12 @@ class Material(IntEnum):
     SCREEN = 25
     SIGN = 26
     BOOKS = 27
+    FIELD = 28            # farmland parcels with crop rows (the highway's countryside)
+    DIRT = 29             # bare earth, forest floor
+    CORRUGATED = 30       # ribbed sheet metal: containers, trailers, roller shutters
+    MARKING_YELLOW = 31   # yellow paint: warehouse lanes, kerbs, highway edge lines
+    PLASTIC = 32          # smooth tinted plastic: chairs, bollards, coolers, crates
+    CEILING_TILE = 33     # suspended office ceiling: 0.6 m tiles
 
 
 # Materials that emit light: their albedo is shown as is, without shading.
@@ -50,7 +56,9 @@ REFLECTIVITY = np.full(len(Material), 0.3)
 for _m, _r in {Material.ASPHALT: 0.12, Material.MARKING: 0.8, Material.SIDEWALK: 0.3,
                Material.GRASS: 0.45, Material.GLASS: 0.05, Material.RUBBER: 0.04, Material.METAL: 0.6,
                Material.CAR_PAINT: 0.35, Material.FOLIAGE: 0.5, Material.SIGN: 0.95,
-               Material.SCREEN: 0.05, Material.WALL: 0.6, Material.CEILING: 0.7}.items():
+               Material.SCREEN: 0.05, Material.WALL: 0.6, Material.CEILING: 0.7,
+               Material.FIELD: 0.4, Material.DIRT: 0.25, Material.CORRUGATED: 0.5,
+               Material.MARKING_YELLOW: 0.7, Material.PLASTIC: 0.4, Material.CEILING_TILE: 0.7}.items():
     REFLECTIVITY[_m] = _r
 
 
@@ -119,15 +127,22 @@ def _hash(x) -> np.ndarray:
     return np.mod(np.sin(np.asarray(x, np.float64) * 12.9898 + 78.233) * 43758.5453, 1.0)
 
 
-def _facade(c: SurfaceContext) -> np.ndarray:
-    base = c.color * (0.8 + 0.4 * c.pattern(2.0))[:, None]
+def facade_glass(c: SurfaceContext):
+    """Where a facade has windows and shop fronts: (glass mask, along-face u, height z, window
+    spacing), shared with the photo textures of :mod:`.appearance` (no bricks on glass)."""
     vertical = np.abs(c.normal[:, 2]) < 0.5
     spacing = 2.2 + 1.3 * _hash(c.seed)
     u, z = c.uv[:, 0] + 10 * c.seed, c.uv[:, 1]
     fu, fz = np.mod(u / spacing, 1.0), np.mod(z / 3.0, 1.0)
     window = vertical & (z > 3.0) & (fu > 0.22) & (fu < 0.78) & (fz > 0.3) & (fz < 0.82)
     shop = vertical & (z > 0.4) & (z < 2.7) & (fu > 0.08) & (fu < 0.92) & (_hash(c.seed + 3) > 0.4)
-    glass = window | shop
+    return window | shop, u, z, spacing
+
+
+def _facade(c: SurfaceContext) -> np.ndarray:
+    base = c.color * (0.8 + 0.4 * c.pattern(2.0))[:, None]
+    vertical = np.abs(c.normal[:, 2]) < 0.5
+    glass, u, z, spacing = facade_glass(c)
     lit = _hash(np.floor(u / spacing) + 7 * np.floor(z / 3.0) + c.seed) > 0.85
     glass_col = np.where(lit[:, None], [0.55, 0.5, 0.35], [0.06, 0.08, 0.11]) + 0.1 * c.pattern(0.5)[:, None]
     roof = ~vertical
@@ -152,6 +167,21 @@ def _books(c: SurfaceContext) -> np.ndarray:
     spine = np.floor(c.uv[:, 0] / 0.035 + 100 * c.seed)
     rgb = np.stack([_hash(spine), _hash(spine + 0.37), _hash(spine + 0.71)], axis=1) * 0.7 + 0.1
     return rgb * (0.85 + 0.3 * c.pattern(8.0))[:, None]
+
+
+_FIELD_COLORS = np.array([[0.50, 0.42, 0.17], [0.17, 0.30, 0.07], [0.28, 0.20, 0.13], [0.42, 0.40, 0.14],
+                          [0.12, 0.24, 0.05], [0.36, 0.30, 0.18]], np.float32)
+
+
+def _field(c: SurfaceContext) -> np.ndarray:
+    """Farmland: parcels of about 110 x 70 m, each its own crop colour with rows one way or the other."""
+    u, v = c.uv[:, 0], c.uv[:, 1]
+    band = np.floor(v / 70.0)
+    parcel = np.floor(u / 110.0 + _hash(band)) + 1000.0 * band
+    color = _FIELD_COLORS[(_hash(parcel + 0.5) * len(_FIELD_COLORS)).astype(np.int64) % len(_FIELD_COLORS)]
+    rows = c.stripes(np.where(_hash(parcel + 1.7) > 0.5, v, u), 0.75, 0.3)
+    shade = (0.75 + 0.5 * c.pattern(3.0)) * (0.85 + 0.3 * c.pattern(0.15)) * (1 - 0.35 * rows)
+    return color * c.color * shade[:, None]
 
 
 def _albedo_table():
@@ -190,6 +220,16 @@ def _albedo_table():
         M.WINDOW_LIGHT: lambda c: np.array([0.85, 0.9, 1.0]) * (0.9 + 0.2 * c.pattern(0.5))[:, None],
         M.SCREEN: lambda c: _grey(0.02 + 0.03 * c.pattern(1.0)),
         M.SIGN: lambda c: c.color * (0.9 + 0.1 * c.pattern(2.0))[:, None],
+        M.FIELD: _field,
+        M.DIRT: lambda c: c.color * np.array([0.30, 0.22, 0.14])
+        * ((0.5 + 1.0 * c.pattern(6.0)) * (0.7 + 0.6 * c.pattern(0.5)))[:, None],
+        M.CORRUGATED: lambda c: c.color * ((0.8 + 0.3 * c.pattern(1.0))
+                                           * (1 - 0.35 * c.stripes(c.uv[:, 0], 0.25, 0.1)))[:, None],
+        M.MARKING_YELLOW: lambda c: np.array([0.8, 0.6, 0.06]) * (0.85 + 0.3 * c.pattern(6.0))[:, None],
+        M.PLASTIC: lambda c: c.color * (0.92 + 0.16 * c.pattern(1.5))[:, None],
+        M.CEILING_TILE: lambda c: _grey(0.78 * (0.95 + 0.1 * c.pattern(2.0))
+                                        * (1 - 0.4 * np.maximum(c.stripes(c.uv[:, 0], 0.6, 0.015),
+                                                                c.stripes(c.uv[:, 1], 0.6, 0.015)))),
     }
 
 

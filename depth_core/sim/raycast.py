@@ -8,6 +8,11 @@ primitive only tests the rays that can reach it.
 
 Casting is two passes: pass 1 finds, per ray, the nearest distance and which primitive it hit;
 pass 2 computes normals and surface coordinates for all winning hits at once.
+
+Shadow rays (:func:`occluded`) are the other case: one shared direction (towards the sun) from many
+origins (the camera's hit points), and any hit will do. The intersection functions take either one
+origin ``[3]`` or one origin per ray ``[3,n]``, and either one direction per ray or a shared one
+``[3,1]``; :func:`parallel_candidates` culls them per primitive in the plane across the rays.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["BOX", "CYLINDER", "GROUND", "NO_HIT", "SPHERE", "Hits", "Primitives", "cast_rays"]
+__all__ = ["BOX", "CYLINDER", "GROUND", "NO_HIT", "SPHERE", "Hits", "Primitives", "all_corners", "cast_rays",
+           "occluded", "parallel_candidates"]
 
 BOX, CYLINDER, SPHERE = 0, 1, 2
 GROUND, NO_HIT = -1, -2
@@ -70,6 +76,18 @@ class Primitives:
         return local @ rot.T + self.center[k]
 
 
+_SIGNS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
+
+
+def all_corners(prims: Primitives, ks: np.ndarray) -> np.ndarray:
+    """Bounding-box corners [K,8,3] (world) of primitives ``ks`` (what the renderers cull with)."""
+    local = _SIGNS[None] * prims.half[ks, None, :]
+    c, s = np.cos(prims.yaw[ks])[:, None], np.sin(prims.yaw[ks])[:, None]
+    x = c * local[..., 0] - s * local[..., 1]
+    y = s * local[..., 0] + c * local[..., 1]
+    return np.stack([x, y, local[..., 2]], axis=-1) + prims.center[ks, None, :]
+
+
 @dataclass
 class Hits:
     """Nearest hit per ray: distance ``t`` along the (unnormalised) ray, the primitive index
@@ -90,9 +108,15 @@ def _slab(t_near, t_far, o, h, inv):
     return np.maximum(t_near, np.minimum(t1, t2)), np.minimum(t_far, np.maximum(t1, t2))
 
 
+def _rel(o, center):
+    """Ray origins relative to a primitive centre: [3] for one shared origin, else [3,n]."""
+    return o - center if o.ndim == 1 else o - center[:, None]
+
+
 def _box_t(o, d, inv, center, half, yaw) -> np.ndarray:
-    """Ray/box distances; ``d`` and ``inv`` (1/d) are [3,n] column arrays."""
-    rel = o - center
+    """Ray/box distances; ``d`` and ``inv`` (1/d) are [3,n] (or shared [3,1]) column arrays, ``o``
+    one origin [3] or one per ray [3,n]."""
+    rel = _rel(o, center)
     if yaw != 0.0:  # rotate rays into the box frame (most boxes are axis aligned: skip then)
         c, s = np.cos(yaw), np.sin(yaw)
         rel = np.array([c * rel[0] + s * rel[1], -s * rel[0] + c * rel[1], rel[2]])
@@ -128,10 +152,10 @@ def _cylinder_t(o, d, center, half) -> np.ndarray:
 
 
 def _sphere_t(o, d, center, radius) -> np.ndarray:
-    rel = o - center
+    rel = _rel(o, center)
     a = d[0] * d[0] + d[1] * d[1] + d[2] * d[2]
     b = 2.0 * (d[0] * rel[0] + d[1] * rel[1] + d[2] * rel[2])
-    cc = rel @ rel - radius * radius
+    cc = (rel @ rel if rel.ndim == 1 else rel[0] * rel[0] + rel[1] * rel[1] + rel[2] * rel[2]) - radius * radius
     disc = b * b - 4.0 * a * cc
     with np.errstate(invalid="ignore"):
         t = (-b - np.sqrt(disc)) / (2.0 * a)
@@ -168,14 +192,7 @@ def cast_rays(prims: Primitives, origin: np.ndarray, dirs: np.ndarray, candidate
             idx = idx[t_best[idx] * ray_norm[idx] > near]
             if idx.size == 0:
                 continue
-        d = cols[:, idx]
-        kind = prims.kind[k]
-        if kind == BOX:
-            t = _box_t(origin, d, inv_cols[:, idx], prims.center[k], prims.half[k], prims.yaw[k])
-        elif kind == CYLINDER:
-            t = _cylinder_t(origin, d, prims.center[k], prims.half[k])
-        else:
-            t = _sphere_t(origin, d, prims.center[k], prims.half[k, 0])
+        t = _intersect(prims, k, origin, cols[:, idx], inv_cols[:, idx])
         closer = t < t_best[idx]
         sel = idx[closer]
         t_best[sel] = t[closer]
@@ -185,6 +202,87 @@ def cast_rays(prims: Primitives, origin: np.ndarray, dirs: np.ndarray, candidate
     t_best[far] = np.inf
     prim[far] = NO_HIT
     return _surface_details(prims, origin, dirs, t_best, prim)
+
+
+def _intersect(prims: Primitives, k: int, o, d, inv) -> np.ndarray:
+    """Distances from rays to primitive ``k`` (inf for a miss). ``o``: one origin [3] or one per ray
+    [3,n]; ``d``/``inv``: directions and their reciprocals, [3,n] or shared [3,1]."""
+    kind = prims.kind[k]
+    if kind == BOX:
+        return _box_t(o, d, inv, prims.center[k], prims.half[k], prims.yaw[k])
+    if kind == CYLINDER:
+        return _cylinder_t(o, d, prims.center[k], prims.half[k])
+    return _sphere_t(o, d, prims.center[k], prims.half[k, 0])
+
+
+def occluded(prims: Primitives, origins: np.ndarray, direction: np.ndarray, candidates, *,
+             own: np.ndarray | None = None, max_t: float = np.inf) -> np.ndarray:
+    """Which rays ``origins[i] + t * direction`` (``origins`` [n,3], one shared ``direction`` [3])
+    hit any primitive at ``0 < t <= max_t``: the shadow-ray test. ``candidates`` yields
+    ``(k, ray_index)`` like :func:`cast_rays`' (without ``near``); rays already blocked are not
+    tested again. ``own`` [n] is the primitive each origin lies on (all primitives are convex, so a
+    ray leaving a surface point cannot hit its own primitive again): it is skipped for them. The
+    ground plane never blocks (the caller only casts rays that rise). Returns a bool mask [n]."""
+    cols = np.ascontiguousarray(np.asarray(origins, dtype=np.float64).T)
+    d = np.asarray(direction, dtype=np.float64).reshape(3, 1)
+    with np.errstate(divide="ignore"):
+        inv = 1.0 / d
+    blocked = np.zeros(cols.shape[1], dtype=bool)
+    for k, idx in candidates:
+        idx = idx[~blocked[idx]]
+        if own is not None:
+            idx = idx[own[idx] != k]
+        if idx.size == 0:
+            continue
+        t = _intersect(prims, k, cols[:, idx], d, inv)
+        blocked[idx[t <= max_t]] = True
+    return blocked
+
+
+def parallel_candidates(prims: Primitives, origins: np.ndarray, direction: np.ndarray):
+    """Culling for rays that share one upward ``direction`` (z > 0): ``(k, ray_index)`` pairs.
+
+    Every origin and every primitive's bounding box is projected along ``direction`` onto the ground
+    plane (a parallel projection; boxes become their footprint plus their swept shadow). A ray can
+    only hit primitive ``k`` if its origin's projection lies in the primitive's projected rectangle
+    and the origin is below the primitive's top. Origins are sorted once by each projected
+    coordinate; each primitive takes the ``searchsorted`` slice along whichever axis is shorter
+    (kerbs and walls along a street are long one way and thin the other), then filters it by the
+    other axis and by height. Largest primitives come first, so they block most rays early.
+    """
+    p = np.asarray(origins, dtype=np.float64)
+    s = np.asarray(direction, dtype=np.float64)
+    if len(p) == 0 or len(prims.kind) == 0 or s[2] <= 0:
+        return
+    shift = s[:2] / s[2]
+    q = p[:, :2] - p[:, 2:3] * shift
+    ks = np.arange(len(prims.kind))
+    corners = all_corners(prims, ks)                        # [K,8,3]
+    qc = corners[..., :2] - corners[..., 2:3] * shift       # [K,8,2]
+    lo, hi, top = qc.min(axis=1), qc.max(axis=1), corners[..., 2].max(axis=1)
+    qmin, qmax = q.min(axis=0), q.max(axis=0)
+    keep = (hi[:, 0] >= qmin[0]) & (lo[:, 0] <= qmax[0]) & (hi[:, 1] >= qmin[1]) & (lo[:, 1] <= qmax[1])
+    keep &= top > p[:, 2].min()
+    ks = ks[keep]
+    if ks.size == 0:
+        return
+    ks = ks[np.argsort(-prims.radius[ks], kind="stable")]
+    orders = [np.argsort(q[:, a], kind="stable") for a in (0, 1)]
+    sorted_q = [q[o, a] for a, o in enumerate(orders)]
+    slices = [(np.searchsorted(sorted_q[a], lo[ks, a], "left"), np.searchsorted(sorted_q[a], hi[ks, a], "right"))
+              for a in (0, 1)]
+    z = p[:, 2]
+    for j, k in enumerate(ks):
+        nx, ny = slices[0][1][j] - slices[0][0][j], slices[1][1][j] - slices[1][0][j]
+        if nx == 0 or ny == 0:
+            continue
+        a = 0 if nx <= ny else 1
+        idx = orders[a][slices[a][0][j]:slices[a][1][j]]
+        b = 1 - a
+        qb = q[idx, b]
+        idx = idx[(qb >= lo[k, b]) & (qb <= hi[k, b]) & (z[idx] < top[k])]
+        if idx.size:
+            yield k, idx
 
 
 def _surface_details(prims: Primitives, origin, dirs, t, prim) -> Hits:

@@ -5,23 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..geometry import CameraIntrinsics, invert_transform, pixel_rays, transform_points
+from .appearance import Appearance, LensWarp, apply_camera, photo_detail, sky_radiance, sun_direction
 from .config import LidarConfig
 from .materials import EMISSIVE, REFLECTIVITY, Material, NoiseTexture, SurfaceContext, albedo
-from .raycast import GROUND, NO_HIT, Hits, Primitives, cast_rays
+from .raycast import GROUND, NO_HIT, Hits, Primitives, cast_rays, occluded, parallel_candidates
+from .raycast import all_corners as _all_corners
 from .scenes import World
 
 __all__ = ["CameraRenderer", "LidarScanner"]
-
-_SIGNS = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], float)
-
-
-def _all_corners(prims: Primitives, ks: np.ndarray) -> np.ndarray:
-    """Bounding-box corners [K,8,3] (world) of primitives ``ks``."""
-    local = _SIGNS[None] * prims.half[ks, None, :]
-    c, s = np.cos(prims.yaw[ks])[:, None], np.sin(prims.yaw[ks])[:, None]
-    x = c * local[..., 0] - s * local[..., 1]
-    y = s * local[..., 0] + c * local[..., 1]
-    return np.stack([x, y, local[..., 2]], axis=-1) + prims.center[ks, None, :]
 
 
 def _surface_inputs(world: World, hits: Hits):
@@ -47,11 +38,23 @@ def _surface_inputs(world: World, hits: Hits):
 class CameraRenderer:
     """Ray-casts one pixel-centre ray per pixel; depth is the optical-frame z of the hit."""
 
-    def __init__(self, intrinsics: CameraIntrinsics, max_depth: float, noise_std: float) -> None:
+    def __init__(self, intrinsics: CameraIntrinsics, max_depth: float, noise_std: float, *,
+                 distortion: tuple = (), appearance: Appearance | None = None) -> None:
+        """``distortion``: OpenCV ``(k1, k2, p1, p2[, k3])`` of the lens; the image is rendered at the
+        pinhole ``intrinsics``, warped into the distorted sensor, put through the sensor there, and
+        rectified back to ``intrinsics`` (depth stays the exact pinhole depth). ``appearance``: the
+        sequence's look (shadows, sky, photo textures, camera pipeline; its noise model replaces
+        ``noise_std``). With neither, the output is the plain renderer's, bit for bit."""
         self.intrinsics = intrinsics
         self.max_depth = max_depth
         self.noise_std = noise_std
         self.rays = pixel_rays(intrinsics.K, intrinsics.height, intrinsics.width, np.float64).reshape(-1, 3)
+        self.distortion = tuple(float(x) for x in distortion)
+        if len(self.distortion) not in (0, 4, 5):
+            raise ValueError(f"distortion must be () or (k1, k2, p1, p2[, k3]), got {distortion}")
+        self.appearance = appearance
+        self.lens = (LensWarp(intrinsics.K, self.distortion, intrinsics.width, intrinsics.height)
+                     if any(self.distortion) else None)
 
     def _candidates(self, prims: Primitives, T_world_cam: np.ndarray):
         """(primitive, pixel indices) pairs: each primitive tests only its screen rectangle."""
@@ -88,15 +91,21 @@ class CameraRenderer:
         hits = cast_rays(world.prims, origin, dirs, self._candidates(world.prims, T_world_cam),
                          ground_z=0.0, max_t=self.max_depth)
         depth = np.where(hits.prim == NO_HIT, np.nan, hits.t).astype(np.float32)
+        if self.appearance is not None or self.lens is not None:
+            rgb = self._shade(world, hits, dirs, noise, self.appearance)
+            rgb8 = apply_camera(rgb.reshape(cam.height, cam.width, 3), self.appearance, rng, self.lens, self.noise_std)
+            return rgb8, depth.reshape(cam.height, cam.width)
         rgb = self._shade(world, hits, dirs, noise)
         if self.noise_std > 0:
             rgb = rgb + rng.normal(0.0, self.noise_std, rgb.shape)
         rgb8 = (np.clip(rgb, 0, 1) ** (1 / 2.2) * 255 + 0.5).astype(np.uint8)
         return rgb8.reshape(cam.height, cam.width, 3), depth.reshape(cam.height, cam.width)
 
-    def _shade(self, world: World, hits: Hits, dirs: np.ndarray, noise: NoiseTexture) -> np.ndarray:
+    def _shade(self, world: World, hits: Hits, dirs: np.ndarray, noise: NoiseTexture,
+               look: Appearance | None = None) -> np.ndarray:
         """Linear RGB [N,3] of every ray. Works on all rays at once and fills the sky last, which
-        is cheaper than gathering the hit subset into new arrays."""
+        is cheaper than gathering the hit subset into new arrays. ``look`` adds photo textures,
+        sun shadows, coloured sun and sky light and its sky; without it, the plain shading."""
         light = world.lighting
         ray_len = np.linalg.norm(dirs, axis=1)
         unit = (dirs / ray_len[:, None]).astype(np.float32)
@@ -106,18 +115,16 @@ class CameraRenderer:
         with np.errstate(invalid="ignore"):
             distance = (hits.t * ray_len).astype(np.float32)
             footprint = distance / (self.intrinsics.fx * np.maximum(cos_view, 0.15))
-        base = albedo(material, SurfaceContext(hits.uv, normal, color, seed, footprint, noise))
+        ctx = SurfaceContext(hits.uv, normal, color, seed, footprint, noise)
+        base = albedo(material, ctx)
+        emissive = np.isin(material, [int(m) for m in EMISSIVE])
+        if look is not None:
+            return self._shade_look(world, hits, unit, distance, material, ctx, base, emissive, look)
         if light.sun_direction is not None:
             irradiance = (light.ambient * (0.75 + 0.25 * normal[:, 2])
                           + light.sun_intensity * np.maximum(normal @ light.sun_direction.astype(np.float32), 0.0))
         else:
-            irradiance = np.full(len(dirs), light.ambient, dtype=np.float32)
-            for xyz, intensity in light.point_lights:
-                to_light = (np.asarray(xyz) - hits.point).astype(np.float32)
-                dist = np.linalg.norm(to_light, axis=1)
-                lam = np.maximum(np.einsum("ij,ij->i", normal, to_light) / dist, 0.0)
-                irradiance += intensity * lam / (1.0 + 0.12 * dist * dist)
-        emissive = np.isin(material, [int(m) for m in EMISSIVE])
+            irradiance = self._point_light_irradiance(light, hits, normal)
         irradiance[emissive] = 1.0
         rgb = base * irradiance[:, None]
         if np.isfinite(light.haze_distance):
@@ -127,6 +134,68 @@ class CameraRenderer:
         if sky.any():
             rgb[sky] = self._sky(unit[sky], world, noise)
         return rgb * light.exposure
+
+    @staticmethod
+    def _point_light_irradiance(light, hits: Hits, normal: np.ndarray) -> np.ndarray:
+        irradiance = np.full(len(normal), light.ambient, dtype=np.float32)
+        for xyz, intensity in light.point_lights:
+            to_light = (np.asarray(xyz) - hits.point).astype(np.float32)
+            dist = np.linalg.norm(to_light, axis=1)
+            lam = np.maximum(np.einsum("ij,ij->i", normal, to_light) / dist, 0.0)
+            irradiance += intensity * lam / (1.0 + 0.12 * dist * dist)
+        return irradiance
+
+    def _shade_look(self, world: World, hits: Hits, unit, distance, material, ctx: SurfaceContext, base,
+                    emissive, look: Appearance) -> np.ndarray:
+        light = world.lighting
+        normal = hits.normal
+        base = base * photo_detail(material, ctx, look)[:, None]
+        sun = sun_direction(look, light.sun_direction)
+        sky = hits.prim == NO_HIT
+        if sun is not None:
+            sun_intensity = light.sun_intensity * look.sun_scale
+            ambient = light.ambient * look.ambient_scale
+            lambert = np.maximum(normal @ sun.astype(np.float32), 0.0)
+            if look.shadows and sun[2] > 0:
+                lambert = lambert * self.sun_visibility(world, hits, sun, lambert > 0, distance,
+                                                        look.shadow_distance_m)
+            irradiance = ((ambient * (0.75 + 0.25 * normal[:, 2]))[:, None] * np.asarray(look.ambient_color, np.float32)
+                          + (sun_intensity * lambert)[:, None] * np.asarray(look.sun_color, np.float32))
+            haze_color = np.asarray(look.sky_horizon, np.float32)
+            haze_distance = min(light.haze_distance, look.haze_distance_m)
+        else:
+            sun_intensity = 0.0
+            irradiance = np.repeat(self._point_light_irradiance(light, hits, normal)[:, None], 3, axis=1)
+            haze_color = np.asarray(light.sky_horizon, np.float32)
+            haze_distance = light.haze_distance
+        irradiance[emissive] = 1.0
+        rgb = base * irradiance
+        if np.isfinite(haze_distance):
+            keep = np.exp(-distance / haze_distance)[:, None]
+            rgb = rgb * keep + haze_color * (1 - keep)
+        if sky.any():
+            if light.sun_direction is not None:
+                rgb[sky] = sky_radiance(unit[sky], look, sun, ctx.noise, sun_intensity)
+            else:   # indoors: what little is seen through gaps keeps the plain sky
+                rgb[sky] = self._sky(unit[sky], world, ctx.noise)
+        return rgb * light.exposure
+
+    @staticmethod
+    def sun_visibility(world: World, hits: Hits, sun: np.ndarray, lit: np.ndarray, distance: np.ndarray,
+                       max_distance: float = np.inf) -> np.ndarray:
+        """1 where a hit sees the sun, 0 where something lies between it and the sun: one shadow
+        ray per hit in ``lit`` (hits facing the sun) within ``max_distance`` metres of the camera,
+        started a little off the surface (no self-shadowing acne)."""
+        vis = np.ones(len(lit), dtype=np.float32)
+        idx = np.flatnonzero(lit & (hits.prim != NO_HIT) & (distance <= max_distance))
+        if idx.size == 0 or len(world.prims.kind) == 0:
+            return vis
+        offset = (2e-3 + 2e-5 * distance[idx].astype(np.float64))[:, None]
+        origins = hits.point[idx] + offset * hits.normal[idx]
+        own = hits.prim[idx]
+        blocked = occluded(world.prims, origins, sun, parallel_candidates(world.prims, origins, sun), own=own)
+        vis[idx[blocked]] = 0.0
+        return vis
 
     @staticmethod
     def _sky(unit: np.ndarray, world: World, noise: NoiseTexture) -> np.ndarray:

@@ -85,11 +85,13 @@ class Simulator:
         self.noise = NoiseTexture(np.random.default_rng([seed, 1]))
         rig = config.rig
         self.rig = Rig(
-            make_transform(rotation_from_euler(0.0, np.radians(rig.camera_pitch_deg), 0.0), rig.camera_xyz),
+            make_transform(rotation_from_euler(np.radians(rig.camera_roll_deg), np.radians(rig.camera_pitch_deg), 0.0),
+                           rig.camera_xyz),
             make_transform(R_LINK_OPTICAL),
             make_transform(rotation_from_euler(*np.radians(rig.lidar_rpy_deg)), rig.lidar_xyz),
         )
-        self.camera = CameraRenderer(config.camera.intrinsics(), config.max_depth, config.camera.noise_std)
+        self.camera = CameraRenderer(config.camera.intrinsics(), config.max_depth, config.camera.noise_std,
+                                     distortion=config.camera.distortion, appearance=config.appearance)
         self.lidar = LidarScanner(config.lidar)
 
     @property

@@ -33,8 +33,10 @@ class DatasetConfig:
     weight: float | None = None      # sampling weight; default K / k_i (each data set equally often)
     start_step: int = 0              # incremental mixing: the data set joins at this step (seed 001)
     depth_scale: float = 1 / 256.0   # folder: metres per depth PNG unit
-    simulate: dict = field(default_factory=dict)  # simulated: generated at root when missing:
-    #                                  {scenes: [...], frames: N, seed: S, sequence_length: L}
+    simulate: dict = field(default_factory=dict)  # simulated: generated (or resumed) at root when missing:
+    #                                  {scenes: [...], frames: N, seed: S, sequence_length: L,
+    #                                   rigs: scene | random | {distribution overrides} | [presets],
+    #                                   appearance: false | true | {overrides}, workers: N}
 
 
 @dataclass

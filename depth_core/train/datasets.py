@@ -10,16 +10,24 @@ from .config import DatasetConfig
 __all__ = ["DATASET_TYPES", "build_dataset"]
 
 DATASET_TYPES = ("frames", "simulated", "kitti", "nyu_mat", "nyu_folder", "folder")
+# The keys of a simulated data set's ``simulate:`` (see depth_core.data.simulated).
+SIMULATE_KEYS = {"scenes", "frames", "seed", "sequence_length", "width", "height", "rigs", "appearance", "workers"}
 
 
-def build_dataset(cfg: DatasetConfig):
+def build_dataset(cfg: DatasetConfig, *, miniature: bool = False):
+    """The data set ``cfg`` names. Simulated sets are generated first when missing; for a
+    ``miniature`` run (``--max-steps``) only their first sequence of each world type."""
     if not cfg.root:
         raise DataFileError(f"data set of type '{cfg.type}': no root given")
     if cfg.type == "simulated":
         sim = dict(cfg.simulate)
-        ensure_simulated_dataset(cfg.root, sim.pop("scenes", ["street", "indoor", "yard"]), sim.pop("frames", 200),
-                                 **sim)
-        return FrameDataset(cfg.root, cfg.labels)
+        unknown = sorted(set(sim) - SIMULATE_KEYS)
+        if unknown:
+            raise DataFileError(f"{cfg.root}: simulate: unknown keys {unknown} "
+                                f"(known: {', '.join(sorted(SIMULATE_KEYS))})")
+        return ensure_simulated_dataset(cfg.root, sim.pop("scenes", ["street", "indoor", "yard"]),
+                                        sim.pop("frames", 200), labels=cfg.labels,
+                                        max_sequences=1 if miniature else None, **sim)
     if cfg.type == "frames":
         return FrameDataset(cfg.root, cfg.labels)
     if cfg.type == "kitti":

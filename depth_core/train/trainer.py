@@ -9,6 +9,7 @@ gradients (gloo on CPU, NCCL on CUDA); only rank 0 logs, evaluates and writes fi
 from __future__ import annotations
 
 import csv
+import datetime
 import logging
 import os
 import time
@@ -65,11 +66,16 @@ class Trainer:
         self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
         if self.distributed and not dist.is_initialized():
             backend = "nccl" if torch.cuda.is_available() and cfg.device != "cpu" else "gloo"
-            dist.init_process_group(backend)
+            # Long timeout: the other ranks wait at a barrier while rank 0 generates simulated data.
+            dist.init_process_group(backend, timeout=datetime.timedelta(hours=6))
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
         self.device = self._device(cfg.device)
         self.main = self.rank == 0
+        if self.main:
+            log.info("training %s into %s on %s (%d process%s)%s: preparing the model and data first", cfg.model,
+                     self.out, self.device, self.world, "" if self.world == 1 else "es",
+                     f", a {max_steps}-step miniature of the schedule" if max_steps else "")
         torch.manual_seed(cfg.seed + self.rank)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
         self.model = create_model(cfg.model, **cfg.model_args).to(self.device, memory_format=self.memory_format)
@@ -79,8 +85,7 @@ class Trainer:
             for key in ("freeze", "freeze_norm_stats"):
                 self._check_components(f"stages.{stage.name}.{key}", getattr(stage, key))
         self._check_components("save_float16", cfg.save_float16)   # now, not after hours of training
-        self.datasets = [build_dataset(d) for d in cfg.data]
-        self.val = build_dataset(cfg.val) if cfg.val else None
+        self.datasets, self.val = self._build_datasets(miniature=max_steps is not None)
         self.amp_dtype = _amp_dtype(cfg.amp, self.device)
         self.use_amp = self.amp_dtype is not None
         if self.memory_format == torch.channels_last and self.amp_dtype == torch.bfloat16 and \
@@ -91,6 +96,24 @@ class Trainer:
                      "are broken on this CPU backend", cfg.model)
             self.memory_format = torch.contiguous_format
             self.model.to(memory_format=self.memory_format)
+
+    def _build_datasets(self, miniature: bool):
+        """Training and validation sets. Data-parallel: rank 0 generates missing simulated sets
+        (in parallel processes) while the other ranks wait, then they all open them."""
+        cfg = self.cfg
+
+        def build():
+            return [build_dataset(d, miniature=miniature) for d in cfg.data], \
+                (build_dataset(cfg.val, miniature=miniature) if cfg.val else None)
+
+        if not self.distributed:
+            return build()
+        if self.main:
+            built = build()
+        dist.barrier()
+        if not self.main:
+            built = build()
+        return built
 
     def _check_components(self, key: str, parts: list) -> None:
         known = self.model.components()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["OutputError", "atomic_output_dir", "atomic_write_bytes"]
+__all__ = ["OutputError", "atomic_output_dir", "atomic_write_bytes", "check_output_parent"]
 
 
 class OutputError(Exception):
@@ -28,13 +28,7 @@ def atomic_output_dir(out: str | Path, *, overwrite: bool = False) -> Iterator[P
     out = Path(out).expanduser().absolute()
     if out.exists() and not overwrite:
         raise OutputError(f"{out} already exists (pass --overwrite to replace it)")
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out} exists and is not a folder")
-    ancestor = out.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise OutputError(f"cannot create {out}: {ancestor} is a file, not a folder")
+    check_output_parent(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
@@ -48,6 +42,20 @@ def atomic_output_dir(out: str | Path, *, overwrite: bool = False) -> Iterator[P
         target.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def check_output_parent(out: Path) -> None:
+    """Raise :class:`OutputError` when folder ``out`` is a file or cannot be created below its
+    nearest existing ancestor."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} exists and is not a folder")
+    ancestor = out.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputError(f"cannot create {out}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK):
+        raise OutputError(f"cannot write into {ancestor}: permission denied")
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:

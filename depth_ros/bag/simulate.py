@@ -18,7 +18,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from depth_core.sim import FRAME_IDS, SCENES, Simulator, default_config
+from depth_core.data.simulated import SimulationRequest
+from depth_core.sim import FRAME_IDS, SCENES, Simulator
+from depth_core.sim.rigs import RIG_PRESETS
 from depth_core.utils import ArgumentParser, atomic_output_dir, positive_int
 from depth_core.utils.files import OutputError
 
@@ -40,10 +42,12 @@ TOPICS = {"image": "/camera/image_raw", "camera_info": "/camera/camera_info", "d
 
 
 def write_sim_bag(out: str | Path, scene: str, frames: int, *, seed: int = 0, width: int | None = None,
-                  height: int | None = None, storage: str = "mcap", overwrite: bool = False,
-                  progress: bool = True) -> Path:
-    """Render ``frames`` frames of ``scene`` into a new bag folder ``out``; returns its path."""
-    sim = Simulator(default_config(scene, width=width, height=height), seed=seed, frames=frames)
+                  height: int | None = None, rig: str = "scene", appearance: bool = False, storage: str = "mcap",
+                  overwrite: bool = False, progress: bool = True) -> Path:
+    """Render ``frames`` frames of ``scene`` into a new bag folder ``out``; returns its path.
+    ``rig``: the world's fixed rig (``scene``), a ``random`` one drawn from ``seed``, or a preset."""
+    request = SimulationRequest((scene,), frames, seed, frames, width, height, rig, appearance)
+    sim = Simulator(request.plan()[0]["config"], seed=seed, frames=frames)
     out = Path(out)
     with atomic_output_dir(out, overwrite=overwrite) as staging:
         with BagWriter(staging, storage=storage) as bag:
@@ -85,6 +89,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--frames", type=positive_int, required=True, help="number of camera frames")
     parser.add_argument("--scene", choices=SCENES, default="street", help="scene family (default street)")
     parser.add_argument("--seed", type=int, default=0, help="world seed; the bag is a pure function of it")
+    parser.add_argument("--rig", default="scene", choices=("scene", "random", *RIG_PRESETS),
+                        help="the world's fixed rig (default), a random one drawn from --seed, or a preset")
+    parser.add_argument("--appearance", default="plain", choices=("plain", "random"),
+                        help="random: a sky, sun with shadows and camera effects drawn from --seed")
     parser.add_argument("--width", type=positive_int, help="camera width (default: per scene)")
     parser.add_argument("--height", type=positive_int, help="camera height (default: per scene)")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="rosbag2 storage (default mcap)")
@@ -98,14 +106,17 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         out = write_sim_bag(args.out, args.scene, args.frames, seed=args.seed, width=args.width,
-                            height=args.height, storage=args.storage, overwrite=args.overwrite,
-                            progress=not args.quiet)
+                            height=args.height, rig=args.rig, appearance=args.appearance == "random",
+                            storage=args.storage, overwrite=args.overwrite, progress=not args.quiet)
     except OutputError as exc:
         print(f"depth-ros-sim: error: --out: {exc}", file=sys.stderr)
         return 2
+    except ValueError as exc:
+        print(f"depth-ros-sim: error: {exc}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - t0
     print(f"wrote {out} ({args.storage}, {_size(out)}): {args.frames} frames of '{args.scene}' "
-          f"(seed {args.seed}) in {elapsed:.1f} s")
+          f"(seed {args.seed}, rig {args.rig}, {args.appearance} look) in {elapsed:.1f} s")
     for topic, info in sorted(bag_topics(out).items()):
         print(f"  {topic:22s} {info.msgtype:28s} {info.count:6d} msgs")
     return 0

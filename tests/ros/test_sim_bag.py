@@ -94,6 +94,19 @@ def test_sqlite3_storage_and_other_scenes(tmp_path):
     assert bag_topics(bag)["/camera/image_raw"].count == 2
 
 
+def test_a_bag_from_a_held_out_rig_preset_carries_its_camera_and_lidar(tmp_path):
+    bag = write_sim_bag(tmp_path / "low", "yard", 1, rig="low_robot", progress=False)
+    msgs = _by_topic(bag)
+    cam = intrinsics_from_camera_info(msgs["/camera/camera_info"][0].msg)
+    assert (cam.width, cam.height) == (640, 360) and cam.cx == pytest.approx(319.5 + 0.015 * 640)
+    ring = pointcloud_from_msg(msgs["/lidar/points"][0].msg, names=("ring",))["ring"]
+    assert ring.max() == 15                                  # a VLP-16
+    tree = tree_from_tf_messages(m.msg for m in msgs["/tf_static"])
+    assert tree.lookup("base_link", "camera_optical_frame")[2, 3] == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="above what 'indoor' allows"):
+        write_sim_bag(tmp_path / "high", "indoor", 1, rig="high_mount", progress=False)
+
+
 def test_console_script_writes_a_bag_and_prints_what_it_wrote(tmp_path, venv_bin):
     out = tmp_path / "yard_bag"
     result = subprocess.run([str(venv_bin / "depth-ros-sim"), "--out", str(out), "--frames", "2", "--scene", "yard",

@@ -3,11 +3,35 @@ distance travelled per frame."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .common import Lighting, World
+from .highway import build_highway
 from .indoor import build_indoor
+from .parking import build_parking
 from .street import build_street
+from .warehouse import build_warehouse
 from .yard import build_yard
 
-BUILDERS = {"street": build_street, "indoor": build_indoor, "yard": build_yard}
+BUILDERS = {"street": build_street, "indoor": build_indoor, "yard": build_yard, "highway": build_highway,
+            "parking": build_parking, "warehouse": build_warehouse}
 
-__all__ = ["BUILDERS", "Lighting", "World", "build_indoor", "build_street", "build_yard"]
+
+@dataclass(frozen=True)
+class SceneInfo:
+    speed: float              # m/s of the robot along the trajectory
+    max_depth: float          # metres; rendered depth beyond is invalid
+    max_mount_height: float   # highest camera/LiDAR mount that stays below any ceiling (inf outdoors)
+    indoor: bool
+
+
+SCENE_INFO: dict[str, SceneInfo] = {
+    "street": SceneInfo(8.0, 250.0, float("inf"), False),
+    "indoor": SceneInfo(0.5, 20.0, 2.2, True),
+    "yard": SceneInfo(1.5, 120.0, float("inf"), False),
+    "highway": SceneInfo(20.0, 250.0, float("inf"), False),
+    "parking": SceneInfo(2.0, 150.0, float("inf"), False),
+    "warehouse": SceneInfo(1.5, 60.0, 4.5, True),
+}
+
+__all__ = ["BUILDERS", "SCENE_INFO", "Lighting", "SceneInfo", "World", "build_indoor", "build_street", "build_yard"]

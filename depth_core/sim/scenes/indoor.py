@@ -25,14 +25,22 @@ def _wall_frame(wall: int, half_x: float, half_y: float):
             ((0.0, -half_y), (0.0, 1.0), (1.0, 0.0), half_x)][wall]
 
 
-def _furnish_wall(prims: Primitives, rng: np.random.Generator, wall: int, hx: float, hy: float, height: float) -> None:
+# How far each kind of furniture reaches into the room from its wall, in metres.
+_REACH = {"shelf": 0.47, "cabinet": 0.6, "bed": 2.04, "sofa": 0.9, "desk": 0.7, "plant": 0.75, "gap": 0.0}
+
+
+def _furnish_wall(prims: Primitives, rng: np.random.Generator, wall: int, hx: float, hy: float,
+                  height: float) -> float:
+    """Furniture, pictures, a window along one wall; returns how far the furniture reaches into the room."""
     (px, py), (nx, ny), (tx, ty), half_len = _wall_frame(wall, hx, hy)
+    room_half = hx if wall % 2 == 0 else hy    # half the room's size across this wall
     yaw = np.arctan2(ty, tx)  # furniture's local x runs along the wall
 
     def at(s: float, d: float, z: float):
         return (px + tx * s + nx * d, py + ty * s + ny * d, z)
 
     s = -half_len + rng.uniform(0.1, 0.6)
+    reach = 0.0
     while s < half_len - 0.6:
         kind = rng.choice(["shelf", "cabinet", "bed", "sofa", "desk", "plant", "gap"],
                           p=[0.18, 0.2, 0.1, 0.12, 0.15, 0.1, 0.15])
@@ -41,7 +49,10 @@ def _furnish_wall(prims: Primitives, rng: np.random.Generator, wall: int, hx: fl
                  "gap": rng.uniform(0.4, 1.2)}[kind]
         if s + width > half_len - 0.05:
             break
+        if kind == "bed" and room_half < 3.2:
+            kind = "sofa"   # a bed would leave no room to walk past it
         mid = s + width / 2
+        reach = max(reach, _REACH[kind])
         wood = WOOD_COLORS[rng.integers(len(WOOD_COLORS))]
         fabric = FABRIC_COLORS[rng.integers(len(FABRIC_COLORS))]
         seed = rng.uniform()
@@ -87,6 +98,7 @@ def _furnish_wall(prims: Primitives, rng: np.random.Generator, wall: int, hx: fl
         w = rng.uniform(1.0, 2.0)
         prims.add_box(at(rng.uniform(-half_len + w, half_len - w) if half_len > w else 0.0, 0.01, 1.5),
                       (w / 2, 0.01, 0.6), M.WINDOW_LIGHT, (1, 1, 1), yaw)
+    return reach
 
 
 def build_indoor(rng: np.random.Generator, n_frames: int, step: float) -> World:
@@ -99,8 +111,7 @@ def build_indoor(rng: np.random.Generator, n_frames: int, step: float) -> World:
                          (0.0, (hy + t), (hx + 2 * t, t, height / 2)), (0.0, -(hy + t), (hx + 2 * t, t, height / 2))):
         prims.add_box((sx, sy, height / 2), half, M.WALL, wall_color, 0.0, rng.uniform())
     prims.add_box((0.0, 0.0, height + t), (hx + 2 * t, hy + 2 * t, t), M.CEILING)
-    for wall in range(4):
-        _furnish_wall(prims, rng, wall, hx, hy, height)
+    reach = max(_furnish_wall(prims, rng, wall, hx, hy, height) for wall in range(4))
     door_wall = rng.integers(4)
     (px, py), (nx, ny), (tx, ty), half_len = _wall_frame(door_wall, hx, hy)
     s = rng.uniform(-half_len + 0.6, half_len - 0.6)
@@ -109,11 +120,16 @@ def build_indoor(rng: np.random.Generator, n_frames: int, step: float) -> World:
     # A rug, and a table with chairs when the room is large enough to walk around it.
     prims.add_box((0.0, 0.0, 0.005), (rng.uniform(0.8, 1.4), rng.uniform(0.6, 1.1), 0.005), M.CARPET,
                   FABRIC_COLORS[rng.integers(len(FABRIC_COLORS))], rng.uniform(-0.3, 0.3), rng.uniform())
-    loop = min(hx, hy) - 1.6
-    center_table = loop > 1.0 and rng.uniform() < 0.6
+    # The walk stays 0.6 m clear of the furniture (cameras are mounted from 0.2 m up: a bed is
+    # an obstacle, not something to see over).
+    loop = min(hx, hy) - max(1.6, reach + 0.6)
+    # The walk is an ellipse squashed by min/max of the room's sides: its short semi-axis must
+    # clear the table too.
+    table_clear = 0.95 * max(hx, hy) / min(hx, hy)
+    center_table = loop > table_clear + 0.05 and rng.uniform() < 0.6
     if center_table:
         add_table(prims, rng, 0.0, 0.0, rng.uniform(0, np.pi), (0.9, 0.6), 0.72, M.WOOD, WOOD_COLORS[rng.integers(4)])
-        radius = rng.uniform(0.95, loop)
+        radius = rng.uniform(table_clear, loop)
     else:
         radius = rng.uniform(0.2, max(0.3, loop))
     lights = [((0.0, 0.0, height - 0.05), rng.uniform(1.2, 1.8))]

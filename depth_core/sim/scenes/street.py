@@ -47,11 +47,13 @@ def build_street(rng: np.random.Generator, n_frames: int, step: float) -> World:
             if x1 > x0:
                 prims.add_box(((x0 + x1) / 2, side * (road_half + 0.1), 0.07), ((x1 - x0) / 2, 0.1, 0.07),
                               M.SIDEWALK, (1, 1, 1), 0.0, rng.uniform())
-        # Parked cars by the curb.
+        # Parked cars by the curb; on the robot's side of a road too narrow to pass them, the
+        # car is drawn (same random stream, same world otherwise) but left out.
         x = x_start + rng.uniform(0, 8)
         while x < x_end:
             if rng.uniform() < 0.55 and not near_crossing(x - 3, x + 3):
-                add_car(prims, rng, x, side * (road_half - 1.15), rng.normal(0, 0.03) + (0 if side < 0 else np.pi))
+                target = prims if side > 0 or road_half - 1.15 - 1.0 > road_half / 2 + 0.25 + 0.8 else Primitives()
+                add_car(target, rng, x, side * (road_half - 1.15), rng.normal(0, 0.03) + (0 if side < 0 else np.pi))
             x += rng.uniform(5.5, 11.0)
         # Street lights with an arm, and signs.
         x = x_start + rng.uniform(0, 20)

@@ -1,0 +1,203 @@
+"""The generalisation benchmark: held-out rigs times world types, with seeds no training uses,
+plus real RGB-D frames, scored the same way for every model and next to the classical baseline.
+
+Each simulated set is one rig preset (:data:`~depth_core.sim.rigs.HELD_OUT_RIGS`) in one world
+type, generated with a randomised look from :data:`SUITE_SEED`. Per image:
+
+- **prediction**: the camera alone, against the dense ground truth: AbsRel, delta1, and the
+  median ratio gt/pred (1 = right metric scale);
+- **completion at held-out LiDAR points**: 30 % of the scan's points are the input, the other
+  70 % are the ground truth; the classical completion of the same input on the same points;
+- **dense completion**: the same completion against the dense ground truth (and classical).
+
+Real sets (7-Scenes layout) use a 32-beam pattern and 500 random points sampled from their depth.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from .data import write_simulated_dataset
+from .data.frames import FrameDataset
+from .metrics import compute_depth_metrics
+from .sim.rigs import HELD_OUT_RIGS
+
+__all__ = ["SUITE_SEED", "SUITE_WORLDS", "SuiteSet", "build_suite", "evaluate_suite", "suite_tables",
+           "write_suite_report"]
+
+log = logging.getLogger("depth_core.generalisation")
+
+#: Base seed of every simulated suite set. Training configs use seeds 0 (training) and 1000
+#: (validation); world seeds are hashed from (seed, world, sequence), so the suite's worlds are
+#: not in any training set.
+SUITE_SEED = 7_770_000
+SUITE_WORLDS = ("street", "parking", "warehouse")
+INPUT_FRACTION = 0.3
+MAX_DEPTH = 80.0
+
+
+@dataclass
+class SuiteSet:
+    name: str            # e.g. "street/vga60" or "redkitchen/beams32"
+    kind: str            # "sim" | "real"
+    dataset: object      # indexable: items as depth_core data sets return them
+
+
+def build_suite(root: str | Path, *, rigs=HELD_OUT_RIGS, worlds=SUITE_WORLDS, frames: int = 6,
+                sequence_length: int = 2, real_root: str | Path | None = None, real_stride: int = 20,
+                workers: int | None = None, progress: bool = True) -> list[SuiteSet]:
+    """The suite's sets, generating missing simulated ones under ``root`` (``root/WORLD_RIG``)."""
+    root = Path(root)
+    sets = []
+    for world in worlds:
+        for rig in rigs:
+            folder = root / f"{world}_{rig}"
+            if not (folder / "dataset.json").is_file():
+                write_simulated_dataset(folder, [world], frames, seed=SUITE_SEED, sequence_length=sequence_length,
+                                        rigs=rig, appearance=True, workers=workers, progress=progress)
+            sets.append(SuiteSet(f"{world}/{rig}", "sim", FrameDataset(folder)))
+    if real_root is not None:
+        from .data.sevenscenes import SevenScenesDataset
+
+        for pattern in ("beams32", "random500"):
+            data = SevenScenesDataset(real_root, sparse=pattern, stride=real_stride)
+            sets.append(SuiteSet(f"{Path(real_root).name}/{pattern}", "real", data))
+    return sets
+
+
+def _split(sparse: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """The input (``INPUT_FRACTION`` of the points) and the held-out rest, as two sparse maps."""
+    points = sparse > 0
+    take = points & (rng.uniform(size=sparse.shape) < INPUT_FRACTION)
+    return np.where(take, sparse, 0).astype(np.float32), np.where(points & ~take, sparse, 0).astype(np.float32)
+
+
+def _score(pred: np.ndarray, gt: np.ndarray) -> dict:
+    return compute_depth_metrics(pred, gt, 1e-3, MAX_DEPTH)
+
+
+def _median_ratio(pred: np.ndarray, gt: np.ndarray) -> float:
+    valid = (gt > 1e-3) & (gt < MAX_DEPTH) & np.isfinite(pred) & (pred > 0)
+    return float(np.median(gt[valid] / pred[valid])) if valid.any() else float("nan")
+
+
+def _mean(values: list[float]) -> float:
+    values = [v for v in values if np.isfinite(v)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def evaluate_set(est, classical, suite_set: SuiteSet, *, seed: int = 0, progress: bool = True) -> dict:
+    """Scores of one estimator (and the classical baseline) on one set, averaged over images."""
+    rows: dict[str, list] = {k: [] for k in ("pred_abs_rel", "pred_delta1", "scale", "comp_held", "classical_held",
+                                             "comp_dense", "classical_dense")}
+    data = suite_set.dataset
+    for i in tqdm(range(len(data)), desc=suite_set.name, unit="image", leave=False, disable=not progress):
+        s = data[i]
+        rgb, K, gt = s["rgb"], s["K"], s["depth"]
+        pred = est.predict(rgb, K, None).depth
+        m = _score(pred, gt)
+        rows["pred_abs_rel"].append(m["abs_rel"])
+        rows["pred_delta1"].append(m["delta1"])
+        rows["scale"].append(_median_ratio(pred, gt))
+        sparse_in, held = _split(s["sparse_depth"], np.random.default_rng([seed, i]))
+        if not (sparse_in > 0).any() or not (held > 0).any():
+            continue
+        ref = classical.predict(rgb, K, sparse_in).depth
+        rows["classical_held"].append(_score(ref, held)["abs_rel"])
+        rows["classical_dense"].append(_score(ref, gt)["abs_rel"])
+        if est.uses_sparse_depth:
+            comp = est.predict(rgb, K, sparse_in).depth
+            rows["comp_held"].append(_score(comp, held)["abs_rel"])
+            rows["comp_dense"].append(_score(comp, gt)["abs_rel"])
+    out = {k: _mean(v) for k, v in rows.items()}
+    out["images"] = len(data)
+    return out
+
+
+def evaluate_suite(estimators: dict, classical, sets: list[SuiteSet], *, progress: bool = True) -> dict:
+    """``{model: {set name: scores}}`` for every estimator on every set."""
+    results = {}
+    for name, est in estimators.items():
+        log.info("generalisation suite: %s on %d sets", est.description, len(sets))
+        results[name] = {s.name: {"kind": s.kind, **evaluate_set(est, classical, s, progress=progress)} for s in sets}
+    return results
+
+
+def _summary_rows(per_set: dict) -> dict:
+    """Mean rows over the simulated suite, for the comparison with the targets."""
+    sim = [v for v in per_set.values() if v["kind"] == "sim"]
+    if not sim:
+        return {}
+    keys = ("pred_abs_rel", "pred_delta1", "scale", "comp_held", "classical_held", "comp_dense", "classical_dense")
+    return {"simulated suite mean": {"kind": "summary", "images": sum(v["images"] for v in sim),
+                                     **{k: _mean([v[k] for v in sim]) for k in keys}}}
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "n/a" if not np.isfinite(v) else f"{v:.{digits}f}"
+
+
+def suite_tables(results: dict) -> dict[str, str]:
+    """One markdown table per model: a row per set, then the mean over the simulated suite."""
+    tables = {}
+    header = ("| set | images | prediction AbsRel | δ1 | scale gt/pred | completion AbsRel (held-out points) | "
+              "classical (same points) | ratio | dense completion AbsRel | classical dense |\n"
+              "|---|---|---|---|---|---|---|---|---|---|\n")
+    for model, per_set in results.items():
+        lines = []
+        for name, v in {**per_set, **_summary_rows(per_set)}.items():
+            ratio = v["comp_held"] / v["classical_held"] if np.isfinite(v["comp_held"]) and v["classical_held"] > 0 \
+                else float("nan")
+            label = f"**{name}**" if v["kind"] == "summary" else name
+            lines.append(f"| {label} | {v['images']} | {_fmt(v['pred_abs_rel'])} | {_fmt(v['pred_delta1'])} | "
+                         f"{_fmt(v['scale'], 2)} | {_fmt(v['comp_held'])} | {_fmt(v['classical_held'])} | "
+                         f"{_fmt(ratio, 2)} | {_fmt(v['comp_dense'])} | {_fmt(v['classical_dense'])} |")
+        tables[model] = header + "\n".join(lines) + "\n"
+    return tables
+
+
+def _plot(model: str, per_set: dict, path: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(per_set)
+    x = np.arange(len(names))
+    series = [("prediction", "pred_abs_rel"), ("completion (held-out points)", "comp_held"),
+              ("classical (held-out points)", "classical_held")]
+    fig, ax = plt.subplots(figsize=(max(8.0, 0.5 * len(names) + 2), 4.2))
+    width = 0.8 / len(series)
+    for j, (label, key) in enumerate(series):
+        values = [per_set[n][key] for n in names]
+        ax.bar(x + (j - 1) * width, np.nan_to_num(values, nan=0.0), width, label=label)
+    ax.set_xticks(x, names, rotation=60, ha="right", fontsize=8)
+    ax.set_ylabel("AbsRel")
+    ax.set_title(f"{model}: held-out rigs, worlds and real frames")
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def write_suite_report(results: dict, out: str | Path, descriptions: dict | None = None) -> list[Path]:
+    """``results.json`` and, per model, ``MODEL.md`` (its table) and ``MODEL.png`` (a bar chart)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(results, indent=2))
+    written = [out / "results.json"]
+    for model, table in suite_tables(results).items():
+        slug = model.replace("/", "_")
+        png = _plot(model, results[model], out / f"{slug}.png")
+        title = (descriptions or {}).get(model, model)
+        (out / f"{slug}.md").write_text(f"# Generalisation: {title}\n\n{table}\n![{model}]({png.name})\n")
+        written += [out / f"{slug}.md", png]
+    return written
