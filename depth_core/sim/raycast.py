@@ -52,6 +52,12 @@ class Primitives:
     def add_sphere(self, center, radius: float, material: int, color=(1, 1, 1), seed: float = 0.0) -> None:
         self._rows.append((SPHERE, *center, radius, radius, radius, 0.0, material, *color, seed))
 
+    def extend(self, other: Primitives, keep=None) -> None:
+        """Append ``other``'s primitives (not frozen yet); ``keep(center, half)`` may leave some out."""
+        for row in other._rows:
+            if keep is None or keep(np.asarray(row[1:4]), np.asarray(row[4:7])):
+                self._rows.append(row)
+
     def freeze(self) -> Primitives:
         table = np.array(self._rows, dtype=np.float64).reshape(-1, 13)
         self.kind = table[:, 0].astype(np.int8)
@@ -215,11 +221,12 @@ def _intersect(prims: Primitives, k: int, o, d, inv) -> np.ndarray:
     return _sphere_t(o, d, prims.center[k], prims.half[k, 0])
 
 
-def occluded(prims: Primitives, origins: np.ndarray, direction: np.ndarray, candidates, *,
+def occluded(prims: Primitives, origins: np.ndarray, direction: np.ndarray, candidates=None, *,
              own: np.ndarray | None = None, max_t: float = np.inf) -> np.ndarray:
     """Which rays ``origins[i] + t * direction`` (``origins`` [n,3], one shared ``direction`` [3])
     hit any primitive at ``0 < t <= max_t``: the shadow-ray test. ``candidates`` yields
-    ``(k, ray_index)`` like :func:`cast_rays`' (without ``near``); rays already blocked are not
+    ``(k, ray_index)`` like :func:`cast_rays`' (without ``near``); by default
+    :func:`parallel_candidates` (which needs an upward direction). Rays already blocked are not
     tested again. ``own`` [n] is the primitive each origin lies on (all primitives are convex, so a
     ray leaving a surface point cannot hit its own primitive again): it is skipped for them. The
     ground plane never blocks (the caller only casts rays that rise). Returns a bool mask [n]."""
@@ -228,6 +235,8 @@ def occluded(prims: Primitives, origins: np.ndarray, direction: np.ndarray, cand
     with np.errstate(divide="ignore"):
         inv = 1.0 / d
     blocked = np.zeros(cols.shape[1], dtype=bool)
+    if candidates is None:
+        candidates = parallel_candidates(prims, origins, direction, blocked=blocked)
     for k, idx in candidates:
         idx = idx[~blocked[idx]]
         if own is not None:
@@ -235,11 +244,12 @@ def occluded(prims: Primitives, origins: np.ndarray, direction: np.ndarray, cand
         if idx.size == 0:
             continue
         t = _intersect(prims, k, cols[:, idx], d, inv)
-        blocked[idx[t <= max_t]] = True
+        blocked[idx[(t <= max_t) & (t < np.inf)]] = True
     return blocked
 
 
-def parallel_candidates(prims: Primitives, origins: np.ndarray, direction: np.ndarray):
+def parallel_candidates(prims: Primitives, origins: np.ndarray, direction: np.ndarray, *,
+                        blocked: np.ndarray | None = None):
     """Culling for rays that share one upward ``direction`` (z > 0): ``(k, ray_index)`` pairs.
 
     Every origin and every primitive's bounding box is projected along ``direction`` onto the ground
@@ -248,7 +258,9 @@ def parallel_candidates(prims: Primitives, origins: np.ndarray, direction: np.nd
     and the origin is below the primitive's top. Origins are sorted once by each projected
     coordinate; each primitive takes the ``searchsorted`` slice along whichever axis is shorter
     (kerbs and walls along a street are long one way and thin the other), then filters it by the
-    other axis and by height. Largest primitives come first, so they block most rays early.
+    other axis and by height. Largest primitives come first, so they block most rays early; with
+    ``blocked`` (the consumer's running mask, read between yields) blocked rays are dropped from
+    the sorted lists whenever they have become a fifth of them (a low sun shadows most of a street).
     """
     p = np.asarray(origins, dtype=np.float64)
     s = np.asarray(direction, dtype=np.float64)
@@ -268,16 +280,30 @@ def parallel_candidates(prims: Primitives, origins: np.ndarray, direction: np.nd
         return
     ks = ks[np.argsort(-prims.radius[ks], kind="stable")]
     orders = [np.argsort(q[:, a], kind="stable") for a in (0, 1)]
-    sorted_q = [q[o, a] for a, o in enumerate(orders)]
-    slices = [(np.searchsorted(sorted_q[a], lo[ks, a], "left"), np.searchsorted(sorted_q[a], hi[ks, a], "right"))
-              for a in (0, 1)]
     z = p[:, 2]
+
+    def slices(orders, rest):
+        out = []
+        for a in (0, 1):
+            sq = q[orders[a], a]
+            out.append((np.searchsorted(sq, lo[rest, a], "left"), np.searchsorted(sq, hi[rest, a], "right")))
+        return out
+
+    cut, start, last_count = slices(orders, ks), 0, 0
     for j, k in enumerate(ks):
-        nx, ny = slices[0][1][j] - slices[0][0][j], slices[1][1][j] - slices[1][0][j]
+        if blocked is not None:
+            count = int(np.count_nonzero(blocked))
+            if count - last_count > len(orders[0]) // 5:
+                orders = [o[~blocked[o]] for o in orders]
+                if len(orders[0]) == 0:
+                    return
+                cut, start, last_count = slices(orders, ks[j:]), j, count
+        i = j - start
+        nx, ny = cut[0][1][i] - cut[0][0][i], cut[1][1][i] - cut[1][0][i]
         if nx == 0 or ny == 0:
             continue
         a = 0 if nx <= ny else 1
-        idx = orders[a][slices[a][0][j]:slices[a][1][j]]
+        idx = orders[a][cut[a][0][i]:cut[a][1][i]]
         b = 1 - a
         qb = q[idx, b]
         idx = idx[(qb >= lo[k, b]) & (qb <= hi[k, b]) & (z[idx] < top[k])]

@@ -109,7 +109,7 @@ def test_bad_lidar_settings_name_the_setting(kwargs, match):
 
 
 def test_bad_scene_and_frame_count_are_rejected():
-    with pytest.raises(ValueError, match="scene must be one of street, indoor, yard; got 'moon'"):
+    with pytest.raises(ValueError, match="scene must be one of street, indoor, yard, highway, .*; got 'moon'"):
         SimConfig(scene="moon")
     with pytest.raises(ValueError, match="frames must be >= 1"):
         Simulator("street", frames=0)

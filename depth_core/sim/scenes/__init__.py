@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .common import Lighting, World
+from .corridor import build_corridor
+from .forest import build_forest
 from .highway import build_highway
 from .indoor import build_indoor
 from .parking import build_parking
@@ -14,7 +16,8 @@ from .warehouse import build_warehouse
 from .yard import build_yard
 
 BUILDERS = {"street": build_street, "indoor": build_indoor, "yard": build_yard, "highway": build_highway,
-            "parking": build_parking, "warehouse": build_warehouse}
+            "parking": build_parking, "warehouse": build_warehouse,
+            "corridor": build_corridor, "forest": build_forest}
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,9 @@ SCENE_INFO: dict[str, SceneInfo] = {
     "highway": SceneInfo(20.0, 250.0, float("inf"), False),
     "parking": SceneInfo(2.0, 150.0, float("inf"), False),
     "warehouse": SceneInfo(1.5, 60.0, 4.5, True),
+    "corridor": SceneInfo(1.0, 40.0, 2.2, True),
+    "forest": SceneInfo(1.5, 120.0, float("inf"), False),
 }
 
-__all__ = ["BUILDERS", "SCENE_INFO", "Lighting", "SceneInfo", "World", "build_indoor", "build_street", "build_yard"]
+__all__ = ["BUILDERS", "SCENE_INFO", "Lighting", "SceneInfo", "World", "build_corridor", "build_forest",
+           "build_highway", "build_indoor", "build_parking", "build_street", "build_warehouse", "build_yard"]

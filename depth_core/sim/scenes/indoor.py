@@ -120,12 +120,12 @@ def build_indoor(rng: np.random.Generator, n_frames: int, step: float) -> World:
     # A rug, and a table with chairs when the room is large enough to walk around it.
     prims.add_box((0.0, 0.0, 0.005), (rng.uniform(0.8, 1.4), rng.uniform(0.6, 1.1), 0.005), M.CARPET,
                   FABRIC_COLORS[rng.integers(len(FABRIC_COLORS))], rng.uniform(-0.3, 0.3), rng.uniform())
-    # The walk stays 0.6 m clear of the furniture (cameras are mounted from 0.2 m up: a bed is
-    # an obstacle, not something to see over).
-    loop = min(hx, hy) - max(1.6, reach + 0.6)
+    # The walk keeps the sensors (up to 0.5 m ahead of the base, from 0.2 m up: a bed is an
+    # obstacle, not something to see over) 0.4 m clear of the furniture.
+    loop = min(hx, hy) - max(1.6, reach + 1.0)
     # The walk is an ellipse squashed by min/max of the room's sides: its short semi-axis must
     # clear the table too.
-    table_clear = 0.95 * max(hx, hy) / min(hx, hy)
+    table_clear = 1.5 * max(hx, hy) / min(hx, hy)
     center_table = loop > table_clear + 0.05 and rng.uniform() < 0.6
     if center_table:
         add_table(prims, rng, 0.0, 0.0, rng.uniform(0, np.pi), (0.9, 0.6), 0.72, M.WOOD, WOOD_COLORS[rng.integers(4)])

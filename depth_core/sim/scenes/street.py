@@ -27,6 +27,13 @@ def build_street(rng: np.random.Generator, n_frames: int, step: float) -> World:
         reach = cross_half + sidewalk + margin
         return np.any((crossings + reach > x0) & (crossings - reach < x1))
 
+    lane = -road_half / 2
+
+    def clear_of_lane(center, half) -> bool:
+        """False for what hangs into the robot's lane below 4 m (a crown over the road): sensors
+        are mounted up to 3 m high and 0.3 m to the side of a path that wobbles 0.25 m."""
+        return abs(center[1] - lane) - max(half[0], half[1]) > 1.0 or center[2] - half[2] > 4.0
+
     for side in (1, -1):
         # Buildings along the street, with gaps and cross streets.
         x = x_start
@@ -73,7 +80,9 @@ def build_street(rng: np.random.Generator, n_frames: int, step: float) -> World:
         x = x_start + rng.uniform(0, 10)
         while x < x_end:
             if rng.uniform() < 0.45 and not near_crossing(x - 3, x + 3):
-                add_tree(prims, rng, x, side * (road_half + sidewalk * rng.uniform(0.5, 0.8)), rng.uniform(0.7, 1.2))
+                tree = Primitives()
+                add_tree(tree, rng, x, side * (road_half + sidewalk * rng.uniform(0.5, 0.8)), rng.uniform(0.7, 1.2))
+                prims.extend(tree, keep=clear_of_lane)
             x += rng.uniform(7, 16)
 
     # Oncoming traffic, stopped in the left lane (the robot's own lane stays free).
@@ -99,7 +108,6 @@ def build_street(rng: np.random.Generator, n_frames: int, step: float) -> World:
 
     n = n_frames
     xs = np.arange(n) * step
-    lane = -road_half / 2
     wobble = 0.25 * np.sin(xs / rng.uniform(40, 90) + rng.uniform(0, 6.28))
     ys = lane + wobble
     yaw = np.arctan2(np.gradient(ys), step) if n > 1 else np.zeros(n)

@@ -44,6 +44,7 @@ class _Racks:
     def __init__(self, prims: Primitives, rng: np.random.Generator, height: float, pitch: float,
                  bay: float, colors) -> None:
         self.prims, self.rng, self.bay = prims, rng, bay
+        pitch = max(pitch, (height - 0.9) / 5.0)   # at most six levels: each is a pass for the renderer
         self.levels = [0.0, *np.arange(pitch, height - 0.9, pitch)]
         self.height = self.levels[-1] + 0.15 if len(self.levels) > 1 else height
         self.upright, self.beam = colors
