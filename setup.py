@@ -29,6 +29,7 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "opencv-python-headless>=4.8",
+        "scikit-image>=0.19",
         "pyyaml>=6",
         "tqdm>=4.60",
         "rosbags>=0.10",

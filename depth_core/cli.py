@@ -70,7 +70,8 @@ def _eval(args) -> int:
 
     labels = args.labels.split(",") if args.labels else None
     dataset = build_dataset(DatasetConfig(type=args.data_type, root=args.data, depth_root=args.depth_root,
-                                          split=args.split, splits=args.splits, labels=labels))
+                                          split=args.split, splits=args.splits, labels=labels,
+                                          sparse_pattern=args.sparse_pattern))
     est = load_estimator(args.model, args.backend, input_size=args.input_size, pretrained=not args.no_pretrained,
                          precision=args.precision, calibration=args.calibration)
     classical = load_estimator("classical") if args.baselines else None
@@ -173,7 +174,11 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--calibration", help="tensorrt int8: calibration frame set or image folder")
     ev.add_argument("--no-pretrained", action="store_true", help="registry models: initial weights")
     ev.add_argument("--data", required=True, help="data set root (KITTI: raw root; NYU .mat: the file)")
-    ev.add_argument("--data-type", default="frames", choices=("frames", "kitti", "nyu_mat", "nyu_folder", "folder"))
+    ev.add_argument("--data-type", default="frames",
+                    choices=("frames", "kitti", "nyu_mat", "nyu_folder", "folder", "sevenscenes"))
+    ev.add_argument("--sparse-pattern", default="beams32",
+                    help="sevenscenes: sparse input sampled from the depth: beams<N>, random<N> or none "
+                         "(default beams32)")
     ev.add_argument("--depth-root", help="KITTI data_depth_annotated root")
     ev.add_argument("--split", help="KITTI split file, or NYU 'train' / 'test'")
     ev.add_argument("--splits", help="NYU splits.mat")

@@ -8,7 +8,9 @@ from .frames import FrameDataset, FrameSetWriter, project_with_rings
 from .io import DEPTH_PNG_MAX, DataFileError, read_depth_png, read_rgb, write_depth_png, write_rgb_png
 from .kitti import KittiDepthDataset, parse_split_file, read_kitti_calibration
 from .nyu import NYU_K, NyuFolderDataset, NyuMatDataset
+from .sevenscenes import SevenScenesDataset
 from .simulated import ensure_simulated_dataset, write_simulated_dataset
+from .sparse_patterns import lidar_pattern_sparse, random_points_sparse
 
 __all__ = [
     "DEPTH_PNG_MAX",
@@ -21,11 +23,14 @@ __all__ = [
     "KittiDepthDataset",
     "NyuFolderDataset",
     "NyuMatDataset",
+    "SevenScenesDataset",
     "SparseConfig",
     "augment_sample",
     "ensure_simulated_dataset",
+    "lidar_pattern_sparse",
     "parse_split_file",
     "project_with_rings",
+    "random_points_sparse",
     "read_depth_png",
     "read_kitti_calibration",
     "read_rgb",

@@ -75,7 +75,7 @@ class AppearanceConfig:
     colour_jitter: float = 0.05
     # Cast sun shadows; shadow rays are cast for hits up to this distance (m), beyond it all is lit.
     shadows: bool = True
-    shadow_distance_m: float = 120.0
+    shadow_distance_m: float = 1000.0
     # Photographic texture modulation on ground, walls and foliage, and its contrast multiplier.
     textures: bool = True
     texture_strength: tuple = (0.6, 1.1)
@@ -178,7 +178,7 @@ class Appearance:
     sun_color: tuple = _SKY_COLOURS["clear"][2]
     ambient_color: tuple = _SKY_COLOURS["clear"][3]
     shadows: bool = True                       # cast sun shadows
-    shadow_distance_m: float = 120.0           # hits farther than this are not shadow-tested
+    shadow_distance_m: float = 1000.0          # hits farther than this are not shadow-tested
     textures: bool = True                      # photographic texture modulation
     texture_strength: float = 1.0              # its contrast multiplier
     texture_seed: int = 0                      # placement of the ground's textures and the clouds
@@ -264,18 +264,11 @@ def sky_radiance(unit: np.ndarray, look: Appearance, sun: np.ndarray | None, noi
 
 
 def _cloud_threshold(noise: NoiseTexture, cover: float) -> float:
-    """Noise level above which a ``cover`` fraction of the sky is cloud."""
-    key = (id(noise), round(cover, 4))
-    if key not in _THRESHOLDS:
-        t = noise.tex.ravel()
-        mix = 0.7 * t + 0.3 * np.roll(t, 12345)   # about the distribution of the two-octave mix
-        _THRESHOLDS[key] = float(np.quantile(mix, 1.0 - cover))
-        if len(_THRESHOLDS) > 256:
-            _THRESHOLDS.pop(next(iter(_THRESHOLDS)))
-    return _THRESHOLDS[key]
-
-
-_THRESHOLDS: dict = {}
+    """Noise level above which a ``cover`` fraction of the sky is cloud (a millisecond: not cached,
+    so nothing can go stale)."""
+    t = noise.tex.ravel()
+    mix = 0.7 * t + 0.3 * np.roll(t, 12345)   # about the distribution of the two-octave mix
+    return float(np.quantile(mix, 1.0 - cover))
 
 
 # ------------------------------------------------------------------------------ photo textures
@@ -304,6 +297,8 @@ def texture_pyramid(name: str) -> tuple[np.ndarray, ...]:
     while levels[-1].shape[0] > 1:
         t = levels[-1]
         levels.append(0.25 * (t[0::2, 0::2] + t[1::2, 0::2] + t[0::2, 1::2] + t[1::2, 1::2]))
+    for t in levels:
+        t.flags.writeable = False   # shared by every renderer of the process
     return tuple(levels)
 
 
@@ -337,12 +332,13 @@ def _sample(levels, x: np.ndarray, y: np.ndarray, lod: np.ndarray) -> np.ndarray
 
 
 def _bilinear(tex: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    n = tex.shape[0]
+    """Periodic bilinear lookup (texel centres at half-integers; sizes are powers of two)."""
+    mask = tex.shape[0] - 1
     x, y = x - 0.5, y - 0.5
     x0, y0 = np.floor(x), np.floor(y)
     fx, fy = (x - x0).astype(np.float32), (y - y0).astype(np.float32)
-    i0, j0 = y0.astype(np.int64) % n, x0.astype(np.int64) % n
-    i1, j1 = (i0 + 1) % n, (j0 + 1) % n
+    j0, i0 = x0.astype(np.int64) & mask, y0.astype(np.int64) & mask
+    j1, i1 = (j0 + 1) & mask, (i0 + 1) & mask
     top = tex[i0, j0] * (1 - fx) + tex[i0, j1] * fx
     bottom = tex[i1, j0] * (1 - fx) + tex[i1, j1] * fx
     return top * (1 - fy) + bottom * fy
@@ -354,51 +350,69 @@ class _Photo:
     tile_m: float        # metres covered by one tile (the photo's physical size)
     strength: float      # contrast of the modulation
     rotate: bool = True  # random in-plane rotation per object (not for bricks)
+    macro: float = 0.5   # contrast of the ten times larger copy (patches, stains)
 
 
 _M = Material
 # Which photo modulates which material, at what physical scale. Gravel at a small scale stands in
 # for the aggregate of asphalt and concrete and for rough plaster; grass also for leaves.
 _PHOTOS = {
-    _M.ASPHALT: _Photo("gravel", 0.35, 0.45),
-    _M.SIDEWALK: _Photo("gravel", 0.18, 0.22),
-    _M.GRAVEL: _Photo("gravel", 0.9, 0.9),
-    _M.GRASS: _Photo("grass", 0.6, 0.9),
-    _M.FOLIAGE: _Photo("grass", 0.8, 0.8),
-    _M.STONE: _Photo("gravel", 0.7, 0.45),
-    _M.WALL: _Photo("gravel", 0.5, 0.05),
-    _M.BARK: _Photo("grass", 0.3, 0.35),
+    _M.ASPHALT: _Photo("gravel", 0.35, 0.45, macro=0.35),
+    _M.SIDEWALK: _Photo("gravel", 0.18, 0.25, macro=0.25),
+    _M.GRAVEL: _Photo("gravel", 0.9, 0.9, macro=0.3),
+    _M.GRASS: _Photo("grass", 0.6, 1.0, macro=0.5),
+    _M.FOLIAGE: _Photo("grass", 0.8, 0.9, macro=0.4),
+    _M.STONE: _Photo("gravel", 0.7, 0.45, macro=0.3),
+    _M.WALL: _Photo("gravel", 0.5, 0.05, macro=0.08),
+    _M.BARK: _Photo("grass", 0.3, 0.35, macro=0.2),
 }
-for _name, _photo in (("DIRT", _Photo("gravel", 0.4, 0.4)), ("FIELD", _Photo("grass", 0.8, 0.45))):
+for _name, _photo in (("DIRT", _Photo("gravel", 0.4, 0.4, macro=0.4)),
+                      ("FIELD", _Photo("grass", 0.8, 0.45, macro=0.4))):
     if hasattr(_M, _name):   # materials added by other scene families
         _PHOTOS[_M[_name]] = _photo
-_BRICK = _Photo("brick", 0.9, 0.55, rotate=False)
-_PLASTER = _Photo("gravel", 0.35, 0.12)
-_ROOF = _Photo("gravel", 0.5, 0.3)
+_BRICK = _Photo("brick", 1.8, 0.55, rotate=False, macro=0.0)   # the photo (0.9 m) mirrored 2x2
+_PLASTER = _Photo("gravel", 0.35, 0.12, macro=0.25)
+_ROOF = _Photo("gravel", 0.5, 0.3, macro=0.3)
 _BRICK_SHARE = 0.45     # fraction of facades that are brick (the rest are plastered)
+_TEXTURED = np.array(sorted([int(m) for m in _PHOTOS] + [int(_M.FACADE)]), dtype=np.int16)
 
 
-def _hash(x) -> np.ndarray:
-    return np.mod(np.sin(np.asarray(x, np.float64) * 12.9898 + 78.233) * 43758.5453, 1.0)
+def _ihash(x: np.ndarray, salt: int) -> np.ndarray:
+    """Deterministic pseudo-random floats in [0, 1) from values ``x`` (integer mixing of their
+    float32 bits: exact on every machine, and much cheaper than a sine hash)."""
+    with np.errstate(over="ignore"):
+        h = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32) ^ np.uint32((salt * 0x9E3779B9) & 0xFFFFFFFF)
+        h = (h ^ (h >> np.uint32(16))) * np.uint32(0x7FEB352D)
+        h = (h ^ (h >> np.uint32(15))) * np.uint32(0x846CA68B)
+        h = h ^ (h >> np.uint32(16))
+    return h.astype(np.float64) * (1.0 / 2**32)
 
 
-def _modulation(photo: _Photo, c: SurfaceContext, look: Appearance, salt: float) -> np.ndarray:
-    """Detail multiplier [n] (mean about 1) of one photo on hits ``c``, placed per object by its seed."""
+def _modulation(photo: _Photo, c: SurfaceContext, look: Appearance, salt: int) -> np.ndarray:
+    """Detail multiplier [n] (mean about 1) of one photo on hits ``c``, placed per object by its seed
+    (the ground, seed 0, by the sequence's ``texture_seed``): offset, scale and rotation."""
     levels = texture_pyramid(photo.texture)
     n_tex = levels[0].shape[0]
-    key = c.seed.astype(np.float64) * 1000.0 + (look.texture_seed % 10007) * 0.01 + salt
-    scale = photo.tile_m * (0.8 + 0.45 * _hash(key + 1.0))
-    angle = 2 * np.pi * _hash(key + 2.0) if photo.rotate else np.zeros_like(key)
+    salt = salt * 131 + look.texture_seed
+    scale = photo.tile_m * (0.8 + 0.45 * _ihash(c.seed, salt + 1))
     u, v = c.uv[:, 0].astype(np.float64), c.uv[:, 1].astype(np.float64)
-    ca, sa = np.cos(angle), np.sin(angle)
-    x = (ca * u - sa * v) / scale * n_tex + _hash(key + 3.0) * n_tex
-    y = -(sa * u + ca * v) / scale * n_tex + _hash(key + 4.0) * n_tex   # image rows run downwards
+    if photo.rotate:
+        angle = 2 * np.pi * _ihash(c.seed, salt + 2)
+        ca, sa = np.cos(angle), np.sin(angle)
+        u, v = ca * u - sa * v, sa * u + ca * v
+    x = u * (n_tex / scale) + _ihash(c.seed, salt + 3) * n_tex
+    y = v * (-n_tex / scale) + _ihash(c.seed, salt + 4) * n_tex   # image rows run downwards
     with np.errstate(divide="ignore", invalid="ignore"):
-        lod = np.log2(np.maximum(c.footprint.astype(np.float64) * n_tex / scale, 1e-6))
-    tex = _sample(levels, x, y, np.nan_to_num(lod, nan=len(levels)))
-    # Contrast varies over the surface with the procedural noise, so repeats don't line up.
-    local = photo.strength * look.texture_strength * (0.55 + 0.9 * c.pattern(0.35, offset=salt * 7.0))
-    return np.maximum(1.0 + local * (tex - 1.0), 0.0).astype(np.float32)
+        lod = np.nan_to_num(np.log2(np.maximum(c.footprint * (n_tex / scale), 1e-6)), nan=len(levels))
+    tex = _sample(levels, x, y, lod)
+    # The same photo ten times larger (turned, shifted) for patchy variation at a scale that stays
+    # visible at a distance; its contrast also varies over the surface with the procedural noise,
+    # so repeats don't line up.
+    macro = (_sample(levels, 0.1 * y + 0.37 * n_tex, -0.1 * x + 0.71 * n_tex, lod - np.log2(10.0))
+             if photo.macro > 0 else 1.0)
+    local = photo.strength * look.texture_strength * (0.55 + 0.9 * c.pattern(0.35, offset=salt % 97))
+    detail = 1.0 + local * (tex - 1.0) + (0.5 * photo.macro * look.texture_strength) * (macro - 1.0)
+    return np.maximum(detail, 0.0).astype(np.float32)
 
 
 def photo_detail(material: np.ndarray, ctx: SurfaceContext, look: Appearance) -> np.ndarray:
@@ -406,28 +420,53 @@ def photo_detail(material: np.ndarray, ctx: SurfaceContext, look: Appearance) ->
     out = np.ones(len(material), dtype=np.float32)
     if not look.textures:
         return out
-    for m, photo in _PHOTOS.items():
-        idx = np.flatnonzero(material == m)
-        if idx.size:
-            out[idx] = _modulation(photo, _subset(ctx, idx), look, float(m))
-    idx = np.flatnonzero(material == _M.FACADE)
-    if idx.size:
-        c = _subset(ctx, idx)
-        glass = facade_glass(c)[0]
-        roof = np.abs(c.normal[:, 2]) >= 0.5
-        brick = _hash(c.seed.astype(np.float64) * 733.0 + 0.5) < _BRICK_SHARE
-        mod = np.ones(idx.size, dtype=np.float32)
-        for mask, photo, salt in ((roof, _ROOF, 52.0), (~roof & ~glass & brick, _BRICK, 50.0),
-                                  (~roof & ~glass & ~brick, _PLASTER, 51.0)):
-            j = np.flatnonzero(mask)
-            if j.size:
-                mod[j] = _modulation(photo, _subset(c, j), look, salt)
-        out[idx] = mod
+    wanted = np.flatnonzero(np.isin(material, _TEXTURED))
+    if wanted.size == 0:
+        return out
+    # Sort the textured hits by material once: each material then works on contiguous slices.
+    order = wanted[np.argsort(material[wanted], kind="stable")]
+    ids = material[order]
+    facade = np.flatnonzero(ids == _M.FACADE)
+    c = _subset(ctx, order, normals=False)
+    facade_normals = ctx.normal[order[facade]] if facade.size else None
+    res = np.ones(len(order), dtype=np.float32)
+    bounds = np.flatnonzero(np.diff(ids)) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(order)]):
+        m = int(ids[lo])
+        sub = _slice(c, lo, hi)
+        if m == _M.FACADE:
+            sub = SurfaceContext(sub.uv, facade_normals, sub.color, sub.seed, sub.footprint, sub.noise)
+            res[lo:hi] = _facade_detail(sub, look)
+        else:
+            res[lo:hi] = _modulation(_PHOTOS[m], sub, look, m)
+    out[order] = res
     return out
 
 
-def _subset(c: SurfaceContext, idx: np.ndarray) -> SurfaceContext:
-    return SurfaceContext(c.uv[idx], c.normal[idx], c.color[idx], c.seed[idx], c.footprint[idx], c.noise)
+def _facade_detail(c: SurfaceContext, look: Appearance) -> np.ndarray:
+    """Brick on some facades, rough plaster on the others, nothing on their windows; gravel on roofs."""
+    glass = facade_glass(c)[0]
+    roof = np.abs(c.normal[:, 2]) >= 0.5
+    brick = _ihash(c.seed, 7) < _BRICK_SHARE
+    mod = np.ones(len(glass), dtype=np.float32)
+    for mask, photo, salt in ((roof, _ROOF, 52), (~roof & ~glass & brick, _BRICK, 50),
+                              (~roof & ~glass & ~brick, _PLASTER, 51)):
+        j = np.flatnonzero(mask)
+        if j.size:
+            mod[j] = _modulation(photo, _subset(c, j), look, salt)
+    return mod
+
+
+def _subset(c: SurfaceContext, idx: np.ndarray, normals: bool = True) -> SurfaceContext:
+    """The hits ``idx`` of ``c``, with what the photo lookups read (not the tints; the normals only
+    where asked: facades need them)."""
+    return SurfaceContext(c.uv[idx], c.normal[idx] if normals else c.normal, c.color, c.seed[idx], c.footprint[idx],
+                          c.noise)
+
+
+def _slice(c: SurfaceContext, lo: int, hi: int) -> SurfaceContext:
+    """Hits ``lo:hi`` of a subset made without normals (views; normals and tints left as they are)."""
+    return SurfaceContext(c.uv[lo:hi], c.normal, c.color, c.seed[lo:hi], c.footprint[lo:hi], c.noise)
 
 
 # ------------------------------------------------------------------------------ lens and camera
@@ -460,13 +499,20 @@ class LensWarp:
         pts = np.stack([u.ravel(), v.ravel()], axis=1).reshape(-1, 1, 2)
         criteria = (cv2.TERM_CRITERIA_COUNT + cv2.TERM_CRITERIA_EPS, 50, 1e-10)
         und = cv2.undistortPoints(pts, self.K, d, P=self.K, criteria=criteria).reshape(height, width, 2)
-        # Where the iteration did not converge (beyond a strongly distorted lens's fold), stretch
-        # the border instead of sampling garbage.
+        # Sensor pixels that no undistorted ray reaches (beyond the fold of a strongly distorted
+        # lens model: the iteration does not converge there) take the image border in their
+        # direction (a far point that way, clamped by BORDER_REPLICATE). Rectification never
+        # samples them.
         fx, fy, cx, cy = self.K[0, 0], self.K[1, 1], self.K[0, 2], self.K[1, 2]
         xd, yd = _distort_normalised((und[..., 0] - cx) / fx, (und[..., 1] - cy) / fy, d)
         err = np.hypot(xd * fx + cx - u, yd * fy + cy - v)
         bad = ~(err < 0.05)
-        und[bad] = -1e4
+        du, dv = u[bad] - cx, v[bad] - cy
+        with np.errstate(divide="ignore", invalid="ignore"):
+            reach = np.minimum(np.where(du > 0, width - 1 - cx, cx) / np.abs(du),
+                               np.where(dv > 0, height - 1 - cy, cy) / np.abs(dv))
+        und[bad, 0] = cx + du * reach
+        und[bad, 1] = cy + dv * reach
         self.sensor_x, self.sensor_y = und[..., 0].astype(np.float32), und[..., 1].astype(np.float32)
 
     def to_sensor(self, img: np.ndarray) -> np.ndarray:
@@ -489,7 +535,7 @@ def _motion_kernel(length: float, angle: float) -> np.ndarray:
     return k / k.sum()
 
 
-_KEY = 0.16   # auto-exposure target: log-mean linear luminance of a well exposed frame
+_KEY = 0.18   # auto-exposure target: log-mean linear luminance of a well exposed frame
 
 
 def apply_camera(linear: np.ndarray, look: Appearance | None, rng: np.random.Generator,
@@ -503,7 +549,7 @@ def apply_camera(linear: np.ndarray, look: Appearance | None, rng: np.random.Gen
     img = np.ascontiguousarray(linear, dtype=np.float32)
     h, w = img.shape[:2]
     if look is not None:
-        lum = img @ np.array([0.2126, 0.7152, 0.0722], np.float32)
+        lum = img[1::4, 1::4] @ np.array([0.2126, 0.7152, 0.0722], np.float32)   # a sparse sample will do
         log_mean = float(np.exp(np.mean(np.log(np.maximum(lum, 1e-4)))))
         gain = 2.0 ** look.exposure_ev * (_KEY / max(log_mean, 1e-4)) ** look.auto_exposure
     if lens is not None:

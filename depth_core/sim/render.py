@@ -8,7 +8,7 @@ from ..geometry import CameraIntrinsics, invert_transform, pixel_rays, transform
 from .appearance import Appearance, LensWarp, apply_camera, photo_detail, sky_radiance, sun_direction
 from .config import LidarConfig
 from .materials import EMISSIVE, REFLECTIVITY, Material, NoiseTexture, SurfaceContext, albedo
-from .raycast import GROUND, NO_HIT, Hits, Primitives, cast_rays, occluded, parallel_candidates
+from .raycast import GROUND, NO_HIT, Hits, Primitives, cast_rays, occluded
 from .raycast import all_corners as _all_corners
 from .scenes import World
 
@@ -33,6 +33,11 @@ def _surface_inputs(world: World, hits: Hits):
         if world.ground_color is not None:
             color[ground] = world.ground_color(pts[:, 0])
     return material, color, seed
+
+
+# The camera's near plane (metres) for culling, and the 12 edges of a box as corner index pairs.
+_NEAR = 0.05
+_EDGES = np.array([(i, j) for i in range(8) for j in range(i + 1, 8) if bin(i ^ j).count("1") == 1])
 
 
 class CameraRenderer:
@@ -67,20 +72,29 @@ class CameraRenderer:
         ks = ks[np.argsort(gap[ks])]  # nearest first, so occluded rays skip what lies behind
         if ks.size == 0:
             return
-        corners = transform_points(invert_transform(T_world_cam), _all_corners(prims, ks))
-        z = corners[..., 2]
-        behind = z.min(axis=1) < 0.05
+        corners = transform_points(invert_transform(T_world_cam), _all_corners(prims, ks))   # [K,8,3]
+        # Boxes that cross the near plane (everything beside the camera: walls, racks, crowns)
+        # are clipped to it, so that their screen rectangle covers only what lies in front.
+        a, b = corners[:, _EDGES[:, 0]], corners[:, _EDGES[:, 1]]                            # [K,12,3]
+        za, zb = a[..., 2], b[..., 2]
+        cross = (za < _NEAR) != (zb < _NEAR)
         with np.errstate(divide="ignore", invalid="ignore"):
-            u = cam.fx * corners[..., 0] / z + cam.cx
-            v = cam.fy * corners[..., 1] / z + cam.cy
-        u0 = np.where(behind, 0, np.clip(np.floor(u.min(axis=1)), 0, cam.width)).astype(int)
-        u1 = np.where(behind, cam.width, np.clip(np.ceil(u.max(axis=1)) + 1, 0, cam.width)).astype(int)
-        v0 = np.where(behind, 0, np.clip(np.floor(v.min(axis=1)), 0, cam.height)).astype(int)
-        v1 = np.where(behind, cam.height, np.clip(np.ceil(v.max(axis=1)) + 1, 0, cam.height)).astype(int)
-        for k, a, b, c, d, gone in zip(ks, u0, u1, v0, v1, z.max(axis=1) < 0.05):
-            if gone or a >= b or c >= d:
+            t = np.where(cross, (_NEAR - za) / (zb - za), np.nan)
+        points = np.concatenate([corners, a + t[..., None] * (b - a)], axis=1)              # [K,20,3]
+        ok = np.concatenate([corners[..., 2] >= _NEAR, cross], axis=1)
+        z = np.where(ok, np.maximum(points[..., 2], _NEAR), 1.0)
+        u = np.where(ok, cam.fx * points[..., 0] / z + cam.cx, np.nan)
+        v = np.where(ok, cam.fy * points[..., 1] / z + cam.cy, np.nan)
+        gone = ~ok.any(axis=1)
+        u[gone], v[gone] = 0.0, 0.0
+        u0 = np.clip(np.floor(np.nanmin(u, axis=1)), 0, cam.width).astype(int)
+        u1 = np.clip(np.ceil(np.nanmax(u, axis=1)) + 1, 0, cam.width).astype(int)
+        v0 = np.clip(np.floor(np.nanmin(v, axis=1)), 0, cam.height).astype(int)
+        v1 = np.clip(np.ceil(np.nanmax(v, axis=1)) + 1, 0, cam.height).astype(int)
+        for k, a0, a1, b0, b1, g in zip(ks, u0, u1, v0, v1, gone):
+            if g or a0 >= a1 or b0 >= b1:
                 continue
-            yield k, (np.arange(c, d)[:, None] * cam.width + np.arange(a, b)[None, :]).ravel(), gap[k]
+            yield k, (np.arange(b0, b1)[:, None] * cam.width + np.arange(a0, a1)[None, :]).ravel(), gap[k]
 
     def render(self, world: World, T_world_cam: np.ndarray, noise: NoiseTexture,
                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -119,6 +133,10 @@ class CameraRenderer:
         base = albedo(material, ctx)
         emissive = np.isin(material, [int(m) for m in EMISSIVE])
         if look is not None:
+            with np.errstate(invalid="ignore"):   # photo textures: the mean of a pixel's two footprint axes
+                iso = distance / (self.intrinsics.fx * np.sqrt(np.maximum(cos_view, 0.15)))
+            photo = photo_detail(material, SurfaceContext(hits.uv, normal, color, seed, iso, noise), look)
+            base = base * photo[:, None]
             return self._shade_look(world, hits, unit, distance, material, ctx, base, emissive, look)
         if light.sun_direction is not None:
             irradiance = (light.ambient * (0.75 + 0.25 * normal[:, 2])
@@ -149,7 +167,6 @@ class CameraRenderer:
                     emissive, look: Appearance) -> np.ndarray:
         light = world.lighting
         normal = hits.normal
-        base = base * photo_detail(material, ctx, look)[:, None]
         sun = sun_direction(look, light.sun_direction)
         sky = hits.prim == NO_HIT
         if sun is not None:
@@ -193,7 +210,7 @@ class CameraRenderer:
         offset = (2e-3 + 2e-5 * distance[idx].astype(np.float64))[:, None]
         origins = hits.point[idx] + offset * hits.normal[idx]
         own = hits.prim[idx]
-        blocked = occluded(world.prims, origins, sun, parallel_candidates(world.prims, origins, sun), own=own)
+        blocked = occluded(world.prims, origins, sun, own=own)
         vis[idx[blocked]] = 0.0
         return vis
 

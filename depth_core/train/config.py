@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class DatasetConfig:
-    type: str = "frames"             # frames | simulated | kitti | nyu_mat | nyu_folder | folder
+    type: str = "frames"             # frames | simulated | kitti | nyu_mat | nyu_folder | folder | sevenscenes
     root: str = ""                   # the data set's folder (KITTI: the raw data root; NYU .mat: the file)
     depth_root: str | None = None    # KITTI: data_depth_annotated root
     split: str | None = None         # KITTI: split file; NYU .mat: 'train' | 'test'
@@ -33,6 +33,8 @@ class DatasetConfig:
     weight: float | None = None      # sampling weight; default K / k_i (each data set equally often)
     start_step: int = 0              # incremental mixing: the data set joins at this step (seed 001)
     depth_scale: float = 1 / 256.0   # folder: metres per depth PNG unit
+    sparse_pattern: str = "beams32"  # sevenscenes: sparse input sampled from the depth: beams<N> (a spinning
+    #                                  LiDAR at the camera), random<N> (N random pixels) or none
     simulate: dict = field(default_factory=dict)  # simulated: generated (or resumed) at root when missing:
     #                                  {scenes: [...], frames: N, seed: S, sequence_length: L,
     #                                   rigs: scene | random | {distribution overrides} | [presets],

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from ..data import FolderDataset, FrameDataset, KittiDepthDataset, NyuFolderDataset, NyuMatDataset
 from ..data.io import DataFileError
+from ..data.sevenscenes import SevenScenesDataset
 from ..data.simulated import ensure_simulated_dataset
 from .config import DatasetConfig
 
 __all__ = ["DATASET_TYPES", "build_dataset"]
 
-DATASET_TYPES = ("frames", "simulated", "kitti", "nyu_mat", "nyu_folder", "folder")
+DATASET_TYPES = ("frames", "simulated", "kitti", "nyu_mat", "nyu_folder", "folder", "sevenscenes")
 # The keys of a simulated data set's ``simulate:`` (see depth_core.data.simulated).
 SIMULATE_KEYS = {"scenes", "frames", "seed", "sequence_length", "width", "height", "rigs", "appearance", "workers"}
 
@@ -40,4 +41,6 @@ def build_dataset(cfg: DatasetConfig, *, miniature: bool = False):
         return NyuFolderDataset(cfg.root)
     if cfg.type == "folder":
         return FolderDataset(cfg.root, cfg.depth_scale)
+    if cfg.type == "sevenscenes":
+        return SevenScenesDataset(cfg.root, cfg.sparse_pattern)
     raise DataFileError(f"data set type '{cfg.type}' is unknown (known: {', '.join(DATASET_TYPES)})")
