@@ -71,7 +71,7 @@ def _eval(args) -> int:
     labels = args.labels.split(",") if args.labels else None
     dataset = build_dataset(DatasetConfig(type=args.data_type, root=args.data, depth_root=args.depth_root,
                                           split=args.split, splits=args.splits, labels=labels,
-                                          sparse_pattern=args.sparse_pattern))
+                                          sparse_pattern=args.sparse_pattern, depth_to_color=args.depth_to_color))
     est = load_estimator(args.model, args.backend, input_size=args.input_size, pretrained=not args.no_pretrained,
                          precision=args.precision, calibration=args.calibration)
     classical = load_estimator("classical") if args.baselines else None
@@ -179,6 +179,9 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--sparse-pattern", default="beams32",
                     help="sevenscenes: sparse input sampled from the depth: beams<N>, random<N> or none "
                          "(default beams32)")
+    ev.add_argument("--depth-to-color", action="store_true",
+                    help="sevenscenes: re-render the depth in the colour camera, with its own intrinsics (the raw "
+                         "depth is offset from the colour image; see docs/datasets.md)")
     ev.add_argument("--depth-root", help="KITTI data_depth_annotated root")
     ev.add_argument("--split", help="KITTI split file, or NYU 'train' / 'test'")
     ev.add_argument("--splits", help="NYU splits.mat")

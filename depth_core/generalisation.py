@@ -51,8 +51,11 @@ class SuiteSet:
 
 def build_suite(root: str | Path, *, rigs=HELD_OUT_RIGS, worlds=SUITE_WORLDS, frames: int = 6,
                 sequence_length: int = 2, real_root: str | Path | None = None, real_stride: int = 20,
-                workers: int | None = None, progress: bool = True) -> list[SuiteSet]:
-    """The suite's sets, generating missing simulated ones under ``root`` (``root/WORLD_RIG``)."""
+                real_depth_to_color: bool = True, workers: int | None = None,
+                progress: bool = True) -> list[SuiteSet]:
+    """The suite's sets, generating missing simulated ones under ``root`` (``root/WORLD_RIG``).
+    The real set's depth is re-rendered in its colour camera, with that camera's intrinsics
+    (``real_depth_to_color``; 7-Scenes' raw depth is not registered to its colour images)."""
     root = Path(root)
     sets = []
     for world in worlds:
@@ -66,7 +69,8 @@ def build_suite(root: str | Path, *, rigs=HELD_OUT_RIGS, worlds=SUITE_WORLDS, fr
         from .data.sevenscenes import SevenScenesDataset
 
         for pattern in ("beams32", "random500"):
-            data = SevenScenesDataset(real_root, sparse=pattern, stride=real_stride)
+            data = SevenScenesDataset(real_root, sparse=pattern, stride=real_stride,
+                                      depth_to_color=real_depth_to_color)
             sets.append(SuiteSet(f"{Path(real_root).name}/{pattern}", "real", data))
     return sets
 

@@ -35,6 +35,8 @@ class DatasetConfig:
     depth_scale: float = 1 / 256.0   # folder: metres per depth PNG unit
     sparse_pattern: str = "beams32"  # sevenscenes: sparse input sampled from the depth: beams<N> (a spinning
     #                                  LiDAR at the camera), random<N> (N random pixels) or none
+    depth_to_color: bool = False     # sevenscenes: re-render the depth in the colour camera (its own K;
+    #                                  see docs/datasets.md: the raw depth is not registered to the colour)
     simulate: dict = field(default_factory=dict)  # simulated: generated (or resumed) at root when missing:
     #                                  {scenes: [...], frames: N, seed: S, sequence_length: L,
     #                                   rigs: scene | random | {distribution overrides} | [presets],

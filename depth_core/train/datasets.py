@@ -42,5 +42,5 @@ def build_dataset(cfg: DatasetConfig, *, miniature: bool = False):
     if cfg.type == "folder":
         return FolderDataset(cfg.root, cfg.depth_scale)
     if cfg.type == "sevenscenes":
-        return SevenScenesDataset(cfg.root, cfg.sparse_pattern)
+        return SevenScenesDataset(cfg.root, cfg.sparse_pattern, depth_to_color=cfg.depth_to_color)
     raise DataFileError(f"data set type '{cfg.type}' is unknown (known: {', '.join(DATASET_TYPES)})")
