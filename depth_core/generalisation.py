@@ -4,8 +4,9 @@ plus real RGB-D frames, scored the same way for every model and next to the clas
 Each simulated set is one rig preset (:data:`~depth_core.sim.rigs.HELD_OUT_RIGS`) in one world
 type, generated with a randomised look from :data:`SUITE_SEED`. Per image:
 
-- **prediction**: the camera alone, against the dense ground truth: AbsRel, delta1, and the
-  median ratio gt/pred (1 = right metric scale);
+- **prediction**: the camera alone, against the dense ground truth: AbsRel, delta1, the
+  median ratio gt/pred (1 = right metric scale), and the per-image constant-median oracle (every
+  pixel at the image's median ground truth) for comparison;
 - **completion at held-out LiDAR points**: 30 % of the scan's points are the input, the other
   70 % are the ground truth; the classical completion of the same input on the same points;
 - **dense completion**: the same completion against the dense ground truth (and classical).
@@ -40,6 +41,10 @@ SUITE_SEED = 7_770_000
 SUITE_WORLDS = ("street", "parking", "warehouse")
 INPUT_FRACTION = 0.3
 MAX_DEPTH = 80.0
+# Per set: prediction AbsRel and delta1, median gt/pred, the per-image constant-median oracle's
+# AbsRel, completion and classical AbsRel at the held-out points and against the dense depth.
+KEYS = ("pred_abs_rel", "pred_delta1", "scale", "median_abs_rel", "comp_held", "classical_held", "comp_dense",
+        "classical_dense")
 
 
 @dataclass
@@ -98,8 +103,7 @@ def _mean(values: list[float]) -> float:
 
 def evaluate_set(est, classical, suite_set: SuiteSet, *, seed: int = 0, progress: bool = True) -> dict:
     """Scores of one estimator (and the classical baseline) on one set, averaged over images."""
-    rows: dict[str, list] = {k: [] for k in ("pred_abs_rel", "pred_delta1", "scale", "comp_held", "classical_held",
-                                             "comp_dense", "classical_dense")}
+    rows: dict[str, list] = {k: [] for k in KEYS}
     data = suite_set.dataset
     for i in tqdm(range(len(data)), desc=suite_set.name, unit="image", leave=False, disable=not progress):
         s = data[i]
@@ -109,6 +113,9 @@ def evaluate_set(est, classical, suite_set: SuiteSet, *, seed: int = 0, progress
         rows["pred_abs_rel"].append(m["abs_rel"])
         rows["pred_delta1"].append(m["delta1"])
         rows["scale"].append(_median_ratio(pred, gt))
+        valid = (gt > 1e-3) & (gt < MAX_DEPTH)
+        if valid.any():
+            rows["median_abs_rel"].append(_score(np.full(gt.shape, np.median(gt[valid]), np.float32), gt)["abs_rel"])
         sparse_in, held = _split(s["sparse_depth"], np.random.default_rng([seed, i]))
         if not (sparse_in > 0).any() or not (held > 0).any():
             continue
@@ -138,9 +145,8 @@ def _summary_rows(per_set: dict) -> dict:
     sim = [v for v in per_set.values() if v["kind"] == "sim"]
     if not sim:
         return {}
-    keys = ("pred_abs_rel", "pred_delta1", "scale", "comp_held", "classical_held", "comp_dense", "classical_dense")
     return {"simulated suite mean": {"kind": "summary", "images": sum(v["images"] for v in sim),
-                                     **{k: _mean([v[k] for v in sim]) for k in keys}}}
+                                     **{k: _mean([v[k] for v in sim]) for k in KEYS}}}
 
 
 def _fmt(v: float, digits: int = 3) -> str:
@@ -150,9 +156,9 @@ def _fmt(v: float, digits: int = 3) -> str:
 def suite_tables(results: dict) -> dict[str, str]:
     """One markdown table per model: a row per set, then the mean over the simulated suite."""
     tables = {}
-    header = ("| set | images | prediction AbsRel | δ1 | scale gt/pred | completion AbsRel (held-out points) | "
-              "classical (same points) | ratio | dense completion AbsRel | classical dense |\n"
-              "|---|---|---|---|---|---|---|---|---|---|\n")
+    header = ("| set | images | prediction AbsRel | δ1 | scale gt/pred | median oracle AbsRel | "
+              "completion AbsRel (held-out points) | classical (same points) | ratio | dense completion AbsRel | "
+              "classical dense |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
     for model, per_set in results.items():
         lines = []
         for name, v in {**per_set, **_summary_rows(per_set)}.items():
@@ -160,7 +166,8 @@ def suite_tables(results: dict) -> dict[str, str]:
                 else float("nan")
             label = f"**{name}**" if v["kind"] == "summary" else name
             lines.append(f"| {label} | {v['images']} | {_fmt(v['pred_abs_rel'])} | {_fmt(v['pred_delta1'])} | "
-                         f"{_fmt(v['scale'], 2)} | {_fmt(v['comp_held'])} | {_fmt(v['classical_held'])} | "
+                         f"{_fmt(v['scale'], 2)} | {_fmt(v['median_abs_rel'])} | {_fmt(v['comp_held'])} | "
+                         f"{_fmt(v['classical_held'])} | "
                          f"{_fmt(ratio, 2)} | {_fmt(v['comp_dense'])} | {_fmt(v['classical_dense'])} |")
         tables[model] = header + "\n".join(lines) + "\n"
     return tables

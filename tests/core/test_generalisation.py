@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_core.generalisation import build_suite, evaluate_suite, suite_tables, write_suite_report
+from depth_core.generalisation import KEYS, build_suite, evaluate_suite, suite_tables, write_suite_report
 from depth_core.inference import load_estimator
 
 
@@ -20,7 +20,7 @@ def _seven_scenes_fixture(root, frames: int = 3) -> None:
     np.savetxt(root / "camera-intrinsics.txt", K)
     v, u = np.mgrid[0:48, 0:64]
     for i in range(frames):
-        depth = 2.0 + 0.03 * v + 0.2 * i                 # metres, farther towards the bottom... a slope
+        depth = 2.0 + 0.03 * v + 0.2 * i                 # metres: a smooth slope, farther each frame
         mm = (depth * 1000).astype(np.uint16)
         mm[:3, :5] = 0                                    # holes
         cv2.imwrite(str(root / f"frame-{i:06d}.depth.png"), mm)
@@ -45,8 +45,7 @@ def test_the_suite_table_has_every_set_and_the_classical_baseline(tmp_path):
     assert set(rows) == {"yard/low_robot", "kitchen/beams32", "kitchen/random500"}
     for name, r in rows.items():
         assert r["images"] == (2 if name.startswith("yard") else 3)
-        for key in ("pred_abs_rel", "pred_delta1", "scale", "comp_held", "classical_held", "comp_dense",
-                    "classical_dense"):
+        for key in KEYS:
             assert np.isfinite(r[key]), (name, key)
         assert 0 <= r["pred_delta1"] <= 1 and r["scale"] > 0
     # On a smooth slope the classical interpolation of 30 % of the points is nearly exact.
