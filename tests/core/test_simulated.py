@@ -58,7 +58,7 @@ def test_parallel_workers_write_the_same_files_as_one_process(tmp_path):
     assert _tree_digest(tmp_path / "one") == _tree_digest(tmp_path / "two")
 
 
-def _simulate_cmd(out: Path, *extra: str, frames: int = 40, workers: int = 1) -> list[str]:
+def _simulate_cmd(out: Path, *extra: str, frames: int = 120, workers: int = 1) -> list[str]:
     return [sys.executable, "-m", "depth_core.cli", "simulate", "--out", str(out), "--scene", "yard",
             "--frames", str(frames), "--sequence-length", "2", "--width", "48", "--height", "32", "--rigs", "random",
             "--workers", str(workers), *extra]
@@ -67,12 +67,12 @@ def _simulate_cmd(out: Path, *extra: str, frames: int = 40, workers: int = 1) ->
 @pytest.mark.parametrize("how", ["kill", "interrupt"])
 def test_an_interrupted_generation_resumes_to_the_same_data_set(tmp_path, how):
     reference = tmp_path / "reference"
-    write_simulated_dataset(reference, ["yard"], 40, rigs="random", workers=1, **SMALL)
+    write_simulated_dataset(reference, ["yard"], 120, rigs="random", workers=2, **SMALL)
 
     out = tmp_path / "out"
     proc = subprocess.Popen(_simulate_cmd(out, "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
-    while not (out / "yard_0002").is_dir():   # three complete sequences, more to come
+    while not (out / "yard_0002").is_dir():   # three complete sequences, 57 to come
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -88,7 +88,7 @@ def test_an_interrupted_generation_resumes_to_the_same_data_set(tmp_path, how):
     kept = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith("."))
     assert len(kept) >= 3
 
-    done = subprocess.run(_simulate_cmd(out), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(_simulate_cmd(out, workers=2), capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert f"resuming: {len(kept)} sequences already done" in done.stderr
     assert "frame/s" in done.stderr   # the progress bar
