@@ -70,7 +70,10 @@ def test_an_interrupted_generation_resumes_to_the_same_data_set(tmp_path, how):
     write_simulated_dataset(reference, ["yard"], 120, rigs="random", workers=2, **SMALL)
 
     out = tmp_path / "out"
-    proc = subprocess.Popen(_simulate_cmd(out, "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Ctrl-C's default disposition in the child, whatever the test runner set for itself (an
+    # ignored SIGINT is inherited, and Python then never raises KeyboardInterrupt).
+    proc = subprocess.Popen(_simulate_cmd(out, "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not (out / "yard_0002").is_dir():   # three complete sequences, 57 to come
         assert proc.poll() is None, proc.stderr.read().decode()
