@@ -90,12 +90,10 @@ class RigDistribution:
     speed_scale: tuple = (0.6, 1.4)                       # robot speed relative to the world's typical one
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value) \
-                    and f.name not in ("widths", "width_weights", "aspect_weights", "aspects", "lidar_models"):
-                if value[0] > value[1]:
-                    raise ValueError(f"rig distribution {f.name}: low {value[0]} is above high {value[1]}")
+        for name in _RANGES:
+            low, high = getattr(self, name)
+            if low > high:
+                raise ValueError(f"rig distribution {name}: low {low} is above high {high}")
         unknown = [a for a in self.aspects if a not in ASPECTS]
         if unknown:
             raise ValueError(f"rig distribution aspects: unknown {unknown} (known: {', '.join(ASPECTS)})")
@@ -114,6 +112,11 @@ class RigDistribution:
         if bad:
             raise ValueError(f"rig distribution: unknown keys {bad} (known: {', '.join(sorted(known))})")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
+
+# The [low, high] fields of RigDistribution.
+_RANGES = ("hfov_deg", "k1", "k2", "camera_height", "camera_forward", "pitch_deg", "roll_deg", "lidar_above_camera",
+           "lidar_behind_camera", "lidar_side", "range_noise_std", "dropout", "camera_noise_std", "speed_scale")
 
 
 def _uniform(rng: np.random.Generator, bounds) -> float:
