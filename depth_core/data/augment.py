@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from ..geometry import CameraIntrinsics, resize_sparse_depth
+
 __all__ = ["AugmentConfig", "SparseConfig", "augment_sample", "sample_sparse"]
 
 
@@ -29,6 +31,11 @@ class AugmentConfig:
     channel_swap: float = 0.25                   # probability of a random RGB permutation
     window_drop: float = 0.0                     # probability of blanking one random rectangle
     window_max: float = 0.3                      # its largest side, as a fraction of the crop
+    # Focal-length augmentation (canonical-camera models): every sample is resized, intrinsics and
+    # sparse depth with it, by a zoom drawn log-uniformly in ``rescale`` (low, high), relative to
+    # the size that gives ``rescale_pixels`` pixels when set (what the estimator resizes to).
+    rescale: tuple[float, float] | None = None
+    rescale_pixels: int | None = None
 
 
 @dataclass
@@ -41,6 +48,25 @@ class SparseConfig:
     fraction: float = 0.2
     beam_keep_every: tuple[int, ...] = (2, 4)
     sift_points: int = 500
+
+
+def _rescale(sample: dict, scale: float) -> dict:
+    """Resize every map by ``scale``: the image anti-aliased, ground truth by nearest neighbour,
+    each sparse point moved to the pixel its centre falls in (never interpolated), the ring map
+    with the points, and K with the image (so metric depth stays true to the new focal length)."""
+    h, w = sample["depth"].shape
+    nh, nw = max(8, round(h * scale)), max(8, round(w * scale))
+    if (nh, nw) == (h, w):
+        return sample
+    out = dict(sample)
+    out["rgb"] = cv2.resize(sample["rgb"], (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    out["depth"] = cv2.resize(sample["depth"], (nw, nh), interpolation=cv2.INTER_NEAREST)
+    out["sparse_depth"] = resize_sparse_depth(sample["sparse_depth"], nh, nw)
+    if sample.get("ring") is not None:
+        ring = cv2.resize(sample["ring"].astype(np.float32), (nw, nh), interpolation=cv2.INTER_NEAREST)
+        out["ring"] = np.where(out["sparse_depth"] > 0, ring, -1).astype(np.int16)
+    out["K"] = CameraIntrinsics.from_matrix(sample["K"], w, h).resized(nw, nh).K
+    return out
 
 
 def _rotate(sample: dict, angle: float) -> dict:
@@ -113,6 +139,11 @@ def _photometric(rgb: np.ndarray, cfg: AugmentConfig, rng: np.random.Generator) 
 
 def augment_sample(sample: dict, cfg: AugmentConfig, rng: np.random.Generator) -> dict:
     """Geometric then photometric augmentation of a sample dict (see :class:`FrameDataset`)."""
+    if cfg.rescale is not None:
+        low, high = cfg.rescale
+        h, w = sample["depth"].shape
+        base = (cfg.rescale_pixels / (h * w)) ** 0.5 if cfg.rescale_pixels else 1.0
+        sample = _rescale(sample, base * float(np.exp(rng.uniform(np.log(low), np.log(high)))))
     if cfg.rotate_deg and rng.uniform() < cfg.rotate_p:
         sample = _rotate(sample, float(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)))
     if cfg.crop is not None:

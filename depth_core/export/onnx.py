@@ -81,6 +81,7 @@ def _export(model: DepthModel, path: Path, h: int, w: int, dynamic: bool, opset:
                           output_names=names, opset_version=opset, dynamic_axes=axes, dynamo=False,
                           do_constant_folding=True)
     graph = onnx.load(str(path))
+    _fold_zero_pads(graph.graph)
     meta = {CONFIG_KEY: cfg.to_json(), "depth_ros.input_size": json.dumps([h, w]),
             "depth_ros.dynamic": json.dumps(dynamic)}
     for key, value in meta.items():
@@ -88,6 +89,78 @@ def _export(model: DepthModel, path: Path, h: int, w: int, dynamic: bool, opset:
     onnx.checker.check_model(graph, full_check=True)
     onnx.save(graph, str(path))
     return path
+
+
+def _constant_value(graph, name: str, producers: dict):
+    """The value of tensor ``name`` when it depends on constants only (the legacy exporter
+    computes a Pad's pads with Reshape / Slice / Cast nodes), else None."""
+    from onnx import numpy_helper
+    from onnx.reference import ReferenceEvaluator
+
+    inits = {i.name: i for i in graph.initializer}
+    if name in inits:
+        return numpy_helper.to_array(inits[name])
+    needed, stack, seen = [], [name], set()
+    while stack:
+        tensor = stack.pop()
+        if tensor in seen or tensor in inits or not tensor:
+            continue
+        seen.add(tensor)
+        node = producers.get(tensor)
+        if node is None:   # a graph input: not a constant
+            return None
+        needed.append(node)
+        stack.extend(node.input)
+    order = [n for n in graph.node if n in needed]   # graph order is topological
+    used_inits = [inits[i] for n in order for i in n.input if i in inits]
+    sub = onnx.helper.make_graph(order, "constant", [], [onnx.helper.make_tensor_value_info(name, 0, None)],
+                                 initializer=used_inits)
+    model = onnx.helper.make_model(sub, opset_imports=[onnx.helper.make_opsetid("", DEFAULT_OPSET)])
+    return ReferenceEvaluator(model).run(None, {})[0]
+
+
+def _fold_zero_pads(graph) -> None:
+    """Fold each zero-valued ``Pad`` that feeds only a ``Conv`` into that convolution's own
+    (possibly asymmetric) ``pads``. TensorFlow-style SAME padding (EfficientNet) exports as
+    Pad + Conv, since PyTorch's Conv2d pads symmetrically; ONNX's Conv can pad asymmetrically,
+    and the separate Pad costs ONNX Runtime a pass over the tensor and two layout reorders."""
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i in n.input:
+            consumers.setdefault(i, []).append(n)
+    outputs = {o.name for o in graph.output}
+    removed = []
+    for pad in list(graph.node):
+        if pad.op_type != "Pad" or pad.output[0] in outputs:
+            continue
+        mode = next((a.s.decode() for a in pad.attribute if a.name == "mode"), "constant")
+        users = consumers.get(pad.output[0], [])
+        if mode != "constant" or len(users) != 1 or users[0].op_type != "Conv" or users[0].input[0] != pad.output[0]:
+            continue
+        if len(pad.input) > 2 and pad.input[2]:
+            value = _constant_value(graph, pad.input[2], producers)
+            if value is None or float(value) != 0.0:
+                continue
+        pads = _constant_value(graph, pad.input[1], producers)
+        if pads is None or len(pads) != 8 or any(pads[[0, 1, 4, 5]]) or (pads < 0).any():
+            continue
+        conv = users[0]
+        attr = next((a for a in conv.attribute if a.name == "pads"), None)
+        if attr is None:
+            attr = onnx.helper.make_attribute("pads", [0, 0, 0, 0])
+            conv.attribute.append(attr)
+        old = list(attr.ints) or [0, 0, 0, 0]
+        del attr.ints[:]
+        attr.ints.extend([old[0] + int(pads[2]), old[1] + int(pads[3]), old[2] + int(pads[6]), old[3] + int(pads[7])])
+        conv.input[0] = pad.input[0]
+        removed.append(pad)
+    for pad in removed:
+        graph.node.remove(pad)
+    # The pads' now unused constants.
+    used = {i for n in graph.node for i in n.input} | outputs
+    for n in [n for n in graph.node if n.op_type in ("Constant", "Cast") and not set(n.output) & used]:
+        graph.node.remove(n)
 
 
 def read_onnx_config(path: str | Path) -> tuple[ModelConfig, tuple[int, int] | None]:

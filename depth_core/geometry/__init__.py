@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .camera import CameraIntrinsics, validate_intrinsic_matrix
-from .projection import backproject, lidar_fov_mask, pixel_rays, project_lidar, project_points
+from .projection import backproject, lidar_fov_mask, pixel_rays, project_lidar, project_points, resize_sparse_depth
 from .transforms import (
     TransformTree,
     compose,
@@ -30,6 +30,7 @@ __all__ = [
     "project_lidar",
     "project_points",
     "quaternion_to_matrix",
+    "resize_sparse_depth",
     "rotation_from_euler",
     "transform_from_xyzquat",
     "transform_points",

@@ -11,7 +11,7 @@ import numpy as np
 from .camera import validate_intrinsic_matrix
 from .transforms import invert_transform, transform_points
 
-__all__ = ["backproject", "lidar_fov_mask", "pixel_rays", "project_lidar", "project_points"]
+__all__ = ["backproject", "lidar_fov_mask", "pixel_rays", "project_lidar", "project_points", "resize_sparse_depth"]
 
 
 def pixel_rays(K, height: int, width: int, dtype=np.float32) -> np.ndarray:
@@ -113,3 +113,20 @@ def lidar_fov_mask(depth, K, T_cam_lidar, fov_down_deg: float, fov_up_deg: float
         inside = ((elevation >= fov_down_deg - margin_deg) & (elevation <= fov_up_deg + margin_deg) & (rng >= min_range)
                   & (rng <= max_range))
     return inside.reshape(np.shape(depth))
+
+
+def resize_sparse_depth(sparse: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resample a sparse depth map [H,W] (0/NaN = missing) to ``height`` x ``width`` by moving each
+    valid point to the pixel its centre falls in and keeping the nearest point per pixel.
+    (Interpolating would invent depths between points; nearest-neighbour resizing would drop or
+    duplicate them.)"""
+    h, w = sparse.shape
+    with np.errstate(invalid="ignore"):
+        rows, cols = np.nonzero(np.isfinite(sparse) & (sparse > 0))
+    depth = sparse[rows, cols].astype(np.float32)
+    out = np.full(height * width, np.inf, dtype=np.float32)
+    r = np.minimum(((rows + 0.5) * (height / h)).astype(np.int64), height - 1)
+    c = np.minimum(((cols + 0.5) * (width / w)).astype(np.int64), width - 1)
+    np.minimum.at(out, r * width + c, depth)
+    out[np.isinf(out)] = 0.0
+    return out.reshape(height, width)

@@ -32,7 +32,7 @@ from .backends import (
     TorchBackend,
     cache_dir,
 )
-from .preprocess import InputError, check_inputs, prepare_inputs, restore_depth
+from .preprocess import InputError, canonical_size, check_inputs, pad_inputs, prepare_inputs, restore_depth
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "DepthEstimator", "DepthResult", "build_model_engine", "load_estimator"]
 
@@ -56,23 +56,55 @@ class DepthResult:
 
 
 class DepthEstimator:
+    """``runner_for(size)``: the backend for a network input size, for canonical-camera models,
+    whose input size follows each camera's aspect ratio (built on first use, then kept)."""
+
     def __init__(self, backend, *, name: str, config: ModelConfig | None, uses_sparse_depth: bool,
-                 input_size: tuple[int, int] | None) -> None:
+                 input_size: tuple[int, int] | None, runner_for=None) -> None:
         self.backend = backend
         self.name = name
         self.config = config
         self.uses_sparse_depth = uses_sparse_depth
         self.input_size = input_size  # (height, width); None: the input's own size
+        self.canonical = (config is not None and config.canonical_focal is not None
+                          and not isinstance(backend, ClassicalBackend))
+        self._runner_for = runner_for
+        self._runners: dict[tuple[int, int], object] = {}
 
     @property
     def description(self) -> str:
+        if self.canonical:
+            size = ("native size" if self.input_size is None else
+                    f"about {self.input_size[0] * self.input_size[1]} pixels")
+            size += f", aspect kept, canonical focal {self.config.canonical_focal:g} px"
+            extra = f" {self.backend.detail}" if getattr(self.backend, "detail", None) else ""
+            return f"{self._model_name()} on {self.backend.name}{extra} at {size}"
         size = "native size" if self.input_size is None else f"{self.input_size[1]}x{self.input_size[0]}"
         extra = f" {self.backend.detail}" if getattr(self.backend, "detail", None) else ""
+        return f"{self._model_name()} on {self.backend.name}{extra} at {size}"
+
+    def _model_name(self) -> str:
         # A model file's name may say nothing ("model.safetensors"): add the family it holds.
-        name = self.name
         if self.config is not None and self.config.name != self.name:
-            name = f"{self.name} ({self.config.name})"
-        return f"{name} on {self.backend.name}{extra} at {size}"
+            return f"{self.name} ({self.config.name})"
+        return self.name
+
+    def network_size(self, height: int, width: int) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Where an image of ``height`` x ``width`` runs: ``(resized, padded)`` sizes (h, w)."""
+        if not self.canonical:
+            size = self.input_size or (height, width)
+            return size, size
+        pixels = None if self.input_size is None else self.input_size[0] * self.input_size[1]
+        return canonical_size(height, width, pixels)
+
+    def _runner(self, size: tuple[int, int]):
+        if self._runner_for is None:
+            return self.backend
+        if size not in self._runners:
+            log.info("%s: first %dx%d network input (aspect kept): preparing the backend for it", self.name,
+                     size[1], size[0])
+            self._runners[size] = self._runner_for(size)
+        return self._runners[size]
 
     def predict(self, rgb: np.ndarray, K, sparse_depth: np.ndarray | None = None, *,
                 sparse_points: np.ndarray | None = None) -> DepthResult:
@@ -85,7 +117,8 @@ class DepthEstimator:
         if sparse_points is not None and sparse_depth is not None:
             raise InputError("give sparse_depth or sparse_points, not both")
         H, W = rgb.shape[:2]
-        h, w = self.input_size or (H, W)   # native size: the networks pad to their stride themselves
+        # Native size without a canonical camera: the networks pad to their stride themselves.
+        (h, w), padded = self.network_size(H, W)
         if not self.uses_sparse_depth:
             sparse_depth = sparse_points = None
         image, sparse, K_net, n_points = prepare_inputs(rgb, K, sparse_depth, h, w)
@@ -97,14 +130,24 @@ class DepthEstimator:
             n_points = int(np.count_nonzero(sparse))
         if isinstance(self.backend, ClassicalBackend) and n_points == 0:
             return DepthResult(np.full((H, W), np.nan, np.float32), None, "prediction", 0)
+        # Canonical camera: metric depth d is d * canonical / f for the network (and back).
+        to_canonical = 1.0
+        if self.canonical:
+            to_canonical = self.config.canonical_focal / (0.5 * (K_net[0, 0] + K_net[1, 1]))
+            sparse = sparse * np.float32(to_canonical)
+            image, sparse = pad_inputs(image, sparse, *padded)
+        backend = self._runner(padded)
         t1 = time.perf_counter()
-        out = self.backend.run(image, sparse)
+        out = backend.run(image, sparse)
         t2 = time.perf_counter()
-        max_depth = self.config.max_depth if self.config else None
-        depth = restore_depth(out["depth"][0, 0], H, W, max_depth)
+        max_depth = self.config.max_depth / to_canonical if self.config else None
+        depth = out["depth"][0, 0, :h, :w]
+        if self.canonical:
+            depth = depth * np.float32(1.0 / to_canonical)
+        depth = restore_depth(depth, H, W, max_depth)
         confidence = out.get("confidence")
         if confidence is not None:
-            confidence = restore_depth(confidence[0, 0], H, W)
+            confidence = restore_depth(confidence[0, 0, :h, :w], H, W)
         timings = {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": time.perf_counter() - t2}
         return DepthResult(depth, confidence, "completion" if n_points else "prediction", n_points, timings)
 
@@ -382,7 +425,7 @@ def _auto_runner(source: _Source, size, config, opts: dict):
             else:
                 because = f" ({'; '.join(f'{k}: {w}' for k, w in skipped)})" if skipped else ""
                 log.info("backend auto -> %s%s", label, because)
-                return runner
+                return runner, kind
         skipped.append((label, why_not))
     raise BackendError("no backend can run this model: " + "; ".join(f"{k}: {w}" for k, w in skipped))
 
@@ -425,19 +468,62 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
     native = input_size == "native"
     opts = {"device": device, "cache": cache, "threads": threads, "precision": precision,
             "calibration": calibration}
+    runner_for = None
     if source.engine_path is not None:
         runner, config, size = _open_engine_file(source.engine_path, backend, input_size, native, cache)
+        if config.canonical_focal is not None:
+            runner_for = _fixed_runner(runner, source.engine_path, _engine_sizes(runner))
     else:
         config, size = _config_and_size(source, input_size, native)
+        canonical = config.canonical_focal is not None
+        if canonical and size is not None:
+            # The backend for the reference size now, so that what cannot run fails at load;
+            # each camera's own (aspect-kept) size gets its graph on its first frame.
+            size = canonical_size(*size, size[0] * size[1])[1]
+        kind = backend
         if backend == "auto":
-            runner = _auto_runner(source, size, config, opts)
+            runner, kind = _auto_runner(source, size, config, opts)
         else:
             runner = _make_runner(backend, source, size, config, opts)
+        if canonical:
+            runner_for = _sized_runners(kind, source, size, config, opts, runner)
     uses_sparse = source.net.uses_sparse_depth if source.net is not None else "sparse_depth" in _runner_inputs(runner)
     estimator = DepthEstimator(runner, name=source.name, config=config, uses_sparse_depth=uses_sparse,
-                               input_size=size)
+                               input_size=size, runner_for=runner_for)
     log.info("depth estimator: %s", estimator.description)
     return estimator
+
+
+def _sized_runners(kind: str, source: _Source, size, config, opts: dict, first):
+    """``size -> backend`` for a canonical-camera model. A network object on torch, or a graph of
+    dynamic size, runs every size; otherwise each size gets its export (and engine), cached."""
+    if kind == "torch" or size is None:
+        return None   # the one backend runs every size
+    if source.onnx_path is not None:
+        from ..export import read_onnx_config
+
+        fixed = read_onnx_config(source.onnx_path)[1]
+        return _fixed_runner(first, source.onnx_path, None if fixed is None else (fixed, fixed))
+    return lambda s: first if tuple(s) == tuple(size) else _make_runner(kind, source, tuple(s), config, opts)
+
+
+def _fixed_runner(runner, path: Path, sizes):
+    """For a file built for given sizes (``(low, high)``, or None for any): that runner, or a
+    clear error naming the size this camera needs."""
+    def runner_for(s):
+        if sizes is not None:
+            (lh, lw), (hh, hw) = sizes
+            if not (lh <= s[0] <= hh and lw <= s[1] <= hw):
+                raise BackendError(f"{path}: this camera needs {s[1]}x{s[0]} network inputs (its aspect ratio "
+                                   f"kept), the file was built for {lw}x{lh}..{hw}x{hh}; export or build it "
+                                   "at that size, or with a dynamic size")
+        return runner
+    return runner_for
+
+
+def _engine_sizes(runner):
+    low, _, high = (tuple(s[2:]) for s in runner.profile["image"])
+    return low, high
 
 
 def _runner_inputs(runner) -> set[str]:

@@ -6,9 +6,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from ..geometry import CameraIntrinsics, validate_intrinsic_matrix
+from ..geometry import CameraIntrinsics, resize_sparse_depth, validate_intrinsic_matrix
 
-__all__ = ["InputError", "check_inputs", "prepare_inputs", "resize_sparse_depth", "restore_depth"]
+__all__ = ["InputError", "canonical_size", "check_inputs", "pad_inputs", "prepare_inputs", "resize_sparse_depth",
+           "restore_depth"]
 
 
 class InputError(ValueError):
@@ -35,23 +36,6 @@ def check_inputs(rgb, K, sparse_depth):
             raise InputError(f"sparse_depth: expected [H,W] = ({h}, {w}) float32 metres matching rgb, "
                              f"got {sparse_depth.dtype} {sparse_depth.shape}")
     return rgb, K, sparse_depth
-
-
-def resize_sparse_depth(sparse: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Resample a sparse depth map [H,W] (0/NaN = missing) to ``height`` x ``width`` by moving each
-    valid point to the pixel its centre falls in and keeping the nearest point per pixel.
-    (Interpolating would invent depths between points; nearest-neighbour resizing would drop or
-    duplicate them.)"""
-    h, w = sparse.shape
-    with np.errstate(invalid="ignore"):
-        rows, cols = np.nonzero(np.isfinite(sparse) & (sparse > 0))
-    depth = sparse[rows, cols].astype(np.float32)
-    out = np.full(height * width, np.inf, dtype=np.float32)
-    r = np.minimum(((rows + 0.5) * (height / h)).astype(np.int64), height - 1)
-    c = np.minimum(((cols + 0.5) * (width / w)).astype(np.int64), width - 1)
-    np.minimum.at(out, r * width + c, depth)
-    out[np.isinf(out)] = 0.0
-    return out.reshape(height, width)
 
 
 def prepare_inputs(rgb: np.ndarray, K: np.ndarray, sparse_depth: np.ndarray | None, height: int, width: int):
@@ -91,3 +75,29 @@ def restore_depth(depth: np.ndarray, height: int, width: int, max_depth: float |
             invalid |= depth > max_depth
     depth[invalid] = np.nan
     return depth
+
+
+def canonical_size(height: int, width: int, pixels: int | None, stride: int = 32):
+    """Where a canonical-camera model runs an image of ``height`` x ``width``: a network input of
+    multiples of ``stride`` near ``pixels`` pixels in the image's aspect ratio (each side rounded
+    to the nearest multiple), the image resized keeping its aspect ratio to fit inside it, and the
+    rest padded (less than one stride, on one side). None: the image's own size, padded up.
+    Returns ``((resized h, w), (padded h, w))``."""
+    if pixels is None:
+        return (height, width), (-(-height // stride) * stride, -(-width // stride) * stride)
+    scale = (pixels / (height * width)) ** 0.5
+    ph, pw = (max(stride, round(n * scale / stride) * stride) for n in (height, width))
+    fit = min(ph / height, pw / width)
+    h, w = min(ph, max(1, round(height * fit))), min(pw, max(1, round(width * fit)))
+    return (h, w), (ph, pw)
+
+
+def pad_inputs(image: np.ndarray, sparse: np.ndarray, height: int, width: int):
+    """Network inputs [1,C,h,w] padded at the bottom and right to ``height`` x ``width``: the
+    image by repeating its edge (no artificial border for the network to see), the sparse depth
+    with 0 (no points)."""
+    ph, pw = height - image.shape[2], width - image.shape[3]
+    if ph == 0 and pw == 0:
+        return image, sparse
+    pad = ((0, 0), (0, 0), (0, ph), (0, pw))
+    return np.pad(image, pad, mode="edge"), np.pad(sparse, pad)

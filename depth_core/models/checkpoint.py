@@ -109,6 +109,9 @@ def load_model(path: str | Path, **overrides) -> DepthModel:
         raise ModelFileError(f"{path}: model file not found")
     config = read_config(path)
     saved = {k: v for k, v in config.to_dict().items() if k != "name"}
+    # The weights below replace any initial ones: never go looking for the ImageNet file it was
+    # trained from (it need not exist where the model runs).
+    saved["arch"] = {k: v for k, v in saved["arch"].items() if k != "imagenet_weights"}
     model = create_model(config.name, **{**saved, **overrides})
     try:
         with safe_open(str(path), framework="pt") as f:

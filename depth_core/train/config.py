@@ -55,6 +55,7 @@ class StageConfig:
     freeze_norm_stats: list = field(default_factory=list)  # components whose batch norms use their running
     #                                  statistics (as at inference) while their weights still train
     losses: dict = field(default_factory=lambda: {"silog_prediction": 1.0})  # loss name -> weight
+    lr_scale: dict = field(default_factory=dict)  # component -> factor on lr (e.g. a pretrained encoder's 0.1)
 
 
 @dataclass

@@ -50,10 +50,13 @@ class _Passes(nn.Module):
 
 def evaluate_model(model: nn.Module, dataset, samples: int, max_depth: float, device: torch.device) -> dict:
     """Prediction and completion (all LiDAR points in) metrics on ``samples`` evenly spaced
-    samples of ``dataset``, each at its full resolution, through the estimator API that
+    samples of ``dataset`` through the estimator API that
     ``depth-core eval`` and the node use."""
     was_training = model.training
-    estimator = load_estimator(model, "torch", input_size="native", device=str(device))
+    # Canonical-camera models at the size inference uses (the aspect kept; full-resolution images
+    # would be needlessly slow here); the others at each sample's own size.
+    size = None if model.config.canonical_focal is not None else "native"
+    estimator = load_estimator(model, "torch", input_size=size, device=str(device))
     result = evaluate(estimator, dataset, "none", samples=samples, baselines=(), max_depth=max_depth, progress=False)
     model.train(was_training)
     return {mode: result["rows"][mode] for mode in ("prediction", "completion") if mode in result["rows"]}
@@ -82,8 +85,8 @@ class Trainer:
         self.stages = self._scaled_stages(cfg.stages, max_steps)
         for stage in self.stages:
             needed_passes(stage.losses)  # fail early on unknown loss names
-            for key in ("freeze", "freeze_norm_stats"):
-                self._check_components(f"stages.{stage.name}.{key}", getattr(stage, key))
+            for key in ("freeze", "freeze_norm_stats", "lr_scale"):
+                self._check_components(f"stages.{stage.name}.{key}", list(getattr(stage, key)))
         self._check_components("save_float16", cfg.save_float16)   # now, not after hours of training
         self.datasets, self.val = self._build_datasets(miniature=max_steps is not None)
         self.amp_dtype = _amp_dtype(cfg.amp, self.device)
@@ -187,7 +190,7 @@ class Trainer:
             for s in range(first, stage.steps):
                 lr = stage_lr(stage, s)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group["lr_scale"]
                 batch = next(batches)
                 skipped += batch["skipped"]
                 if "image" not in batch:
@@ -196,6 +199,10 @@ class Trainer:
                 image = batch["image"].to(self.device, memory_format=self.memory_format)
                 gt = batch["depth"].to(self.device)
                 sparse = batch["sparse_depth"].to(self.device, memory_format=self.memory_format)
+                if self.model.config.canonical_focal is not None:
+                    # The network's depth lives in the canonical camera: d * canonical / f.
+                    k = canonical_factor(batch["K"], self.model.config.canonical_focal).to(self.device)
+                    gt, sparse = gt * k, sparse * k
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                     outputs = net(image, sparse, tuple(passes))
                 floats = {k: _float(v) for k, v in outputs.items()}
@@ -250,15 +257,20 @@ class Trainer:
         if self.main:
             log.info("data-parallel check: parameters identical on %d processes", self.world)
 
-    def _freeze(self, stage: StageConfig) -> list[nn.Parameter]:
-        prefixes = [p for part in stage.freeze for p in self.model.components()[part]]
-        trainable = []
+    def _freeze(self, stage: StageConfig) -> list[dict]:
+        """Freeze the stage's frozen components; the trainable parameters as optimizer groups,
+        one per learning-rate factor (``lr_scale``)."""
+        components = self.model.components()
+        prefixes = [p for part in stage.freeze for p in components[part]]
+        scales = [(tuple(components[part]), float(f)) for part, f in stage.lr_scale.items()]
+        groups: dict[float, list] = {}
         for name, param in self.model.named_parameters():
             param.requires_grad_(not any(name.startswith(p) for p in prefixes))
             if param.requires_grad:
-                trainable.append(param)
+                scale = next((f for pre, f in scales if name.startswith(pre)), 1.0)
+                groups.setdefault(scale, []).append(param)
         self._frozen_prefixes = prefixes
-        return trainable
+        return [{"params": params, "lr_scale": scale} for scale, params in sorted(groups.items())]
 
     def _train_mode(self, stage: StageConfig) -> None:
         """Train mode, except frozen parts stay in eval mode (their BN statistics must not move),
@@ -273,6 +285,13 @@ class Trainer:
             elif isinstance(module, nn.modules.batchnorm._BatchNorm) and any(
                     (name + ".").startswith(p) for p in stats_prefixes):
                 module.eval()
+
+
+def canonical_factor(K: torch.Tensor, canonical_focal: float) -> torch.Tensor:
+    """Per sample [B,1,1,1]: metric depth times this is canonical depth (the mean focal length of
+    each sample's K [B,3,3], after its augmentation, against the model's canonical one)."""
+    focal = 0.5 * (K[:, 0, 0] + K[:, 1, 1])
+    return (canonical_focal / focal).view(-1, 1, 1, 1).float()
 
 
 def stage_lr(stage: StageConfig, step: int) -> float:
