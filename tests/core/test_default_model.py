@@ -247,3 +247,25 @@ def test_focal_augmentation_keeps_intrinsics_sparse_depth_and_canonical_targets_
     # Canonical targets: the zoomed sample's depth reads as half as far in the canonical camera.
     factor = canonical_factor(torch.from_numpy(np.stack([K, out["K"]])), 256.0).flatten()
     np.testing.assert_allclose(factor.numpy(), [256 / 150, 256 / 300], rtol=1e-6)
+
+
+def test_onnxruntime_gets_one_graph_per_camera_shape_and_matches_torch(lite, tmp_path, caplog):
+    pytest.importorskip("onnxruntime")
+    import logging
+
+    ort_est = load_estimator(lite, "onnxruntime", cache=tmp_path, threads=1)
+    torch_est = load_estimator(lite, "torch")
+    assert ort_est.canonical and "aspect kept" in ort_est.description
+    rng = np.random.default_rng(2)
+    with caplog.at_level(logging.INFO, logger="depth_core.inference"):
+        for h, w in ((375, 1242), (480, 640), (480, 640), (375, 1242)):
+            rgb = rng.integers(0, 255, (h, w, 3), dtype=np.uint8)
+            K = np.array([[0.6 * w, 0, w / 2], [0, 0.6 * w, h / 2], [0, 0, 1.0]])
+            sparse = np.where(rng.uniform(size=(h, w)) < 0.03, rng.uniform(2, 50, (h, w)), 0).astype(np.float32)
+            a, b = ort_est.predict(rgb, K, sparse), torch_est.predict(rgb, K, sparse)
+            assert a.mode == b.mode == "completion" and a.depth.shape == (h, w)
+            np.testing.assert_allclose(a.depth, b.depth, rtol=1e-3)
+    # The reference size at load (KITTI's aspect maps onto it) and 4:3's own graph, each once.
+    graphs = sorted(p.name.split("_")[3] for p in (tmp_path / "onnx").glob("*.onnx"))
+    assert graphs == ["160x512", "256x320"]
+    assert sum("first 320x256 network input" in r.getMessage() for r in caplog.records) == 1

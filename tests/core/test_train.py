@@ -274,3 +274,20 @@ def test_a_stage_can_train_with_frozen_normalisation_statistics(tmp_path, frames
     bad = load_train_config(_config(tmp_path, frames), ["stages.0.freeze_norm_stats=[sann]"])
     with pytest.raises(ValueError, match="freeze_norm_stats: 'sann' is not a component"):
         Trainer(bad, tmp_path / "x", progress=False)
+
+
+def test_a_canonical_camera_model_trains_with_per_component_learning_rates(tmp_path, frames):
+    """The default model's recipe: focal-length augmentation, canonical-depth targets, and a
+    learning-rate factor per component (0 here: the encoder's weights must not move at all)."""
+    stage = "stages=[{name: rgb, steps: 2, freeze: [san], lr_scale: {rgb_encoder: 0.0}}]"
+    overrides = ["model=san_efficientnet_lite0", "model_args={}", "val=null", stage, "augment.rescale=[0.8, 1.25]"]
+    cfg = load_train_config(_config(tmp_path, frames), overrides)
+    torch.manual_seed(cfg.seed)
+    initial = create_model(cfg.model).state_dict()
+    trained = load_model(Trainer(cfg, tmp_path / "run", progress=False).fit()).state_dict()
+    convs = [k for k in initial if k.startswith("encoder.") and k.endswith("conv.weight")]
+    assert convs and all(torch.equal(trained[k], initial[k]) for k in convs)
+    assert not torch.equal(trained["decoder.heads.0.weight"], initial["decoder.heads.0.weight"])
+    bad = load_train_config(_config(tmp_path, frames), [*overrides[:3], "stages=[{name: a, lr_scale: {encoder: 0.1}}]"])
+    with pytest.raises(ValueError, match="lr_scale: 'encoder' is not a component"):
+        Trainer(bad, tmp_path / "x", progress=False)
