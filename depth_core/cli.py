@@ -34,14 +34,21 @@ def _export(args) -> int:
     from .export import export_onnx
     from .models import create_model, list_models, load_model
 
+    from .inference import DEFAULT_MODEL
+
     t0 = time.perf_counter()
-    if args.model in list_models():
-        model = create_model(args.model, pretrained=not args.no_pretrained)
+    name = DEFAULT_MODEL if args.model == "default" else args.model
+    if name in list_models():
+        model = create_model(name, pretrained=not args.no_pretrained)
     elif Path(args.model).is_file():
         model = load_model(args.model)
     else:
         raise ValueError(f"--model: '{args.model}' is neither a registered model ({', '.join(list_models())}) "
                          "nor an existing .safetensors file")
+    if args.camera:
+        if args.height or args.width or args.dynamic:
+            raise ValueError("--camera sets the input size: give it or --height/--width/--dynamic, not both")
+        args.height, args.width = network_input_size(model.config, *args.camera)
     path = export_onnx(model, args.out, height=args.height, width=args.width, dynamic=args.dynamic, opset=args.opset)
     h, w = args.height or model.config.input_height, args.width or model.config.input_width
     shape = "dynamic batch/height/width" if args.dynamic else f"{w}x{h}"
@@ -89,11 +96,30 @@ def _eval(args) -> int:
     return 0
 
 
+def network_input_size(config, height: int, width: int) -> tuple[int, int]:
+    """(height, width) of the network input for camera images of ``width`` x ``height``: the
+    aspect-kept canonical size for canonical-camera models, else the configured size."""
+    from .inference.preprocess import canonical_size
+
+    if config.canonical_focal is None:
+        return config.input_height, config.input_width
+    return canonical_size(height, width, config.input_height * config.input_width)[1]
+
+
 def _build_engine(args) -> int:
     from .inference import EngineSpec, build_model_engine
     from .inference.engine_cache import read_sidecar
 
     t0 = time.perf_counter()
+    if args.camera:
+        if args.input_size or args.dynamic:
+            raise ValueError("--camera sets the input size: give it or --input-size/--dynamic, not both")
+        from .inference.estimator import _resolve
+
+        source = _resolve(args.model, not args.no_pretrained)
+        if source.net is None:
+            raise ValueError("--camera needs a registry model or a .safetensors file (an .onnx file has its size)")
+        args.input_size = network_input_size(source.net.config, *args.camera)
     path = build_model_engine(
         args.model, precision=args.precision, input_size=args.input_size, dynamic=args.dynamic,
         min_size=args.min_size, opt_size=args.opt_size, max_size=args.max_size, calibration=args.calibration,
@@ -148,6 +174,8 @@ def build_parser() -> ArgumentParser:
     exp.add_argument("--height", type=positive_int, help="input height (default: the model config's)")
     exp.add_argument("--width", type=positive_int, help="input width (default: the model config's)")
     exp.add_argument("--dynamic", action="store_true", help="symbolic batch, height and width")
+    exp.add_argument("--camera", type=image_size, help="WxH of the camera's images: the network size follows "
+                     "(canonical-camera models such as the default keep the aspect ratio)")
     exp.add_argument("--opset", type=positive_int, default=17, help="ONNX opset, >= 17 (default 17)")
     exp.add_argument("--no-pretrained", action="store_true", help="registry models: initial weights")
     exp.set_defaults(func=_export)
@@ -211,6 +239,8 @@ def build_parser() -> ArgumentParser:
     be.add_argument("--model", default="default", help="registry name, 'default', .safetensors or .onnx file")
     be.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "int8"), help="default fp16")
     be.add_argument("--input-size", type=image_size, help="WxH of a static engine (default: the model's)")
+    be.add_argument("--camera", type=image_size, help="WxH of the camera's images: the engine's input size follows "
+                    "(canonical-camera models such as the default keep the aspect ratio)")
     be.add_argument("--dynamic", action="store_true", help="a dynamic-shape profile (--min/--opt/--max-size)")
     be.add_argument("--min-size", type=image_size, help="dynamic: smallest WxH (default 64x64)")
     be.add_argument("--opt-size", type=image_size, help="dynamic: WxH to tune for (default: the model's)")

@@ -42,8 +42,9 @@ PARAMETERS = {
     "backend": ("auto", f"inference backend: {' | '.join(BACKENDS)}", {}),
     "precision": ("fp16", "tensorrt: precision of the engine built for the model (fp32 | fp16 | int8)", {}),
     "calibration": ("", "tensorrt int8: calibration frame set or image folder", {}),
-    "input_width": (0, "network input width (0: the model's configured size)", {}),
-    "input_height": (0, "network input height (0: the model's configured size)", {}),
+    "input_width": (0, "network input width (0: the model's configured size; for canonical-camera models such as "
+                    "the default, width x height is the pixel budget and each camera's aspect ratio is kept)", {}),
+    "input_height": (0, "network input height (0: the model's configured size; see input_width)", {}),
     "image_transport": ("raw", "raw: subscribe 'image'; compressed: 'image/compressed' (jpeg/png)", {}),
     "use_lidar": (True, "use LiDAR points when a fresh cloud is present (depth completion)", {}),
     "lidar_max_age": (0.15, "seconds between image and cloud stamps beyond which the cloud is stale",

@@ -92,6 +92,16 @@ def test_cli_export_of_a_model_file(tmp_path, capsys):
     assert depth_core_main(["export", "--model", "san_resnet18", "--no-pretrained", "--opset", "13",
                             "--out", str(tmp_path / "x.onnx")]) == 2
     assert "opset must be >= 17" in capsys.readouterr().err
+    # --camera: the network size for a camera's images (the default model keeps the aspect ratio).
+    assert depth_core_main(["export", "--model", "san_efficientnet_lite0", "--no-pretrained", "--camera", "640x480",
+                            "--out", str(tmp_path / "cam.onnx")]) == 0
+    assert read_onnx_config(tmp_path / "cam.onnx")[1] == (256, 320)
+    assert depth_core_main(["export", "--model", str(weights), "--camera", "1242x375", "--out",
+                            str(tmp_path / "old.onnx")]) == 0
+    assert read_onnx_config(tmp_path / "old.onnx")[1] == (64, 96)   # fixed-size models: their own size
+    assert depth_core_main(["export", "--model", str(weights), "--camera", "640x480", "--dynamic",
+                            "--out", str(tmp_path / "y.onnx")]) == 2
+    assert "--camera sets the input size" in capsys.readouterr().err
 
 
 def test_foreign_or_broken_onnx_files_are_rejected_by_name(tmp_path):
