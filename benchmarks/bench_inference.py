@@ -73,11 +73,11 @@ def main() -> None:
                 backends["torch"] = load_estimator(model, "torch")
             for backend, est in backends.items():
                 for mode, sp in (("prediction", None), ("completion", sparse)):
-                    results[(label, backend, mode)] = median_ms(lambda e=est, s=sp: e.predict(image, K, s),
-                                                                args.runs, warmup=3)
+                    results[(label, backend, mode)] = median_ms(
+                        lambda e=est, s=sp, i=image, k=K: e.predict(i, k, s), args.runs, warmup=3)
             classical = load_estimator("classical")
             results[(f"classical @ {w}x{h}", "classical", "completion")] = median_ms(
-                lambda: classical.predict(image, K, sparse), args.runs, warmup=3)
+                lambda c=classical, i=image, k=K, s=sparse: c.predict(i, k, s), args.runs, warmup=3)
     print("| model @ input | backend | mode | median ms |")
     print("|---|---|---|---|")
     for (label, backend, mode), ms in results.items():

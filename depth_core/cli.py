@@ -32,9 +32,8 @@ def _simulate(args) -> int:
 
 def _export(args) -> int:
     from .export import export_onnx
-    from .models import create_model, list_models, load_model
-
     from .inference import DEFAULT_MODEL
+    from .models import create_model, list_models, load_model
 
     t0 = time.perf_counter()
     name = DEFAULT_MODEL if args.model == "default" else args.model

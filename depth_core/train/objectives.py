@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..losses import multiscale_silog, valid_depth_mask
+from ..losses import multiscale_silog, scale_loss, valid_depth_mask
 from ..losses.decomposition import decomposition_losses
 from ..losses.densedepth import densedepth_loss
 from ..losses.fusanet import SCALE_WEIGHTS, depth_confidence_loss, normalized_hessian_loss, sparse_loss
@@ -45,6 +45,16 @@ def _silog_prediction(outputs: dict, batch: dict, config: ModelConfig) -> torch.
 @register_loss("silog_completion")
 def _silog_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
     return multiscale_silog(outputs["completion"]["inv_depths"], batch["depth"], valid_depth_mask(batch["depth"]))
+
+
+@register_loss("scale_prediction")
+def _scale_prediction(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    return scale_loss(1.0 / outputs["prediction"]["inv_depths"][0].clamp(min=1e-6), batch["depth"])
+
+
+@register_loss("scale_completion")
+def _scale_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    return scale_loss(1.0 / outputs["completion"]["inv_depths"][0].clamp(min=1e-6), batch["depth"])
 
 
 @register_loss("densedepth_prediction")

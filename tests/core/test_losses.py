@@ -47,3 +47,17 @@ def test_san_objective_is_the_sum_over_both_passes_and_all_scales():
     assert multiscale_silog(exact, gt).item() == pytest.approx(0.0, abs=1e-6)
     both = san_loss({"inv_depths": off}, {"inv_depths": exact}, gt)
     assert both.item() == pytest.approx(multiscale_silog(off, gt).item(), rel=1e-6)
+
+
+def test_scale_loss_measures_the_global_scale_error_only():
+    from depth_core.losses import scale_loss
+
+    gt = torch.rand(2, 1, 8, 12) * 20 + 1
+    assert float(scale_loss(gt, gt)) == pytest.approx(0.0, abs=1e-6)
+    assert float(scale_loss(gt * 2.0, gt)) == pytest.approx(math.log(2.0), rel=1e-5)
+    assert float(scale_loss(gt / 2.0, gt)) == pytest.approx(math.log(2.0), rel=1e-5)
+    # Structure errors that keep the mean log error at 0 cost nothing here (SILog sees them).
+    wobble = gt * torch.exp(0.3 * torch.tensor([1.0, -1.0]).repeat(48)[:96].view(1, 1, 8, 12))
+    assert float(scale_loss(wobble, gt)) == pytest.approx(0.0, abs=1e-5)
+    mask = torch.zeros_like(gt, dtype=torch.bool)
+    assert float(scale_loss(gt * 3, gt, mask)) == 0.0   # no valid pixel: no loss
