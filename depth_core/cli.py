@@ -183,7 +183,7 @@ def build_parser() -> ArgumentParser:
                         description="Train from CONFIG (YAML with only the differences from the defaults in "
                                     "depth_core/train/config.py), with key=value overrides on top, e.g. "
                                     "batch_size=2 stages.1.lr=5e-5. Runs data-parallel under torchrun.")
-    tr.add_argument("config", help="training YAML, e.g. config/train/san_resnet18_synthetic.yaml")
+    tr.add_argument("config", help="training YAML, e.g. config/train/san_efficientnet_lite0_random.yaml")
     tr.add_argument("overrides", nargs="*", help="key=value overrides (dotted keys, list indices)")
     tr.add_argument("--max-steps", type=positive_int, help="run a miniature of the schedule with this many steps")
     tr.add_argument("--out", help="run folder (default runs/<config name>)")

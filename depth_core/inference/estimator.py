@@ -38,7 +38,7 @@ __all__ = ["BACKENDS", "DEFAULT_MODEL", "DepthEstimator", "DepthResult", "build_
 
 log = logging.getLogger("depth_core.inference")
 
-DEFAULT_MODEL = "san_resnet18"
+DEFAULT_MODEL = "san_efficientnet_lite0"
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "classical")
 
 
@@ -70,6 +70,8 @@ class DepthEstimator:
                           and not isinstance(backend, ClassicalBackend))
         self._runner_for = runner_for
         self._runners: dict[tuple[int, int], object] = {}
+        if runner_for is not None and input_size is not None:
+            self._runners[tuple(input_size)] = backend   # built at load for the reference size
 
     @property
     def description(self) -> str:
@@ -434,7 +436,7 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
                    input_size: tuple[int, int] | str | None = None, device: str | None = None,
                    cache: str | Path | None = None, threads: int | None = None, precision: str = "fp16",
                    calibration: str | Path | None = None) -> DepthEstimator:
-    """An estimator for ``model``: a registry name, ``'default'`` (= ``san_resnet18``),
+    """An estimator for ``model``: a registry name, ``'default'`` (= ``san_efficientnet_lite0``),
     ``'classical'``, a path to ``.onnx`` / ``.safetensors`` / ``.engine``, or a model object.
 
     ``backend``:

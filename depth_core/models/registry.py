@@ -57,7 +57,7 @@ def _config(name: str, defaults: dict, overrides: dict) -> ModelConfig:
 
 @register_model
 def san_resnet18(**overrides) -> SANResNet:
-    """SAN on a ResNet-18 encoder and multi-scale decoder: the package's default model."""
+    """SAN on a ResNet-18 encoder and multi-scale decoder: the previous default (its weights still ship)."""
     return SANResNet(_config("san_resnet18", {"arch": {"resnet_depth": 18}}, overrides))
 
 

@@ -114,11 +114,15 @@ class SANEfficientNet(_SANModel):
     2. SAN's sparse features injected into the skips, as in every SAN;
     3. a refinement head on the decoder's last features, the prior's log-ratio to the network's
        own estimate, its confidence and the measurement mask, giving a gate ``g`` and a
-       correction ``delta``. In log inverse depth, with ``r = log(prior / net)``, confidence
-       ``c`` and mask ``m``::
+       correction ``delta``. First the network's estimate is shifted to its LiDAR's overall
+       scale (the mean log ratio at the measured pixels). Then, in log inverse depth, with
+       ``r = log(prior / net)``, confidence ``c`` and mask ``m``::
 
-           a = m + (1 - m) * c * sigmoid(g)
+           a = m + (1 - m) * max(min(1, c / decay**L), c * sigmoid(g))
            log inv = log inv_net + a * r + (1 - a) * c * delta
+
+       ``L = prior_trust_levels`` (4): within 2**L pixels of points, where push-pull
+       interpolates between them, the prior is followed; further out its weight halves per level.
 
        Where a point was measured the output is the measurement (``a = 1``), so a dense LiDAR is
        followed exactly; far from points (``c`` -> 0) the image decides; with no point at all
@@ -138,6 +142,7 @@ class SANEfficientNet(_SANModel):
                                           kernels=tuple(arch.get("san_kernels", (5, 5, 3, 3, 3))),
                                           min_depth=config.min_depth, hidden_ratio=arch.get("san_hidden_ratio", 1))
         self.prior = PushPullPrior(levels=5, decay=arch.get("prior_decay", 0.5))
+        self.trust_levels = int(arch.get("prior_trust_levels", 4))
         hidden = arch.get("refine_channels", 16)
         self.refine = nn.Sequential(nn.Conv2d(dec[0] + 3, hidden, 3, 1, 1), nn.ReLU(inplace=True),
                                     nn.Conv2d(hidden, 2, 1))
@@ -181,11 +186,20 @@ class SANEfficientNet(_SANModel):
         scaled, mask = self.san.sparsify(sparse)            # min_depth / depth in (0, 1], and where
         prior, confidence = self.prior(scaled, mask)
         inv_prior = torch.clamp(prior / c.min_depth, min=1.0 / c.max_depth, max=1.0 / c.min_depth)
-        log_net = torch.log(inv_net)
-        ratio = torch.log(inv_prior) - log_net
+        log_prior = torch.log(inv_prior)
+        # First the network's overall scale, to its own LiDAR: the mean log ratio at the measured
+        # pixels (0 without points). A camera-only scale error then cannot survive completion,
+        # wherever the prior's confidence is low.
+        measured = mask.sum(dim=(2, 3), keepdim=True)
+        shift = ((log_prior - torch.log(inv_net)) * mask).sum(dim=(2, 3), keepdim=True) / measured.clamp(min=1)
+        log_net = torch.log(inv_net) + shift
+        ratio = log_prior - log_net
         # Every prior input is 0 where the confidence is, so without points they add nothing.
         gate, delta = self.refine(torch.cat([features, ratio * confidence, confidence, mask], 1)).split(1, dim=1)
-        a = mask + (1 - mask) * confidence * torch.sigmoid(gate)
+        # The prior is trusted fully within ``prior_trust_levels`` pyramid levels of a point (its
+        # confidence there is >= decay ** levels), less beyond; the learned gate can only add.
+        trust = torch.clamp(confidence / self.prior.decay ** self.trust_levels, max=1.0)
+        a = mask + (1 - mask) * torch.maximum(trust, confidence * torch.sigmoid(gate))
         fused = torch.exp(log_net + a * ratio + (1 - a) * confidence * delta)
         # Bit-exact prediction mode where the prior has nothing (no point at all in the image).
         return torch.where(confidence > 0, fused, inv_net)

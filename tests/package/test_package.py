@@ -96,7 +96,8 @@ def test_colcon_build_installs_runnable_executables(colcon_install, tmp_path):
     assert str(prefix) in run.stdout, "the installed copy, not the source tree, was imported"
     assert (out / "metadata.yaml").is_file()
     shipped = next(prefix.glob("lib/python3*/site-packages/depth_core/models/weights"))
-    assert (shipped / "san_resnet18.safetensors").is_file() and (shipped / "san_resnet18.json").is_file()
+    for name in ("san_efficientnet_lite0", "san_resnet18"):   # the default, and the previous one by path
+        assert (shipped / f"{name}.safetensors").is_file() and (shipped / f"{name}.json").is_file()
 
 
 def _quick_start_commands(readme: str) -> list[str]:

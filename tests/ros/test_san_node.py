@@ -116,7 +116,7 @@ def test_node_publishes_depth_and_points_and_switches_modes(tmp_path, venv_bin, 
         prediction = probe.wait("/depth/image", 16, 60)
         diag = probe.wait("/diagnostics", 1, 5)[-1].status[0]
         values = {kv.key: kv.value for kv in diag.values}
-        assert values["mode"] == "prediction" and "san_resnet18" in values["model"]
+        assert values["mode"] == "prediction" and "san_efficientnet_lite0" in values["model"]
         assert {"rate_hz", "latency_p50_ms", "latency_p95_ms", "dropped", "lidar_age_s"} <= set(values)
 
         players.pop().stop()                                   # the LiDAR resumes
