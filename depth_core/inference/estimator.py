@@ -506,7 +506,8 @@ def _sized_runners(kind: str, source: _Source, size, config, opts: dict, first):
 
         fixed = read_onnx_config(source.onnx_path)[1]
         return _fixed_runner(first, source.onnx_path, None if fixed is None else (fixed, fixed))
-    return lambda s: first if tuple(s) == tuple(size) else _make_runner(kind, source, tuple(s), config, opts)
+    # The reference size's backend is ``first``, which the estimator already holds.
+    return lambda s: _make_runner(kind, source, tuple(s), config, opts)
 
 
 def _fixed_runner(runner, path: Path, sizes):

@@ -16,6 +16,17 @@ def valid_depth_mask(gt: torch.Tensor, min_depth: float = 1e-3, max_depth: float
     return mask
 
 
+def _log_errors(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None):
+    """``d = log gt - log pred`` (0 off the valid pixels) and each image's valid-pixel count."""
+    if mask is None:
+        mask = valid_depth_mask(gt)
+    mask = mask & torch.isfinite(pred) & (pred > 0)
+    weight = mask.to(pred.dtype)
+    ones = torch.ones_like(gt)
+    d = (torch.log(torch.where(mask, gt, ones)) - torch.log(torch.where(mask, pred, ones))) * weight
+    return d, weight.flatten(1).sum(1)
+
+
 def silog_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None,
                lam: float = 0.85) -> torch.Tensor:
     """``(1/N) sum(d^2) - (lam/N^2) (sum d)^2`` with ``d = log gt - log pred`` over the ``N``
@@ -25,14 +36,7 @@ def silog_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None =
     With ``lam = 1`` it is exactly invariant to a global scale of ``pred``. Images without a
     valid pixel contribute 0.
     """
-    if mask is None:
-        mask = valid_depth_mask(gt)
-    mask = mask & torch.isfinite(pred) & (pred > 0)
-    weight = mask.to(pred.dtype)
-    safe_gt = torch.where(mask, gt, torch.ones_like(gt))
-    safe_pred = torch.where(mask, pred, torch.ones_like(pred))
-    d = (torch.log(safe_gt) - torch.log(safe_pred)) * weight
-    n = weight.flatten(1).sum(1)
+    d, n = _log_errors(pred, gt, mask)
     mean_sq = d.pow(2).flatten(1).sum(1) / n.clamp(min=1)
     mean = d.flatten(1).sum(1) / n.clamp(min=1)
     per_image = mean_sq - lam * mean.pow(2)
@@ -44,14 +48,8 @@ def scale_loss(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None =
     error of the image's overall metric scale alone. SILog with ``lam = 0.85`` weighs a global
     scale error ``c`` only by ``0.15 c^2`` (a 1.8x error costs 0.05), which across many cameras
     leaves the metric scale loose; this term (ours, not the seed's) pulls it in linearly."""
-    if mask is None:
-        mask = valid_depth_mask(gt)
-    mask = mask & torch.isfinite(pred) & (pred > 0)
-    weight = mask.to(pred.dtype)
-    ones = torch.ones_like(gt)
-    d = torch.log(torch.where(mask, gt, ones)) - torch.log(torch.where(mask, pred, ones))
-    n = weight.flatten(1).sum(1)
-    mean = (d * weight).flatten(1).sum(1) / n.clamp(min=1)
+    d, n = _log_errors(pred, gt, mask)
+    mean = d.flatten(1).sum(1) / n.clamp(min=1)
     return torch.where(n > 0, mean.abs(), torch.zeros_like(mean)).mean()
 
 

@@ -190,9 +190,9 @@ class SANEfficientNet(_SANModel):
         # First the network's overall scale, to its own LiDAR: the mean log ratio at the measured
         # pixels (0 without points). A camera-only scale error then cannot survive completion,
         # wherever the prior's confidence is low.
+        log_net = torch.log(inv_net)
         measured = mask.sum(dim=(2, 3), keepdim=True)
-        shift = ((log_prior - torch.log(inv_net)) * mask).sum(dim=(2, 3), keepdim=True) / measured.clamp(min=1)
-        log_net = torch.log(inv_net) + shift
+        log_net = log_net + ((log_prior - log_net) * mask).sum(dim=(2, 3), keepdim=True) / measured.clamp(min=1)
         ratio = log_prior - log_net
         # Every prior input is 0 where the confidence is, so without points they add nothing.
         gate, delta = self.refine(torch.cat([features, ratio * confidence, confidence, mask], 1)).split(1, dim=1)
