@@ -58,13 +58,29 @@ def _export(args) -> int:
 
 def _train(args) -> int:
     from .train import Trainer, load_train_config
+    from .train.trainer import Interrupted
 
     cfg = load_train_config(args.config, args.overrides)
     out = Path(args.out or Path("runs") / Path(args.config).stem)
     t0 = time.perf_counter()
-    path = Trainer(cfg, out, max_steps=args.max_steps, resume=args.resume, progress=not args.quiet).fit()
+    trainer = Trainer(cfg, out, max_steps=args.max_steps, resume=args.resume, progress=not args.quiet)
+    try:
+        path = trainer.fit()
+    except Interrupted as stop:
+        if int(os.environ.get("RANK", "0")) == 0:
+            where = f"saved {stop.checkpoint}" if stop.checkpoint else "no step had finished: nothing saved"
+            overrides = "".join(f" {o}" for o in args.overrides)
+            print(f"interrupted at step {stop.step}: {where}; continue with: depth-core train {args.config}"
+                  f"{overrides} --out {out} --resume", file=sys.stderr)
+        return 130
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"trained {cfg.model} in {time.perf_counter() - t0:.0f} s: {path} (logs and config in {out})")
+        print(f"trained {trainer.model_name} in {time.perf_counter() - t0:.0f} s: {path} (logs and config in {out})")
+        if trainer.report is not None:
+            print(f"\nOn the {len(trainer.val)} held-out frames (report: {out / 'report.md'}):\n")
+            print(trainer.report["table"])
+            print(f"\nRun the node with it:  ros2 launch depth_ros san.launch.py model:={path}"
+                  f"\nReplay a bag with it: depth-ros-eval BAG --model {path} --image-topic ... "
+                  "--camera-info-topic ... --lidar-topic ...")
     return 0
 
 

@@ -15,7 +15,7 @@ from .geometry import lidar_fov_mask
 from .inference import DepthEstimator, DepthResult
 from .metrics import DEPTH_METRIC_KEYS, compute_depth_metrics
 
-__all__ = ["GT_REGIONS", "PROTOCOLS", "Protocol", "evaluate", "flip_averaged", "write_report"]
+__all__ = ["GT_REGIONS", "PROTOCOLS", "Protocol", "evaluate", "flip_averaged", "sparse_ground_truth", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -84,17 +84,40 @@ def _subsample(sparse: np.ndarray, fraction: float, rng: np.random.Generator) ->
     return np.where(rng.uniform(size=sparse.shape) < fraction, sparse, 0).astype(np.float32)
 
 
+#: Data sets' ``ground_truth`` kinds that are LiDAR points rather than a depth image.
+LIDAR_TRUTHS = ("lidar", "lidar_accumulated")
+
+
+def sparse_ground_truth(dataset, probe: int = 4, dense_coverage: float = 0.5) -> bool:
+    """Whether ``dataset``'s ground truth is LiDAR (one scan or accumulated ones) rather than a
+    depth image: its ``ground_truth`` kind where it records one (frame sets from bags, views of
+    them), else under ``dense_coverage`` of the pixels valid on ``probe`` evenly spaced samples.
+    Completion against such ground truth is scored at points held out of its input."""
+    kind = getattr(dataset, "ground_truth", None)
+    if kind is not None:
+        return kind in LIDAR_TRUTHS
+    picks = np.unique(np.linspace(0, len(dataset) - 1, min(probe, len(dataset))).round().astype(int))
+    coverage = [float((dataset[int(i)]["depth"] > 0).mean()) for i in picks]
+    return float(np.median(coverage)) < dense_coverage
+
+
 def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool = False, median_scaling: bool = False,
              samples: int | None = None, sweep: tuple[float, ...] = (), baselines: tuple[str, ...] = ("median",),
              classical: DepthEstimator | None = None, seed: int = 0, max_depth: float | None = None,
-             gt_region: str = "dense", progress: bool = True) -> dict:
+             gt_region: str = "dense", input_fraction: float = 1.0, score_given: bool = True,
+             progress: bool = True) -> dict:
     """Metrics averaged over images (KITTI convention) for each row, and the sweep.
 
-    Rows: ``prediction`` (no sparse input), ``completion`` (all of the sample's sparse points;
+    Rows: ``prediction`` (no sparse input), ``completion`` (the sample's sparse points;
     only for models that take them, as is the sweep: an image-only model would repeat its prediction),
     ``classical`` (when given), ``median`` (every pixel = the image's median ground truth: what a
     network that knows nothing but the typical distance would score). ``max_depth`` overrides
     the protocol's cap; ``gt_region`` restricts the ground truth (:data:`GT_REGIONS`).
+
+    ``input_fraction`` of the points (random, seeded per image) are the completion's and the
+    classical baseline's input; with ``score_given`` False those rows and the sweep are scored
+    only where no point was given: against LiDAR ground truth, the points held out of the input
+    (the generalisation benchmark's protocol), since a completion reproduces the points it is given.
     """
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol: expected one of {', '.join(PROTOCOLS)}, got '{protocol}'")
@@ -119,11 +142,14 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
         rgb, K, gt, sparse = s["rgb"], s["K"], restrict_ground_truth(s, gt_region), s["sparse_depth"]
         has_points = bool((sparse > 0).any())
         score("prediction", run(est, rgb, K, None).depth, gt)
-        if has_points:
+        given = sparse if input_fraction >= 1 else _subsample(sparse, input_fraction,
+                                                               np.random.default_rng([seed, int(i), 1]))
+        if has_points and given is not None and (given > 0).any():
+            gt_given = gt if score_given else _without(gt, given)
             if est.uses_sparse_depth:
-                score("completion", run(est, rgb, K, sparse).depth, gt)
+                score("completion", run(est, rgb, K, given).depth, gt_given)
             if classical is not None:
-                score("classical", classical.predict(rgb, K, sparse).depth, gt)
+                score("classical", classical.predict(rgb, K, given).depth, gt_given)
         if "median" in baselines:
             valid = (gt > p.min_depth) & (gt < p.max_depth)
             if valid.any():
@@ -131,14 +157,21 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
         rng = np.random.default_rng([seed, int(i)])
         for fraction in sweep:
             sub = _subsample(sparse, fraction, rng) if has_points else None
-            m = compute_depth_metrics(run(est, rgb, K, sub).depth, gt, p.min_depth, p.max_depth, crop=p.crop,
+            target = gt if score_given or sub is None else _without(gt, sub)
+            m = compute_depth_metrics(run(est, rgb, K, sub).depth, target, p.min_depth, p.max_depth, crop=p.crop,
                                       median_scaling=median_scaling)
             per_sweep[fraction].append(m)
     result = {"protocol": protocol, "gt_region": gt_region, "flip": flip, "median_scaling": median_scaling,
-              "images": len(picks), "estimator": est.description, "rows": {k: _mean(v) for k, v in per_row.items()}}
+              "input_fraction": input_fraction, "score_given": score_given, "images": len(picks),
+              "estimator": est.description, "rows": {k: _mean(v) for k, v in per_row.items()}}
     if sweep:
         result["sweep"] = [{"fraction": f, **_mean(v)} for f, v in per_sweep.items()]
     return result
+
+
+def _without(gt: np.ndarray, given: np.ndarray) -> np.ndarray:
+    """The ground truth where no point was given."""
+    return np.where(given > 0, 0, gt).astype(gt.dtype)
 
 
 def _mean(rows: list[dict]) -> dict:
@@ -170,7 +203,11 @@ def write_report(result: dict, out: str | Path, title: str = "Evaluation") -> li
     md = [f"# {title}", "", f"{result['estimator']}; protocol `{result['protocol']}`, flip averaging "
           f"{'on' if result['flip'] else 'off'}, median scaling {'on' if result['median_scaling'] else 'off'}, "
           f"ground truth {result.get('gt_region', 'dense')}, "
-          f"{result['images']} images.", "", metrics_table(result["rows"])]
+          f"{result['images']} images.", ""]
+    if result.get("input_fraction", 1.0) < 1 or not result.get("score_given", True):
+        md += [f"Completion input: {result['input_fraction']:.0%} of each image's points; scored "
+               f"{'everywhere' if result['score_given'] else 'only where no point was given'}.", ""]
+    md += [metrics_table(result["rows"])]
     written = [out / "metrics.json", out / "metrics.md"]
     if result.get("sweep"):
         md += ["## Sparsity sweep", "", "| input fraction | AbsRel | RMSE | delta1 |", "|---|---|---|---|"]

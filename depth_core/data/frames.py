@@ -3,7 +3,8 @@ and what training reads.
 
 Layout::
 
-    ROOT/dataset.json                  format, version, source, sequences [{name, label, frames}]
+    ROOT/dataset.json                  format, version, source, ground_truth (rendered | depth_image |
+                                       lidar | lidar_accumulated), sequences [{name, label, frames}]
     ROOT/<seq>/calib.json              K and image size, T_cam_lidar and lidar_extrinsic, LiDAR model
     ROOT/<seq>/poses.json              per frame: stamp (ns) and T_world_base (null when unknown)
     ROOT/<seq>/image/000000.png        RGB
@@ -32,6 +33,7 @@ __all__ = ["FORMAT", "FrameDataset", "FrameSetWriter", "SequenceWriter", "frame_
 
 FORMAT = "depth_ros-frames"
 VERSION = 1
+SUPPORTED_VERSIONS = (1,)
 
 
 def project_with_rings(points: np.ndarray, ring: np.ndarray | None, T_cam_lidar: np.ndarray,
@@ -134,7 +136,17 @@ class FrameDataset:
             raise DataFileError(f"{meta_path}: not valid JSON ({exc})") from None
         if meta.get("format") != FORMAT:
             raise DataFileError(f"{meta_path}: format is {meta.get('format')!r}, expected {FORMAT!r}")
+        version = meta.get("version")
+        if version not in SUPPORTED_VERSIONS:
+            age = "an older" if not isinstance(version, int) or version < VERSION else "a newer"
+            raise DataFileError(f"{meta_path}: frame set version {version!r} was written by {age} depth_ros; "
+                                f"this one reads version {', '.join(map(str, SUPPORTED_VERSIONS))}: write it again "
+                                "(depth-ros-dataset or depth-core simulate)")
+        if not isinstance(meta.get("sequences"), list):
+            raise DataFileError(f"{meta_path}: no 'sequences' list")
         self.meta = meta
+        #: What the depth maps are: rendered | depth_image | lidar | lidar_accumulated (None: not recorded)
+        self.ground_truth: str | None = meta.get("ground_truth")
         self._calib: dict[str, dict] = {}
         self._poses: dict[str, list] = {}
         self.samples = [(s["name"], i) for s in meta["sequences"] if labels is None or s["label"] in labels
@@ -144,6 +156,10 @@ class FrameDataset:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def sequence_names(self) -> list[str]:
+        """The sequence of each sample (frames are in time order within a sequence)."""
+        return [sequence for sequence, _ in self.samples]
 
     def _sequence(self, sequence: str) -> tuple[dict, list]:
         if sequence not in self._calib:

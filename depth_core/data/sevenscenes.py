@@ -192,6 +192,7 @@ class SevenScenesDataset:
         if max_frames is not None and max_frames < 1:
             raise ValueError(f"max_frames must be >= 1 or None, got {max_frames}")
         self.seed, self.label = int(seed), label
+        self.ground_truth = "depth_image"
         self.fov_deg, self.azimuth_step_deg = fov_deg, float(azimuth_step_deg)
         self.depth_to_color = REDKITCHEN_DEPTH_TO_COLOR if depth_to_color is True else (depth_to_color or None)
         if not self.root.is_dir():
@@ -253,6 +254,10 @@ class SevenScenesDataset:
 
     def __len__(self) -> int:
         return len(self.samples)
+
+    def sequence_names(self) -> list[str]:
+        """The sequence of each sample (frames are in time order within a sequence)."""
+        return [s[0] for s in self.samples]
 
     def frame_rng(self, sequence: str, number: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(sequence.encode()), number])

@@ -284,7 +284,8 @@ def write_simulated_dataset(out: str | Path, scenes: Sequence[str], frames: int,
             shutil.rmtree(out, ignore_errors=True)
         raise
     bar.close()
-    meta = {"seed": seed, "scenes": list(request.scenes), "frames_per_scene": frames, "request": request.to_dict()}
+    meta = {"ground_truth": "rendered", "seed": seed, "scenes": list(request.scenes), "frames_per_scene": frames,
+            "request": request.to_dict()}
     if len(wanted) < len(jobs):
         return {**frame_set_summary("simulator", _complete_sequences(out, wanted), **meta), "complete": False}
     summary = frame_set_summary("simulator", _complete_sequences(out, jobs), **meta)

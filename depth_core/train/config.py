@@ -37,6 +37,10 @@ class DatasetConfig:
     #                                  LiDAR at the camera), random<N> (N random pixels) or none
     depth_to_color: bool = False     # sevenscenes: re-render the depth in the colour camera (its own K;
     #                                  see docs/datasets.md: the raw depth is not registered to the colour)
+    frames: list | None = None       # [start, stop]: only these frames of each sequence, in time order (Python
+    #                                  slice: [0, 120], [-100, null]); null = all
+    ground_truth: str = "depth"      # depth: the set's ground truth; lidar: its sparse LiDAR points instead (a
+    #                                  robot with no depth camera: what fine-tuning on a bag would have)
     simulate: dict = field(default_factory=dict)  # simulated: generated (or resumed) at root when missing:
     #                                  {scenes: [...], frames: N, seed: S, sequence_length: L,
     #                                   rigs: scene | random | {distribution overrides} | [presets],
@@ -69,10 +73,17 @@ class OptimizerConfig:
 
 @dataclass
 class TrainConfig:
-    model: str = "san_resnet18"
+    model: str | None = None          # registry name; null: init's model, else san_resnet18
     model_args: dict = field(default_factory=dict)    # config overrides / architecture options
+    init: str | None = None           # start from these weights: default, a registry name with shipped weights,
+    #                                   or a .safetensors model file (its config is the architecture, with
+    #                                   model_args on top); --resume's checkpoint takes precedence
     data: list = field(default_factory=lambda: [DatasetConfig()])   # list of DatasetConfig
     val: DatasetConfig | None = None
+    holdout: float = 0.0              # with no val set: hold the last share of each training sequence's frames,
+    #                                   by time, out for validation (and the report)
+    report: bool = False              # at the end: report.md on the validation set, before (init) and after
+    report_images: int = 3            # sample images in the report
     val_samples: int = 48             # evaluated every eval_every steps
     eval_max_depth: float = 80.0      # metrics cap
     augment: AugmentConfig = field(default_factory=AugmentConfig)

@@ -6,20 +6,40 @@ from ..data import FolderDataset, FrameDataset, KittiDepthDataset, NyuFolderData
 from ..data.io import DataFileError
 from ..data.sevenscenes import SevenScenesDataset
 from ..data.simulated import ensure_simulated_dataset
+from ..data.views import FrameView, frame_range
 from .config import DatasetConfig
 
-__all__ = ["DATASET_TYPES", "build_dataset"]
+__all__ = ["DATASET_TYPES", "GROUND_TRUTHS", "build_dataset"]
 
+GROUND_TRUTHS = ("depth", "lidar")
 DATASET_TYPES = ("frames", "simulated", "kitti", "nyu_mat", "nyu_folder", "folder", "sevenscenes")
 # The keys of a simulated data set's ``simulate:`` (see depth_core.data.simulated).
 SIMULATE_KEYS = {"scenes", "frames", "seed", "sequence_length", "width", "height", "rigs", "appearance", "workers"}
 
 
 def build_dataset(cfg: DatasetConfig, *, miniature: bool = False):
-    """The data set ``cfg`` names. Simulated sets are generated first when missing; for a
-    ``miniature`` run (``--max-steps``) only their first sequence of each world type."""
+    """The data set ``cfg`` names, with its ``frames`` range and ``ground_truth`` applied. Simulated
+    sets are generated first when missing; for a ``miniature`` run (``--max-steps``) only their
+    first sequence of each world type."""
     if not cfg.root:
         raise DataFileError(f"data set of type '{cfg.type}': no root given")
+    if cfg.ground_truth not in GROUND_TRUTHS:
+        raise DataFileError(f"{cfg.root}: ground_truth: expected one of {', '.join(GROUND_TRUTHS)}, "
+                            f"got '{cfg.ground_truth}'")
+    if cfg.frames is not None and (len(cfg.frames) != 2 or not all(v is None or isinstance(v, int)
+                                                                    for v in cfg.frames)):
+        raise DataFileError(f"{cfg.root}: frames: expected [start, stop] (integers or null), got {cfg.frames}")
+    dataset = _open(cfg, miniature)
+    if cfg.frames is None and cfg.ground_truth == "depth":
+        return dataset
+    indices = None if cfg.frames is None else frame_range(dataset, *cfg.frames)
+    if indices is not None and not indices:
+        raise DataFileError(f"{cfg.root}: frames {cfg.frames} selects no frame (its sequences have "
+                            f"{len(dataset)} frames in all)")
+    return FrameView(dataset, indices, lidar_truth=cfg.ground_truth == "lidar")
+
+
+def _open(cfg: DatasetConfig, miniature: bool):
     if cfg.type == "simulated":
         sim = dict(cfg.simulate)
         unknown = sorted(set(sim) - SIMULATE_KEYS)

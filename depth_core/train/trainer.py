@@ -15,6 +15,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import yaml
@@ -23,13 +24,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..data.io import DataFileError
 from ..data.training import MixedSampler, TrainingSet, collate, mixing_weights
-from ..evaluate import evaluate
+from ..data.views import ConcatView, FrameView, sequence_groups, time_split
+from ..evaluate import evaluate, sparse_ground_truth
 from ..inference import load_estimator
 from ..models import create_model, save_model
 from .checkpoint import find_latest, load_train_state, save_train_state
-from .config import StageConfig, TrainConfig
+from .config import ConfigError, StageConfig, TrainConfig
 from .datasets import build_dataset
+from .init import init_model
 from .objectives import LOSSES, needed_passes
 
 __all__ = ["Trainer", "evaluate_model"]
@@ -48,18 +52,70 @@ class _Passes(nn.Module):
         return self.model.forward_passes(image, sparse, passes)
 
 
-def evaluate_model(model: nn.Module, dataset, samples: int, max_depth: float, device: torch.device) -> dict:
-    """Prediction and completion (all LiDAR points in) metrics on ``samples`` evenly spaced
-    samples of ``dataset`` through the estimator API that
-    ``depth-core eval`` and the node use."""
+#: Against sparse (LiDAR) ground truth the completion gets this share of the points and is scored
+#: at the others, as in the generalisation benchmark.
+HELD_OUT_INPUT_FRACTION = 0.3
+
+
+def evaluate_model(model: nn.Module, dataset, samples: int, max_depth: float, device: torch.device, *,
+                   sparse_truth: bool = False) -> dict:
+    """Prediction and completion metrics on ``samples`` evenly spaced samples of ``dataset``
+    through the estimator API that ``depth-core eval`` and the node use. The completion gets all
+    LiDAR points, or with ``sparse_truth`` (LiDAR ground truth) 30 % of them, scored at the rest."""
     was_training = model.training
-    # Canonical-camera models at the size inference uses (the aspect kept; full-resolution images
-    # would be needlessly slow here); the others at each sample's own size.
-    size = None if model.config.canonical_focal is not None else "native"
-    estimator = load_estimator(model, "torch", input_size=size, device=str(device))
-    result = evaluate(estimator, dataset, "none", samples=samples, baselines=(), max_depth=max_depth, progress=False)
+    estimator = load_estimator(model, "torch", input_size=estimator_size(model), device=str(device))
+    result = evaluate(estimator, dataset, "none", samples=samples, baselines=(), max_depth=max_depth,
+                      progress=False, **held_out_protocol(sparse_truth))
     model.train(was_training)
     return {mode: result["rows"][mode] for mode in ("prediction", "completion") if mode in result["rows"]}
+
+
+def estimator_size(model: nn.Module) -> str | None:
+    """Canonical-camera models at the size inference uses (the aspect kept; full-resolution images
+    would be needlessly slow here); the others at each sample's own size."""
+    return None if model.config.canonical_focal is not None else "native"
+
+
+def held_out_protocol(sparse_truth: bool) -> dict:
+    """:func:`~depth_core.evaluate.evaluate`'s completion-input keywords for the ground truth."""
+    return {"input_fraction": HELD_OUT_INPUT_FRACTION, "score_given": False} if sparse_truth else {}
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training: the checkpoint written (None if no step had finished) and its step."""
+
+    def __init__(self, checkpoint: Path | None, step: int) -> None:
+        super().__init__(f"interrupted at step {step}")
+        self.checkpoint, self.step = checkpoint, step
+
+
+def check_training_data(datasets: list, needs_points: bool, probe: int = 6) -> None:
+    """Fail in one line naming the data set before training when a few evenly spaced frames show
+    it cannot train: no ground-truth depth at all, or no LiDAR points for completion losses."""
+    for data in datasets:
+        root = getattr(data, "root", None) or "data set"
+        n = len(data)
+        if n == 0:
+            raise DataFileError(f"{root}: no frames to train on")
+        picks = np.unique(np.linspace(0, n - 1, min(probe, n)).round().astype(int))
+        truth = points = read = 0
+        for i in picks:
+            try:
+                sample = data[int(i)]
+            except DataFileError as exc:
+                log.warning("checking the training data: %s", exc)
+                continue
+            read += 1
+            truth += bool((sample["depth"] > 0).any())
+            points += bool((sample["sparse_depth"] > 0).any())
+        if not read:
+            raise DataFileError(f"{root}: none of the {len(picks)} frames checked could be read (see the warnings)")
+        if not truth:
+            raise DataFileError(f"{root}: no ground-truth depth in any of the {read} frames checked (its depth maps "
+                                "are empty): training needs a depth image topic or LiDAR scans as ground truth")
+        if needs_points and not points:
+            raise DataFileError(f"{root}: no LiDAR points in any of the {read} frames checked (its sparse maps are "
+                                "empty), but the stages' completion losses need them")
 
 
 class Trainer:
@@ -75,13 +131,22 @@ class Trainer:
         self.world = dist.get_world_size() if self.distributed else 1
         self.device = self._device(cfg.device)
         self.main = self.rank == 0
-        if self.main:
-            log.info("training %s into %s on %s (%d process%s)%s: preparing the model and data first", cfg.model,
-                     self.out, self.device, self.world, "" if self.world == 1 else "es",
-                     f", a {max_steps}-step miniature of the schedule" if max_steps else "")
         torch.manual_seed(cfg.seed + self.rank)
         self.memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
-        self.model = create_model(cfg.model, **cfg.model_args).to(self.device, memory_format=self.memory_format)
+        # The weights: --resume's checkpoint (loaded in fit) wins over init:, which wins over
+        # initial weights. An init problem is reported now, before any data is read or generated.
+        self.init_path = None
+        if cfg.init:
+            model, self.init_path = init_model(cfg.init, cfg.model, cfg.model_args)
+        else:
+            model = create_model(cfg.model or "san_resnet18", **cfg.model_args)
+        self.model = model.to(self.device, memory_format=self.memory_format)
+        self.model_name = self.model.config.name
+        if self.main:
+            log.info("training %s%s into %s on %s (%d process%s)%s: preparing the data first", self.model_name,
+                     f" from {self.init_path}" if self.init_path else "", self.out, self.device, self.world,
+                     "" if self.world == 1 else "es", f", a {max_steps}-step miniature of the schedule" if max_steps
+                     else "")
         self.stages = self._scaled_stages(cfg.stages, max_steps)
         for stage in self.stages:
             needed_passes(stage.losses)  # fail early on unknown loss names
@@ -89,6 +154,9 @@ class Trainer:
                 self._check_components(f"stages.{stage.name}.{key}", list(getattr(stage, key)))
         self._check_components("save_float16", cfg.save_float16)   # now, not after hours of training
         self.datasets, self.val = self._build_datasets(miniature=max_steps is not None)
+        check_training_data(self.datasets, needs_points=any("completion" in n for s in self.stages for n in s.losses))
+        self.sparse_truth = self.val is not None and sparse_ground_truth(self.val)
+        self.report = None
         self.amp_dtype = _amp_dtype(cfg.amp, self.device)
         self.use_amp = self.amp_dtype is not None
         if self.memory_format == torch.channels_last and self.amp_dtype == torch.bfloat16 and \
@@ -96,7 +164,7 @@ class Trainer:
             # oneDNN's bfloat16 weight gradient of a dilated convolution in channels-last layout is
             # NaN (torch 2.13 CPU; large dilations crash outright): keep such models contiguous.
             log.info("channels_last off: %s has dilated convolutions, whose bfloat16 channels-last gradients "
-                     "are broken on this CPU backend", cfg.model)
+                     "are broken on this CPU backend", self.model_name)
             self.memory_format = torch.contiguous_format
             self.model.to(memory_format=self.memory_format)
 
@@ -105,24 +173,37 @@ class Trainer:
         (in parallel processes) while the other ranks wait, then they all open them."""
         cfg = self.cfg
 
+        if cfg.holdout and cfg.val is not None:
+            raise ConfigError("holdout and val: give one (holdout holds frames of the training sets out; val names "
+                              "another set)")
+
         def build():
             return [build_dataset(d, miniature=miniature) for d in cfg.data], \
                 (build_dataset(cfg.val, miniature=miniature) if cfg.val else None)
 
         if not self.distributed:
-            return build()
-        if self.main:
-            built = build()
-        dist.barrier()
-        if not self.main:
-            built = build()
-        return built
+            train, val = build()
+        else:
+            if self.main:
+                train, val = build()
+            dist.barrier()
+            if not self.main:
+                train, val = build()
+        if cfg.holdout:
+            splits = [time_split(sequence_groups(d), cfg.holdout) for d in train]
+            held = [FrameView(d, h) for d, (_, h) in zip(train, splits)]
+            train = [FrameView(d, t) for d, (t, _) in zip(train, splits)]
+            val = held[0] if len(held) == 1 else ConcatView(held)
+            if self.main:
+                log.info("held out the last %.0f%% of each sequence by time for validation: %d frames to train on, "
+                         "%d held out", 100 * cfg.holdout, sum(len(d) for d in train), len(val))
+        return train, val
 
     def _check_components(self, key: str, parts: list) -> None:
         known = self.model.components()
         for part in parts:
             if part not in known:
-                raise ValueError(f"{key}: '{part}' is not a component of {self.cfg.model} ({', '.join(known)})")
+                raise ValueError(f"{key}: '{part}' is not a component of {self.model_name} ({', '.join(known)})")
 
     def _device(self, name: str) -> torch.device:
         if name == "auto":
@@ -167,7 +248,41 @@ class Trainer:
         batches = iter(loader)
         logger = _Logger(self.out, self.main, cfg.tensorboard, sorted({n for s in self.stages for n in s.losses}))
         bar = tqdm(total=total, initial=step, desc="training", unit="step", disable=not (self.main and self.progress))
-        skipped = 0
+        self.skipped, self.position, self.step = 0, None, step
+        try:
+            self._run_stages(stage_index, stage_step, opt_state, batches, logger, bar, sizes, total)
+        except KeyboardInterrupt:
+            bar.close()
+            logger.close()
+            saved = None
+            if self.main and self.position is not None:
+                index, done, optimizer = self.position
+                saved = save_train_state(self.out, self.step, index, done, self.model, optimizer, cfg.to_dict())
+                log.warning("interrupted: saved %s (step %d); continue with --resume", saved, self.step)
+            raise Interrupted(saved, self.step) from None
+        bar.close()
+        logger.close()
+        if self.distributed:
+            self._check_replicas()
+        final = self.out / "model.safetensors"
+        if self.main:
+            save_model(self.model, final, extra_metadata={"depth_ros.train_config": yaml.safe_dump(cfg.to_dict())},
+                       dtype=cfg.save_dtype, float16_components=tuple(cfg.save_float16))
+            if self.skipped:
+                log.warning("skipped %d corrupt samples", self.skipped)
+            log.info("wrote %s (%d steps)", final, self.step)
+            if cfg.report and self.val is not None:
+                from .report import write_training_report
+
+                self.report = write_training_report(self.init_path, final, self.val, self.out, cfg,
+                                                    sparse_truth=self.sparse_truth, progress=self.progress)
+        if self.distributed:
+            dist.barrier()
+        return final
+
+    def _run_stages(self, stage_index: int, stage_step: int, opt_state, batches, logger, bar, sizes, total) -> None:
+        cfg = self.cfg
+        step = self.step
         for index in range(stage_index, len(self.stages)):
             stage = self.stages[index]
             passes = needed_passes(stage.losses)
@@ -192,7 +307,7 @@ class Trainer:
                 for group in optimizer.param_groups:
                     group["lr"] = lr * group["lr_scale"]
                 batch = next(batches)
-                skipped += batch["skipped"]
+                self.skipped += batch["skipped"]
                 if "image" not in batch:
                     continue
                 self._train_mode(stage)
@@ -214,37 +329,25 @@ class Trainer:
                 scaler.step(optimizer)
                 scaler.update()
                 step += 1
+                self.step, self.position = step, (index, s + 1, optimizer)
                 n_last += image.shape[0]
                 bar.update()
                 if step % cfg.log_every == 0 or s == stage.steps - 1:
                     rate = n_last * self.world / (time.perf_counter() - t_last)
                     row = {"step": step, "stage": stage.name, "lr": lr, "loss": loss.item(),
-                           **{n: v.item() for n, v in terms.items()}, "samples_per_s": rate, "skipped": skipped}
+                           **{n: v.item() for n, v in terms.items()}, "samples_per_s": rate, "skipped": self.skipped}
                     logger.train(row)
                     bar.set_postfix(loss=f"{loss.item():.4f}", stage=stage.name)
                     t_last, n_last = time.perf_counter(), 0
                 if self.val is not None and self.main and (step % cfg.eval_every == 0 or step == total):
-                    metrics = evaluate_model(self.model, self.val, cfg.val_samples, cfg.eval_max_depth, self.device)
+                    metrics = evaluate_model(self.model, self.val, cfg.val_samples, cfg.eval_max_depth, self.device,
+                                             sparse_truth=self.sparse_truth)
                     logger.eval(step, metrics)
                     bar.write(f"step {step}: AbsRel " + ", ".join(f"{mode} {m['abs_rel']:.4f}"
                                                                    for mode, m in metrics.items()))
                 if self.main and (step % cfg.checkpoint_every == 0 or s == stage.steps - 1):
                     save_train_state(self.out, step, index, s + 1, self.model, optimizer, cfg.to_dict())
             stage_step = 0
-        bar.close()
-        logger.close()
-        if self.distributed:
-            self._check_replicas()
-        final = self.out / "model.safetensors"
-        if self.main:
-            save_model(self.model, final, extra_metadata={"depth_ros.train_config": yaml.safe_dump(cfg.to_dict())},
-                       dtype=cfg.save_dtype, float16_components=tuple(cfg.save_float16))
-            if skipped:
-                log.warning("skipped %d corrupt samples", skipped)
-            log.info("wrote %s (%d steps)", final, step)
-        if self.distributed:
-            dist.barrier()
-        return final
 
     def _check_replicas(self) -> None:
         """Data parallelism must leave every process with the same weights; say so, or fail."""

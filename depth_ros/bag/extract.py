@@ -178,7 +178,8 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
             seq.close()
         if counts["written"] == 0:
             raise BagError(f"{bag}: no image could be paired with a LiDAR scan within {max_dt} s ({counts})")
-        summary = writer.finish(images=counts, accumulate=accumulate, every=every)
+        truth = "depth_image" if depth_topic else "lidar_accumulated" if accumulate else "lidar"
+        summary = writer.finish(ground_truth=truth, images=counts, accumulate=accumulate, every=every)
     return summary
 
 

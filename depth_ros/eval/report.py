@@ -8,22 +8,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from depth_core.utils.visual import colourise, line_plot
+
 from .replay import ReplayResult, summarise
 
 __all__ = ["colourise", "write_report"]
 
 _ROWS = ("prediction", "completion", "classical")
 _KEYS = ("abs_rel", "rmse", "mae", "silog", "delta1", "irmse")
-
-
-def colourise(depth: np.ndarray, max_depth: float) -> np.ndarray:
-    """Depth [H,W] metres -> BGR uint8 (turbo on inverse depth, near = red; invalid = black)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        inv = np.clip(1.0 / depth, 1.0 / max_depth, 1.0)
-        norm = np.nan_to_num((np.log(inv) - np.log(1.0 / max_depth)) / -np.log(1.0 / max_depth), nan=0.0)
-    bgr = cv2.applyColorMap((norm * 255).astype(np.uint8), cv2.COLORMAP_TURBO)
-    bgr[~(np.isfinite(depth) & (depth > 0))] = 0
-    return bgr
 
 
 def _error_image(pred: np.ndarray, truth: np.ndarray, rgb: np.ndarray) -> np.ndarray:
@@ -35,28 +27,6 @@ def _error_image(pred: np.ndarray, truth: np.ndarray, rgb: np.ndarray) -> np.nda
                                 if hasattr(cv2, "COLORMAP_RdYlGn_r") else cv2.COLORMAP_JET).reshape(-1, 3)
     canvas[m] = colours
     return cv2.dilate(canvas, np.ones((2, 2), np.uint8))
-
-
-def _plot(path: Path, series: dict, xlabel: str, ylabel: str, title: str, log_x: bool = False) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.4, 3.6))
-    for label, (x, y) in series.items():
-        ax.plot(x, y, "o-", label=label)
-    if log_x:
-        ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) -> dict:
@@ -81,7 +51,7 @@ def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) 
         md.append("")
     if metrics["sweep"]:
         sweep = [s for s in metrics["sweep"] if "abs_rel" in s]
-        _plot(out / "sparsity_sweep.png", {"AbsRel on held-out points": (
+        line_plot(out / "sparsity_sweep.png", {"AbsRel on held-out points": (
             [max(s["fraction"], 1e-3) * 100 for s in sweep], [s["abs_rel"] for s in sweep])},
             "LiDAR points used as input (%; 0 % plotted at 0.1 %)", "AbsRel", "Sparsity sweep", log_x=True)
         md += ["## Sparsity sweep", "", "| input fraction | AbsRel | RMSE | delta1 |", "|---|---|---|---|"]
@@ -92,7 +62,7 @@ def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) 
         for row, bins in metrics["range"].items():
             xs = [(b["from"] + b["to"]) / 2 for b in bins if b["abs_rel"] is not None]
             series[row] = (xs, [b["abs_rel"] for b in bins if b["abs_rel"] is not None])
-        _plot(out / "error_vs_range.png", series, "ground-truth depth (m)", "AbsRel", "Error against range")
+        line_plot(out / "error_vs_range.png", series, "ground-truth depth (m)", "AbsRel", "Error against range")
         md += ["## Error against range", "", "![error against range](error_vs_range.png)", ""]
     for s in result.samples:
         top = np.hstack([cv2.cvtColor(s["rgb"], cv2.COLOR_RGB2BGR), colourise(s["completion"], max_depth)])

@@ -15,8 +15,8 @@ from depth_core.sim.raycast import BOX, CYLINDER, SPHERE
 from depth_core.sim.scenes import BUILDERS, SCENE_INFO, SceneInfo
 from depth_core.sim.scenes.common import SKIN
 
-NEW_SCENES = ("highway", "parking", "warehouse", "corridor", "forest")
-OUTDOOR = ("highway", "parking", "forest")
+NEW_SCENES = ("highway", "parking", "warehouse", "corridor", "forest", "orchard")
+OUTDOOR = ("highway", "parking", "forest", "orchard")
 INDOOR = ("warehouse", "corridor")
 
 
@@ -82,8 +82,10 @@ def test_frames_from_low_car_and_high_mounts_have_valid_depth(scene):
             assert valid.mean() > (0.97 if info.indoor else 0.45), (scene, height, index, valid.mean())
             assert (frame.depth[valid] > 0).all() and (frame.depth[valid] <= info.max_depth).all()
             assert frame.rgb.std() > 15
-            # Not a wall in the face: the view reaches well down the way ahead.
-            assert np.percentile(frame.depth[valid], 90) > (4.0 if info.indoor else 10.0)
+            # Not a wall in the face: the view reaches well down the way ahead (an orchard's
+            # rows and alley floor fill most of the view close by; its far end is a few pixels).
+            assert np.percentile(frame.depth[valid], 90) > (4.0 if info.indoor else 6.0 if scene == "orchard" else 10.0)
+            assert np.percentile(frame.depth[valid], 99.5) > (8.0 if info.indoor else 20.0)
 
 
 def _inside(prims, points: np.ndarray, margin: float) -> np.ndarray:

@@ -10,6 +10,7 @@ from .corridor import build_corridor
 from .forest import build_forest
 from .highway import build_highway
 from .indoor import build_indoor
+from .orchard import build_orchard
 from .parking import build_parking
 from .street import build_street
 from .warehouse import build_warehouse
@@ -17,7 +18,7 @@ from .yard import build_yard
 
 BUILDERS = {"street": build_street, "indoor": build_indoor, "yard": build_yard, "highway": build_highway,
             "parking": build_parking, "warehouse": build_warehouse,
-            "corridor": build_corridor, "forest": build_forest}
+            "corridor": build_corridor, "forest": build_forest, "orchard": build_orchard}
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,9 @@ SCENE_INFO: dict[str, SceneInfo] = {
     "warehouse": SceneInfo(1.5, 60.0, 4.5, True),
     "corridor": SceneInfo(1.0, 40.0, 2.2, True),
     "forest": SceneInfo(1.5, 120.0, float("inf"), False),
+    "orchard": SceneInfo(1.2, 120.0, float("inf"), False),   # not in the default model's training
 }
 
 __all__ = ["BUILDERS", "SCENE_INFO", "Lighting", "SceneInfo", "World", "build_corridor", "build_forest",
-           "build_highway", "build_indoor", "build_parking", "build_street", "build_warehouse", "build_yard"]
+           "build_highway", "build_indoor", "build_orchard", "build_parking", "build_street", "build_warehouse",
+           "build_yard"]

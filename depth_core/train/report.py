@@ -1,0 +1,131 @@
+"""The end-of-run report (``report: true``): the starting weights (``init``) and the trained
+model on the validation frames, next to the classical completion, as the node would run them
+(the estimator's default input size). Written to ``RUN/report.md`` with a sparsity sweep plot, sample
+images and ``RUN/report.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..evaluate import evaluate
+from ..inference import load_estimator
+from ..utils.visual import colourise, line_plot
+from .config import TrainConfig
+
+__all__ = ["before_after_table", "write_training_report"]
+
+log = logging.getLogger("depth_core.train")
+
+ROWS = ("prediction", "completion", "classical")
+# Input fractions of the sweep. Against LiDAR ground truth the points given are never scored, so
+# the sweep stops short of 100 %.
+SWEEP_DENSE = (0.0, 0.01, 0.1, 0.3, 1.0)
+SWEEP_HELD_OUT = (0.0, 0.01, 0.03, 0.1, 0.3, 0.7)
+
+
+def write_training_report(init: Path | None, final: Path, val, out: Path, cfg: TrainConfig, *,
+                          sparse_truth: bool, progress: bool = True) -> dict:
+    """Evaluate ``init`` (when the run had one: "before") and ``final`` ("after") on ``val``; write
+    the report into ``out``. Returns ``{"rows": {before|after: {row: metrics}}, "table": str,
+    "files": [...]}``."""
+    from .trainer import held_out_protocol
+
+    protocol = held_out_protocol(sparse_truth)
+    sweep = SWEEP_HELD_OUT if sparse_truth else SWEEP_DENSE
+    classical = load_estimator("classical")
+    models = {"after": final} if init is None else {"before": init, "after": final}
+    results, estimators = {}, {}
+    for label, path in models.items():
+        est = load_estimator(str(path), "torch")
+        log.info("report: evaluating the %s model (%s) on %d held-out frames", label, est.description,
+                 min(cfg.val_samples, len(val)))
+        results[label] = evaluate(est, val, "none", samples=cfg.val_samples, sweep=sweep,
+                                  classical=classical if label == "after" else None, baselines=(),
+                                  max_depth=cfg.eval_max_depth, progress=progress, **protocol)
+        estimators[label] = est
+    rows = {label: r["rows"] for label, r in results.items()}
+    if "before" in rows and "classical" in rows["after"]:
+        rows["before"]["classical"] = rows["after"]["classical"]   # the same frames, points and baseline
+    table = before_after_table(rows)
+    files = [out / "report.md", out / "report.json", _plot_sweep(results, out / "report_sweep.png")]
+    files.append(_samples(estimators, val, out / "report_samples.png", cfg.report_images, cfg.eval_max_depth,
+                          protocol.get("input_fraction", 1.0)))
+    scored = ("30 % of each image's LiDAR points are the completion's input, scored at the other 70 % (the "
+              "ground truth is LiDAR, which a completion reproduces where it is given)") if sparse_truth else \
+        "the completion gets all LiDAR points and is scored against the dense ground truth"
+    md = ["# Training report", "",
+          f"{len(val)} validation frames ({results['after']['images']} evaluated), never trained on; "
+          f"{scored}. Metrics are averaged over images, capped at {cfg.eval_max_depth:g} m.", "",
+          f"- before: {estimators['before'].description if 'before' in estimators else '(no init: initial weights)'}",
+          f"- after: {estimators['after'].description}", "", table, "",
+          "## Sparsity sweep", "", "![sparsity sweep](report_sweep.png)", "",
+          "## Samples", "",
+          "![samples](report_samples.png)",
+          "*Each row: image, ground truth, prediction before, prediction after, completion after "
+          "(turbo on inverse depth, near = red).*", ""]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    (out / "report.json").write_text(json.dumps({"sparse_truth": sparse_truth, "results": results}, indent=2))
+    return {"rows": rows, "table": table, "files": files}
+
+
+def before_after_table(rows: dict) -> str:
+    """Markdown: AbsRel, RMSE and delta1 of each row before and after, and the AbsRel change."""
+    before, after = rows.get("before", {}), rows["after"]
+    lines = ["| row | AbsRel before | AbsRel after | change | RMSE before | RMSE after | delta1 before | "
+             "delta1 after |", "|---|---|---|---|---|---|---|---|"]
+    for row in ROWS:
+        a, b = after.get(row, {}), before.get(row, {})
+        if not a.get("images"):
+            continue
+        change = f"{100 * (a['abs_rel'] / b['abs_rel'] - 1):+.0f} %" if b.get("images") and row != "classical" \
+            else "–"
+
+        def cell(m, key, digits):
+            return f"{m[key]:.{digits}f}" if m.get("images") else "–"
+
+        lines.append(f"| {row} | {cell(b, 'abs_rel', 4)} | {cell(a, 'abs_rel', 4)} | {change} | "
+                     f"{cell(b, 'rmse', 3)} | {cell(a, 'rmse', 3)} | {cell(b, 'delta1', 4)} | {cell(a, 'delta1', 4)} |")
+    return "\n".join(lines)
+
+
+def _plot_sweep(results: dict, path: Path) -> Path:
+    series = {}
+    for label, result in results.items():
+        points = [r for r in result.get("sweep", []) if r.get("images")]
+        series[label] = ([max(r["fraction"], 1e-3) * 100 for r in points], [r["abs_rel"] for r in points])
+    classical = results["after"]["rows"].get("classical", {})
+    return line_plot(path, series, "LiDAR points used as input (%; 0 % plotted at 0.1 %)", "AbsRel",
+                     "Depth error against the share of LiDAR input, before and after", log_x=True,
+                     hlines={"classical (completion input)": classical["abs_rel"]} if classical.get("images") else None)
+
+
+def _samples(estimators: dict, val, path: Path, count: int, max_depth: float, input_fraction: float) -> Path:
+    picks = np.unique(np.linspace(0, len(val) - 1, max(1, min(count, len(val)))).round().astype(int))
+    rows = []
+    for i in picks:
+        s = val[int(i)]
+        rgb, K, gt, sparse = s["rgb"], s["K"], s["depth"], s["sparse_depth"]
+        rng = np.random.default_rng([0, int(i), 1])
+        given = sparse if input_fraction >= 1 else np.where(rng.uniform(size=sparse.shape) < input_fraction,
+                                                            sparse, 0).astype(np.float32)
+        truth = colourise(gt, max_depth)
+        if (gt > 0).mean() < 0.5:  # LiDAR points: thicker, to be seen
+            truth = cv2.dilate(truth, np.ones((3, 3), np.uint8))
+        tiles = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), truth]
+        if "before" in estimators:
+            tiles.append(colourise(estimators["before"].predict(rgb, K, None).depth, max_depth))
+        tiles.append(colourise(estimators["after"].predict(rgb, K, None).depth, max_depth))
+        tiles.append(colourise(estimators["after"].predict(rgb, K, given).depth, max_depth))
+        row = np.hstack(tiles)
+        scale = min(1.0, 1600 / row.shape[1])
+        rows.append(cv2.resize(row, (round(row.shape[1] * scale), round(row.shape[0] * scale)),
+                               interpolation=cv2.INTER_AREA))
+    width = max(r.shape[1] for r in rows)
+    canvas = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
+    cv2.imwrite(str(path), canvas)
+    return path
