@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict = {}
     t0 = time.perf_counter()
     for protocol in args.protocols.split(","):
+        if protocol not in ("dense", "held_out"):
+            parser.error(f"--protocols: '{protocol}' is neither dense nor held_out")
         results[protocol] = {}
         for i, name in enumerate(models):
             est = load_estimator(name, args.backend)

@@ -68,10 +68,13 @@ def _train(args) -> int:
         path = trainer.fit()
     except Interrupted as stop:
         if int(os.environ.get("RANK", "0")) == 0:
-            where = f"saved {stop.checkpoint}" if stop.checkpoint else "no step had finished: nothing saved"
-            overrides = "".join(f" {o}" for o in args.overrides)
-            print(f"interrupted at step {stop.step}: {where}; continue with: depth-core train {args.config}"
-                  f"{overrides} --out {out} --resume", file=sys.stderr)
+            import shlex
+
+            where = f"checkpoint {stop.checkpoint}" if stop.checkpoint else "no step had finished: nothing saved"
+            again = ["depth-core", "train", args.config, *args.overrides, "--out", str(out), "--resume"]
+            if args.max_steps:
+                again += ["--max-steps", str(args.max_steps)]
+            print(f"interrupted at step {stop.step}: {where}; continue with: {shlex.join(again)}", file=sys.stderr)
         return 130
     if int(os.environ.get("RANK", "0")) == 0:
         print(f"trained {trainer.model_name} in {time.perf_counter() - t0:.0f} s: {path} (logs and config in {out})")

@@ -88,17 +88,12 @@ def _subsample(sparse: np.ndarray, fraction: float, rng: np.random.Generator) ->
 LIDAR_TRUTHS = ("lidar", "lidar_accumulated")
 
 
-def sparse_ground_truth(dataset, probe: int = 4, dense_coverage: float = 0.5) -> bool:
-    """Whether ``dataset``'s ground truth is LiDAR (one scan or accumulated ones) rather than a
-    depth image: its ``ground_truth`` kind where it records one (frame sets from bags, views of
-    them), else under ``dense_coverage`` of the pixels valid on ``probe`` evenly spaced samples.
-    Completion against such ground truth is scored at points held out of its input."""
-    kind = getattr(dataset, "ground_truth", None)
-    if kind is not None:
-        return kind in LIDAR_TRUTHS
-    picks = np.unique(np.linspace(0, len(dataset) - 1, min(probe, len(dataset))).round().astype(int))
-    coverage = [float((dataset[int(i)]["depth"] > 0).mean()) for i in picks]
-    return float(np.median(coverage)) < dense_coverage
+def sparse_ground_truth(dataset) -> bool:
+    """Whether ``dataset`` records that its ground truth is the LiDAR (one scan or accumulated
+    ones: frame sets from bags, ``ground_truth: lidar`` views) rather than a depth image.
+    Completion against such ground truth is scored at points held out of its input. Sets that
+    record nothing (KITTI, older frame sets) keep the all-points protocol."""
+    return getattr(dataset, "ground_truth", None) in LIDAR_TRUTHS
 
 
 def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool = False, median_scaling: bool = False,

@@ -115,6 +115,11 @@ class KittiDepthDataset:
     def __len__(self) -> int:
         return len(self.samples)
 
+    def sequence_names(self) -> list[str]:
+        """The drive and camera of each sample: a time hold-out takes the last frames of both
+        cameras of a drive, so that no stereo twin of a held-out frame is trained on."""
+        return [f"{drive}/{side}" for drive, _, side, _ in self.samples]
+
     def __getitem__(self, i: int) -> dict:
         drive, frame, side, gt_path = self.samples[i]
         date = drive.split("/")[0]

@@ -14,8 +14,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .io import DataFileError
-
 __all__ = ["ConcatView", "FrameView", "frame_range", "sequence_groups", "time_split"]
 
 
@@ -40,15 +38,15 @@ def frame_range(dataset, start: int | None, stop: int | None) -> list[int]:
 
 def time_split(indices_by_sequence: dict[str, list[int]], holdout: float) -> tuple[list[int], list[int]]:
     """(train, held-out): the last ``holdout`` share of each sequence's frames (at least one, and
-    at least one left to train on) is held out. Disjoint by construction, and later in time than
-    every training frame of its sequence."""
+    at least one left to train on) is held out; a one-frame sequence is trained on. Disjoint by
+    construction, and later in time than every training frame of its sequence."""
     if not 0.0 < holdout < 1.0:
         raise ValueError(f"holdout: expected a share between 0 and 1, got {holdout}")
     train, held = [], []
-    for name, group in indices_by_sequence.items():
-        if len(group) < 2:
-            raise DataFileError(f"sequence '{name}' has {len(group)} frame: too few to hold the last "
-                                f"{holdout:.0%} out for validation (set holdout: 0 and give a val set)")
+    for group in indices_by_sequence.values():
+        if len(group) < 2:   # nothing to hold out of a single frame: it trains
+            train += group
+            continue
         n_held = min(max(1, round(len(group) * holdout)), len(group) - 1)
         train += group[:-n_held]
         held += group[-n_held:]

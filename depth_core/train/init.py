@@ -52,5 +52,5 @@ def init_model(spec: str, model: str | None, model_args: dict) -> tuple[DepthMod
     args = {k: v for k, v in model_args.items() if k not in _INITIAL_ONLY}
     try:
         return load_model(path, **args), path
-    except ModelFileError as exc:
+    except (ModelFileError, ValueError) as exc:
         raise ConfigError(f"init: {exc}") from None

@@ -53,8 +53,9 @@ def write_training_report(init: Path | None, final: Path, val, out: Path, cfg: T
         rows["before"]["classical"] = rows["after"]["classical"]   # the same frames, points and baseline
     table = before_after_table(rows)
     files = [out / "report.md", out / "report.json", _plot_sweep(results, out / "report_sweep.png")]
-    files.append(_samples(estimators, val, out / "report_samples.png", cfg.report_images, cfg.eval_max_depth,
-                          protocol.get("input_fraction", 1.0)))
+    if cfg.report_images > 0:
+        files.append(_samples(estimators, val, out / "report_samples.png", cfg.report_images, cfg.eval_max_depth,
+                              protocol.get("input_fraction", 1.0)))
     scored = ("30 % of each image's LiDAR points are the completion's input, scored at the other 70 % (the "
               "ground truth is LiDAR, which a completion reproduces where it is given)") if sparse_truth else \
         "the completion gets all LiDAR points and is scored against the dense ground truth"
@@ -64,10 +65,9 @@ def write_training_report(init: Path | None, final: Path, val, out: Path, cfg: T
           f"- before: {estimators['before'].description if 'before' in estimators else '(no init: initial weights)'}",
           f"- after: {estimators['after'].description}", "", table, "",
           "## Sparsity sweep", "", "![sparsity sweep](report_sweep.png)", "",
-          "## Samples", "",
-          "![samples](report_samples.png)",
-          "*Each row: image, ground truth, prediction before, prediction after, completion after "
-          "(turbo on inverse depth, near = red).*", ""]
+          *(["## Samples", "", "![samples](report_samples.png)",
+             "*Each row: image, ground truth, prediction before, prediction after, completion after "
+             "(turbo on inverse depth, near = red).*", ""] if cfg.report_images > 0 else [])]
     (out / "report.md").write_text("\n".join(md) + "\n")
     (out / "report.json").write_text(json.dumps({"sparse_truth": sparse_truth, "results": results}, indent=2))
     return {"rows": rows, "table": table, "files": files}

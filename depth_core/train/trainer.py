@@ -12,6 +12,8 @@ import csv
 import datetime
 import logging
 import os
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -29,11 +31,11 @@ from ..data.training import MixedSampler, TrainingSet, collate, mixing_weights
 from ..data.views import ConcatView, FrameView, sequence_groups, time_split
 from ..evaluate import evaluate, sparse_ground_truth
 from ..inference import load_estimator
-from ..models import create_model, save_model
+from ..models import create_model, load_model, save_model
 from .checkpoint import find_latest, load_train_state, save_train_state
 from .config import ConfigError, StageConfig, TrainConfig
 from .datasets import build_dataset
-from .init import init_model
+from .init import init_model, resolve_init
 from .objectives import LOSSES, needed_passes
 
 __all__ = ["Trainer", "evaluate_model"]
@@ -89,11 +91,11 @@ class Interrupted(KeyboardInterrupt):
         self.checkpoint, self.step = checkpoint, step
 
 
-def check_training_data(datasets: list, needs_points: bool, probe: int = 6) -> None:
-    """Fail in one line naming the data set before training when a few evenly spaced frames show
-    it cannot train: no ground-truth depth at all, or no LiDAR points for completion losses."""
-    for data in datasets:
-        root = getattr(data, "root", None) or "data set"
+def check_training_data(datasets: list, roots: list[str], needs_points: bool, probe: int = 6) -> None:
+    """Fail in one line naming the data set (``roots``) before training when a few evenly spaced
+    frames show it cannot train: no ground-truth depth at all, or no LiDAR points for completion
+    losses."""
+    for data, root in zip(datasets, roots):
         n = len(data)
         if n == 0:
             raise DataFileError(f"{root}: no frames to train on")
@@ -136,7 +138,11 @@ class Trainer:
         # The weights: --resume's checkpoint (loaded in fit) wins over init:, which wins over
         # initial weights. An init problem is reported now, before any data is read or generated.
         self.init_path = None
-        if cfg.init:
+        latest = find_latest(self.out) if resume else None
+        if latest is not None:   # the architecture it was trained with; fit() loads its weights
+            model = load_model(latest / "model.safetensors")
+            self.init_path = self._init_if_present(cfg.init)
+        elif cfg.init:
             model, self.init_path = init_model(cfg.init, cfg.model, cfg.model_args)
         else:
             model = create_model(cfg.model or "san_resnet18", **cfg.model_args)
@@ -154,7 +160,8 @@ class Trainer:
                 self._check_components(f"stages.{stage.name}.{key}", list(getattr(stage, key)))
         self._check_components("save_float16", cfg.save_float16)   # now, not after hours of training
         self.datasets, self.val = self._build_datasets(miniature=max_steps is not None)
-        check_training_data(self.datasets, needs_points=any("completion" in n for s in self.stages for n in s.losses))
+        check_training_data(self.datasets, [d.root for d in cfg.data],
+                            needs_points=any("completion" in n for s in self.stages for n in s.losses))
         self.sparse_truth = self.val is not None and sparse_ground_truth(self.val)
         self.report = None
         self.amp_dtype = _amp_dtype(cfg.amp, self.device)
@@ -193,11 +200,26 @@ class Trainer:
             splits = [time_split(sequence_groups(d), cfg.holdout) for d in train]
             held = [FrameView(d, h) for d, (_, h) in zip(train, splits)]
             train = [FrameView(d, t) for d, (t, _) in zip(train, splits)]
+            if not any(len(h) for h in held):
+                raise DataFileError(f"{cfg.data[0].root}: holdout {cfg.holdout}: no sequence has two frames to "
+                                    "split; give a val set instead")
+            held = [h for h in held if len(h)]
             val = held[0] if len(held) == 1 else ConcatView(held)
             if self.main:
                 log.info("held out the last %.0f%% of each sequence by time for validation: %d frames to train on, "
                          "%d held out", 100 * cfg.holdout, sum(len(d) for d in train), len(val))
         return train, val
+
+    @staticmethod
+    def _init_if_present(spec: str | None) -> Path | None:
+        """A resumed run's init file, for the report's "before"; it may have moved since."""
+        if not spec:
+            return None
+        try:
+            return resolve_init(spec)
+        except ConfigError as exc:
+            log.warning("resuming without the init weights for the report's comparison: %s", exc)
+            return None
 
     def _check_components(self, key: str, parts: list) -> None:
         known = self.model.components()
@@ -249,6 +271,12 @@ class Trainer:
         logger = _Logger(self.out, self.main, cfg.tensorboard, sorted({n for s in self.stages for n in s.losses}))
         bar = tqdm(total=total, initial=step, desc="training", unit="step", disable=not (self.main and self.progress))
         self.skipped, self.position, self.step = 0, None, step
+        # Ctrl-C stops at the end of the step under way (a second one stops at once), so that the
+        # checkpoint written is the consistent state after a whole step.
+        self._stop = False
+        previous = None
+        if threading.current_thread() is threading.main_thread():
+            previous = signal.signal(signal.SIGINT, self._on_sigint)
         try:
             self._run_stages(stage_index, stage_step, opt_state, batches, logger, bar, sizes, total)
         except KeyboardInterrupt:
@@ -259,7 +287,12 @@ class Trainer:
                 index, done, optimizer = self.position
                 saved = save_train_state(self.out, self.step, index, done, self.model, optimizer, cfg.to_dict())
                 log.warning("interrupted: saved %s (step %d); continue with --resume", saved, self.step)
+            elif self.main:
+                saved = find_latest(self.out)
             raise Interrupted(saved, self.step) from None
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGINT, previous)
         bar.close()
         logger.close()
         if self.distributed:
@@ -274,11 +307,20 @@ class Trainer:
             if cfg.report and self.val is not None:
                 from .report import write_training_report
 
-                self.report = write_training_report(self.init_path, final, self.val, self.out, cfg,
-                                                    sparse_truth=self.sparse_truth, progress=self.progress)
+                try:
+                    self.report = write_training_report(self.init_path, final, self.val, self.out, cfg,
+                                                        sparse_truth=self.sparse_truth, progress=self.progress)
+                except KeyboardInterrupt:
+                    log.warning("report skipped (interrupted); the model is complete: %s", final)
         if self.distributed:
             dist.barrier()
         return final
+
+    def _on_sigint(self, signum, frame) -> None:
+        if self._stop:
+            raise KeyboardInterrupt
+        self._stop = True
+        log.warning("Ctrl-C: stopping after this step (again to stop at once)")
 
     def _run_stages(self, stage_index: int, stage_step: int, opt_state, batches, logger, bar, sizes, total) -> None:
         cfg = self.cfg
@@ -330,6 +372,8 @@ class Trainer:
                 scaler.update()
                 step += 1
                 self.step, self.position = step, (index, s + 1, optimizer)
+                if self._stop:
+                    raise KeyboardInterrupt
                 n_last += image.shape[0]
                 bar.update()
                 if step % cfg.log_every == 0 or s == stage.steps - 1:
