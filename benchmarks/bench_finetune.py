@@ -19,11 +19,10 @@ import logging
 import time
 from pathlib import Path
 
-from depth_core.evaluate import evaluate
+from depth_core.evaluate import evaluate, held_out_protocol
 from depth_core.inference import load_estimator
 from depth_core.train.config import DatasetConfig
 from depth_core.train.datasets import build_dataset
-from depth_core.train.trainer import held_out_protocol
 
 ROWS = ("prediction", "completion", "classical")
 

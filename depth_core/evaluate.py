@@ -15,7 +15,8 @@ from .geometry import lidar_fov_mask
 from .inference import DepthEstimator, DepthResult
 from .metrics import DEPTH_METRIC_KEYS, compute_depth_metrics
 
-__all__ = ["GT_REGIONS", "PROTOCOLS", "Protocol", "evaluate", "flip_averaged", "sparse_ground_truth", "write_report"]
+__all__ = ["GT_REGIONS", "HELD_OUT_INPUT_FRACTION", "PROTOCOLS", "Protocol", "evaluate", "flip_averaged",
+           "held_out_protocol", "sparse_ground_truth", "subsample_points", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,18 @@ def flip_averaged(est: DepthEstimator, rgb: np.ndarray, K: np.ndarray, sparse: n
     return DepthResult(mean(a.depth, b.depth), mean(a.confidence, b.confidence), a.mode, a.n_points)
 
 
-def _subsample(sparse: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray | None:
+def subsample_points(sparse: np.ndarray, fraction: float, rng: np.random.Generator) -> np.ndarray | None:
+    """Each point of ``sparse`` kept with probability ``fraction``; None for 0, all of them for 1."""
     if fraction <= 0:
         return None
     if fraction >= 1:
         return sparse
     return np.where(rng.uniform(size=sparse.shape) < fraction, sparse, 0).astype(np.float32)
 
+
+#: Against LiDAR ground truth the completion gets this share of each scan and is scored at the
+#: rest (the generalisation benchmark's protocol too).
+HELD_OUT_INPUT_FRACTION = 0.3
 
 #: Data sets' ``ground_truth`` kinds that are LiDAR points rather than a depth image.
 LIDAR_TRUTHS = ("lidar", "lidar_accumulated")
@@ -94,6 +100,12 @@ def sparse_ground_truth(dataset) -> bool:
     Completion against such ground truth is scored at points held out of its input. Sets that
     record nothing (KITTI, older frame sets) keep the all-points protocol."""
     return getattr(dataset, "ground_truth", None) in LIDAR_TRUTHS
+
+
+def held_out_protocol(sparse_truth: bool) -> dict:
+    """:func:`evaluate`'s completion-input keywords for LiDAR (``sparse_truth``) or depth-image
+    ground truth."""
+    return {"input_fraction": HELD_OUT_INPUT_FRACTION, "score_given": False} if sparse_truth else {}
 
 
 def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool = False, median_scaling: bool = False,
@@ -137,7 +149,7 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
         rgb, K, gt, sparse = s["rgb"], s["K"], restrict_ground_truth(s, gt_region), s["sparse_depth"]
         has_points = bool((sparse > 0).any())
         score("prediction", run(est, rgb, K, None).depth, gt)
-        given = sparse if input_fraction >= 1 else _subsample(sparse, input_fraction,
+        given = sparse if input_fraction >= 1 else subsample_points(sparse, input_fraction,
                                                                np.random.default_rng([seed, int(i), 1]))
         if has_points and given is not None and (given > 0).any():
             gt_given = gt if score_given else _without(gt, given)
@@ -151,7 +163,7 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
                 score("median", np.full(gt.shape, np.median(gt[valid]), np.float32), gt)
         rng = np.random.default_rng([seed, int(i)])
         for fraction in sweep:
-            sub = _subsample(sparse, fraction, rng) if has_points else None
+            sub = subsample_points(sparse, fraction, rng) if has_points else None
             target = gt if score_given or sub is None else _without(gt, sub)
             m = compute_depth_metrics(run(est, rgb, K, sub).depth, target, p.min_depth, p.max_depth, crop=p.crop,
                                       median_scaling=median_scaling)

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from .data import write_simulated_dataset
 from .data.frames import FrameDataset
+from .evaluate import HELD_OUT_INPUT_FRACTION
 from .metrics import compute_depth_metrics
 from .sim.rigs import HELD_OUT_RIGS
 
@@ -39,7 +40,7 @@ log = logging.getLogger("depth_core.generalisation")
 #: not in any training set.
 SUITE_SEED = 7_770_000
 SUITE_WORLDS = ("street", "parking", "warehouse")
-INPUT_FRACTION = 0.3
+INPUT_FRACTION = HELD_OUT_INPUT_FRACTION
 MAX_DEPTH = 80.0
 # Per set: prediction AbsRel and delta1, median gt/pred, the per-image constant-median oracle's
 # AbsRel, completion and classical AbsRel at the held-out points and against the dense depth.

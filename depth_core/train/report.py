@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..evaluate import evaluate
+from ..evaluate import evaluate, held_out_protocol, subsample_points
 from ..inference import load_estimator
 from ..utils.visual import colourise, line_plot
 from .config import TrainConfig
@@ -33,8 +33,6 @@ def write_training_report(init: Path | None, final: Path, val, out: Path, cfg: T
     """Evaluate ``init`` (when the run had one: "before") and ``final`` ("after") on ``val``; write
     the report into ``out``. Returns ``{"rows": {before|after: {row: metrics}}, "table": str,
     "files": [...]}``."""
-    from .trainer import held_out_protocol
-
     protocol = held_out_protocol(sparse_truth)
     sweep = SWEEP_HELD_OUT if sparse_truth else SWEEP_DENSE
     classical = load_estimator("classical")
@@ -110,9 +108,9 @@ def _samples(estimators: dict, val, path: Path, count: int, max_depth: float, in
     for i in picks:
         s = val[int(i)]
         rgb, K, gt, sparse = s["rgb"], s["K"], s["depth"], s["sparse_depth"]
-        rng = np.random.default_rng([0, int(i), 1])
-        given = sparse if input_fraction >= 1 else np.where(rng.uniform(size=sparse.shape) < input_fraction,
-                                                            sparse, 0).astype(np.float32)
+        # The completion's input as evaluate() gives it for this frame.
+        given = sparse if input_fraction >= 1 else subsample_points(sparse, input_fraction,
+                                                                    np.random.default_rng([0, int(i), 1]))
         truth = colourise(gt, max_depth)
         if (gt > 0).mean() < 0.5:  # LiDAR points: thicker, to be seen
             truth = cv2.dilate(truth, np.ones((3, 3), np.uint8))

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ..data.io import DataFileError
 from ..data.training import MixedSampler, TrainingSet, collate, mixing_weights
 from ..data.views import ConcatView, FrameView, sequence_groups, time_split
-from ..evaluate import evaluate, sparse_ground_truth
+from ..evaluate import evaluate, held_out_protocol, sparse_ground_truth
 from ..inference import load_estimator
 from ..models import create_model, load_model, save_model
 from .checkpoint import find_latest, load_train_state, save_train_state
@@ -54,11 +54,6 @@ class _Passes(nn.Module):
         return self.model.forward_passes(image, sparse, passes)
 
 
-#: Against sparse (LiDAR) ground truth the completion gets this share of the points and is scored
-#: at the others, as in the generalisation benchmark.
-HELD_OUT_INPUT_FRACTION = 0.3
-
-
 def evaluate_model(model: nn.Module, dataset, samples: int, max_depth: float, device: torch.device, *,
                    sparse_truth: bool = False) -> dict:
     """Prediction and completion metrics on ``samples`` evenly spaced samples of ``dataset``
@@ -76,11 +71,6 @@ def estimator_size(model: nn.Module) -> str | None:
     """Canonical-camera models at the size inference uses (the aspect kept; full-resolution images
     would be needlessly slow here); the others at each sample's own size."""
     return None if model.config.canonical_focal is not None else "native"
-
-
-def held_out_protocol(sparse_truth: bool) -> dict:
-    """:func:`~depth_core.evaluate.evaluate`'s completion-input keywords for the ground truth."""
-    return {"input_fraction": HELD_OUT_INPUT_FRACTION, "score_given": False} if sparse_truth else {}
 
 
 class Interrupted(KeyboardInterrupt):
@@ -280,8 +270,6 @@ class Trainer:
         try:
             self._run_stages(stage_index, stage_step, opt_state, batches, logger, bar, sizes, total)
         except KeyboardInterrupt:
-            bar.close()
-            logger.close()
             saved = None
             if self.main and self.position is not None:
                 index, done, optimizer = self.position
@@ -291,10 +279,10 @@ class Trainer:
                 saved = find_latest(self.out)
             raise Interrupted(saved, self.step) from None
         finally:
+            bar.close()
+            logger.close()
             if previous is not None:
                 signal.signal(signal.SIGINT, previous)
-        bar.close()
-        logger.close()
         if self.distributed:
             self._check_replicas()
         final = self.out / "model.safetensors"
