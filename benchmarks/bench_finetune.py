@@ -19,10 +19,9 @@ import logging
 import time
 from pathlib import Path
 
+from depth_core.data import DatasetConfig, build_dataset
 from depth_core.evaluate import evaluate, held_out_protocol
 from depth_core.inference import load_estimator
-from depth_core.train.config import DatasetConfig
-from depth_core.train.datasets import build_dataset
 
 ROWS = ("prediction", "completion", "classical")
 

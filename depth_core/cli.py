@@ -88,10 +88,9 @@ def _train(args) -> int:
 
 
 def _eval(args) -> int:
+    from .data import DatasetConfig, build_dataset
     from .evaluate import evaluate, write_report
     from .inference import load_estimator
-    from .train.config import DatasetConfig
-    from .train.datasets import build_dataset
 
     labels = args.labels.split(",") if args.labels else None
     dataset = build_dataset(DatasetConfig(type=args.data_type, root=args.data, depth_root=args.depth_root,

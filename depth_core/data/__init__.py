@@ -1,8 +1,11 @@
-"""Data sets on disk, their file formats, augmentation and the training view."""
+"""Data sets on disk, their file formats, the configuration that names one and its builder,
+augmentation and the training view."""
 
 from __future__ import annotations
 
 from .augment import AugmentConfig, SparseConfig, augment_sample, sample_sparse
+from .build import DATASET_TYPES, GROUND_TRUTHS, build_dataset
+from .config import DatasetConfig
 from .folder import FolderDataset
 from .frames import FrameDataset, FrameSetWriter, project_with_rings
 from .io import DEPTH_PNG_MAX, DataFileError, read_depth_png, read_rgb, write_depth_png, write_rgb_png
@@ -13,10 +16,13 @@ from .simulated import ensure_simulated_dataset, write_simulated_dataset
 from .sparse_patterns import lidar_pattern_sparse, random_points_sparse
 
 __all__ = [
+    "DATASET_TYPES",
     "DEPTH_PNG_MAX",
+    "GROUND_TRUTHS",
     "NYU_K",
     "AugmentConfig",
     "DataFileError",
+    "DatasetConfig",
     "FolderDataset",
     "FrameDataset",
     "FrameSetWriter",
@@ -26,6 +32,7 @@ __all__ = [
     "SevenScenesDataset",
     "SparseConfig",
     "augment_sample",
+    "build_dataset",
     "ensure_simulated_dataset",
     "lidar_pattern_sparse",
     "parse_split_file",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .config import ConfigError, DatasetConfig, StageConfig, TrainConfig, load_train_config
+from .config import ConfigError, StageConfig, TrainConfig, load_train_config
 from .objectives import LOSSES, register_loss
 from .trainer import Trainer, evaluate_model
 
-__all__ = ["LOSSES", "ConfigError", "DatasetConfig", "StageConfig", "TrainConfig", "Trainer", "evaluate_model",
+__all__ = ["LOSSES", "ConfigError", "StageConfig", "TrainConfig", "Trainer", "evaluate_model",
            "load_train_config", "register_loss"]

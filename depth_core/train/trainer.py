@@ -26,7 +26,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..data.io import DataFileError
+from ..data import DataFileError, build_dataset
 from ..data.training import MixedSampler, TrainingSet, collate, mixing_weights
 from ..data.views import ConcatView, FrameView, sequence_groups, time_split
 from ..evaluate import evaluate, held_out_protocol, sparse_ground_truth
@@ -34,7 +34,6 @@ from ..inference import load_estimator
 from ..models import create_model, load_model, save_model
 from .checkpoint import find_latest, load_train_state, save_train_state
 from .config import ConfigError, StageConfig, TrainConfig
-from .datasets import build_dataset
 from .init import init_model, resolve_init
 from .objectives import LOSSES, needed_passes
 

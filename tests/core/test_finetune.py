@@ -209,8 +209,7 @@ def test_the_report_compares_before_and_after_on_the_held_out_frames(tmp_path, f
 
 
 def test_frame_ranges_and_lidar_truth_are_views_of_a_set(frames):
-    from depth_core.train.config import DatasetConfig
-    from depth_core.train.datasets import build_dataset
+    from depth_core.data import DatasetConfig, build_dataset
 
     whole = FrameDataset(frames)
     first = build_dataset(DatasetConfig(type="frames", root=str(frames), frames=[0, 2]))
@@ -226,10 +225,9 @@ def test_frame_ranges_and_lidar_truth_are_views_of_a_set(frames):
 
 
 def test_against_lidar_truth_the_completion_is_scored_at_points_it_was_not_given(frames):
+    from depth_core.data import DatasetConfig, build_dataset
     from depth_core.evaluate import evaluate, sparse_ground_truth
     from depth_core.inference import load_estimator
-    from depth_core.train.config import DatasetConfig
-    from depth_core.train.datasets import build_dataset
 
     lidar = build_dataset(DatasetConfig(type="frames", root=str(frames), ground_truth="lidar"))
     assert sparse_ground_truth(lidar) and not sparse_ground_truth(FrameDataset(frames))   # rendered depth

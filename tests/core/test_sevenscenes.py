@@ -12,10 +12,16 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_core.data import DataFileError, SevenScenesDataset, lidar_pattern_sparse, random_points_sparse
+from depth_core.data import (
+    DataFileError,
+    DatasetConfig,
+    SevenScenesDataset,
+    build_dataset,
+    lidar_pattern_sparse,
+    random_points_sparse,
+)
 from depth_core.data.sevenscenes import DepthToColor, export_from_git, measure_depth_alignment
-from depth_core.train.config import DatasetConfig, load_train_config
-from depth_core.train.datasets import build_dataset
+from depth_core.train.config import load_train_config
 
 H, W = 120, 160
 K = np.array([[150.0, 0.0, 79.5], [0.0, 150.0, 59.5], [0.0, 0.0, 1.0]])  # 7-Scenes' field of view, scaled

@@ -1,13 +1,17 @@
-"""Data sets named in a training configuration."""
+"""Opening the data set a :class:`~depth_core.data.DatasetConfig` names (training, evaluation and the
+benchmarks all build theirs here)."""
 
 from __future__ import annotations
 
-from ..data import FolderDataset, FrameDataset, KittiDepthDataset, NyuFolderDataset, NyuMatDataset
-from ..data.io import DataFileError
-from ..data.sevenscenes import SevenScenesDataset
-from ..data.simulated import ensure_simulated_dataset
-from ..data.views import FrameView, frame_range
 from .config import DatasetConfig
+from .folder import FolderDataset
+from .frames import FrameDataset
+from .io import DataFileError
+from .kitti import KittiDepthDataset
+from .nyu import NyuFolderDataset, NyuMatDataset
+from .sevenscenes import SevenScenesDataset
+from .simulated import ensure_simulated_dataset
+from .views import FrameView, frame_range
 
 __all__ = ["DATASET_TYPES", "GROUND_TRUTHS", "build_dataset"]
 
