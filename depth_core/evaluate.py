@@ -13,10 +13,12 @@ from tqdm import tqdm
 
 from .geometry import lidar_fov_mask
 from .inference import DepthEstimator, DepthResult
-from .metrics import DEPTH_METRIC_KEYS, compute_depth_metrics
+from .metrics import average_metrics, compute_depth_metrics
+from .utils.visual import line_plot
 
-__all__ = ["GT_REGIONS", "HELD_OUT_INPUT_FRACTION", "PROTOCOLS", "Protocol", "evaluate", "flip_averaged",
-           "held_out_protocol", "sparse_ground_truth", "subsample_points", "write_report"]
+__all__ = ["GT_REGIONS", "HELD_OUT_INPUT_FRACTION", "PROTOCOLS", "SWEEP_XLABEL", "Protocol", "evaluate",
+           "flip_averaged", "held_out_protocol", "plot_sweep", "sparse_ground_truth", "subsample_points",
+           "sweep_series", "sweep_table", "write_report"]
 
 
 @dataclass(frozen=True)
@@ -170,25 +172,15 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
             per_sweep[fraction].append(m)
     result = {"protocol": protocol, "gt_region": gt_region, "flip": flip, "median_scaling": median_scaling,
               "input_fraction": input_fraction, "score_given": score_given, "images": len(picks),
-              "estimator": est.description, "rows": {k: _mean(v) for k, v in per_row.items()}}
+              "estimator": est.description, "rows": {k: average_metrics(v) for k, v in per_row.items()}}
     if sweep:
-        result["sweep"] = [{"fraction": f, **_mean(v)} for f, v in per_sweep.items()]
+        result["sweep"] = [{"fraction": f, **average_metrics(v)} for f, v in per_sweep.items()]
     return result
 
 
 def _without(gt: np.ndarray, given: np.ndarray) -> np.ndarray:
     """The ground truth where no point was given."""
     return np.where(given > 0, 0, gt).astype(gt.dtype)
-
-
-def _mean(rows: list[dict]) -> dict:
-    rows = [r for r in rows if r["points"] > 0]
-    if not rows:
-        return {"images": 0}
-    out = {k: float(np.mean([r[k] for r in rows])) for k in (*DEPTH_METRIC_KEYS, "coverage")}
-    out["images"] = len(rows)
-    out["points"] = int(sum(r["points"] for r in rows))
-    return out
 
 
 _TABLE_KEYS = ("abs_rel", "sq_rel", "rmse", "rmse_log", "silog", "delta1", "delta2", "delta3", "mae", "irmse")
@@ -217,34 +209,36 @@ def write_report(result: dict, out: str | Path, title: str = "Evaluation") -> li
     md += [metrics_table(result["rows"])]
     written = [out / "metrics.json", out / "metrics.md"]
     if result.get("sweep"):
-        md += ["## Sparsity sweep", "", "| input fraction | AbsRel | RMSE | delta1 |", "|---|---|---|---|"]
-        md += [f"| {r['fraction']:.0%} | {r['abs_rel']:.4f} | {r['rmse']:.3f} | {r['delta1']:.4f} |"
-               for r in result["sweep"] if r.get("images")]
-        written.append(_plot_sweep(result["sweep"], out / "sparsity_sweep.png"))
-        md += ["", "![sparsity sweep](sparsity_sweep.png)", ""]
+        written.append(plot_sweep(result["sweep"], out / "sparsity_sweep.png"))
+        md += sweep_table(result["sweep"])
     (out / "metrics.md").write_text("\n".join(md) + "\n")
     return written
 
 
-def _plot_sweep(sweep: list[dict], path: Path) -> Path:
-    import matplotlib
+#: The x axis of every sparsity-sweep plot.
+SWEEP_XLABEL = "LiDAR points used as input (%; 0 % plotted at 0.1 %)"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
 
-    rows = [r for r in sweep if r.get("images")]
-    x = [max(r["fraction"], 1e-3) * 100 for r in rows]
-    fig, ax = plt.subplots(1, 2, figsize=(9, 3.4))
-    ax[0].plot(x, [r["abs_rel"] for r in rows], "o-")
-    ax[0].set_ylabel("AbsRel")
-    ax[1].plot(x, [r["rmse"] for r in rows], "o-", color="tab:orange")
-    ax[1].set_ylabel("RMSE (m)")
-    for a in ax:
-        a.set_xscale("log")
-        a.set_xlabel("LiDAR points used as input (%, 0 % plotted at 0.1 %)")
-        a.grid(True, which="both", alpha=0.3)
-    fig.suptitle("Depth error against the share of LiDAR input")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+def _scored(sweep: list[dict]) -> list[dict]:
+    """The sweep's fractions at which some image was scored."""
+    return [r for r in sweep if "abs_rel" in r]
+
+
+def sweep_table(sweep: list[dict]) -> list[str]:
+    """The report's sparsity-sweep section (markdown lines): a table of AbsRel, RMSE and delta1
+    per input fraction, and the ``sparsity_sweep.png`` beside it (:func:`plot_sweep`)."""
+    return ["## Sparsity sweep", "", "| input fraction | AbsRel | RMSE | delta1 |", "|---|---|---|---|",
+            *(f"| {r['fraction']:.0%} | {r['abs_rel']:.4f} | {r['rmse']:.3f} | {r['delta1']:.4f} |"
+              for r in _scored(sweep)),
+            "", "![sparsity sweep](sparsity_sweep.png)", ""]
+
+
+def sweep_series(sweep: list[dict]) -> tuple[list[float], list[float]]:
+    """The sweep as a plot's (input %, AbsRel) series; 0 % is plotted at 0.1 % on the log axis."""
+    rows = _scored(sweep)
+    return [max(r["fraction"], 1e-3) * 100 for r in rows], [r["abs_rel"] for r in rows]
+
+
+def plot_sweep(sweep: list[dict], path: Path, label: str = "AbsRel") -> Path:
+    """The sparsity-sweep PNG: AbsRel against the share of LiDAR input, log x."""
+    return line_plot(path, {label: sweep_series(sweep)}, SWEEP_XLABEL, "AbsRel", "Sparsity sweep", log_x=True)

@@ -1,7 +1,8 @@
 """Every depth metric used in the seed papers, for numpy arrays and torch tensors alike.
 
 - :func:`compute_depth_metrics`: AbsRel, SqRel, RMSE, RMSE-log, log10, SILog, delta1..3, MAE,
-  iRMSE, iMAE (1/km), with KITTI Garg / Eigen and NYU Eigen crops and optional median scaling.
+  iRMSE, iMAE (1/km), with KITTI Garg / Eigen and NYU Eigen crops and optional median scaling;
+  :func:`average_metrics`: their mean over images (the KITTI convention).
 - :func:`kendall_tau`, :func:`whdr`: ordinal metrics (seed 002).
 - :func:`edge_f1`, :func:`ssim`, :func:`normal_error`: structure measures (seed 004).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 from .depth import (
     DEPTH_METRIC_KEYS,
     as_numpy,
+    average_metrics,
     compute_depth_metrics,
     crop_mask,
     kitti_eigen_crop,
@@ -23,6 +25,7 @@ from .structure import depth_to_normals, edge_f1, normal_error, ssim
 __all__ = [
     "DEPTH_METRIC_KEYS",
     "as_numpy",
+    "average_metrics",
     "compute_depth_metrics",
     "crop_mask",
     "depth_to_normals",

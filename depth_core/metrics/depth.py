@@ -7,6 +7,7 @@ import numpy as np
 __all__ = [
     "DEPTH_METRIC_KEYS",
     "as_numpy",
+    "average_metrics",
     "compute_depth_metrics",
     "crop_mask",
     "kitti_eigen_crop",
@@ -146,4 +147,19 @@ def compute_depth_metrics(pred, gt, min_depth: float = 1e-3, max_depth: float = 
     out["coverage"] = points / counted if counted else float("nan")
     if median_scaling:
         out["median_scale"] = float(np.mean(scales)) if scales else float("nan")
+    return out
+
+
+def average_metrics(rows: list[dict], count: str = "images") -> dict:
+    """The mean of per-image :func:`compute_depth_metrics` results over the images that had a
+    scored pixel (the KITTI convention: every image weighs the same), with ``coverage`` when the
+    results carry it, ``points`` (their total) and, under ``count``, how many images were averaged
+    (``{count: 0}`` alone when none was)."""
+    rows = [r for r in rows if r["points"] > 0]
+    if not rows:
+        return {count: 0}
+    keys = (*DEPTH_METRIC_KEYS, "coverage") if all("coverage" in r for r in rows) else DEPTH_METRIC_KEYS
+    out = {k: float(np.mean([r[k] for r in rows])) for k in keys}
+    out[count] = len(rows)
+    out["points"] = int(sum(r["points"] for r in rows))
     return out

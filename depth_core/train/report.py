@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..evaluate import evaluate, held_out_protocol, subsample_points
+from ..evaluate import SWEEP_XLABEL, evaluate, held_out_protocol, subsample_points, sweep_series
 from ..inference import load_estimator
 from ..utils.visual import colourise, line_plot
 from .config import TrainConfig
@@ -92,12 +92,9 @@ def before_after_table(rows: dict) -> str:
 
 
 def _plot_sweep(results: dict, path: Path) -> Path:
-    series = {}
-    for label, result in results.items():
-        points = [r for r in result.get("sweep", []) if r.get("images")]
-        series[label] = ([max(r["fraction"], 1e-3) * 100 for r in points], [r["abs_rel"] for r in points])
+    series = {label: sweep_series(result.get("sweep", [])) for label, result in results.items()}
     classical = results["after"]["rows"].get("classical", {})
-    return line_plot(path, series, "LiDAR points used as input (%; 0 % plotted at 0.1 %)", "AbsRel",
+    return line_plot(path, series, SWEEP_XLABEL, "AbsRel",
                      "Depth error against the share of LiDAR input, before and after", log_x=True,
                      hlines={"classical (completion input)": classical["abs_rel"]} if classical.get("images") else None)
 

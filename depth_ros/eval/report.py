@@ -8,14 +8,38 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from depth_core.evaluate import plot_sweep, sweep_table
+from depth_core.metrics import average_metrics
 from depth_core.utils.visual import colourise, line_plot
 
-from .replay import ReplayResult, summarise
+from .replay import RANGE_BINS, ReplayResult
 
-__all__ = ["colourise", "write_report"]
+__all__ = ["colourise", "summarise", "write_report"]
 
 _ROWS = ("prediction", "completion", "classical")
 _KEYS = ("abs_rel", "rmse", "mae", "silog", "delta1", "irmse")
+
+
+def summarise(result: ReplayResult) -> dict:
+    """The ``metrics.json`` fields: per-row means over frames (KITTI style) and point totals."""
+    def mean(rows: list) -> dict:
+        return average_metrics(rows, count="frames")
+
+    results = {row: mean(v) for row, v in result.per_frame.items() if v}
+    evaluated = len(result.per_frame["prediction"]) if result.per_frame["prediction"] else sum(result.modes.values())
+    return {
+        "frames": evaluated,
+        "frames_skipped": int(sum(result.skipped.values())),
+        "skipped_reasons": dict(result.skipped),
+        "images": result.images,
+        "results": {k: v for k, v in results.items() if v["frames"]},
+        "timing": {k: float(np.median(v) * 1e3) for k, v in result.timings.items()},
+        "sweep": [{"fraction": f, **mean(v)} for f, v in sorted(result.sweep.items())],
+        "range": {row: [{"from": RANGE_BINS[i], "to": RANGE_BINS[i + 1],
+                         "abs_rel": float(a[i, 0] / a[i, 1]) if a[i, 1] else None, "points": int(a[i, 1])}
+                        for i in range(len(RANGE_BINS) - 1)] for row, a in result.range_errors.items()},
+        "modes": dict(result.modes),
+    }
 
 
 def _error_image(pred: np.ndarray, truth: np.ndarray, rgb: np.ndarray) -> np.ndarray:
@@ -50,13 +74,8 @@ def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) 
                     + f" | {rows[row]['points']} |")
         md.append("")
     if metrics["sweep"]:
-        sweep = [s for s in metrics["sweep"] if "abs_rel" in s]
-        line_plot(out / "sparsity_sweep.png", {"AbsRel on held-out points": (
-            [max(s["fraction"], 1e-3) * 100 for s in sweep], [s["abs_rel"] for s in sweep])},
-            "LiDAR points used as input (%; 0 % plotted at 0.1 %)", "AbsRel", "Sparsity sweep", log_x=True)
-        md += ["## Sparsity sweep", "", "| input fraction | AbsRel | RMSE | delta1 |", "|---|---|---|---|"]
-        md += [f"| {s['fraction']:.0%} | {s['abs_rel']:.4f} | {s['rmse']:.3f} | {s['delta1']:.4f} |" for s in sweep]
-        md += ["", "![sparsity sweep](sparsity_sweep.png)", ""]
+        plot_sweep(metrics["sweep"], out / "sparsity_sweep.png", "AbsRel on held-out points")
+        md += sweep_table(metrics["sweep"])
     if metrics["range"]:
         series = {}
         for row, bins in metrics["range"].items():
