@@ -29,7 +29,7 @@ class Protocol:
 
 
 PROTOCOLS = {
-    "kitti": Protocol("garg", 1e-3, 80.0),          # Garg crop, 80 m cap (seed 003, Table 1)
+    "kitti": Protocol("garg", 1e-3, 80.0),          # Garg crop, 80 m cap (Guizilini et al., CVPR 2021, Table 1)
     "kitti_eigen": Protocol("eigen_kitti", 1e-3, 80.0),
     "nyu": Protocol("eigen_nyu", 1e-3, 10.0),       # Eigen crop, 10 m cap
     "none": Protocol(None, 1e-3, 80.0),

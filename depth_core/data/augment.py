@@ -1,5 +1,5 @@
 """Training augmentation, applied consistently to image, ground truth, sparse input, ring map and
-intrinsics, and the sparse-input sampling policies of the seed papers.
+intrinsics, and the sparse-input sampling policies of the papers behind the models (listed in :mod:`depth_core`).
 
 Photometric: colour jitter, channel swap (DenseDepth, p = 0.25), rectangular window dropping.
 Geometric: rotation (+-5 deg, BTS/SAN), random crop, horizontal flip (all maps and K together).

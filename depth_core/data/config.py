@@ -17,7 +17,7 @@ class DatasetConfig:
     splits: str | None = None        # NYU .mat: splits.mat
     labels: list | None = None       # frames / simulated: keep these sequence labels (scene families)
     weight: float | None = None      # sampling weight; default K / k_i (each data set equally often)
-    start_step: int = 0              # incremental mixing: the data set joins at this step (seed 001)
+    start_step: int = 0              # incremental mixing: the data set joins at this step (Chen et al., ECCV 2020)
     depth_scale: float = 1 / 256.0   # folder: metres per depth PNG unit
     sparse_pattern: str = "beams32"  # sevenscenes: sparse input sampled from the depth: beams<N> (a spinning
     #                                  LiDAR at the camera), random<N> (N random pixels) or none

@@ -1,5 +1,5 @@
 """The training view over one or more datasets: weighted mixing (sampling of data set ``i`` in
-proportion to ``K / k_i``, seed 001), augmentation, sparse-input policies, tensors, and corrupt
+proportion to ``K / k_i``, Chen et al., ECCV 2020), augmentation, sparse-input policies, tensors, and corrupt
 samples skipped and counted instead of stopping a long run."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Losses and depth representations of depth-map decomposition (Jun et al.; seed 002).
+"""Losses and depth representations of depth-map decomposition (Jun et al., ECCV 2022).
 
 Depth is handled as ``m = 1 / (m_o + 1)`` (eq. 12: metric depth ``m_o`` in metres, so near is
 large and order matches disparity data); its z-score ``N = (M - mu) / sigma`` (eq. 1) is the

@@ -1,4 +1,4 @@
-"""DenseDepth's loss (seed 004, eq. 1-4): ``0.1 * L1 + L_grad + (1 - SSIM) / 2`` on the target
+"""DenseDepth's loss (Alhashim & Wonka 2018, eq. 1-4): ``0.1 * L1 + L_grad + (1 - SSIM) / 2`` on the target
 ``y = m / depth``, which keeps the loss from growing with distance."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Losses of FuSaNet (seed 000): the normalised Hessian loss, the sparse loss and the
+"""Losses of FuSaNet: the normalised Hessian loss, the sparse loss and the
 depth-confidence loss, combined over five scales with weights 1, 0.75, 0.5, 0.25, 0.125."""
 
 from __future__ import annotations

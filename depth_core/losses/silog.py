@@ -1,4 +1,4 @@
-"""The scale-invariant logarithmic loss (Eigen et al. 2014) as SAN uses it (seed 003, eq. 3-4)."""
+"""The scale-invariant logarithmic loss (Eigen et al. 2014) as SAN uses it (Guizilini et al., CVPR 2021, eq. 3-4)."""
 
 from __future__ import annotations
 
@@ -68,7 +68,7 @@ def multiscale_silog(inv_depths: list[torch.Tensor], gt: torch.Tensor, mask: tor
 
 def san_loss(prediction: dict, completion: dict, gt: torch.Tensor, mask: torch.Tensor | None = None,
              lam: float = 0.85) -> torch.Tensor:
-    """SAN's joint objective ``L(D, D_P) + L(D, D_C)`` (seed 003, eq. 4) from the training-mode
+    """SAN's joint objective ``L(D, D_P) + L(D, D_C)`` (Guizilini et al., eq. 4) from the training-mode
     outputs of the RGB-only pass and the RGB+sparse pass of the same model."""
     return (multiscale_silog(prediction["inv_depths"], gt, mask, lam)
             + multiscale_silog(completion["inv_depths"], gt, mask, lam))

@@ -1,4 +1,4 @@
-"""Losses of structure-aware depth estimation (Chen et al.; seed 001): BerHu, the scale-invariant
+"""Losses of structure-aware depth estimation (Chen et al., ECCV 2020): BerHu, the scale-invariant
 gradient loss at spacings 1..16, the surface-normal loss, the global focal relative loss, and
 the edge-aware x5 weighting. All take ``pred``/``gt`` [B,1,H,W] metres and a validity mask."""
 

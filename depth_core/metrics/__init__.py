@@ -1,10 +1,11 @@
-"""Every depth metric used in the seed papers, for numpy arrays and torch tensors alike.
+"""Every depth metric used in the papers behind the models (listed in :mod:`depth_core`), for numpy
+arrays and torch tensors alike.
 
 - :func:`compute_depth_metrics`: AbsRel, SqRel, RMSE, RMSE-log, log10, SILog, delta1..3, MAE,
   iRMSE, iMAE (1/km), with KITTI Garg / Eigen and NYU Eigen crops and optional median scaling;
   :func:`average_metrics`: their mean over images (the KITTI convention).
-- :func:`kendall_tau`, :func:`whdr`: ordinal metrics (seed 002).
-- :func:`edge_f1`, :func:`ssim`, :func:`normal_error`: structure measures (seed 004).
+- :func:`kendall_tau`, :func:`whdr`: ordinal metrics (Jun et al., ECCV 2022).
+- :func:`edge_f1`, :func:`ssim`, :func:`normal_error`: structure measures (DenseDepth, Alhashim & Wonka 2018).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Ordinal (relative-depth) metrics of seed 002: Kendall's tau and WHDR."""
+"""Ordinal (relative-depth) metrics of depth-map decomposition (Jun et al., ECCV 2022): Kendall's tau and WHDR."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def _tied_pairs(x: np.ndarray) -> float:
 
 
 def kendall_tau(pred, gt, mask=None) -> float:
-    """Kendall's tau over all pixel pairs, as defined in seed 002 (eq. 14, tau-a):
+    """Kendall's tau over all pixel pairs, as defined by Jun et al. (ECCV 2022, eq. 14, tau-a):
 
     ``(concordant - discordant) / C(n, 2)``. Higher is better; 1 means identical ordering.
     Computed in O(n log n) through SciPy's tau-b, whose denominator only differs by ties.
@@ -47,7 +47,7 @@ def kendall_tau(pred, gt, mask=None) -> float:
 def whdr(pred, gt, mask=None, *, pairs: int = 50_000, threshold: float = 0.02, seed: int = 0) -> float:
     """Weighted human disagreement rate (fraction, lower is better) on random point pairs.
 
-    Following the protocol of Xian et al. used by seed 002, ``pairs`` pixel pairs are drawn at
+    Following the protocol of Xian et al. used by Jun et al., ``pairs`` pixel pairs are drawn at
     random; a pair's ordinal label is "farther" if ``d_i / d_j > 1 + threshold``, "closer" if
     ``d_j / d_i > 1 + threshold`` and "equal" otherwise. WHDR is the fraction of pairs whose
     predicted label differs from the ground-truth label. ``seed`` makes the draw repeatable.

@@ -1,4 +1,4 @@
-"""Structure-quality measures of seed 004 (DenseDepth, sec. 4.3): depth-edge F1 on Sobel
+"""Structure-quality measures of DenseDepth (Alhashim & Wonka 2018, sec. 4.3): depth-edge F1 on Sobel
 gradients, mean SSIM of depth maps, and surface-normal error."""
 
 from __future__ import annotations

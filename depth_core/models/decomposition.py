@@ -1,4 +1,4 @@
-"""Depth-map decomposition (Jun et al.; seed 002): a shared encoder and three decoders. G-Net
+"""Depth-map decomposition (Jun et al., ECCV 2022): a shared encoder and three decoders. G-Net
 predicts the gradients of the normalised depth, N-Net the z-score normalised depth, M-Net the
 metric (inverse) depth; features flow G -> N -> M by addition after each of the first four
 upsampling blocks. M-Net holds the MDR block, a mini-ViT that regresses the depth mean.

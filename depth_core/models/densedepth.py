@@ -1,4 +1,4 @@
-"""DenseDepth (Alhashim & Wonka 2018; seed 004): a DenseNet-169 encoder and a plain decoder of
+"""DenseDepth (Alhashim & Wonka 2018): a DenseNet-169 encoder and a plain decoder of
 bilinear 2x upsampling, concatenation with the encoder skip and two 3x3 convolutions with
 LeakyReLU(0.2), predicting ``y = m / depth`` at half the input resolution. Image only."""
 

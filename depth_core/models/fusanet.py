@@ -1,4 +1,4 @@
-"""FuSaNet (seed 000): Fusion-Net, five fusion blocks of normalized convolutions with a confidence
+"""FuSaNet: Fusion-Net, five fusion blocks of normalized convolutions with a confidence
 predictor, run twice; between the passes, Saliency-Net (a multi-scale feature extractor of 3x3,
 5x5 and atrous 3x3 convolutions with dilations 3, 5, 7, 9, 15, 16, 21) picks salient points of
 the first depth estimate, which the second pass takes as its guiding points. Outputs depth and a

@@ -1,4 +1,4 @@
-"""Sparse Auxiliary Networks (Guizilini et al., CVPR 2021; seed 003): a monocular depth network
+"""Sparse Auxiliary Networks (Guizilini et al., CVPR 2021): a monocular depth network
 whose skip connections receive sparse-depth features when LiDAR is present. One model, one graph,
 both tasks: prediction with an empty sparse map, completion otherwise."""
 
@@ -210,7 +210,7 @@ class SANEfficientNet(_SANModel):
 
 class SANPackNet(_SANModel):
     """PackNet01 (packing / unpacking with 3D convs, GroupNorm + ELU, inverse-depth heads with a
-    minimum depth) with a SAN on its skips, as PackNet-SAN in seed 003."""
+    minimum depth) with a SAN on its skips, as PackNet-SAN in Guizilini et al. (CVPR 2021)."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__(config)

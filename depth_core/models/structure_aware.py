@@ -1,4 +1,4 @@
-"""Structure-aware monocular depth (Chen et al.; seed 001): a ResNet-101 encoder with a global
+"""Structure-aware monocular depth (Chen et al., ECCV 2020): a ResNet-101 encoder with a global
 context block in every residual block, a U-shaped decoder whose four upsampling blocks each hold a
 spatial attention block (SAB), four multi-scale depth outputs, and a refinement module that fuses
 them at full resolution. Image only.

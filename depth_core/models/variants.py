@@ -46,14 +46,14 @@ def san_resnet34(**overrides) -> SANResNet:
 
 @register_model
 def san_packnet(**overrides) -> SANPackNet:
-    """PackNet-SAN (seed 003): PackNet01 with a SAN; no input normalisation, 0.5 m minimum depth."""
+    """PackNet-SAN (Guizilini et al., CVPR 2021): PackNet01 with a SAN; no input normalisation, 0.5 m minimum depth."""
     defaults = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "min_depth": 0.5, "max_depth": 100.0}
     return SANPackNet(_config("san_packnet", defaults, overrides))
 
 
 @register_model
 def densedepth(**overrides) -> DenseDepth:
-    """DenseDepth (seed 004): DenseNet-169 + bilinear-upsampling decoder, half-resolution head
+    """DenseDepth (Alhashim & Wonka 2018): DenseNet-169 + bilinear-upsampling decoder, half-resolution head
     predicting ``m / depth``; RGB in [0, 1] without normalisation; targets within 0.4 m .. max_depth."""
     defaults = {"mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0), "min_depth": 0.4, "max_depth": 80.0,
                 "arch": {"densenet_depth": 169}}
@@ -62,7 +62,7 @@ def densedepth(**overrides) -> DenseDepth:
 
 @register_model
 def structure_aware(**overrides) -> StructureAware:
-    """Structure-aware depth (seed 001): ResNet-101 with global context blocks, spatial attention
+    """Structure-aware depth (Chen et al., ECCV 2020): ResNet-101 with global context blocks, spatial attention
     blocks in the decoder, four multi-scale outputs and a refinement module."""
     defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"resnet_depth": 101, "gcb_ratio": 4}}
     return StructureAware(_config("structure_aware", defaults, overrides))
@@ -70,7 +70,7 @@ def structure_aware(**overrides) -> StructureAware:
 
 @register_model
 def decomposition(**overrides) -> Decomposition:
-    """Depth-map decomposition (seed 002): shared encoder, G-Net -> N-Net -> M-Net with the MDR
+    """Depth-map decomposition (Jun et al., ECCV 2022): shared encoder, G-Net -> N-Net -> M-Net with the MDR
     mini-ViT; inverse depth 1 / (m + 1)."""
     defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"resnet_depth": 50}}
     return Decomposition(_config("decomposition", defaults, overrides))
@@ -78,7 +78,7 @@ def decomposition(**overrides) -> Decomposition:
 
 @register_model
 def fusanet(**overrides) -> FuSaNet:
-    """FuSaNet (seed 000): Fusion-Net (normalized convolutions, confidence predictor) run twice
+    """FuSaNet: Fusion-Net (normalized convolutions, confidence predictor) run twice
     around Saliency-Net; depth and confidence outputs; image only at inference."""
     defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"channels": 144}}
     return FuSaNet(_config("fusanet", defaults, overrides))

@@ -81,13 +81,14 @@ register_loss("gfrl_prediction")(_structure(lambda p, g, v, w: global_focal_rela
 
 @register_loss("decomposition_prediction")
 def _decomposition(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
-    """Phase 2 of seed 002: every term (G, N, multi-scale gradients, M, mu, log-M), unweighted."""
+    """Phase 2 of depth-map decomposition (Jun et al.): every term (G, N, multi-scale gradients, M, mu,
+    log-M), unweighted."""
     return sum(decomposition_losses(outputs["prediction"], batch["depth"]).values())
 
 
 @register_loss("decomposition_relative_prediction")
 def _decomposition_relative(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
-    """Phase 1 of seed 002 (and relative-only data): the G and N terms only."""
+    """Phase 1 of depth-map decomposition (Jun et al.; and relative-only data): the G and N terms only."""
     return sum(decomposition_losses(outputs["prediction"], batch["depth"], metric=False).values())
 
 

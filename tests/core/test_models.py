@@ -149,7 +149,7 @@ def test_imagenet_checkpoints_load_from_pth_and_safetensors(tmp_path):
         assert torch.equal(target.conv1.weight, source.conv1.weight)
     with pytest.raises(ValueError, match=r"resnet18.pth: not a torchvision ResNet-34 checkpoint"):
         load_imagenet_weights(ResNetEncoder(34), tmp_path / "resnet18.pth")
-    # Global context blocks (seed 001) in every residual block, basic ones too; ImageNet weights
+    # Global context blocks (Chen et al., ECCV 2020) in every residual block, basic ones too; ImageNet weights
     # still load (the GCBs keep their identity initialisation).
     with_gcb = ResNetEncoder(18, gcb_ratio=4)
     load_imagenet_weights(with_gcb, tmp_path / "resnet18.pth")

@@ -1,5 +1,5 @@
-"""FKAConv (Boulch, Puy and Marlet, ACCV 2020), the point convolution of FuSaNet's 3D branch
-(seed 000), on the active pixels of a sparse map.
+"""FKAConv (Boulch, Puy and Marlet, ACCV 2020), the point convolution of FuSaNet's 3D branch,
+on the active pixels of a sparse map.
 
 Each active pixel becomes a 3D point. Its ``k`` nearest neighbours (in 3D) are centred on it and
 scaled by their largest distance; a small network maps each neighbour's relative position to a

@@ -1,5 +1,5 @@
 """PackNet01 building blocks (Guizilini et al., 3D Packing for Self-Supervised Monocular Depth
-Estimation, CVPR 2020), the RGB network of PackNet-SAN in seed 003.
+Estimation, CVPR 2020), the RGB network of PackNet-SAN (Guizilini et al., CVPR 2021).
 
 Packing replaces striding: space-to-depth folds each 2x2 neighbourhood into channels, a 3D
 convolution learns over the folded channels, and a 2D conv compresses them; unpacking mirrors it

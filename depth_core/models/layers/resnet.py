@@ -21,7 +21,7 @@ RESNET_LAYERS = {18: ("basic", (2, 2, 2, 2)), 34: ("basic", (3, 4, 6, 3)), 50: (
 
 
 class GlobalContextBlock(nn.Module):
-    """GCNet's global context block (Cao et al. 2019), as seed 001 inserts it in every residual
+    """GCNet's global context block (Cao et al. 2019), as Chen et al. (ECCV 2020) insert it in every residual
     block: softmax attention pooling over all positions, a bottleneck transform
     (1x1 conv, LayerNorm, ReLU, 1x1 conv), added back to every position."""
 

@@ -1,6 +1,6 @@
 """Sparse convolutions written as masked dense operations, so SAN exports to ONNX and TensorRT.
 
-SAN (seed 003) encodes LiDAR depth with Minkowski sparse convolutions, which cannot be exported.
+SAN (Guizilini et al., CVPR 2021) encodes LiDAR depth with Minkowski sparse convolutions, which cannot be exported.
 A sparse tensor here is a pair ``(x [B,C,H,W], mask [B,1,H,W])`` with ``x == 0`` wherever
 ``mask == 0``. Each operation keeps that invariant and equals its sparse counterpart exactly on
 the active sites (``tests/core/test_sparse.py`` checks this against an explicit gather/scatter
@@ -84,7 +84,7 @@ class _Branch(nn.Module):
 
 
 class SparseResidualBlock(nn.Module):
-    """SAN's sparse residual block (seed 003, Fig. 2b): sparse max-pool (stride 2), then three
+    """SAN's sparse residual block (Guizilini et al., Fig. 2b): sparse max-pool (stride 2), then three
     parallel branches of 1, 2 and 3 sparse convolutions, summed, then sparse BN and ReLU.
 
     The paper leaves the branches' inner width open; ``hidden_ratio`` sets it as a multiple of
@@ -104,7 +104,7 @@ class SparseResidualBlock(nn.Module):
 
 class SparseAuxiliaryNetwork(nn.Module):
     """Encodes a sparse depth map at the RGB encoder's five skip resolutions (1/2 .. 1/32) and
-    injects it into the skips as ``K~_i = w_i * K_i + b_i + P_i`` (seed 003, eq. 8).
+    injects it into the skips as ``K~_i = w_i * K_i + b_i + P_i`` (Guizilini et al., eq. 8).
 
     ``P_i`` is the densified (zero-filled) output of stage ``i``, passed through a 1x1 conv when
     the RGB skip has a different width. A sample without any valid depth keeps its skips
