@@ -101,19 +101,6 @@ def test_simulate_refuses_unwritable_or_existing_output_and_leaves_nothing(tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "existing"]
 
 
-def test_interrupted_simulation_leaves_no_partial_dataset(tmp_path, monkeypatch):
-    import depth_core.data.frames as frames
-    import depth_core.data.simulated as simulated
-
-    def explode(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(frames, "write_depth_png", explode)
-    with pytest.raises(KeyboardInterrupt):
-        simulated.write_simulated_dataset(tmp_path / "out", ["yard"], 2, width=32, height=24, progress=False)
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_reading_a_folder_that_is_not_a_dataset_names_the_file(tmp_path):
     with pytest.raises(DataFileError, match=r"dataset.json: not found; is .* a frame set"):
         FrameDataset(tmp_path)

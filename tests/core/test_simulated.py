@@ -99,6 +99,25 @@ def test_an_interrupted_generation_resumes_to_the_same_data_set(tmp_path, how):
     assert _tree_digest(out) == _tree_digest(reference)
 
 
+def test_interrupted_simulation_leaves_no_partial_dataset(tmp_path):
+    """Ctrl-C while the first (here the only) sequence is being written: nothing is left at all."""
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "depth_core.cli", "simulate", "--out", str(out), "--scene", "yard",
+           "--frames", "400", "--sequence-length", "400", "--width", "48", "--height", "32", "--workers", "1",
+           "--quiet"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    partial = out / ".yard_0000.partial"
+    deadline = time.monotonic() + 120
+    while not (partial.is_dir() and any(partial.rglob("*.png"))):   # until it has started writing
+        assert proc.poll() is None, proc.stderr.read().decode()
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) != 0
+    assert list(tmp_path.iterdir()) == [], proc.stderr.read().decode()
+
+
 def test_resuming_with_other_settings_is_refused_with_the_fix(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
