@@ -4,7 +4,6 @@ data-parallel runs under torchrun, and evaluation reports."""
 from __future__ import annotations
 
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -14,20 +13,8 @@ import pytest
 import torch
 import yaml
 
-from depth_core.cli import main as depth_core_main
-from depth_core.data import FrameDataset
-from depth_core.evaluate import flip_averaged
-from depth_core.inference import load_estimator
 from depth_core.models import create_model, load_model
 from depth_core.train import ConfigError, Trainer, load_train_config
-
-
-@pytest.fixture(scope="module")
-def frames(tmp_path_factory):
-    root = tmp_path_factory.mktemp("train") / "frames"
-    assert depth_core_main(["simulate", "--out", str(root), "--frames", "4", "--scene", "street", "indoor",
-                            "--sequence-length", "2", "--width", "96", "--height", "64", "--quiet"]) == 0
-    return root
 
 
 def _config(tmp_path, frames, **extra) -> dict:
@@ -157,69 +144,6 @@ def test_each_family_recipe_trains_data_parallel_with_validation(tmp_path, frame
     modes = {row["mode"] for row in csv.DictReader(open(tmp_path / "run" / "eval_log.csv"))}
     assert modes == {"prediction"}
     assert load_model(tmp_path / "run" / "model.safetensors").config.name == family
-
-
-def test_eval_reports_rows_sweep_and_plot(tmp_path, frames, capsys):
-    model = tmp_path / "m.safetensors"
-    from depth_core.models import save_model
-
-    torch.manual_seed(0)
-    save_model(create_model("san_resnet18", san_channels=[8, 8, 16, 16, 32]), model)
-    out = tmp_path / "report"
-    assert depth_core_main(["eval", "--model", str(model), "--backend", "torch", "--data", str(frames), "--baselines",
-                            "--sweep", "0,0.2,1", "--flip", "--out", str(out), "--quiet"]) == 0
-    result = json.loads((out / "metrics.json").read_text())
-    assert set(result["rows"]) == {"prediction", "completion", "classical", "median"}
-    assert [r["fraction"] for r in result["sweep"]] == [0.0, 0.2, 1.0]
-    assert (out / "sparsity_sweep.png").stat().st_size > 1000 and "| completion |" in (out / "metrics.md").read_text()
-    assert "| classical |" in capsys.readouterr().out
-    assert depth_core_main(["eval", "--data", str(tmp_path / "nope"), "--out", str(out)]) == 2
-    assert "nope/dataset.json: not found" in capsys.readouterr().err
-
-
-def test_flip_averaging_unflips_every_output(frames):
-    sample = FrameDataset(frames)[0]
-    est = load_estimator("classical")
-    plain = est.predict(sample["rgb"], sample["K"], sample["sparse_depth"]).depth
-    averaged = flip_averaged(est, sample["rgb"], sample["K"], sample["sparse_depth"]).depth
-    ok = np.isfinite(plain) & np.isfinite(averaged)
-    assert np.median(np.abs(averaged[ok] - plain[ok]) / plain[ok]) < 0.01   # a mirrored result would differ
-
-
-def test_eval_on_the_lidar_field_of_view_drops_what_the_scanner_cannot_see(tmp_path, frames, capsys):
-    from depth_core.evaluate import evaluate, restrict_ground_truth
-
-    sample = FrameDataset(frames)[0]
-    dense = sample["depth"]
-    fov = restrict_ground_truth(sample, "lidar_fov")
-    kept = (fov > 0).sum()
-    # Every LiDAR return lies inside its own field of view; the street's sky-side rows do not.
-    lidar = sample["sparse_depth"] > 0
-    assert np.mean(fov[lidar & (dense > 0)] > 0) > 0.98
-    assert 0 < kept < (dense > 0).sum() and np.array_equal(fov[fov > 0], dense[fov > 0])
-    est = load_estimator("classical")
-    a = evaluate(est, FrameDataset(frames), samples=2, progress=False)
-    b = evaluate(est, FrameDataset(frames), samples=2, gt_region="lidar_fov", progress=False)
-    assert b["gt_region"] == "lidar_fov" and b["rows"]["completion"]["points"] < a["rows"]["completion"]["points"]
-    with pytest.raises(ValueError, match="gt_region: expected one of dense, lidar_fov"):
-        restrict_ground_truth(sample, "sky")
-    with pytest.raises(ValueError, match="has no LiDAR model"):
-        restrict_ground_truth({**sample, "lidar": None}, "lidar_fov")
-    out = tmp_path / "fov"
-    assert depth_core_main(["eval", "--model", "classical", "--data", str(frames), "--gt-region", "lidar_fov",
-                            "--samples", "2", "--out", str(out), "--quiet"]) == 0
-    assert json.loads((out / "metrics.json").read_text())["gt_region"] == "lidar_fov"
-    assert "ground truth lidar_fov" in (out / "metrics.md").read_text()
-
-
-def test_image_only_models_get_no_completion_row_or_sweep(frames):
-    from depth_core.evaluate import evaluate
-
-    torch.manual_seed(0)
-    model = create_model("fusanet", arch={"channels": 8}).eval()
-    result = evaluate(load_estimator(model, "torch", input_size=(64, 96)), FrameDataset(frames), samples=2,
-                      sweep=(0.5,), classical=load_estimator("classical"), progress=False)
-    assert set(result["rows"]) == {"prediction", "classical", "median"} and "sweep" not in result
 
 
 def test_learning_rate_warms_up_then_halves():
