@@ -17,13 +17,13 @@ import threading
 
 import numpy as np
 
-from depth_core.inference.backends import BackendError
-from depth_core.inference.tensorrt_backend import _PyCuda, _TorchCuda, tensorrt_unavailable
+from depth_core.inference import BackendError
+from depth_core.inference.tensorrt.cuda import PyCuda, TorchCuda, tensorrt_unavailable
 
 # The TensorRT backend's device memory: pinned host and device buffers, uploads and downloads on
 # its own stream, from the main thread and from a worker thread (as san_node's inference thread).
 a = np.random.default_rng(0).random((1, 3, 352, 1216), dtype=np.float32)
-for api in (_TorchCuda, _PyCuda):
+for api in (TorchCuda, PyCuda):
     try:
         cuda = api()
     except BackendError as exc:
@@ -54,5 +54,5 @@ print("tensorrt_unavailable():", tensorrt_unavailable())
 PY
 timeout 240 $py benchmarks/bench_gpu.py --backends "${BACKENDS:-torch,onnxruntime,tensorrt-fp32,tensorrt-fp16,tensorrt-int8}" \
     --runs "${RUNS:-200}" --warmup 20 --calibration-frames 6 --out "$out/gpu.md" 2>&1 | tail -20
-timeout 300 $py -m pytest -q -p no:cacheprovider tests/core/test_tensorrt.py tests/core/test_inference.py \
-    tests/core/test_export.py 2>&1 | tail -25
+timeout 300 $py -m pytest -q -p no:cacheprovider tests/core/test_tensorrt.py tests/core/test_estimator.py \
+    tests/core/test_loading.py tests/core/test_backends.py tests/core/test_export.py 2>&1 | tail -25

@@ -125,13 +125,13 @@ def network_input_size(config, height: int, width: int) -> tuple[int, int]:
 
 def _build_engine(args) -> int:
     from .inference import EngineSpec, build_model_engine
-    from .inference.engine_cache import read_sidecar
+    from .inference.tensorrt.engine_cache import read_sidecar
 
     t0 = time.perf_counter()
     if args.camera:
         if args.input_size or args.dynamic:
             raise ValueError("--camera sets the input size: give it or --input-size/--dynamic, not both")
-        from .inference.estimator import _resolve
+        from .inference.loading import resolve_model as _resolve
 
         source = _resolve(args.model, not args.no_pretrained)
         if source.net is None:

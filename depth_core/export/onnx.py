@@ -15,7 +15,7 @@ from torch import nn
 
 from ..models import DepthModel, ModelConfig
 
-__all__ = ["CONFIG_KEY", "ExportError", "export_onnx", "read_onnx_config"]
+__all__ = ["CONFIG_KEY", "ExportError", "export_onnx", "onnx_inputs", "read_onnx_config"]
 
 CONFIG_KEY = "depth_ros.config"
 DEFAULT_OPSET = 17
@@ -180,3 +180,10 @@ def read_onnx_config(path: str | Path) -> tuple[ModelConfig, tuple[int, int] | N
     if "image" not in inputs or not inputs <= {"image", "sparse_depth"}:
         raise ExportError(f"{path}: expected inputs 'image' (and 'sparse_depth'), found {sorted(inputs)}")
     return config, size
+
+
+def onnx_inputs(path: str | Path) -> list[str]:
+    """The names of an ONNX graph's inputs, in order (initializers listed as inputs left out)."""
+    graph = onnx.load(str(path), load_external_data=False).graph
+    initializers = {i.name for i in graph.initializer}
+    return [i.name for i in graph.input if i.name not in initializers]

@@ -1,25 +1,26 @@
-"""Running depth models: ``load_estimator(model, backend).predict(rgb, K, sparse_depth)``."""
+"""Running depth models: ``load_estimator(model, backend).predict(rgb, K, sparse_depth)``.
+
+:mod:`.loading` makes estimators, :mod:`.estimator` runs them; each backend (:class:`Backend`)
+has its module: :mod:`.torch_backend`, :mod:`.onnxruntime_backend`, :mod:`.classical` and the
+:mod:`.tensorrt` package."""
 
 from __future__ import annotations
 
-from .backends import BackendError, ClassicalBackend, OnnxRuntimeBackend, TorchBackend, cache_dir
+from ..export import cache_dir, cached_onnx
+from .backend import Backend, BackendError
 from .calibration import CalibrationError, CalibrationSet
-from .classical import ip_basic_complete, nearest_fill
-from .engine_cache import CorruptEngineError, EngineError, EngineSpec, Platform, StaleEngineError
-from .estimator import (
-    BACKENDS,
-    DEFAULT_MODEL,
-    DepthEstimator,
-    DepthResult,
-    build_model_engine,
-    cached_onnx,
-    load_estimator,
-)
+from .classical import ClassicalBackend, ip_basic_complete, nearest_fill
+from .estimator import DepthEstimator, DepthResult
+from .loading import BACKENDS, DEFAULT_MODEL, build_model_engine, load_estimator
+from .onnxruntime_backend import OnnxRuntimeBackend
 from .preprocess import InputError, check_inputs, prepare_inputs, resize_sparse_depth, restore_depth
+from .tensorrt import CorruptEngineError, EngineError, EngineSpec, Platform, StaleEngineError
+from .torch_backend import TorchBackend
 
 __all__ = [
     "BACKENDS",
     "DEFAULT_MODEL",
+    "Backend",
     "BackendError",
     "CalibrationError",
     "CalibrationSet",

@@ -12,6 +12,8 @@ held-out LiDAR points (measured on simulated street, indoor and yard scenes, see
 (a distance transform), and IP-Basic's smoothing follows as published: a 5x5 median, then a
 bilateral filter (sigma 1.5 m in depth, 2 px in space) on inverted depth. This beats
 nearest-neighbour on MAE, RMSE and AbsRel in all three scene families.
+
+:class:`ClassicalBackend` is this completion as the ``classical`` backend.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["ip_basic_complete", "nearest_fill"]
+__all__ = ["ClassicalBackend", "ip_basic_complete", "nearest_fill"]
 
 
 def nearest_fill(sparse: np.ndarray) -> np.ndarray:
@@ -47,3 +49,21 @@ def ip_basic_complete(sparse: np.ndarray, max_depth: float = 100.0) -> np.ndarra
     inverted = cv2.medianBlur(inverted.astype(np.float32), 5)
     inverted = cv2.bilateralFilter(inverted, 5, 1.5, 2.0)
     return (max_depth - inverted).astype(np.float32)
+
+
+class ClassicalBackend:
+    """IP-Basic completion from the sparse input alone: the image is not used, so without points
+    there is no depth."""
+
+    name = "classical"
+    detail = ""
+    inputs = frozenset({"sparse_depth"})
+
+    def __init__(self, max_depth: float = 100.0) -> None:
+        self.max_depth = max_depth
+
+    def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
+        return {"depth": ip_basic_complete(sparse[0, 0], self.max_depth)[None, None]}
+
+    def close(self) -> None:
+        """Nothing to free."""

@@ -1,4 +1,5 @@
-"""ONNX export: one graph, checked, with the same output as torch in both modes."""
+"""ONNX export: one graph, checked, with the same output as torch in both modes; the export
+cache's key follows everything the graph depends on."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 import torch
 
 from depth_core.cli import main as depth_core_main
-from depth_core.export import ExportError, export_onnx, read_onnx_config
+from depth_core.export import ExportError, export_onnx, model_source_files, onnx_cache_key, read_onnx_config
 from depth_core.inference import load_estimator
 from depth_core.models import create_model, save_model
 
@@ -114,3 +115,24 @@ def test_foreign_or_broken_onnx_files_are_rejected_by_name(tmp_path):
     onnx.save(onnx.helper.make_model(graph), str(tmp_path / "foreign.onnx"))
     with pytest.raises(ExportError, match="foreign.onnx: ONNX file has no depth_ros.config metadata"):
         read_onnx_config(tmp_path / "foreign.onnx")
+
+
+def test_onnx_cache_key_covers_the_model_code(tmp_path):
+    """A model whose code changed must be exported again, even with the same weights and config."""
+    torch.manual_seed(0)
+    model = create_model("san_resnet18", input_height=96, input_width=320).eval()
+    sources = model_source_files(model)
+    files = {f"{p.parent.name}/{p.name}" for p in sources}
+    assert {"models/san.py", "layers/resnet.py", "layers/sparse.py", "export/__init__.py"} <= files
+    key = onnx_cache_key(model, 64, 96)
+    assert onnx_cache_key(model, 64, 96, sources) == key != onnx_cache_key(model, 96, 64)
+    copies = []
+    for i, path in enumerate(sources):
+        copies.append(tmp_path / f"{i}_{path.name}")
+        copies[-1].write_bytes(path.read_bytes())
+    assert onnx_cache_key(model, 64, 96, copies) == key           # the contents count, not where they are
+    extra = tmp_path / "new_layer.py"
+    extra.write_text("class NewLayer: ...\n")
+    assert onnx_cache_key(model, 64, 96, [*copies, extra]) != key   # a source file added
+    copies[0].write_bytes(copies[0].read_bytes() + b"\n# edited\n")
+    assert onnx_cache_key(model, 64, 96, copies) != key              # a source file edited

@@ -1,6 +1,7 @@
-"""TensorRT deployment: the engine sidecar and cache policy, INT8 calibration sets, the auto
-backend chain and the errors users get. The policy tests run everywhere; the ones that build and
-run engines need TensorRT 10 and a CUDA GPU and skip without them, saying so."""
+"""TensorRT deployment: the engine sidecar and rebuild policy, INT8 calibration sets, the
+package importing without TensorRT, and the errors users get. The policy tests run everywhere,
+with stand-ins for TensorRT's builder and engine loader passed in; the ones that build and run
+engines need TensorRT 10 and a CUDA GPU and skip without them, saying so."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ from depth_core.inference import (
     StaleEngineError,
     load_estimator,
 )
-from depth_core.inference.engine_cache import (
+from depth_core.inference.tensorrt import cached_engine, open_engine, profile_shapes, tensorrt_unavailable
+from depth_core.inference.tensorrt.engine_cache import (
     engine_file_name,
     expected_build_seconds,
     file_sha256,
@@ -34,7 +36,6 @@ from depth_core.inference.engine_cache import (
     verify_engine,
     write_sidecar,
 )
-from depth_core.inference.tensorrt_backend import profile_shapes, tensorrt_unavailable
 
 TRT_MISSING = tensorrt_unavailable()
 needs_tensorrt = pytest.mark.skipif(TRT_MISSING is not None, reason=f"needs TensorRT and a CUDA GPU: {TRT_MISSING}")
@@ -168,8 +169,6 @@ def test_the_rebuild_log_line_quotes_the_time_the_last_build_took(tmp_path):
 
 
 def test_engine_cache_builds_once_reuses_and_rebuilds_stale_or_corrupt_engines(tmp_path, caplog):
-    from depth_core.inference.tensorrt_backend import cached_engine
-
     builds = []
     build = _standin_build(builds)
 
@@ -232,8 +231,6 @@ def _verifying_opener(path, platform):
 
 
 def test_a_users_stale_engine_is_rebuilt_from_its_onnx_graph_or_refused(tmp_path, caplog):
-    from depth_core.inference.tensorrt_backend import open_engine
-
     onnx = tmp_path / "san.onnx"
     onnx.write_bytes(b"the graph")
     spec = EngineSpec(file_sha256(onnx), "fp16", SHAPES)
@@ -267,8 +264,6 @@ def test_a_users_stale_engine_is_rebuilt_from_its_onnx_graph_or_refused(tmp_path
 
 
 def test_a_users_stale_int8_engine_needs_its_calibration_set_unchanged(tmp_path):
-    from depth_core.inference.tensorrt_backend import open_engine
-
     onnx = tmp_path / "san.onnx"
     onnx.write_bytes(b"the graph")
     images = tmp_path / "calib"
@@ -354,6 +349,13 @@ def test_a_missing_calibration_set_is_a_clear_error(tmp_path):
 
 # --- what users see without TensorRT ---------------------------------------------------------
 
+def test_the_package_imports_without_importing_tensorrt():
+    code = ("import sys, depth_core.inference, depth_core.inference.tensorrt; "
+            "print(sorted(m for m in ('tensorrt', 'pycuda') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and run.stdout.strip() == "[]", run.stderr
+
+
 @without_tensorrt
 def test_asking_for_tensorrt_where_it_is_missing_says_how_to_get_it():
     with pytest.raises(BackendError, match="TensorRT is not available here: .*depth_ros\\[tensorrt\\]"):
@@ -378,31 +380,6 @@ def test_int8_without_a_calibration_set_fails_before_anything_slow():
         load_estimator("san_resnet18", "tensorrt", pretrained=False, precision="int8")
     with pytest.raises(ValueError, match="precision: expected one of fp32, fp16, int8"):
         load_estimator("san_resnet18", "tensorrt", pretrained=False, precision="half")
-
-
-@without_tensorrt
-def test_auto_logs_its_choice_and_why_the_gpu_backends_were_passed_over(caplog, tmp_path):
-    from depth_core.inference.estimator import _onnxruntime_gpu_unavailable
-
-    if _onnxruntime_gpu_unavailable() is None:
-        pytest.skip("this onnxruntime has a GPU provider: auto would choose it")
-    with caplog.at_level(logging.INFO, logger="depth_core.inference"):
-        est = load_estimator("san_resnet18", pretrained=False, cache=tmp_path)
-    assert est.backend.name == "onnxruntime"
-    line = next(r.getMessage() for r in caplog.records if "backend auto ->" in r.getMessage())
-    assert line.startswith("backend auto -> onnxruntime on CPU (TensorRT: TensorRT is not available here")
-    assert "onnxruntime on GPU: " in line
-
-
-def test_auto_falls_back_to_torch_for_a_model_onnx_cannot_express(caplog, tmp_path):
-    from depth_core.models import create_model
-
-    model = create_model("fusanet", arch={"channels": 8, "point_conv": "fkaconv"}, input_height=64, input_width=96)
-    with caplog.at_level(logging.INFO, logger="depth_core.inference"):
-        est = load_estimator(model, cache=tmp_path)
-    assert est.backend.name == "torch"
-    line = next(r.getMessage() for r in caplog.records if "backend auto ->" in r.getMessage())
-    assert line.startswith("backend auto -> torch (") and "uses FKAConv" in line
 
 
 def _cli(*args):
@@ -460,7 +437,7 @@ def test_tensorrt_engine_matches_torch(tmp_path, precision, tolerance):
         want, got = reference.predict(rgb, K, sp), engine.predict(rgb, K, sp)
         assert got.mode == want.mode
         assert _median_rel(got.depth, want.depth) < tolerance
-    engine.backend.close()
+    engine.close()
     with pytest.raises(BackendError, match="was closed"):
         engine.predict(rgb, K, sparse)
 

@@ -305,7 +305,7 @@ def test_colcon_installed_node_runs_with_a_params_file(tmp_path, colcon_install,
     ({"model": "/no/such/model.engine"}, "model '/no/such/model.engine': neither a registered model"),
 ])
 def test_a_model_or_backend_that_cannot_run_stops_the_node_with_one_clear_line(tmp_path, venv_bin, params, message):
-    from depth_core.inference.tensorrt_backend import tensorrt_unavailable
+    from depth_core.inference.tensorrt import tensorrt_unavailable
 
     if params.get("precision") is None and params.get("backend") == "tensorrt" and tensorrt_unavailable() is None:
         pytest.skip("TensorRT is usable here: this checks the node without it")

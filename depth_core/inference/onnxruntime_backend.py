@@ -1,48 +1,33 @@
-"""Backends run a prepared batch: ``run(image [1,3,h,w] float32 in [0,1], sparse [1,1,h,w] float32
-metres) -> {'depth': [1,1,h,w], 'confidence'?: [1,1,h,w]}`` as numpy. Pre- and post-processing
-stay in the estimator, identical for all of them."""
+"""The ``onnxruntime`` backend: an ONNX graph on ONNX Runtime's execution providers (TensorRT,
+CUDA, CPU), and whether ONNX Runtime can run here at all.
+
+``onnxruntime`` is imported where it is used, not at module import: it may be missing or be the
+``onnxruntime-gpu`` build in its place, and a missing one must be a reason the auto backend
+chain logs (or a :class:`BackendError`), not a failure to import :mod:`depth_core.inference`."""
 
 from __future__ import annotations
 
-import logging
-import os
 from pathlib import Path
 
 import numpy as np
 
-from .classical import ip_basic_complete
+from .backend import BackendError
 
-__all__ = ["GPU_PROVIDERS", "BackendError", "ClassicalBackend", "OnnxRuntimeBackend", "TorchBackend"]
-
-log = logging.getLogger("depth_core.inference")
+__all__ = ["GPU_PROVIDERS", "OnnxRuntimeBackend", "onnxruntime_unavailable"]
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
 
-class BackendError(RuntimeError):
-    """A backend cannot run here or cannot run this model."""
-
-
-class TorchBackend:
-    name = "torch"
-
-    def __init__(self, model, device: str | None = None) -> None:
-        import torch
-
-        self.torch = torch
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.model = model.to(self.device).eval()
-
-    def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
-        torch = self.torch
-        with torch.inference_mode():
-            x = torch.from_numpy(image).to(self.device)
-            # Without any point the sparse branch cannot change the output (SAN's gate is 0), so
-            # skip it: same result, about half the work.
-            use_sparse = self.model.uses_sparse_depth and bool(np.any(sparse > 0))
-            s = torch.from_numpy(sparse).to(self.device) if use_sparse else None
-            out = self.model(x, s)
-        return {k: out[k].float().cpu().numpy() for k in ("depth", "confidence") if k in out}
+def onnxruntime_unavailable(*, gpu: bool = False) -> str | None:
+    """None when onnxruntime (with ``gpu``: one with a CUDA or TensorRT provider) is here, else why not."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return "onnxruntime is not installed"
+    if gpu and not set(ort.get_available_providers()) & set(GPU_PROVIDERS):
+        return (f"this onnxruntime ({ort.__version__}) has no CUDA or TensorRT execution provider "
+                "(pip install onnxruntime-gpu in place of onnxruntime)")
+    return None
 
 
 class OnnxRuntimeBackend:
@@ -70,6 +55,7 @@ class OnnxRuntimeBackend:
         wanted = providers or ["CUDAExecutionProvider", "CPUExecutionProvider"]
         providers = [p for p in wanted if (p[0] if isinstance(p, tuple) else p) in available]
         providers = providers or ["CPUExecutionProvider"]
+        self.path = Path(path)
         try:
             self.session = ort.InferenceSession(str(path), options, providers=providers)
         except Exception as exc:
@@ -80,35 +66,19 @@ class OnnxRuntimeBackend:
                                "(CUDA or cuDNN libraries missing or mismatched?)")
         self.outputs = [o.name for o in self.session.get_outputs()]
         # Image-only models export without the (unused) sparse_depth input.
-        self.inputs = {i.name for i in self.session.get_inputs()}
-        self.path = Path(path)
+        self.inputs = frozenset(i.name for i in self.session.get_inputs())
 
     @property
     def detail(self) -> str:
         return str(self.providers)
 
     def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
+        if self.session is None:
+            raise BackendError(f"{self.path}: this ONNX Runtime backend was closed")
         feeds = {"image": image, "sparse_depth": sparse}
         values = self.session.run(self.outputs, {k: v for k, v in feeds.items() if k in self.inputs})
         return dict(zip(self.outputs, values))
 
-
-class ClassicalBackend:
-    """IP-Basic completion from the sparse input alone (the image is not used)."""
-
-    name = "classical"
-
-    def __init__(self, max_depth: float = 100.0) -> None:
-        self.max_depth = max_depth
-
-    def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
-        return {"depth": ip_basic_complete(sparse[0, 0], self.max_depth)[None, None]}
-
-
-def cache_dir() -> Path:
-    """Where exported ONNX graphs and TensorRT engines are cached: ``$DEPTH_ROS_CACHE``,
-    else ``$XDG_CACHE_HOME/depth_ros``, else ``~/.cache/depth_ros``."""
-    if os.environ.get("DEPTH_ROS_CACHE"):
-        return Path(os.environ["DEPTH_ROS_CACHE"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "depth_ros"
+    def close(self) -> None:
+        """Drop the session (ONNX Runtime frees its memory with it)."""
+        self.session = None

@@ -1,4 +1,4 @@
-"""What a TensorRT engine was built from and for, and whether it may run here.
+"""What a TensorRT engine was built from and for, whether it may run here, and when to rebuild it.
 
 An engine is only valid for the exact GPU model (compute capability), TensorRT version, ONNX graph,
 precision and input shapes it was built with. Peers' most reported failure is an engine built on one
@@ -6,21 +6,29 @@ machine that silently misbehaves on another, so every engine written by ``depth-
 gets a sidecar ``<engine>.json`` recording all of these plus the engine file's own SHA-256, and no
 engine runs unless its sidecar matches this machine and its bytes match the sidecar.
 
-This module holds that policy and nothing TensorRT-specific, so it is tested on any machine.
+The rebuild policy is here too: :func:`cached_engine` (the engine cache: build when missing,
+rebuild when stale, foreign or corrupt, saying why and how long it takes) and :func:`open_engine`
+(a user's engine file: rebuilt in place from the ONNX graph its sidecar names, or refused). They
+are given the platform, the builder and the opener, so nothing here is TensorRT-specific and the
+policy is tested on any machine.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..utils.files import atomic_write_bytes
-from .backends import BackendError
+from ...export import cache_dir
+from ...utils.files import atomic_write_bytes
+from ..backend import BackendError
+from ..calibration import CalibrationError, CalibrationSet
 
 __all__ = [
+    "INPUT_CHANNELS",
     "PRECISIONS",
     "SIDECAR_VERSION",
     "CorruptEngineError",
@@ -28,17 +36,25 @@ __all__ = [
     "EngineSpec",
     "Platform",
     "StaleEngineError",
+    "cached_engine",
+    "describe_seconds",
     "engine_file_name",
     "expected_build_seconds",
     "file_sha256",
+    "open_engine",
     "read_sidecar",
+    "record_build_seconds",
     "sidecar_path",
     "verify_engine",
     "write_sidecar",
 ]
 
+log = logging.getLogger("depth_core.inference")
+
 SIDECAR_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8")
+# The inputs an engine of ours may have, with their channel counts ([B,C,H,W]).
+INPUT_CHANNELS = {"image": 3, "sparse_depth": 1}
 # First-build estimates on a desktop GPU for a ResNet-18-sized model when this machine has no
 # record yet (INT8 runs the calibration images through the network first).
 _FIRST_BUILD_S = {"fp32": 60.0, "fp16": 120.0, "int8": 240.0}
@@ -254,3 +270,75 @@ def record_build_seconds(history: Path, precision: str, seconds: float) -> None:
 
 def describe_seconds(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
+def cached_engine(onnx_path: str | Path, spec: EngineSpec, *, model_name: str, model_config: dict,
+                  platform: Platform, build, engine_path: str | Path | None = None, calibration=None,
+                  cache: str | Path | None = None, timing_cache: str | Path | None = None,
+                  workspace_gib: float | None = None, force: bool = False, why: str | None = None,
+                  progress: bool = True) -> Path:
+    """The engine for ``spec`` on ``platform`` at ``engine_path`` (default: in the engine cache,
+    under a key of the ONNX hash, GPU name and compute capability, TensorRT version, precision and
+    shapes), built by ``build`` (:func:`~.build.build_engine`'s signature) when missing, and
+    rebuilt, with a log line saying why and how long it will take, when the existing one is stale,
+    foreign or corrupt. ``why`` is the reason a forced rebuild logs."""
+    cache = Path(cache or cache_dir())
+    path = Path(engine_path) if engine_path else cache / "engines" / engine_file_name(model_name, spec, platform)
+    previous = None
+    if force:
+        reason = why or "a rebuild was asked for"
+    elif not path.is_file():
+        reason = "no engine yet"
+    else:
+        try:
+            verify_engine(path, platform, spec)
+            log.info("using TensorRT engine %s (%s, %s)", path, spec.describe(), platform.describe())
+            return path
+        except StaleEngineError as exc:
+            previous = read_sidecar(path)
+            reason = "the existing one was " + str(exc).split(": ", 1)[1]
+        except EngineError as exc:
+            reason = f"the existing one cannot be used ({exc})"
+    expected = expected_build_seconds(spec.precision, previous, cache / "engines" / "build_times.json")
+    log.warning("building a TensorRT %s engine of %s for %s because %s: this takes about %s, once (then cached "
+                "at %s)", spec.describe(), model_name, platform.describe(), reason, describe_seconds(expected), path)
+    t0 = time.perf_counter()
+    build(onnx_path, path, spec, model_config=model_config, calibration=calibration, cache=cache,
+          timing_cache=timing_cache, workspace_gib=workspace_gib, progress=progress)
+    log.info("built %s in %.0f s", path.name, time.perf_counter() - t0)
+    return path
+
+
+def open_engine(path: str | Path, *, platform: Platform, build, opener, cache: str | Path | None = None):
+    """``opener(path, platform=platform)`` for an engine file given by the user (the TensorRT
+    backend, which verifies the file first). It must match ``platform``; a stale or corrupt one is
+    rebuilt in place by ``build`` from the ONNX graph its sidecar names when that graph is still
+    there unchanged (and, for INT8, its calibration set), and refused otherwise."""
+    path = Path(path)
+    try:
+        return opener(path, platform=platform)
+    except (StaleEngineError, CorruptEngineError) as exc:
+        problem = exc
+    record = read_sidecar(path)
+    onnx_path = Path(record["onnx_path"]) if record.get("onnx_path") else None
+    how = (f"rebuild it here: depth-core build-engine --model {onnx_path or 'MODEL.onnx'} "
+           f"--precision {record['precision']} --out {path}")
+    if onnx_path is None or not onnx_path.is_file() or file_sha256(onnx_path) != record["onnx_sha256"]:
+        raise EngineError(f"{problem}; the ONNX graph it was built from is not available unchanged to rebuild it "
+                          f"automatically: {how}") from None
+    calibration = None
+    if record["precision"] == "int8":
+        image = record["shapes"]["image"]
+        try:
+            calibration = CalibrationSet(record.get("calibration_source"), image[1][2], image[1][3],
+                                         samples=record.get("calibration_samples") or 200,
+                                         sparse="sparse_depth" in record["shapes"])
+        except CalibrationError as exc:
+            raise EngineError(f"{problem}; its INT8 calibration set is gone ({exc}): {how}") from None
+        if calibration.fingerprint() != record.get("calibration"):
+            raise EngineError(f"{problem}; its INT8 calibration set has changed since: {how}") from None
+    spec = EngineSpec(onnx_sha256=record["onnx_sha256"], precision=record["precision"], shapes=record["shapes"],
+                      calibration=record.get("calibration"))
+    cached_engine(onnx_path, spec, model_name=path.stem, model_config=record["model_config"], platform=platform,
+                  build=build, engine_path=path, calibration=calibration, cache=cache, force=True, why=str(problem))
+    return opener(path, platform=platform)
