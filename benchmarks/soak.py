@@ -84,7 +84,7 @@ def main() -> None:
             result = pipe.process(image, info, cloud)
             outcome[f"{result.mode}"] += 1
             if result.lidar_status not in ("used", "none"):
-                outcome[f"lidar_{result.lidar_status}"] += 1
+                outcome[f"lidar_{result.lidar_reason}"] += 1
         except ConversionError as exc:
             outcome[f"skipped_{exc.reason}"] += 1
         except Exception as exc:  # a crash: the pipeline should have turned it into a reason

@@ -26,7 +26,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..geometry import CameraIntrinsics, project_lidar, transform_to_xyzquat
+from ..geometry import CameraIntrinsics, project_lidar, ring_image, transform_to_xyzquat
 from .io import DataFileError, read_depth_png, read_rgb, write_depth_png, write_rgb_png
 
 __all__ = ["FORMAT", "FrameDataset", "FrameSetWriter", "SequenceWriter", "frame_set_summary", "project_with_rings"]
@@ -40,12 +40,11 @@ def project_with_rings(points: np.ndarray, ring: np.ndarray | None, T_cam_lidar:
                        cam: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray | None]:
     """Sparse depth [H,W] and, when rings are known, the ring map [H,W] uint8 (ring + 1, 0 = none)."""
     depth, index = project_lidar(points, T_cam_lidar, cam.K, cam.height, cam.width, return_index=True)
-    if ring is None:
+    rings = ring_image(index, ring)
+    if rings is None:
         return depth, None
-    ring_map = np.zeros(depth.shape, np.uint8)
-    hit = index >= 0
-    ring_map[hit] = np.minimum(np.asarray(ring)[index[hit]].astype(np.int64) + 1, 255)
-    return depth, ring_map
+    # On disk: ring + 1 in 8 bits, so that the PNG's 0 means no point.
+    return depth, np.minimum(rings.astype(np.int64) + 1, 255).astype(np.uint8)
 
 
 class SequenceWriter:

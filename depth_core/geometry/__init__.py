@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .camera import CameraIntrinsics, validate_intrinsic_matrix
+from .clouds import organised_points, points_in_front, ring_image, transform_coordinates
 from .projection import backproject, lidar_fov_mask, pixel_rays, project_lidar, project_points, resize_sparse_depth
 from .transforms import (
     TransformTree,
@@ -26,12 +27,16 @@ __all__ = [
     "lidar_fov_mask",
     "make_transform",
     "matrix_to_quaternion",
+    "organised_points",
     "pixel_rays",
+    "points_in_front",
     "project_lidar",
     "project_points",
     "quaternion_to_matrix",
     "resize_sparse_depth",
+    "ring_image",
     "rotation_from_euler",
+    "transform_coordinates",
     "transform_from_xyzquat",
     "transform_points",
     "transform_to_xyzquat",

@@ -40,7 +40,8 @@ from ..conversions import (
     transform_from_msg,
     tree_from_tf_messages,
 )
-from .reader import BagError, bag_topics, read_messages
+from ..sync import check_topics, nearest_stamp
+from .reader import BagError, read_messages
 
 __all__ = ["extract_frames", "main"]
 
@@ -67,10 +68,8 @@ class _Odometry:
         self.poses.append(T)
 
     def at(self, stamp: int, tolerance_ns: int) -> np.ndarray | None:
-        if not self.stamps:
-            return None
-        i = int(np.argmin(np.abs(np.asarray(self.stamps) - stamp)))
-        return self.poses[i] if abs(self.stamps[i] - stamp) <= tolerance_ns else None
+        i = nearest_stamp(self.stamps, stamp, tolerance_ns)
+        return None if i is None else self.poses[i]
 
 
 def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera_info_topic: str, lidar_topic: str,
@@ -78,11 +77,8 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                    lidar_extrinsic=None, base_frame: str = "base_link", overwrite: bool = False,
                    progress: bool = True) -> dict:
     bag = Path(bag)
-    topics = bag_topics(bag)
-    for name, topic in (("--image-topic", image_topic), ("--camera-info-topic", camera_info_topic),
-                        ("--lidar-topic", lidar_topic), ("--depth-topic", depth_topic)):
-        if topic and topic not in topics:
-            raise BagError(f"{bag}: {name} {topic} is not in the bag (it has: {', '.join(sorted(topics))})")
+    topics = check_topics(bag, {"--image-topic": image_topic, "--camera-info-topic": camera_info_topic,
+                                "--lidar-topic": lidar_topic, "--depth-topic": depth_topic})
     static = TransformTree() if "/tf_static" not in topics else tree_from_tf_messages(
         m.msg for m in read_messages(bag, ["/tf_static"]))
     odometry = _Odometry()
@@ -121,11 +117,11 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
             nonlocal seq
             stamp, rgb = img
             scans = list(window)
-            near = [s for s in scans if abs(s[0] - stamp) <= tol]
-            if not near:
+            i = nearest_stamp([s[0] for s in scans], stamp, tol)
+            if i is None:
                 counts["no_scan"] += 1
                 return
-            centre = min(near, key=lambda s: abs(s[0] - stamp))
+            centre = scans[i]
             lidar_frame = centre[3]
             T_cam_lidar = (transform_from_xyzquat(lidar_extrinsic) if lidar_extrinsic is not None
                            else static.lookup(cam_frame, lidar_frame))

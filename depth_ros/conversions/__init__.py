@@ -19,7 +19,7 @@ from .image import (
     rgb_from_compressed,
     rgb_from_msg,
 )
-from .pointcloud import cloud_fields, pointcloud_from_msg, pointcloud_to_msg
+from .pointcloud import field_layout, pack_rgb, pointcloud_from_msg, pointcloud_to_msg
 from .tf import transform_from_msg, transform_to_msg, tree_from_tf_messages
 from .types import MessageTypes, rclpy_types, rosbags_types
 
@@ -27,15 +27,16 @@ __all__ = [
     "ConversionError",
     "MessageTypes",
     "camera_info_to_msg",
-    "cloud_fields",
     "compressed_to_msg",
     "depth_from_msg",
     "depth_to_msg",
     "encoding_layout",
+    "field_layout",
     "image_from_msg",
     "image_to_msg",
     "intrinsics_from_camera_info",
     "make_header",
+    "pack_rgb",
     "pointcloud_from_msg",
     "pointcloud_to_msg",
     "rclpy_types",

@@ -8,7 +8,7 @@ import numpy as np
 from .errors import ConversionError
 from .types import MessageTypes
 
-__all__ = ["POINTFIELD_DTYPES", "cloud_fields", "pointcloud_from_msg", "pointcloud_to_msg"]
+__all__ = ["POINTFIELD_DTYPES", "field_layout", "pack_rgb", "pointcloud_from_msg", "pointcloud_to_msg"]
 
 # sensor_msgs/PointField datatype constants.
 POINTFIELD_DTYPES = {1: np.int8, 2: np.uint8, 3: np.int16, 4: np.uint16, 5: np.int32, 6: np.uint32,
@@ -16,7 +16,7 @@ POINTFIELD_DTYPES = {1: np.int8, 2: np.uint8, 3: np.int16, 4: np.uint16, 5: np.i
 _DATATYPE_OF = {np.dtype(v): k for k, v in POINTFIELD_DTYPES.items()}
 
 
-def cloud_fields(msg) -> dict[str, tuple[int, np.dtype, int]]:
+def field_layout(msg) -> dict[str, tuple[int, np.dtype, int]]:
     """``{name: (offset, dtype, count)}`` of a cloud, validated against its ``point_step``."""
     fields = {}
     step = int(msg.point_step)
@@ -33,12 +33,19 @@ def cloud_fields(msg) -> dict[str, tuple[int, np.dtype, int]]:
     return fields
 
 
+def pack_rgb(rgb: np.ndarray) -> np.ndarray:
+    """RGB [...,3] uint8 -> float32 carrying 0x00RRGGBB in its bits (the PCL / RViz ``rgb`` field)."""
+    rgb = np.asarray(rgb, dtype=np.uint32)
+    packed = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]
+    return packed.astype(np.uint32).view(np.float32)
+
+
 def pointcloud_from_msg(msg, names=("x", "y", "z")) -> dict[str, np.ndarray]:
     """The named fields of every point as flat native arrays [N] (N = width*height, in row order).
 
     No filtering happens here; see ``depth_ros.pipeline`` for dropping NaN / inf points.
     """
-    fields = cloud_fields(msg)
+    fields = field_layout(msg)
     missing = [n for n in names if n not in fields]
     if missing:
         raise ConversionError("missing_field", f"PointCloud2: no field(s) {missing}; it has {sorted(fields)}")

@@ -13,7 +13,7 @@ from depth_core.utils import ArgumentParser, atomic_output_dir, image_size, posi
 from depth_core.utils.files import OutputError
 
 from ..bag import BagError
-from .replay import check_topics, replay
+from .replay import replay, replay_topics
 from .report import write_report
 
 __all__ = ["main"]
@@ -63,7 +63,7 @@ def main(argv=None) -> int:
     sweep = tuple(float(v) for v in args.sweep.split(",") if v.strip()) if args.lidar_topic else ()
     t0 = time.perf_counter()
     try:
-        check_topics(args.bag, args.image_topic, args.camera_info_topic, args.lidar_topic)  # before the model loads
+        replay_topics(args.bag, args.image_topic, args.camera_info_topic, args.lidar_topic)  # before the model loads
         est = load_estimator(args.model, args.backend, pretrained=not args.no_pretrained, input_size=args.input_size,
                              precision=args.precision, calibration=args.calibration)
         classical = None if args.no_baseline or args.model == "classical" else load_estimator("classical")

@@ -22,19 +22,17 @@ _KEYS = ("abs_rel", "rmse", "mae", "silog", "delta1", "irmse")
 
 def summarise(result: ReplayResult) -> dict:
     """The ``metrics.json`` fields: per-row means over frames (KITTI style) and point totals."""
-    def mean(rows: list) -> dict:
-        return average_metrics(rows, count="frames")
-
-    results = {row: mean(v) for row, v in result.per_frame.items() if v}
+    results = {row: average_metrics(v, count="frames") for row, v in result.per_frame.items() if v}
     evaluated = len(result.per_frame["prediction"]) if result.per_frame["prediction"] else sum(result.modes.values())
     return {
         "frames": evaluated,
         "frames_skipped": int(sum(result.skipped.values())),
         "skipped_reasons": dict(result.skipped),
+        "fallbacks": dict(result.fallbacks),
         "images": result.images,
         "results": {k: v for k, v in results.items() if v["frames"]},
         "timing": {k: float(np.median(v) * 1e3) for k, v in result.timings.items()},
-        "sweep": [{"fraction": f, **mean(v)} for f, v in sorted(result.sweep.items())],
+        "sweep": [{"fraction": f, **average_metrics(v, count="frames")} for f, v in sorted(result.sweep.items())],
         "range": {row: [{"from": RANGE_BINS[i], "to": RANGE_BINS[i + 1],
                          "abs_rel": float(a[i, 0] / a[i, 1]) if a[i, 1] else None, "points": int(a[i, 1])}
                         for i in range(len(RANGE_BINS) - 1)] for row, a in result.range_errors.items()},
@@ -62,6 +60,12 @@ def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) 
           f"{metrics['frames']} of {metrics['images']} images evaluated; {metrics['frames_skipped']} skipped"
           + (f" ({', '.join(f'{k}: {v}' for k, v in metrics['skipped_reasons'].items())})"
              if metrics["skipped_reasons"] else "") + ".", ""]
+    saved = metrics["fallbacks"]
+    if saved:
+        what = {"stamp": "stamped zero, scored at their bag time",
+                "camera_info": "with a broken camera_info, scored with the last valid one of their frame and size"}
+        md += ["Saved by a metadata fallback: " + "; ".join(f"{n} {what.get(k, k)}" for k, n in saved.items())
+               + ".", ""]
     rows = metrics["results"]
     if rows:
         md += ["| row | scored on | " + " | ".join(_KEYS) + " | points |",

@@ -7,6 +7,14 @@ have one), ``pseudo_lidar/points`` and ``/diagnostics``. See docs/components.md.
 Callbacks only store the latest messages; one worker thread runs inference on the newest frame,
 so a slow model never builds a queue of stale images (dropped frames are counted). The camera
 path never waits for the LiDAR: without a fresh cloud the frame is predicted from the image.
+
+Subscriptions are lazy, as in image_pipeline: the node subscribes to its inputs only while some
+node subscribes to one of its outputs (publisher matched events), so an idle node costs nothing
+and its camera driver's messages are not even delivered to it.
+
+Broken metadata does not cost the frame: an image stamped zero takes its receive time, and a
+camera_info with a zero or invalid K is replaced by the last valid one of the same frame and size;
+both warn (throttled) and are counted in the diagnostics (``fallback_stamp``, ``fallback_camera_info``).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.event_handler import PublisherEventCallbacks
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -30,7 +39,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 from depth_core.inference import BACKENDS, BackendError, load_estimator
 
 from ..conversions import ConversionError, rclpy_types, stamp_to_ns
-from ..pipeline import FramePipeline, FrameStats, PipelineConfig
+from ..pipeline import FramePipeline, FrameStats, LidarStatus, PipelineConfig
+from ..sync import CameraInfoBuffer, image_stamp, nearest_stamp
 
 __all__ = ["SanNode", "main"]
 
@@ -110,31 +120,32 @@ class SanNode(Node):
         self.stats = FrameStats()
         self.throttle = _Throttle()
         self.mode = None
-        self.lidar_status = "none"
+        self.lidar_status = LidarStatus.NONE
+        self.lidar_reason = LidarStatus.NONE.value
         self.lidar_age = None
-
-        qos = qos_profile_sensor_data
-        overrides = QoSOverridingOptions.with_default_policies()
-        self.pub_depth = self.create_publisher(Image, "depth/image", qos, qos_overriding_options=overrides)
-        self.pub_info = self.create_publisher(CameraInfo, "depth/camera_info", qos, qos_overriding_options=overrides)
-        self.pub_conf = self.create_publisher(Image, "depth/confidence", qos, qos_overriding_options=overrides)
-        self.pub_points = self.create_publisher(PointCloud2, "pseudo_lidar/points", qos,
-                                                qos_overriding_options=overrides)
-        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=10))
 
         self._lock = threading.Condition()
         self._frame = None            # (image msg, receive time), the newest unprocessed image
-        self._infos: deque = deque(maxlen=30)
+        self._infos = CameraInfoBuffer(maxlen=30)
         self._clouds: deque = deque(maxlen=10)   # about 1 s of clouds: each image takes the nearest in time
         self._last_image_stamp = 0
         self._running = True
-        if p["image_transport"] == "compressed":
-            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos,
-                                     qos_overriding_options=overrides)
-        else:
-            self.create_subscription(Image, "image", self._on_image, qos, qos_overriding_options=overrides)
-        self.create_subscription(CameraInfo, "camera_info", self._on_info, qos, qos_overriding_options=overrides)
-        self.create_subscription(PointCloud2, "lidar_points", self._on_cloud, qos, qos_overriding_options=overrides)
+        self._inputs: list = []       # the input subscriptions, while an output has a subscriber
+        self._image_transport = p["image_transport"]
+
+        self._qos = qos_profile_sensor_data
+        self._overrides = QoSOverridingOptions.with_default_policies()
+        events = PublisherEventCallbacks(matched=self._on_output_matched)
+        self.pub_depth, self.pub_info, self.pub_conf, self.pub_points = (
+            self.create_publisher(kind, topic, self._qos, qos_overriding_options=self._overrides,
+                                  event_callbacks=events)
+            for kind, topic in ((Image, "depth/image"), (CameraInfo, "depth/camera_info"),
+                                (Image, "depth/confidence"), (PointCloud2, "pseudo_lidar/points")))
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=10))
+        self._update_inputs()
+        if not self._inputs:
+            self.get_logger().info("waiting for a subscriber to depth/image, depth/camera_info, depth/confidence or "
+                                   "pseudo_lidar/points before subscribing to the camera and LiDAR")
         self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self.worker = threading.Thread(target=self._work, name="san_node_inference", daemon=True)
         self.worker.start()
@@ -206,10 +217,43 @@ class SanNode(Node):
 
         return lookup, (buffer, listener)
 
+    # -- lazy subscription ----------------------------------------------------------------------
+
+    def _outputs_wanted(self) -> bool:
+        return any(pub.get_subscription_count() > 0
+                   for pub in (self.pub_depth, self.pub_info, self.pub_conf, self.pub_points))
+
+    def _on_output_matched(self, _status) -> None:
+        self._update_inputs()
+
+    def _update_inputs(self) -> None:
+        """Subscribe to the inputs while an output has a subscriber, and unsubscribe when none has."""
+        wanted = self._outputs_wanted()
+        with self._lock:
+            if wanted == bool(self._inputs):
+                return
+            if wanted:
+                qos, overrides = self._qos, self._overrides
+                image = ((CompressedImage, "image/compressed") if self._image_transport == "compressed"
+                         else (Image, "image"))
+                self._inputs = [self.create_subscription(kind, topic, callback, qos, qos_overriding_options=overrides)
+                                for kind, topic, callback in ((*image, self._on_image),
+                                                              (CameraInfo, "camera_info", self._on_info),
+                                                              (PointCloud2, "lidar_points", self._on_cloud))]
+                self.get_logger().info("an output has a subscriber: subscribed to the camera and LiDAR inputs")
+            else:
+                for sub in self._inputs:
+                    self.destroy_subscription(sub)
+                self._inputs = []
+                self._frame = None
+                self._clouds.clear()
+                self.get_logger().info("no output has a subscriber: unsubscribed from the inputs until one has")
+
     # -- callbacks: store only ------------------------------------------------------------------
 
     def _on_image(self, msg) -> None:
-        stamp = stamp_to_ns(msg.header.stamp)
+        received = time.monotonic()
+        stamp, _ = image_stamp(msg, self.get_clock().now().nanoseconds)
         with self._lock:
             if stamp < self._last_image_stamp:   # time went backwards (a bag loop, a sim reset)
                 self._clouds.clear()              # old clouds would pair with the repeated stamps
@@ -218,42 +262,28 @@ class SanNode(Node):
             self._last_image_stamp = stamp
             if self._frame is not None:
                 self.stats.drop()  # the worker had not taken it yet: the latest frame wins
-            self._frame = (msg, time.monotonic())
+            self._frame = (msg, stamp, received)
             self._lock.notify()
 
     def _on_info(self, msg: CameraInfo) -> None:
         with self._lock:
-            self._infos.append(msg)
+            self._infos.add(msg)
 
     def _on_cloud(self, msg: PointCloud2) -> None:
         with self._lock:
             self._clouds.append((msg, time.monotonic()))
 
-    def _matching_info(self, image) -> CameraInfo | None:
-        """The camera_info with the image's stamp, else the newest one (most drivers reuse one)."""
-        stamp = stamp_to_ns(image.header.stamp)
-        for info in reversed(self._infos):
-            if stamp_to_ns(info.header.stamp) == stamp:
-                return info
-        return self._infos[-1] if self._infos else None
-
-    def _matching_cloud(self, image, received: float) -> PointCloud2 | None:
+    def _matching_cloud(self, stamp: int, received: float) -> PointCloud2 | None:
         """The recent cloud nearest to the image's stamp. When inference lags, the image being
         processed is older than the newest cloud; pairing by stamp (not arrival) keeps it in
         completion mode instead of calling the newest cloud stale. Clouds that arrived more than
         CLOUD_HOLD_S before the image are not used: a LiDAR that stopped is down, even if a
         replayed or simulated clock repeats the stamps of its old scans."""
         recent = [c for c, t in self._clouds if t >= received - CLOUD_HOLD_S]
-        if not recent:
-            return None
-        stamp = stamp_to_ns(image.header.stamp)
-        return min(recent, key=lambda c: abs(stamp_to_ns(c.header.stamp) - stamp))
+        i = nearest_stamp([stamp_to_ns(c.header.stamp) for c in recent], stamp)
+        return None if i is None else recent[i]
 
     # -- the worker -----------------------------------------------------------------------------
-
-    def _has_subscribers(self) -> bool:
-        return any(pub.get_subscription_count() > 0
-                   for pub in (self.pub_depth, self.pub_info, self.pub_conf, self.pub_points))
 
     def _work(self) -> None:
         while True:
@@ -262,13 +292,13 @@ class SanNode(Node):
                     self._lock.wait(timeout=0.5)
                 if not self._running:
                     return
-                (image, received), self._frame = self._frame, None
-                info, cloud = self._matching_info(image), self._matching_cloud(image, received)
-            if not self._has_subscribers():
-                self.stats.skip("no_subscribers")
+                (image, stamp, received), self._frame = self._frame, None
+                info, cloud = self._infos.match(stamp), self._matching_cloud(stamp, received)
+            if not self._outputs_wanted():
+                self.stats.skip("no_subscribers")   # the last subscriber left while this frame waited
                 continue
             try:
-                self._process(image, info, cloud, received)
+                self._process(image, stamp, info, cloud, received)
             except ConversionError as exc:
                 self.stats.skip(exc.reason)
                 if self.throttle(exc.reason):
@@ -278,23 +308,31 @@ class SanNode(Node):
                 if self.throttle("error"):
                     self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}")
 
-    def _process(self, image, info, cloud, received: float) -> None:
+    def _process(self, image, stamp: int, info, cloud, received: float) -> None:
         outputs = [name for name, pub in (("depth", self.pub_depth), ("camera_info", self.pub_info),
                                           ("confidence", self.pub_conf), ("points", self.pub_points))
                    if pub.get_subscription_count() > 0]
         if "points" in outputs and not self.get_parameter("publish_points").value:
             outputs.remove("points")
-        frame = self.pipeline.process(image, info, cloud, outputs=outputs)
-        if frame.lidar_status not in ("used", "disabled", "none", "stale") and self.throttle(frame.lidar_status):
-            self.get_logger().warning(f"ignoring the LiDAR cloud ({frame.lidar_status}); predicting from the image")
+        frame = self.pipeline.process(image, info.msg if info else None, cloud, fallback_stamp_ns=stamp,
+                                      outputs=outputs)
+        if frame.prepared.stamp_fallback:
+            self.stats.fallback("stamp")
+            if self.throttle("fallback_stamp"):
+                self.get_logger().warning("an image is stamped zero (a driver without a clock?): using its receive "
+                                          "time as its stamp")
+        if info is not None and info.fallback:
+            self.stats.fallback("camera_info")
+            if self.throttle("fallback_camera_info"):
+                self.get_logger().warning(f"camera_info unusable ({info.reason}): using the last valid one of frame "
+                                          f"'{info.msg.header.frame_id}' ({info.msg.width}x{info.msg.height})")
+        if frame.lidar_status.is_problem and self.throttle(frame.lidar_reason):
+            self.get_logger().warning(f"ignoring the LiDAR cloud ({frame.lidar_reason}); predicting from the image")
         if frame.mode != self.mode:
-            why = {"used": "LiDAR points in use", "none": "no LiDAR cloud received",
-                   "disabled": "use_lidar is false"}.get(frame.lidar_status, frame.lidar_status)
-            if frame.lidar_status == "stale":
-                why = f"LiDAR stale: {frame.lidar_age:.2f} s between image and cloud"
+            why = frame.lidar_status.explain(frame.lidar_reason, frame.lidar_age)
             self.get_logger().info(f"mode: {self.mode or 'start'} -> {frame.mode} ({why})")
             self.mode = frame.mode
-        self.lidar_status, self.lidar_age = frame.lidar_status, frame.lidar_age
+        self.lidar_status, self.lidar_reason, self.lidar_age = frame.lidar_status, frame.lidar_reason, frame.lidar_age
         publish = {"depth": self.pub_depth, "camera_info": self.pub_info, "confidence": self.pub_conf,
                    "points": self.pub_points}
         for name, msg in frame.messages.items():
@@ -305,10 +343,11 @@ class SanNode(Node):
         s = self.stats.summary()
         values = {
             "model": self.estimator.description, "mode": self.mode or "waiting for images",
-            "lidar": self.lidar_status, "lidar_age_s": "n/a" if self.lidar_age is None else f"{self.lidar_age:.3f}",
+            "lidar": self.lidar_reason, "lidar_age_s": "n/a" if self.lidar_age is None else f"{self.lidar_age:.3f}",
             "rate_hz": f"{s['rate_hz']:.2f}", "latency_p50_ms": f"{s['latency_p50_ms']:.1f}",
             "latency_p95_ms": f"{s['latency_p95_ms']:.1f}", "processed": str(s["processed"]),
             "dropped": str(s["dropped"]), **{f"skipped_{k}": str(v) for k, v in s["skipped"].items()},
+            **{f"fallback_{k}": str(v) for k, v in s["fallbacks"].items()},
             **{f"stage_{k}_ms": f"{v:.1f}" for k, v in s["stages_ms"].items()},
         }
         level = DiagnosticStatus.OK if self.mode else DiagnosticStatus.WARN

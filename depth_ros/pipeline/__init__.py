@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from .pipeline import FramePipeline, FrameResult, PipelineConfig, TransformLookup
-from .pseudo_lidar import cloud_fields, pack_rgb
+from .pipeline import FramePipeline, FrameResult, LidarStatus, PipelineConfig, PreparedFrame, TransformLookup
 from .stats import FrameStats
 
-__all__ = ["FramePipeline", "FrameResult", "FrameStats", "PipelineConfig", "TransformLookup", "cloud_fields",
-           "pack_rgb"]
+__all__ = ["FramePipeline", "FrameResult", "FrameStats", "LidarStatus", "PipelineConfig", "PreparedFrame",
+           "TransformLookup"]

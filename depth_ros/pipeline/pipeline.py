@@ -1,16 +1,21 @@
 """The frame pipeline shared by ``san_node`` (live) and ``depth-ros-eval`` (bag replay):
 
-    image (+ camera_info, + optional LiDAR cloud) -> decode -> LiDAR projected into the image
+    image (+ camera_info, + optional LiDAR cloud) -> decode -> LiDAR in the camera frame
     -> estimator -> depth / camera_info / confidence / pseudo-LiDAR messages
 
-Only the transport differs between its two users; every conversion, check and timing is here.
+:meth:`FramePipeline.process` runs it all; it is :meth:`~FramePipeline.prepare` (decode, check,
+the LiDAR points in the camera frame) then :meth:`~FramePipeline.run` (estimate, encode). The
+replay calls the two itself, to hold some of the prepared points out for scoring. Only the
+transport differs between the two users; every conversion, check and timing is here.
+
 A damaged image or camera_info raises :class:`ConversionError` with a reason; a damaged, stale or
 missing cloud never stops the camera path: the frame is predicted without it and the reason is
-reported in :attr:`FrameResult.lidar_status`.
+reported in :attr:`FrameResult.lidar_status` (a :class:`LidarStatus`) and ``lidar_reason``.
 """
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,7 +23,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from depth_core.geometry import CameraIntrinsics, project_points, transform_from_xyzquat
+from depth_core.geometry import CameraIntrinsics, organised_points, points_in_front, transform_from_xyzquat
 from depth_core.inference import DepthEstimator
 
 from ..conversions import (
@@ -27,18 +32,44 @@ from ..conversions import (
     camera_info_to_msg,
     depth_to_msg,
     intrinsics_from_camera_info,
+    make_header,
+    pack_rgb,
     pointcloud_from_msg,
     pointcloud_to_msg,
     rgb_from_compressed,
     rgb_from_msg,
     stamp_to_ns,
 )
-from .pseudo_lidar import cloud_fields
 
-__all__ = ["FramePipeline", "FrameResult", "PipelineConfig", "TransformLookup"]
+__all__ = ["FramePipeline", "FrameResult", "LidarStatus", "PipelineConfig", "PreparedFrame", "TransformLookup"]
 
 # (target_frame, source_frame, stamp_ns) -> T_target_source [4,4]; raises KeyError when unknown.
 TransformLookup = Callable[[str, str, int], np.ndarray]
+OUTPUTS = ("depth", "camera_info", "confidence", "points")
+
+
+class LidarStatus(enum.StrEnum):
+    """What became of a frame's LiDAR cloud (a str, so it compares and logs as its value)."""
+
+    USED = "used"                            # its points went into the estimate
+    DISABLED = "disabled"                    # use_lidar is false
+    NONE = "none"                            # no cloud came with the image
+    STALE = "stale"                          # its stamp is too far from the image's
+    NO_EXTRINSIC = "no_extrinsic"            # neither TF nor lidar_extrinsic places it
+    NO_POINTS_IN_VIEW = "no_points_in_view"  # none of its points is in the image
+    DAMAGED = "damaged"                      # the message is malformed (lidar_reason says how)
+
+    @property
+    def is_problem(self) -> bool:
+        """A cloud was there but could not be used: worth a warning (stale is a timing matter)."""
+        return self in (LidarStatus.NO_EXTRINSIC, LidarStatus.NO_POINTS_IN_VIEW, LidarStatus.DAMAGED)
+
+    def explain(self, reason: str = "", age: float | None = None) -> str:
+        """Why the frame is in its mode, for a log line."""
+        if self is LidarStatus.STALE and age is not None:
+            return f"LiDAR stale: {age:.2f} s between image and cloud"
+        return {LidarStatus.USED: "LiDAR points in use", LidarStatus.NONE: "no LiDAR cloud received",
+                LidarStatus.DISABLED: "use_lidar is false"}.get(self, reason or self.value)
 
 
 @dataclass
@@ -55,18 +86,52 @@ class PipelineConfig:
 
 
 @dataclass
-class FrameResult:
+class PreparedFrame:
+    """A frame ready for the estimator: what :meth:`FramePipeline.prepare` made of the messages."""
+
     stamp_ns: int
     frame_id: str
+    header: object                          # of the outputs: the image's, with the stamp used
+    rgb: np.ndarray                         # [H,W,3] uint8
+    camera: CameraIntrinsics                # of the image
+    points: np.ndarray | None               # [N,3] float32 LiDAR points in front of the camera, camera frame
+    rings: np.ndarray | None                # [N] their ring (beam) indices, None without a ring field
+    lidar_status: LidarStatus
+    lidar_reason: str                       # the status's value, or for DAMAGED the conversion's reason
+    lidar_age: float | None                 # s, image stamp - cloud stamp
+    stamp_fallback: bool = False            # the image was stamped zero: the given fallback stamp is used
+    timings: dict = field(default_factory=dict)
+
+
+@dataclass
+class FrameResult:
+    """The outputs of one frame, with the :class:`PreparedFrame` they came from."""
+
+    prepared: PreparedFrame
     depth: np.ndarray                       # [h,w] float32 m at the output size, NaN invalid
     camera: CameraIntrinsics                # of the output
     mode: str                               # 'prediction' | 'completion'
-    lidar_status: str                       # 'used' | 'disabled' | 'none' | 'stale' | 'no_extrinsic' | a reason
-    lidar_age: float | None                 # s, image stamp - cloud stamp
+    lidar_status: LidarStatus               # as prepared, or NO_POINTS_IN_VIEW when none fell in the image
     timings: dict[str, float]               # s per stage
+    confidence: np.ndarray | None = None    # at the output size
     messages: dict = field(default_factory=dict)
-    rgb: np.ndarray | None = None
-    sparse_depth: np.ndarray | None = None  # the LiDAR input at the image's size (0 = none)
+
+    @property
+    def stamp_ns(self) -> int:
+        return self.prepared.stamp_ns
+
+    @property
+    def frame_id(self) -> str:
+        return self.prepared.frame_id
+
+    @property
+    def lidar_age(self) -> float | None:
+        return self.prepared.lidar_age
+
+    @property
+    def lidar_reason(self) -> str:
+        same = self.lidar_status is self.prepared.lidar_status
+        return self.prepared.lidar_reason if same else self.lidar_status.value
 
 
 class FramePipeline:
@@ -107,39 +172,28 @@ class FramePipeline:
             raise KeyError(f"no transform {cloud_msg.header.frame_id} -> {camera_frame} and no lidar_extrinsic")
         return self._extrinsic
 
-    def camera_points(self, cloud_msg, T: np.ndarray, with_ring: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    def camera_points(self, cloud_msg, T: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """The cloud's finite points that lie in front of the camera, moved into the camera frame by
-        ``T`` (float32 [N,3]), and their ring indices (None without a ring field or ``with_ring``);
-        raises ConversionError('empty_cloud') when the cloud has no finite point. One pass per
-        coordinate, and only the points in front are transformed: a 360-degree scan is mostly not."""
-        has_ring = with_ring and any(f.name == "ring" for f in cloud_msg.fields)
+        ``T`` (float32 [N,3]), and their ring indices (None without a ring field); raises
+        ConversionError('empty_cloud') when the cloud has no finite point."""
+        has_ring = any(f.name == "ring" for f in cloud_msg.fields)
         f = pointcloud_from_msg(cloud_msg, ("x", "y", "z", "ring") if has_ring else ("x", "y", "z"))
         x, y, z = (f[k].astype(np.float32, copy=False) for k in "xyz")
-        finite = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
-        if not finite.any():
+        points, keep = points_in_front(x, y, z, T)
+        if not len(points) and not (np.isfinite(x) & np.isfinite(y) & np.isfinite(z)).any():
             raise ConversionError("empty_cloud", "PointCloud2: no finite point (empty or all NaN)")
-        R, t = np.asarray(T[:3, :3], np.float32), np.asarray(T[:3, 3], np.float32)
-        with np.errstate(invalid="ignore", over="ignore"):
-            zc = R[2, 0] * x + R[2, 1] * y + R[2, 2] * z + t[2]
-            keep = np.flatnonzero(finite & (zc > 1e-3))
-        x, y, z = x[keep], y[keep], z[keep]
-        points = np.empty((len(keep), 3), np.float32)
-        points[:, 0] = R[0, 0] * x + R[0, 1] * y + R[0, 2] * z + t[0]
-        points[:, 1] = R[1, 0] * x + R[1, 1] * y + R[1, 2] * z + t[1]
-        points[:, 2] = zc[keep]
         return points, (f["ring"][keep] if has_ring else None)
 
     # -- one frame ------------------------------------------------------------------------------
 
-    def process(self, image_msg, info_msg, cloud_msg=None, *, outputs=("depth", "camera_info", "confidence", "points"),
-                keep_points: Callable[[np.ndarray, np.ndarray | None], np.ndarray] | None = None,
-                keep_arrays: bool = False) -> FrameResult:
-        """Run one frame. ``keep_points(sparse, rings)`` may select a subset of the projected LiDAR
-        pixels (the replay holds some out for scoring; ``rings`` [H,W] is -1 where no point or
-        None when the cloud has no ring field); ``outputs`` names the messages to build."""
-        timings: dict[str, float] = {}
+    def prepare(self, image_msg, info_msg, cloud_msg=None, *, fallback_stamp_ns: int = 0) -> PreparedFrame:
+        """Decode and check the image and its camera_info, and move the cloud's points into the
+        camera frame. ``fallback_stamp_ns`` (the receive or bag time) stands in for a zero stamp."""
         t0 = time.perf_counter()
         stamp = stamp_to_ns(image_msg.header.stamp)
+        stamp_fallback = stamp == 0 and fallback_stamp_ns > 0
+        if stamp_fallback:
+            stamp = int(fallback_stamp_ns)
         if stamp == 0:
             raise ConversionError("zero_stamp", "image has a zero stamp (a driver without a clock?)")
         if info_msg is None:
@@ -153,48 +207,51 @@ class FramePipeline:
                                                        f"the image is {w}x{h}")
             cam = cam.resized(w, h)  # e.g. a downscaled image with the full-size calibration
         frame_id = image_msg.header.frame_id or (info_msg.header.frame_id if info_msg else "")
-        timings["decode"] = time.perf_counter() - t0
+        header = make_header(self.types, stamp, image_msg.header.frame_id) if stamp_fallback else image_msg.header
+        timings = {"decode": time.perf_counter() - t0}
 
         t = time.perf_counter()
-        sparse, points_cam, status, age = None, None, "disabled", None
-        direct = keep_points is None and not keep_arrays   # LiDAR projected by the estimator at the network size
+        points = rings = age = None
+        status, reason = LidarStatus.DISABLED, ""
         if self.config.use_lidar:
-            status = "none"
+            status = LidarStatus.NONE
             if cloud_msg is not None:
                 age = (stamp - stamp_to_ns(cloud_msg.header.stamp)) * 1e-9
                 if abs(age) > self.config.lidar_max_age:
-                    status = "stale"
+                    status = LidarStatus.STALE
                 else:
                     try:
-                        T = self.lidar_to_camera(cloud_msg, frame_id)
-                        points_cam, ring = self.camera_points(cloud_msg, T, with_ring=keep_points is not None)
-                        if direct:
-                            status = "used" if len(points_cam) else "no_points_in_view"
-                        else:   # the replay: a sparse image at the image's size, to split into input and held out
-                            sparse, index = project_points(points_cam, cam.K, h, w, return_index=True)
-                            if keep_points is not None:
-                                rings = None if ring is None else np.where(index >= 0, ring[np.maximum(index, 0)], -1)
-                                sparse = keep_points(sparse, rings)
-                            status = "used" if np.any(sparse > 0) else "no_points_in_view"
+                        points, rings = self.camera_points(cloud_msg, self.lidar_to_camera(cloud_msg, frame_id))
+                        status = LidarStatus.USED if len(points) else LidarStatus.NO_POINTS_IN_VIEW
                     except ConversionError as exc:
-                        status = exc.reason
+                        status, reason = LidarStatus.DAMAGED, exc.reason
                     except KeyError:
-                        status = "no_extrinsic"
+                        status = LidarStatus.NO_EXTRINSIC
         timings["lidar"] = time.perf_counter() - t
+        return PreparedFrame(stamp, frame_id, header, rgb, cam, points, rings, status, reason or status.value, age,
+                             stamp_fallback, timings)
 
-        if direct:
-            result = self.estimator.predict(rgb, cam.K, sparse_points=points_cam if status == "used" else None)
-            if status == "used" and result.n_points == 0 and self.estimator.uses_sparse_depth:
-                status = "no_points_in_view"   # in front of the camera, but outside the image
+    def run(self, frame: PreparedFrame, *, sparse_depth: np.ndarray | None = None,
+            outputs=OUTPUTS) -> FrameResult:
+        """Estimate depth for a prepared frame and build the ``outputs`` messages. The LiDAR input
+        is the frame's points, projected by the estimator at its network size, or, given,
+        ``sparse_depth`` [H,W] at the image's size (the replay's input share of them)."""
+        rgb, cam = frame.rgb, frame.camera
+        status = frame.lidar_status
+        if sparse_depth is not None:
+            result = self.estimator.predict(rgb, cam.K, sparse_depth)
         else:
-            result = self.estimator.predict(rgb, cam.K, sparse if status == "used" else None)
-        timings.update(result.timings)
+            points = frame.points if status is LidarStatus.USED else None
+            result = self.estimator.predict(rgb, cam.K, sparse_points=points)
+            if points is not None and result.n_points == 0 and self.estimator.uses_sparse_depth:
+                status = LidarStatus.NO_POINTS_IN_VIEW   # in front of the camera, but outside the image
+        timings = {**frame.timings, **result.timings}
 
         t = time.perf_counter()
+        h, w = rgb.shape[:2]
         out_w = self.config.output_width or w
         out_h = self.config.output_height or h
-        depth, out_cam = result.depth, cam
-        confidence = result.confidence
+        depth, out_cam, confidence = result.depth, cam, result.confidence
         if (out_w, out_h) != (w, h):
             depth = cv2.resize(depth, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
             if confidence is not None:
@@ -202,28 +259,32 @@ class FramePipeline:
             out_cam = cam.resized(out_w, out_h)
         timings["postprocess"] = timings.get("postprocess", 0.0) + time.perf_counter() - t
 
-        frame = FrameResult(stamp, frame_id, depth, out_cam, result.mode, status, age, timings)
-        if keep_arrays:
-            frame.rgb, frame.sparse_depth = rgb, sparse
-        self._messages(frame, image_msg.header, rgb, confidence, outputs)
-        return frame
+        out = FrameResult(frame, depth, out_cam, result.mode, status, timings, confidence)
+        self._messages(out, outputs)
+        return out
 
-    def _messages(self, frame: FrameResult, header, rgb: np.ndarray, confidence, outputs) -> None:
-        types = self.types
+    def process(self, image_msg, info_msg, cloud_msg=None, *, fallback_stamp_ns: int = 0,
+                outputs=OUTPUTS) -> FrameResult:
+        """One frame, messages in, messages out: :meth:`prepare` then :meth:`run`."""
+        return self.run(self.prepare(image_msg, info_msg, cloud_msg, fallback_stamp_ns=fallback_stamp_ns),
+                        outputs=outputs)
+
+    def _messages(self, frame: FrameResult, outputs) -> None:
+        types, header = self.types, frame.prepared.header
         t = time.perf_counter()
         if "depth" in outputs:
             frame.messages["depth"] = depth_to_msg(types, frame.depth, header)
         if "camera_info" in outputs:
             frame.messages["camera_info"] = camera_info_to_msg(types, frame.camera, header)
-        if "confidence" in outputs and confidence is not None:
-            frame.messages["confidence"] = depth_to_msg(types, confidence, header)
+        if "confidence" in outputs and frame.confidence is not None:
+            frame.messages["confidence"] = depth_to_msg(types, frame.confidence, header)
         frame.timings["encode"] = time.perf_counter() - t
         if "points" in outputs:
             t = time.perf_counter()
-            frame.messages["points"] = self.pseudo_lidar(frame, header, rgb)
+            frame.messages["points"] = self.pseudo_lidar(frame)
             frame.timings["pseudo_lidar"] = time.perf_counter() - t
 
-    def pseudo_lidar(self, frame: FrameResult, header, rgb: np.ndarray):
+    def pseudo_lidar(self, frame: FrameResult):
         cfg, types = self.config, self.types
         T, frame_id = None, frame.frame_id
         if cfg.points_frame and cfg.points_frame != frame.frame_id:
@@ -231,11 +292,14 @@ class FramePipeline:
                 raise KeyError(f"points_frame '{cfg.points_frame}' needs TF, which is not available")
             T = self.transform_lookup(cfg.points_frame, frame.frame_id, frame.stamp_ns)
             frame_id = cfg.points_frame
-        colour = None
+        stride = max(cfg.points_stride, 1)
+        x, y, z = organised_points(frame.depth, frame.camera.K, stride=stride, max_range=cfg.points_max_range,
+                                   T_target_camera=T)
+        fields = {"x": x, "y": y, "z": z}
         if cfg.points_rgb:
-            colour = rgb if rgb.shape[:2] == frame.depth.shape else cv2.resize(
-                rgb, frame.depth.shape[::-1], interpolation=cv2.INTER_AREA)
-        fields = cloud_fields(frame.depth, frame.camera.K, stride=max(cfg.points_stride, 1),
-                              max_range=cfg.points_max_range, T_target_camera=T, rgb=colour)
-        out_header = types.Header(stamp=header.stamp, frame_id=frame_id)
-        return pointcloud_to_msg(types, out_header, fields, height=fields["x"].shape[0], is_dense=False)
+            rgb = frame.prepared.rgb
+            if rgb.shape[:2] != frame.depth.shape:
+                rgb = cv2.resize(rgb, frame.depth.shape[::-1], interpolation=cv2.INTER_AREA)
+            fields["rgb"] = pack_rgb(rgb[::stride, ::stride])
+        out_header = types.Header(stamp=frame.prepared.header.stamp, frame_id=frame_id)
+        return pointcloud_to_msg(types, out_header, fields, height=x.shape[0], is_dense=False)

@@ -1,4 +1,5 @@
-"""Running statistics for diagnostics: rate, latency percentiles, counters by reason."""
+"""Running statistics for diagnostics: rate, latency percentiles, counters by reason (frames
+skipped, and frames saved by a metadata fallback)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ class FrameStats:
         self.stamps: deque[float] = deque(maxlen=window)
         self.stages: dict[str, deque] = {}
         self.skipped: Counter = Counter()
+        self.fallbacks: Counter = Counter()
         self.processed = 0
         self.dropped = 0
 
@@ -35,6 +37,10 @@ class FrameStats:
         with self._lock:
             self.skipped[reason] += 1
 
+    def fallback(self, kind: str) -> None:
+        with self._lock:
+            self.fallbacks[kind] += 1
+
     def drop(self) -> None:
         with self._lock:
             self.dropped += 1
@@ -47,6 +53,7 @@ class FrameStats:
             rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
             return {
                 "processed": self.processed, "dropped": self.dropped, "skipped": dict(self.skipped),
+                "fallbacks": dict(self.fallbacks),
                 "rate_hz": rate, "latency_p50_ms": float(np.percentile(lat, 50) * 1e3),
                 "latency_p95_ms": float(np.percentile(lat, 95) * 1e3),
                 "stages_ms": {k: float(np.median(v) * 1e3) for k, v in self.stages.items() if v},

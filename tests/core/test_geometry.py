@@ -11,9 +11,12 @@ from depth_core.geometry import (
     invert_transform,
     make_transform,
     matrix_to_quaternion,
+    organised_points,
+    points_in_front,
     project_lidar,
     project_points,
     quaternion_to_matrix,
+    ring_image,
     rotation_from_euler,
     transform_from_xyzquat,
     transform_points,
@@ -153,3 +156,39 @@ def test_project_lidar_uses_the_extrinsic():
     point_lidar = np.array([[10.0, -1.0, 0.0]])  # 10 m ahead, 1 m right of the LiDAR: in front of the camera
     depth = project_lidar(point_lidar, T_cam_lidar, CAM.K, 480, 640)
     assert depth[240, 320] == pytest.approx(10.0)
+
+
+def test_points_in_front_move_finite_points_and_keep_their_indices():
+    T = make_transform(rotation_from_euler(0.1, -0.2, 0.3), [0.5, -0.2, 0.1])
+    rng = np.random.default_rng(0)
+    xyz = rng.uniform(-10, 10, (500, 3)).astype(np.float32)
+    xyz[::50] = np.nan
+    points, keep = points_in_front(xyz[:, 0], xyz[:, 1], xyz[:, 2], T)
+    expected = transform_points(T, xyz.astype(np.float64))
+    front = np.flatnonzero(np.isfinite(expected).all(1) & (expected[:, 2] > 1e-3))
+    np.testing.assert_array_equal(keep, front)
+    np.testing.assert_allclose(points, expected[front], rtol=1e-5, atol=1e-4)
+
+
+def test_ring_image_follows_the_projection_winner():
+    points = np.array([[0.0, 0.0, 2.0], [0.0, 0.0, 1.0], [0.4, 0.0, 2.0]])
+    K = np.array([[10.0, 0, 2], [0, 10.0, 2], [0, 0, 1]])
+    _, index = project_points(points, K, 5, 5, return_index=True)
+    rings = ring_image(index, np.array([7, 3, 5]))
+    assert rings[2, 2] == 3 and rings[2, 4] == 5 and (rings == -1).sum() == 23   # the nearest point's ring
+    assert ring_image(index, None) is None
+
+
+def test_organised_points_are_backprojected_pixels_with_range_and_frame():
+    K = np.array([[50.0, 0, 16], [0, 50.0, 12], [0, 0, 1]])
+    depth = np.random.default_rng(1).uniform(1, 20, (24, 32)).astype(np.float32)
+    depth[0, 0] = np.nan
+    x, y, z = organised_points(depth, K)
+    np.testing.assert_allclose(np.stack([x, y, z], -1), backproject(depth, K), rtol=1e-6, equal_nan=True)
+    x, y, z = organised_points(depth, K, stride=2, max_range=10.0)
+    assert x.shape == (12, 16)
+    far = np.linalg.norm(backproject(depth, K)[::2, ::2], axis=-1) > 10.0
+    np.testing.assert_array_equal(np.isnan(z), far | np.isnan(depth[::2, ::2]))
+    T = make_transform(translation=[1.0, 2.0, 3.0])
+    moved = organised_points(depth, K, T_target_camera=T)
+    np.testing.assert_allclose(moved[2], organised_points(depth, K)[2] + 3.0, rtol=1e-6, equal_nan=True)

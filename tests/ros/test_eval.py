@@ -88,15 +88,24 @@ def _damaged_bag(src, dst):
     return dst
 
 
-def test_damaged_messages_are_skipped_and_counted_by_reason(tmp_path, venv_bin, sim_bag, tiny_model):
-    bag = _damaged_bag(sim_bag, tmp_path / "damaged")
+def test_damaged_messages_are_skipped_or_saved_and_every_frame_is_accounted_for(tmp_path, venv_bin, tiny_model):
+    """Eight frames, six damaged: the two with broken metadata (a zero K, a zero stamp) are saved
+    by their fallbacks and scored with the two good ones; the four others are skipped by reason."""
+    from depth_ros.bag.simulate import write_sim_bag
+
+    src = write_sim_bag(tmp_path / "eight", "street", 8, seed=3, width=320, height=96, progress=False)
+    bag = _damaged_bag(src, tmp_path / "damaged")
     run = _eval(venv_bin, bag, tmp_path / "report", "--lidar-topic", "/lidar/points", "--model", str(tiny_model),
                 "--backend", "torch", "--sweep", "", "--no-output-bag")
     assert run.returncode == 0, run.stderr
     m = json.loads((tmp_path / "report" / "metrics.json").read_text())
-    assert m["skipped_reasons"] == {"truncated_data": 1, "unknown_encoding": 1, "zero_k": 1, "bad_point_step": 1,
-                                    "empty_cloud": 1, "zero_stamp": 1}
-    assert m["frames"] + m["frames_skipped"] == m["images"] == 6
+    assert m["skipped_reasons"] == {"truncated_data": 1, "unknown_encoding": 1, "bad_point_step": 1,
+                                    "empty_cloud": 1}
+    assert m["fallbacks"] == {"camera_info": 1, "stamp": 1}
+    assert m["frames"] >= 4 and m["results"]["completion"]["frames"] == m["frames"]
+    assert m["frames"] + m["frames_skipped"] == m["images"] == 8
+    report = (tmp_path / "report" / "report.md").read_text()
+    assert "fallback" in report
 
 
 def test_beam_subsampling_sqlite3_bags_and_bad_arguments(tmp_path, venv_bin, tiny_model):

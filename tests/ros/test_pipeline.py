@@ -15,12 +15,13 @@ from depth_ros.conversions import (
     compressed_to_msg,
     depth_from_msg,
     make_header,
+    pack_rgb,
     pointcloud_from_msg,
     pointcloud_to_msg,
     rosbags_types,
     tree_from_tf_messages,
 )
-from depth_ros.pipeline import FramePipeline, PipelineConfig, pack_rgb
+from depth_ros.pipeline import FramePipeline, LidarStatus, PipelineConfig
 
 TYPES = rosbags_types()
 
@@ -95,7 +96,8 @@ def test_lidar_problems_fall_back_to_prediction(bag_frames, estimator):
     nan = np.full(4, np.nan, np.float32)
     nan_cloud = pointcloud_to_msg(TYPES, header, {"x": nan, "y": nan, "z": nan})
     frame = _pipeline(estimator, extrinsic).process(image, info, nan_cloud)
-    assert frame.lidar_status == "empty_cloud" and frame.mode == "prediction"
+    assert frame.lidar_status is LidarStatus.DAMAGED and frame.lidar_reason == "empty_cloud"
+    assert frame.mode == "prediction" and frame.lidar_status.is_problem
     disabled = _pipeline(estimator, extrinsic, use_lidar=False).process(image, info, msgs["/lidar/points"][3])
     assert disabled.lidar_status == "disabled" and disabled.mode == "prediction"
 
@@ -110,6 +112,33 @@ def test_bad_images_raise_reasons(bag_frames, estimator):
         with pytest.raises(ConversionError) as exc:
             pipe.process(msg, cam)
         assert exc.value.reason == reason
+
+
+def test_a_zero_stamp_takes_the_fallback_stamp_everywhere(bag_frames, estimator):
+    """A driver without a clock: the receive (or bag) time stands in, on every output."""
+    msgs, extrinsic = bag_frames
+    image, info, cloud = msgs["/camera/image_raw"][2], msgs["/camera/camera_info"][2], msgs["/lidar/points"][2]
+    real = image.header
+    zero = TYPES.Image(header=make_header(TYPES, 0, real.frame_id), height=image.height, width=image.width,
+                       encoding=image.encoding, is_bigendian=0, step=image.step, data=image.data)
+    when = real.stamp.sec * 10**9 + real.stamp.nanosec
+    frame = _pipeline(estimator, extrinsic).process(zero, info, cloud, fallback_stamp_ns=when)
+    assert frame.prepared.stamp_fallback and frame.stamp_ns == when and frame.mode == "completion"
+    assert all(m.header.stamp == real.stamp for m in frame.messages.values())
+    assert not _pipeline(estimator, extrinsic).process(image, info, cloud, fallback_stamp_ns=1).prepared.stamp_fallback
+
+
+def test_process_is_prepare_then_run_and_returns_what_it_prepared(bag_frames, estimator):
+    msgs, extrinsic = bag_frames
+    image, info, cloud = msgs["/camera/image_raw"][2], msgs["/camera/camera_info"][2], msgs["/lidar/points"][2]
+    pipe = _pipeline(estimator, extrinsic)
+    frame = pipe.process(image, info, cloud, outputs=())
+    prepared = frame.prepared
+    assert prepared.rgb.shape == (96, 320, 3) and prepared.camera.width == 320
+    assert prepared.points.shape[1] == 3 and (prepared.points[:, 2] > 0).all()
+    assert prepared.rings is not None and prepared.rings.shape == (len(prepared.points),)
+    again = pipe.run(pipe.prepare(image, info, cloud), outputs=())
+    np.testing.assert_array_equal(again.depth, frame.depth)
 
 
 def test_compressed_images(bag_frames, estimator):

@@ -11,6 +11,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from node_harness import Probe, start_node, start_player
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
+from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depth_core.geometry import backproject, project_lidar, transform_to_xyzquat
@@ -209,11 +210,15 @@ def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_p
         send((pub_info, good_info), (pub_image, image(h, data=bytes(100))))  # truncated
         send((pub_image, image(h, encoding="yuv_weird")))                     # unknown encoding
         send((pub_image, image(h, step=cam.width)))                           # step mismatch
-        send((pub_image, image(header(zero=True))))                           # zero stamp
+        probe.clear()
+        send((pub_image, image(header(zero=True))))                           # zero stamp: the receive time
         h = header()
         zero_k = camera_info_to_msg(types, cam, h)
         zero_k.k = np.zeros(9)
-        send((pub_info, zero_k), (pub_image, image(h)))                       # zero K
+        send((pub_info, zero_k), (pub_image, image(h)))                       # zero K: the last valid one
+        saved = probe.wait("/depth/image", 2, 30)
+        assert len(saved) == 2 and stamp_to_ns(saved[0].header.stamp) > 0, node.log
+        assert stamp_to_ns(saved[1].header.stamp) == stamp[0], node.log
         for cloud in (pointcloud_to_msg(types, make_header(types, stamp[0] + 10**8, "lidar_link"),
                                         {"x": np.zeros(0, np.float32), "y": np.zeros(0, np.float32),
                                          "z": np.zeros(0, np.float32)}),
@@ -233,17 +238,25 @@ def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_p
         answers = probe.wait("/depth/image", 1, 30)
         assert any(stamp_to_ns(m.header.stamp) == stamp[0] for m in answers), node.log
         log = node.log
-        for reason in ("missing_camera_info", "truncated_data", "unknown_encoding", "step_mismatch", "zero_stamp",
-                       "zero_k", "empty_cloud", "bad_point_step"):
+        for reason in ("missing_camera_info", "truncated_data", "unknown_encoding", "step_mismatch", "empty_cloud",
+                       "bad_point_step"):
             lines = log.count(f"skipping a frame ({reason})") + log.count(f"ignoring the LiDAR cloud ({reason})")
             assert lines == 1, f"{reason}:\n{log}"
+        assert log.count("stamped zero") == 1 and log.count("camera_info unusable") == 1, log
+        deadline, values = time.monotonic() + 10, {}
+        while time.monotonic() < deadline and "fallback_camera_info" not in values:
+            msgs = probe.wait("/diagnostics", 1, 2)
+            values = {kv.key: kv.value for kv in msgs[-1].status[0].values} if msgs else {}
+            probe.clear()
+        assert values.get("fallback_stamp") == "1" and values.get("fallback_camera_info") == "1", values
         assert node.proc.poll() is None
     finally:
         probe.close()
         node.stop()
 
 
-def test_parameters_are_validated_and_nothing_runs_without_subscribers(tmp_path, venv_bin, node_bag, extrinsic):
+def test_parameters_are_validated_and_inputs_are_subscribed_only_while_an_output_is(tmp_path, venv_bin, node_bag,
+                                                                                      extrinsic):
     node = start_node(tmp_path, {"lidar_extrinsic": extrinsic}, venv_bin / "san_node")
     probe = Probe({"/diagnostics": DiagnosticArray})
     player = None
@@ -265,13 +278,28 @@ def test_parameters_are_validated_and_nothing_runs_without_subscribers(tmp_path,
         assert not set_param("model", ParameterType.PARAMETER_STRING, string_value="classical").successful
         assert set_param("points_stride", ParameterType.PARAMETER_INTEGER, integer_value=4).successful
 
+        def inputs_subscribed(count, timeout=20):
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if all(probe.node.count_subscribers(t) == count
+                       for t in ("/camera/image_raw", "/camera/camera_info", "/lidar/points")):
+                    return True
+                time.sleep(0.1)
+            return False
+
         player = start_player(tmp_path, venv_bin, node_bag, "--loop")
-        deadline = time.monotonic() + 30
-        values = {}
-        while time.monotonic() < deadline and int(values.get("skipped_no_subscribers", 0)) < 3:
-            msgs = probe.wait("/diagnostics", 1, 2)
-            values = {kv.key: kv.value for kv in msgs[-1].status[0].values} if msgs else {}
-        assert int(values["skipped_no_subscribers"]) >= 3 and values["processed"] == "0"
+        time.sleep(4.0)                                       # the player's --delay 3, then messages flow
+        assert inputs_subscribed(0, timeout=1), node.log      # nobody listens: the node does not subscribe
+        depth = []
+        sub = probe.node.create_subscription(Image, "/depth/image", depth.append, qos_profile_sensor_data)
+        assert inputs_subscribed(1), node.log                 # a subscriber: the node subscribes to its inputs
+        deadline = time.monotonic() + 60
+        while not depth and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert depth, node.log
+        probe.node.destroy_subscription(sub)
+        assert inputs_subscribed(0), node.log                 # the last one left: the node unsubscribes
+        assert "subscribed to the camera and LiDAR inputs" in node.log and "unsubscribed from the inputs" in node.log
     finally:
         if player:
             player.stop()

@@ -1,0 +1,112 @@
+"""Putting a frame's messages together, written once for the node, the replay and the extractor:
+
+- :func:`nearest_stamp`: the message nearest in time to an image (a LiDAR scan, an odometry pose);
+- :class:`CameraInfoBuffer`: the camera_info of an image, by stamp, with a fallback for a
+  broken one (a zero or invalid K: the last valid camera_info of the same frame and size);
+- :func:`image_stamp`: an image's stamp, with a fallback for a driver that stamps zero;
+- :func:`check_topics`: that a bag has the topics a command was given, before any slow step.
+
+``message_filters`` would do the pairing in ROS, but it is not installable from PyPI, and the
+replay and the extractor pair messages read from bags, where it does not apply.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .bag.reader import BagError, TopicInfo, bag_topics
+from .conversions import ConversionError, intrinsics_from_camera_info, stamp_to_ns
+
+__all__ = ["CameraInfoBuffer", "InfoMatch", "check_topics", "image_stamp", "nearest_stamp"]
+
+
+def nearest_stamp(stamps: Sequence[int], stamp: int, tolerance_ns: int | None = None, *,
+                  ordered: bool = False) -> int | None:
+    """The index of the stamp in ``stamps`` (nanoseconds) nearest to ``stamp``; None when there is
+    none, or when the nearest is more than ``tolerance_ns`` away. Ties: the first listed.
+    ``ordered``: the stamps are sorted (a whole bag's scans), so bisection finds it."""
+    if ordered:
+        i = bisect.bisect_left(stamps, stamp)
+        candidates = [j for j in (i - 1, i) if 0 <= j < len(stamps)]
+    else:
+        candidates = range(len(stamps))
+    if not candidates:
+        return None
+    best = min(candidates, key=lambda j: abs(stamps[j] - stamp))
+    if tolerance_ns is not None and abs(stamps[best] - stamp) > tolerance_ns:
+        return None
+    return best
+
+
+def image_stamp(msg, fallback_ns: int) -> tuple[int, bool]:
+    """The image's header stamp (ns), or ``fallback_ns`` (its receive time live, its bag time in a
+    replay) when the header stamp is zero: (stamp, whether the fallback was used)."""
+    stamp = stamp_to_ns(msg.header.stamp)
+    if stamp == 0 and fallback_ns:
+        return int(fallback_ns), True
+    return stamp, False
+
+
+@dataclass(frozen=True)
+class InfoMatch:
+    msg: object            # the camera_info to use
+    fallback: bool         # the image's own camera_info was broken: this is the last valid one
+    reason: str = ""       # why the image's own one was not used
+
+
+def _usable(info) -> str:
+    """'' when the camera_info gives intrinsics, else the problem."""
+    try:
+        intrinsics_from_camera_info(info)
+    except ConversionError as exc:
+        return str(exc)
+    return ""
+
+
+class CameraInfoBuffer:
+    """Recent camera_info messages. :meth:`match` gives an image the one with its stamp, else the
+    newest (most drivers publish one calibration for every image). When that one is broken (K all
+    zeros or not a pinhole matrix), it falls back to the last valid camera_info of the same frame
+    and image size, which is what a camera whose driver dropped its calibration for one message
+    still has; without such a one, the broken one is returned and the pipeline reports it."""
+
+    def __init__(self, maxlen: int = 50) -> None:
+        self.recent: deque = deque(maxlen=maxlen)
+        self.valid: dict[tuple[str, int, int], object] = {}   # (frame_id, width, height) -> last valid
+
+    @staticmethod
+    def _key(info) -> tuple[str, int, int]:
+        return info.header.frame_id, int(info.width), int(info.height)
+
+    def add(self, info) -> None:
+        self.recent.append(info)
+        if not _usable(info):
+            self.valid[self._key(info)] = info
+
+    def has(self, stamp_ns: int) -> bool:
+        return any(stamp_to_ns(i.header.stamp) == stamp_ns for i in self.recent)
+
+    def match(self, stamp_ns: int) -> InfoMatch | None:
+        info = next((i for i in reversed(self.recent) if stamp_to_ns(i.header.stamp) == stamp_ns),
+                    self.recent[-1] if self.recent else None)
+        if info is None:
+            return None
+        problem = _usable(info)
+        fallback = self.valid.get(self._key(info)) if problem else None
+        if fallback is None:
+            return InfoMatch(info, False)
+        return InfoMatch(fallback, True, problem)
+
+
+def check_topics(bag: str | Path, wanted: dict[str, str | None]) -> dict[str, TopicInfo]:
+    """The bag's topics, or a :class:`BagError` naming the argument (``wanted``: argument name ->
+    topic, None when not given) whose topic the bag lacks."""
+    topics = bag_topics(bag)
+    for name, topic in wanted.items():
+        if topic and topic not in topics:
+            raise BagError(f"{bag}: {name} {topic} is not in the bag (it has: {', '.join(sorted(topics))})")
+    return topics
