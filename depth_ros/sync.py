@@ -18,6 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from .bag.reader import BagError, TopicInfo, bag_topics
 from .conversions import ConversionError, intrinsics_from_camera_info, stamp_to_ns
 
@@ -29,14 +31,13 @@ def nearest_stamp(stamps: Sequence[int], stamp: int, tolerance_ns: int | None = 
     """The index of the stamp in ``stamps`` (nanoseconds) nearest to ``stamp``; None when there is
     none, or when the nearest is more than ``tolerance_ns`` away. Ties: the first listed.
     ``ordered``: the stamps are sorted (a whole bag's scans), so bisection finds it."""
+    if not len(stamps):
+        return None
     if ordered:
         i = bisect.bisect_left(stamps, stamp)
-        candidates = [j for j in (i - 1, i) if 0 <= j < len(stamps)]
-    else:
-        candidates = range(len(stamps))
-    if not candidates:
-        return None
-    best = min(candidates, key=lambda j: abs(stamps[j] - stamp))
+        best = min((j for j in (i - 1, i) if 0 <= j < len(stamps)), key=lambda j: abs(stamps[j] - stamp))
+    else:   # numpy: a bag's whole /tf history is thousands of poses
+        best = int(np.argmin(np.abs(np.asarray(stamps, np.int64) - stamp)))
     if tolerance_ns is not None and abs(stamps[best] - stamp) > tolerance_ns:
         return None
     return best
@@ -70,9 +71,10 @@ def _usable(info) -> str:
 class CameraInfoBuffer:
     """Recent camera_info messages. :meth:`match` gives an image the one with its stamp, else the
     newest (most drivers publish one calibration for every image). When that one is broken (K all
-    zeros or not a pinhole matrix), it falls back to the last valid camera_info of the same frame
-    and image size, which is what a camera whose driver dropped its calibration for one message
-    still has; without such a one, the broken one is returned and the pipeline reports it."""
+    zeros or not a pinhole matrix), it falls back to the last valid camera_info of the image's
+    frame and the same image size, which is what a camera whose driver dropped its calibration
+    for one message still has; without such a one, the broken one is returned and the pipeline
+    reports it."""
 
     def __init__(self, maxlen: int = 50) -> None:
         self.recent: deque = deque(maxlen=maxlen)
@@ -90,13 +92,23 @@ class CameraInfoBuffer:
     def has(self, stamp_ns: int) -> bool:
         return any(stamp_to_ns(i.header.stamp) == stamp_ns for i in self.recent)
 
-    def match(self, stamp_ns: int) -> InfoMatch | None:
+    def match(self, stamp_ns: int, image=None) -> InfoMatch | None:
+        """The camera_info for an image stamped ``stamp_ns``; ``image`` (its message) names the
+        frame, and for raw images the size, that a fallback must have when the camera_info's own
+        are empty."""
         info = next((i for i in reversed(self.recent) if stamp_to_ns(i.header.stamp) == stamp_ns),
                     self.recent[-1] if self.recent else None)
         if info is None:
             return None
         problem = _usable(info)
-        fallback = self.valid.get(self._key(info)) if problem else None
+        fallback = None
+        if problem:
+            frame, width, height = self._key(info)
+            if image is not None:
+                frame = image.header.frame_id or frame
+                if not (width and height) and hasattr(image, "width"):
+                    width, height = int(image.width), int(image.height)
+            fallback = self.valid.get((frame, width, height))
         if fallback is None:
             return InfoMatch(info, False)
         return InfoMatch(fallback, True, problem)

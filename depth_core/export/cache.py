@@ -38,9 +38,10 @@ def cache_dir() -> Path:
 
 
 def model_source_files(model: DepthModel) -> list[Path]:
-    """The source files of this package that define the model's modules, and the exporter's."""
+    """The source files of this package that define the model's modules, and the exporter's
+    (``onnx.py``: not this cache, whose edits do not change a graph)."""
     files = {Path(inspect.getfile(type(m))) for m in model.modules() if type(m).__module__.startswith("depth_core.")}
-    return sorted(files | set(Path(__file__).parent.glob("*.py")))
+    return sorted(files | {Path(__file__).with_name("onnx.py")})
 
 
 def onnx_cache_key(model: DepthModel, height: int, width: int, sources: Iterable[Path] | None = None) -> str:

@@ -24,11 +24,12 @@ from .tensorrt import (
     build_engine,
     cached_engine,
     current_platform,
+    open_cached_engine,
     open_engine,
     profile_shapes,
     tensorrt_unavailable,
 )
-from .tensorrt.engine_cache import PRECISIONS, CorruptEngineError, EngineSpec, file_sha256
+from .tensorrt.engine_cache import PRECISIONS, EngineSpec, file_sha256
 from .torch_backend import TorchBackend
 
 __all__ = ["BACKENDS", "DEFAULT_MODEL", "build_model_engine", "load_estimator", "resolve_model"]
@@ -279,20 +280,16 @@ def _ort_gpu_providers(precision: str, cache) -> list:
 
 def _engine_runner(source: ModelSource, size, config, opts: dict) -> TensorRTBackend:
     """Build (or reuse from the engine cache) a TensorRT engine for the source, and open it."""
-    def engine(**kw):
-        return _engine_for(source, size, config, precision=opts["precision"], calibration=opts["calibration"],
-                           cache=opts["cache"], **kw)
-
-    try:
-        return TensorRTBackend(engine())
-    except CorruptEngineError as exc:   # its sidecar matched, yet TensorRT cannot load it: build anew, once
-        return TensorRTBackend(engine(force=True, why=str(exc)))
+    return _engine_for(source, size, config, precision=opts["precision"], calibration=opts["calibration"],
+                       cache=opts["cache"], opener=TensorRTBackend)
 
 
 def _engine_for(source: ModelSource, size, config, *, precision: str, calibration=None,
                 calibration_samples: int = 200, dynamic_range: tuple | None = None, engine_path=None,
-                force: bool = False, why: str | None = None, cache=None, timing_cache=None,
-                workspace_gib: float | None = None, progress: bool = True) -> Path:
+                force: bool = False, cache=None, timing_cache=None, workspace_gib: float | None = None,
+                progress: bool = True, opener=None):
+    """The engine for the source, from the engine cache (built when missing or stale): its path,
+    or with ``opener``, the opened engine."""
     opt = (config.input_height, config.input_width)
     limits = {}
     if dynamic_range is not None:
@@ -311,10 +308,12 @@ def _engine_for(source: ModelSource, size, config, *, precision: str, calibratio
     fingerprint = calib.fingerprint() if calib else None
     spec = EngineSpec(onnx_sha256=file_sha256(onnx_path), precision=precision,
                       shapes=profile_shapes(onnx_inputs(onnx_path), size, opt=opt, **limits), calibration=fingerprint)
-    return cached_engine(onnx_path, spec, model_name=config.name, model_config=json.loads(config.to_json()),
-                         platform=current_platform(), build=build_engine, engine_path=engine_path,
-                         calibration=calib, cache=cache, timing_cache=timing_cache, workspace_gib=workspace_gib,
-                         force=force, why=why, progress=progress)
+    kw = {"model_name": config.name, "model_config": json.loads(config.to_json()), "platform": current_platform(),
+          "build": build_engine, "engine_path": engine_path, "calibration": calib, "cache": cache,
+          "timing_cache": timing_cache, "workspace_gib": workspace_gib, "force": force, "progress": progress}
+    if opener is None:
+        return cached_engine(onnx_path, spec, **kw)
+    return open_cached_engine(onnx_path, spec, opener=opener, **kw)
 
 
 def build_model_engine(model: str | Path | DepthModel = "default", *, precision: str = "fp16",

@@ -43,7 +43,7 @@ def pack_rgb(rgb: np.ndarray) -> np.ndarray:
 def pointcloud_from_msg(msg, names=("x", "y", "z")) -> dict[str, np.ndarray]:
     """The named fields of every point as flat native arrays [N] (N = width*height, in row order).
 
-    No filtering happens here; see ``depth_ros.pipeline`` for dropping NaN / inf points.
+    No filtering happens here; :func:`depth_core.geometry.points_in_front` drops NaN / inf points.
     """
     fields = field_layout(msg)
     missing = [n for n in names if n not in fields]

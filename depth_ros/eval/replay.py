@@ -11,6 +11,7 @@ camera_info: the last valid one) are scored and counted in ``fallbacks``.
 from __future__ import annotations
 
 import dataclasses
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,7 +119,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
 
     def evaluate(index: int, image, stamp: int, stamp_fallback: bool, cloud_stamp: int | None) -> None:
         bar.update()
-        match = infos.match(stamp)
+        match = infos.match(stamp, image)
         cloud = clouds.get(cloud_stamp) if cloud_stamp is not None else None
         if lidar_topic and cloud is None:
             result.skipped["no_lidar"] += 1
@@ -127,14 +128,20 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
             frame = pipeline.prepare(image, match.msg if match else None, cloud,
                                      fallback_stamp_ns=stamp if stamp_fallback else 0)
             truth = inputs = held = None
+            split_s = 0.0
             if lidar_topic:
-                if frame.lidar_status is not LidarStatus.USED:
+                # A cloud with no point in front of the camera is scored too (with no point to
+                # score): the frame is evaluated, in prediction mode.
+                if frame.lidar_status not in (LidarStatus.USED, LidarStatus.NO_POINTS_IN_VIEW):
                     result.skipped[frame.lidar_reason] += 1
                     return
+                t = time.perf_counter()
                 truth, rings = _lidar_truth(frame)
                 rng = np.random.default_rng([seed, index])
                 inputs, held = _split(truth, rings, fraction, beam_keep_every, rng)
+                split_s = time.perf_counter() - t
             done = pipeline.run(frame, sparse_depth=inputs, outputs=outputs)
+            done.timings["lidar"] += split_s   # the LiDAR stage: into the camera, projected, split
         except ConversionError as exc:
             result.skipped[exc.reason] += 1
             return

@@ -29,7 +29,7 @@ import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
-from rclpy.event_handler import PublisherEventCallbacks
+from rclpy.event_handler import PublisherEventCallbacks, UnsupportedEventTypeError
 from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
@@ -120,27 +120,25 @@ class SanNode(Node):
         self.stats = FrameStats()
         self.throttle = _Throttle()
         self.mode = None
-        self.lidar_status = LidarStatus.NONE
         self.lidar_reason = LidarStatus.NONE.value
         self.lidar_age = None
 
         self._lock = threading.Condition()
-        self._frame = None            # (image msg, receive time), the newest unprocessed image
+        self._frame = None            # (image msg, stamp, receive time), the newest unprocessed image
         self._infos = CameraInfoBuffer(maxlen=30)
         self._clouds: deque = deque(maxlen=10)   # about 1 s of clouds: each image takes the nearest in time
         self._last_image_stamp = 0
         self._running = True
         self._inputs: list = []       # the input subscriptions, while an output has a subscriber
         self._image_transport = p["image_transport"]
+        self._poll_outputs = False    # True where the RMW has no matched events
 
         self._qos = qos_profile_sensor_data
         self._overrides = QoSOverridingOptions.with_default_policies()
-        events = PublisherEventCallbacks(matched=self._on_output_matched)
         self.pub_depth, self.pub_info, self.pub_conf, self.pub_points = (
-            self.create_publisher(kind, topic, self._qos, qos_overriding_options=self._overrides,
-                                  event_callbacks=events)
-            for kind, topic in ((Image, "depth/image"), (CameraInfo, "depth/camera_info"),
-                                (Image, "depth/confidence"), (PointCloud2, "pseudo_lidar/points")))
+            self._output(kind, topic) for kind, topic in ((Image, "depth/image"), (CameraInfo, "depth/camera_info"),
+                                                          (Image, "depth/confidence"),
+                                                          (PointCloud2, "pseudo_lidar/points")))
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", QoSProfile(depth=10))
         self._update_inputs()
         if not self._inputs:
@@ -219,6 +217,19 @@ class SanNode(Node):
 
     # -- lazy subscription ----------------------------------------------------------------------
 
+    def _output(self, kind, topic: str):
+        """A publisher whose subscribers coming and going (matched events) update the inputs. An
+        RMW without matched events gets the diagnostics timer's check instead (once a period)."""
+        try:
+            return self.create_publisher(kind, topic, self._qos, qos_overriding_options=self._overrides,
+                                         event_callbacks=PublisherEventCallbacks(matched=self._on_output_matched))
+        except UnsupportedEventTypeError:
+            if self.throttle("no_matched_events"):
+                self.get_logger().info("this RMW has no publisher matched events: the inputs are (un)subscribed "
+                                       "at the diagnostics period instead")
+            self._poll_outputs = True
+            return self.create_publisher(kind, topic, self._qos, qos_overriding_options=self._overrides)
+
     def _outputs_wanted(self) -> bool:
         return any(pub.get_subscription_count() > 0
                    for pub in (self.pub_depth, self.pub_info, self.pub_conf, self.pub_points))
@@ -293,7 +304,7 @@ class SanNode(Node):
                 if not self._running:
                     return
                 (image, stamp, received), self._frame = self._frame, None
-                info, cloud = self._infos.match(stamp), self._matching_cloud(stamp, received)
+                info, cloud = self._infos.match(stamp, image), self._matching_cloud(stamp, received)
             if not self._outputs_wanted():
                 self.stats.skip("no_subscribers")   # the last subscriber left while this frame waited
                 continue
@@ -332,7 +343,7 @@ class SanNode(Node):
             why = frame.lidar_status.explain(frame.lidar_reason, frame.lidar_age)
             self.get_logger().info(f"mode: {self.mode or 'start'} -> {frame.mode} ({why})")
             self.mode = frame.mode
-        self.lidar_status, self.lidar_reason, self.lidar_age = frame.lidar_status, frame.lidar_reason, frame.lidar_age
+        self.lidar_reason, self.lidar_age = frame.lidar_reason, frame.lidar_age
         publish = {"depth": self.pub_depth, "camera_info": self.pub_info, "confidence": self.pub_conf,
                    "points": self.pub_points}
         for name, msg in frame.messages.items():
@@ -340,6 +351,8 @@ class SanNode(Node):
         self.stats.frame_done(time.monotonic() - received, frame.timings)
 
     def _publish_diagnostics(self) -> None:
+        if self._poll_outputs:
+            self._update_inputs()
         s = self.stats.summary()
         values = {
             "model": self.estimator.description, "mode": self.mode or "waiting for images",

@@ -48,8 +48,8 @@ TransformLookup = Callable[[str, str, int], np.ndarray]
 OUTPUTS = ("depth", "camera_info", "confidence", "points")
 
 
-class LidarStatus(enum.StrEnum):
-    """What became of a frame's LiDAR cloud (a str, so it compares and logs as its value)."""
+class LidarStatus(str, enum.Enum):
+    """What became of a frame's LiDAR cloud (a str, so it compares equal to its value)."""
 
     USED = "used"                            # its points went into the estimate
     DISABLED = "disabled"                    # use_lidar is false

@@ -154,3 +154,11 @@ def test_frame_sets_report_missing_or_corrupt_files(tmp_path):
         data[1]
     with pytest.raises(DataFileError, match="no frames with labels \\['moon'\\]"):
         FrameDataset(tmp_path / "s", labels=["moon"])
+
+
+def test_reading_a_folder_that_is_not_a_dataset_names_the_file(tmp_path):
+    with pytest.raises(DataFileError, match=r"dataset.json: not found; is .* a frame set"):
+        FrameDataset(tmp_path)
+    (tmp_path / "dataset.json").write_text("{broken")
+    with pytest.raises(DataFileError, match=r"dataset.json: not valid JSON"):
+        FrameDataset(tmp_path)

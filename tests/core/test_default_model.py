@@ -210,6 +210,7 @@ def test_completion_without_points_is_exactly_the_prediction_and_dense_lidar_is_
     assert not torch.allclose(out[~hit], prediction[~hit])                # the rest sees the LiDAR
 
 
+@pytest.mark.slow
 def test_the_new_default_exports_to_one_onnx_graph_with_parity(lite, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     from depth_core.export import export_onnx
@@ -249,6 +250,7 @@ def test_focal_augmentation_keeps_intrinsics_sparse_depth_and_canonical_targets_
     np.testing.assert_allclose(factor.numpy(), [256 / 150, 256 / 300], rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_onnxruntime_gets_one_graph_per_camera_shape_and_matches_torch(lite, tmp_path, caplog):
     pytest.importorskip("onnxruntime")
     import logging

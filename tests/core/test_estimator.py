@@ -20,6 +20,7 @@ from depth_core.models import ModelConfig
 from depth_core.sim import Simulator, default_config
 
 
+@pytest.mark.slow
 def test_torch_and_onnxruntime_backends_agree_through_predict(frame, small_model, tmp_path):
     rgb, K, sparse = frame
     torch_est = load_estimator(small_model, "torch")
@@ -74,6 +75,7 @@ def test_classical_estimator_completes_lidar_and_gives_nothing_without_it(frame)
     assert empty.mode == "prediction" and np.isnan(empty.depth).all()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
 def test_native_size_accepts_any_image_size(backend):
     """A native-size estimator accepts image sizes that are not multiples of 32 (e.g. 640x360)."""

@@ -31,6 +31,7 @@ def _median_rel(a, b):
 @pytest.mark.parametrize("name, size", [("san_resnet18", (96, 320)), ("san_packnet", (64, 64)),
                                         ("densedepth", (64, 96)), ("fusanet", (64, 96)),
                                         ("structure_aware", (64, 96)), ("decomposition", (64, 96))])
+@pytest.mark.slow
 def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
     torch.manual_seed(0)
     model = create_model(name).eval()
@@ -64,6 +65,7 @@ def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
 SMALL_DECOMPOSITION = {"resnet_depth": 18, "decoder_channels": [32, 16, 16, 8, 8]}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, arch", [("san_resnet18", None), ("decomposition", SMALL_DECOMPOSITION)])
 def test_dynamic_export_runs_at_several_sizes(tmp_path, name, arch):
     torch.manual_seed(0)
@@ -82,6 +84,7 @@ def test_dynamic_export_runs_at_several_sizes(tmp_path, name, arch):
         assert out.shape == (1, 1, h, w) and _median_rel(out, ref) < 1e-3
 
 
+@pytest.mark.slow
 def test_cli_export_of_a_model_file(tmp_path, capsys):
     torch.manual_seed(0)
     weights = save_model(create_model("san_resnet18", input_height=64, input_width=96), tmp_path / "m.safetensors")
@@ -123,7 +126,7 @@ def test_onnx_cache_key_covers_the_model_code(tmp_path):
     model = create_model("san_resnet18", input_height=96, input_width=320).eval()
     sources = model_source_files(model)
     files = {f"{p.parent.name}/{p.name}" for p in sources}
-    assert {"models/san.py", "layers/resnet.py", "layers/sparse.py", "export/__init__.py"} <= files
+    assert {"models/san.py", "layers/resnet.py", "layers/sparse.py", "export/onnx.py"} <= files
     key = onnx_cache_key(model, 64, 96)
     assert onnx_cache_key(model, 64, 96, sources) == key != onnx_cache_key(model, 96, 64)
     copies = []

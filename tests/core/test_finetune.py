@@ -136,6 +136,7 @@ def _copy(frames, dest: Path) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_bad_data_is_one_line_naming_the_set_before_training(tmp_path, frames):
     empty = _copy(frames, tmp_path / "empty")
     meta = json.loads((empty / "dataset.json").read_text())

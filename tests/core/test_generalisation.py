@@ -29,6 +29,7 @@ def _seven_scenes_fixture(root, frames: int = 3) -> None:
         np.savetxt(root / f"frame-{i:06d}.pose.txt", np.eye(4))
 
 
+@pytest.mark.slow
 def test_the_suite_table_has_every_set_and_the_classical_baseline(tmp_path):
     real = tmp_path / "kitchen"
     _seven_scenes_fixture(real)

@@ -18,6 +18,7 @@ without_tensorrt = pytest.mark.skipif(tensorrt_unavailable() is None,
                                       reason="TensorRT is usable here: this checks its absence")
 
 
+@pytest.mark.slow
 def test_onnx_export_is_cached_and_reused(frame, small_model, tmp_path, caplog):
     with caplog.at_level(logging.INFO, logger="depth_core.inference"):
         load_estimator(small_model, "onnxruntime", cache=tmp_path)
@@ -28,6 +29,7 @@ def test_onnx_export_is_cached_and_reused(frame, small_model, tmp_path, caplog):
     assert "san_resnet18 on onnxruntime" in caplog.text
 
 
+@pytest.mark.slow
 def test_model_files_load_by_path(frame, small_model, tmp_path):
     rgb, K, sparse = frame
     onnx_path = export_onnx(small_model, tmp_path / "m.onnx")
@@ -50,6 +52,7 @@ def test_load_estimator_errors():
         load_estimator("densedepth", "torch")
 
 
+@pytest.mark.slow
 @without_tensorrt
 def test_auto_logs_its_choice_and_why_the_gpu_backends_were_passed_over(caplog, tmp_path):
     if onnxruntime_unavailable(gpu=True) is None:

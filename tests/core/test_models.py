@@ -77,6 +77,7 @@ def test_one_graph_two_tasks(models, name):
     assert ((completion - prediction).abs() / prediction).max() > 1e-5, "valid points must change the output"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_forward_passes_equal_separate_forwards(models, name):
     """Training runs both passes in one call (SAN encodes the image once): same outputs."""
@@ -245,6 +246,7 @@ def test_model_config_validation():
     assert cfg.max_depth == 50.0 and cfg.arch["resnet_depth"] == 34
 
 
+@pytest.mark.slow
 def test_densenet_encoder_matches_torchvision_and_loads_old_checkpoints(tmp_path):
     from depth_core.models.layers.densenet import DenseNetEncoder, load_densenet_weights
 
@@ -282,6 +284,7 @@ def test_densedepth_layout_size_and_loss():
     assert densedepth_loss(perfect, gt[1:], 80.0, 0.4, 80.0).item() < 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(RECIPE_LOSSES))
 def test_gradients_flow_through_every_model_and_its_losses(name):
     from depth_core.train.objectives import LOSSES, needed_passes

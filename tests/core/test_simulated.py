@@ -52,6 +52,7 @@ def test_presets_are_cycled_and_a_bad_rig_fails_before_rendering(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 def test_parallel_workers_write_the_same_files_as_one_process(tmp_path):
     write_simulated_dataset(tmp_path / "one", ["yard", "indoor"], 4, rigs="random", workers=1, **SMALL)
     write_simulated_dataset(tmp_path / "two", ["yard", "indoor"], 4, rigs="random", workers=2, **SMALL)
@@ -64,6 +65,7 @@ def _simulate_cmd(out: Path, *extra: str, frames: int = 120, workers: int = 1) -
             "--workers", str(workers), *extra]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill", "interrupt"])
 def test_an_interrupted_generation_resumes_to_the_same_data_set(tmp_path, how):
     reference = tmp_path / "reference"
@@ -99,6 +101,7 @@ def test_an_interrupted_generation_resumes_to_the_same_data_set(tmp_path, how):
     assert _tree_digest(out) == _tree_digest(reference)
 
 
+@pytest.mark.slow
 def test_interrupted_simulation_leaves_no_partial_dataset(tmp_path):
     """Ctrl-C while the first (here the only) sequence is being written: nothing is left at all."""
     out = tmp_path / "out"
@@ -138,6 +141,7 @@ def test_a_miniature_run_generates_one_sequence_per_world_and_the_full_run_keeps
     assert (root / "yard_0000" / "image" / "000000.png").stat().st_mtime_ns == first
 
 
+@pytest.mark.slow
 def test_simulate_cli_prints_what_it_does_before_rendering(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     done = subprocess.run(_simulate_cmd(tmp_path / "cli", frames=2, workers=2), capture_output=True, text=True,

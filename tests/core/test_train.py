@@ -54,6 +54,7 @@ def test_config_schema_yaml_and_overrides(tmp_path, frames):
         load_train_config(tmp_path / "missing.yaml")
 
 
+@pytest.mark.slow
 def test_staged_training_freezes_checkpoints_and_resumes(tmp_path, frames):
     cfg = load_train_config(_config(tmp_path, frames))
     torch.manual_seed(cfg.seed)
@@ -166,6 +167,7 @@ def test_mixed_precision_follows_the_hardware():
     assert _amp_dtype(True, cpu) is (torch.bfloat16 if native_bf16 else None)
 
 
+@pytest.mark.slow
 def test_bf16_channels_last_training_matches_float32(tmp_path, frames):
     """The fast CPU path (bfloat16 autocast, NHWC) follows the float32 run closely."""
     losses = {}
@@ -178,6 +180,7 @@ def test_bf16_channels_last_training_matches_float32(tmp_path, frames):
     np.testing.assert_allclose(losses["fast"], losses["fp32"], rtol=0.05)
 
 
+@pytest.mark.slow
 def test_a_stage_can_train_with_frozen_normalisation_statistics(tmp_path, frames):
     """``freeze_norm_stats``: the SAN's batch norms keep their running statistics (inference's
     normalisation) while every SAN weight still learns."""

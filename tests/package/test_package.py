@@ -133,6 +133,7 @@ def test_depth_core_never_imports_ros(repo_root):
     assert offenders == []
 
 
+@pytest.mark.slow
 def test_tensorrt_is_an_optional_extra_never_installed_by_setup(repo_root, venv_bin):
     call = next(node for node in ast.walk(ast.parse((repo_root / "setup.py").read_text()))
                 if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "setup")

@@ -50,6 +50,12 @@ def test_a_broken_camera_info_falls_back_to_the_last_valid_one_of_its_frame_and_
     infos.add(_info(20, zero_k=True))
     match = infos.match(20)
     assert match.fallback and match.msg is good and "zero" in match.reason
+    # A broken one without a frame or size: the image's frame and size name the fallback.
+    empty = _info(30, frame="", zero_k=True)
+    empty.width = empty.height = 0
+    infos.add(empty)
+    image = image_to_msg(TYPES, np.zeros((96, 320, 3), np.uint8), "rgb8", make_header(TYPES, 30, "cam"))
+    assert infos.match(30, image).msg is good and not infos.match(30).fallback
     # No valid one of that frame and size: the broken one is returned, and the pipeline reports it.
     alone = CameraInfoBuffer()
     alone.add(_info(11, frame="other"))

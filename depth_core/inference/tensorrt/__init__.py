@@ -22,6 +22,7 @@ from .engine_cache import (
     Platform,
     StaleEngineError,
     cached_engine,
+    open_cached_engine,
     open_engine,
 )
 from .runtime import TensorRTBackend
@@ -37,6 +38,7 @@ __all__ = [
     "build_engine",
     "cached_engine",
     "current_platform",
+    "open_cached_engine",
     "open_engine",
     "profile_shapes",
     "tensorrt_unavailable",

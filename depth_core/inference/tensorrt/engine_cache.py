@@ -309,6 +309,17 @@ def cached_engine(onnx_path: str | Path, spec: EngineSpec, *, model_name: str, m
     return path
 
 
+def open_cached_engine(onnx_path: str | Path, spec: EngineSpec, *, platform: Platform, opener, **kw):
+    """:func:`cached_engine` (``kw``: its arguments), opened by ``opener(path, platform=platform)``.
+    An engine whose sidecar matched, yet TensorRT cannot load it, is built anew, once."""
+    path = cached_engine(onnx_path, spec, platform=platform, **kw)
+    try:
+        return opener(path, platform=platform)
+    except CorruptEngineError as exc:
+        kw.update(force=True, why=str(exc))
+        return opener(cached_engine(onnx_path, spec, platform=platform, **kw), platform=platform)
+
+
 def open_engine(path: str | Path, *, platform: Platform, build, opener, cache: str | Path | None = None):
     """``opener(path, platform=platform)`` for an engine file given by the user (the TensorRT
     backend, which verifies the file first). It must match ``platform``; a stale or corrupt one is
