@@ -77,7 +77,7 @@ class CameraInfoBuffer:
     reports it."""
 
     def __init__(self, maxlen: int = 50) -> None:
-        self.recent: deque = deque(maxlen=maxlen)
+        self.recent: deque = deque(maxlen=maxlen)             # (message, its problem or "")
         self.valid: dict[tuple[str, int, int], object] = {}   # (frame_id, width, height) -> last valid
 
     @staticmethod
@@ -85,22 +85,22 @@ class CameraInfoBuffer:
         return info.header.frame_id, int(info.width), int(info.height)
 
     def add(self, info) -> None:
-        self.recent.append(info)
-        if not _usable(info):
+        problem = _usable(info)   # once per message, not per frame
+        self.recent.append((info, problem))
+        if not problem:
             self.valid[self._key(info)] = info
 
     def has(self, stamp_ns: int) -> bool:
-        return any(stamp_to_ns(i.header.stamp) == stamp_ns for i in self.recent)
+        return any(stamp_to_ns(i.header.stamp) == stamp_ns for i, _ in self.recent)
 
     def match(self, stamp_ns: int, image=None) -> InfoMatch | None:
         """The camera_info for an image stamped ``stamp_ns``; ``image`` (its message) names the
         frame, and for raw images the size, that a fallback must have when the camera_info's own
         are empty."""
-        info = next((i for i in reversed(self.recent) if stamp_to_ns(i.header.stamp) == stamp_ns),
-                    self.recent[-1] if self.recent else None)
-        if info is None:
+        if not self.recent:
             return None
-        problem = _usable(info)
+        info, problem = next((e for e in reversed(self.recent) if stamp_to_ns(e[0].header.stamp) == stamp_ns),
+                             self.recent[-1])
         fallback = None
         if problem:
             frame, width, height = self._key(info)

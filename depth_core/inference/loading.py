@@ -50,11 +50,9 @@ class ModelSource:
     engine_path: Path | None = None
 
     @property
-    def inputs(self) -> set[str]:
+    def inputs(self) -> frozenset[str]:
         """The inputs the network or ONNX graph takes (an engine's: once it is open)."""
-        if self.net is not None:
-            return {"image", "sparse_depth"} if self.net.uses_sparse_depth else {"image"}
-        return set(onnx_inputs(self.onnx_path))
+        return self.net.input_names if self.net is not None else frozenset(onnx_inputs(self.onnx_path))
 
 
 def resolve_model(model, pretrained: bool = True) -> ModelSource:

@@ -17,7 +17,7 @@ class TorchBackend:
     def __init__(self, model: DepthModel, device: str | None = None) -> None:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model = model.to(self.device).eval()
-        self.inputs = frozenset({"image", "sparse_depth"} if model.uses_sparse_depth else {"image"})
+        self.inputs = model.input_names
 
     def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode():

@@ -29,6 +29,11 @@ class DepthModel(nn.Module):
         self.register_buffer("_mean", torch.tensor(config.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("_std", torch.tensor(config.std).view(1, 3, 1, 1), persistent=False)
 
+    @property
+    def input_names(self) -> frozenset[str]:
+        """The inputs it consumes, as its exported graph names them: ``image`` (and ``sparse_depth``)."""
+        return frozenset({"image", "sparse_depth"} if self.uses_sparse_depth else {"image"})
+
     def normalize(self, image: torch.Tensor) -> torch.Tensor:
         return (image - self._mean) / self._std
 

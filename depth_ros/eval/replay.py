@@ -117,7 +117,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         i = nearest_stamp(cloud_stamps, stamp, tolerance, ordered=True)
         return None if i is None else cloud_stamps[i]
 
-    def evaluate(index: int, image, stamp: int, stamp_fallback: bool, cloud_stamp: int | None) -> None:
+    def evaluate(index: int, image, stamp: int, bag_ns: int, cloud_stamp: int | None) -> None:
         bar.update()
         match = infos.match(stamp, image)
         cloud = clouds.get(cloud_stamp) if cloud_stamp is not None else None
@@ -125,8 +125,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
             result.skipped["no_lidar"] += 1
             return
         try:
-            frame = pipeline.prepare(image, match.msg if match else None, cloud,
-                                     fallback_stamp_ns=stamp if stamp_fallback else 0)
+            frame = pipeline.prepare(image, match.msg if match else None, cloud, fallback_stamp_ns=bag_ns)
             truth = inputs = held = None
             split_s = 0.0
             if lidar_topic:
@@ -185,17 +184,15 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         if writer:
             writer.__enter__()
         for m in read_messages(bag, stream):
-            if m.topic == image_topic:
-                stamp, fallback = image_stamp(m.msg, m.stamp_ns)   # a zero stamp: the bag time
-            else:
-                stamp, fallback = stamp_to_ns(m.msg.header.stamp), False
+            # An image stamped zero goes by its bag time (as the pipeline then stamps it).
+            stamp = image_stamp(m.msg, m.stamp_ns)[0] if m.topic == image_topic else stamp_to_ns(m.msg.header.stamp)
             latest = max(latest, stamp)
             if m.topic == camera_info_topic:
                 infos.add(m.msg)
             elif m.topic == lidar_topic:
                 clouds[stamp] = m.msg
             else:
-                pending.append((index, m.msg, stamp, fallback, needed_cloud(stamp)))
+                pending.append((index, m.msg, stamp, m.stamp_ns, needed_cloud(stamp)))
                 index += 1
             while pending and ready(pending[0][2], pending[0][4]):
                 evaluate(*pending.popleft())

@@ -40,6 +40,7 @@ from ..conversions import (
     rgb_from_msg,
     stamp_to_ns,
 )
+from ..sync import image_stamp
 
 __all__ = ["FramePipeline", "FrameResult", "LidarStatus", "PipelineConfig", "PreparedFrame", "TransformLookup"]
 
@@ -190,10 +191,7 @@ class FramePipeline:
         """Decode and check the image and its camera_info, and move the cloud's points into the
         camera frame. ``fallback_stamp_ns`` (the receive or bag time) stands in for a zero stamp."""
         t0 = time.perf_counter()
-        stamp = stamp_to_ns(image_msg.header.stamp)
-        stamp_fallback = stamp == 0 and fallback_stamp_ns > 0
-        if stamp_fallback:
-            stamp = int(fallback_stamp_ns)
+        stamp, stamp_fallback = image_stamp(image_msg, fallback_stamp_ns)
         if stamp == 0:
             raise ConversionError("zero_stamp", "image has a zero stamp (a driver without a clock?)")
         if info_msg is None:

@@ -35,11 +35,12 @@ def test_nearest_stamp_with_and_without_a_tolerance():
 def test_camera_info_by_stamp_else_the_newest():
     infos = CameraInfoBuffer()
     assert infos.match(5) is None
-    infos.add(_info(10))
-    infos.add(_info(20))
-    assert infos.match(10).msg.header.stamp.sec * 10**9 + infos.match(10).msg.header.stamp.nanosec == 10
+    first, second = _info(10), _info(20)
+    infos.add(first)
+    infos.add(second)
+    assert infos.match(10).msg is first
     newest = infos.match(15)
-    assert not newest.fallback and newest.msg is infos.recent[-1] and infos.has(20) and not infos.has(15)
+    assert not newest.fallback and newest.msg is second and infos.has(20) and not infos.has(15)
 
 
 def test_a_broken_camera_info_falls_back_to_the_last_valid_one_of_its_frame_and_size():
