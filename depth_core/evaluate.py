@@ -1,6 +1,7 @@
 """Offline evaluation of an estimator on a data set under a benchmark protocol, with the rows a
 depth-completion paper reports: prediction, completion, the classical completion baseline, and a
-per-image constant-median baseline; plus a sparsity sweep (input fraction of LiDAR points)."""
+per-image constant-median baseline; plus a sparsity sweep (input fraction of LiDAR points) and, for
+a model with a confidence, the sparsification of each row."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tqdm import tqdm
 
 from .geometry import lidar_fov_mask
 from .inference import DepthEstimator, DepthResult
-from .metrics import average_metrics, compute_depth_metrics
+from .metrics import Sparsification, average_metrics, compute_depth_metrics, crop_mask, sparsification_table
 from .utils.visual import line_plot
 
 __all__ = ["GT_REGIONS", "HELD_OUT_INPUT_FRACTION", "PROTOCOLS", "SWEEP_XLABEL", "Protocol", "evaluate",
@@ -141,22 +142,29 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
     per_sweep: dict[float, list] = {f: [] for f in sweep}
     run = flip_averaged if flip else (lambda e, r, k, s: e.predict(r, k, s))
 
-    def score(name, pred, gt):
+    ranked: dict[str, Sparsification] = {}
+
+    def score(name, pred, gt, confidence=None):
         m = compute_depth_metrics(pred, gt, p.min_depth, p.max_depth, crop=p.crop, median_scaling=median_scaling)
         per_row.setdefault(name, []).append(m)
+        if confidence is not None:
+            inside = np.where(crop_mask(p.crop, *gt.shape), gt, 0)
+            ranked.setdefault(name, Sparsification(p.min_depth, p.max_depth)).add(pred, inside, confidence)
         return m
 
     for i in tqdm(picks, desc="evaluating", unit="image", disable=None if progress else True):
         s = dataset[int(i)]
         rgb, K, gt, sparse = s["rgb"], s["K"], restrict_ground_truth(s, gt_region), s["sparse_depth"]
         has_points = bool((sparse > 0).any())
-        score("prediction", run(est, rgb, K, None).depth, gt)
+        out = run(est, rgb, K, None)
+        score("prediction", out.depth, gt, out.confidence)
         given = sparse if input_fraction >= 1 else subsample_points(sparse, input_fraction,
                                                                np.random.default_rng([seed, int(i), 1]))
         if has_points and given is not None and (given > 0).any():
             gt_given = gt if score_given else _without(gt, given)
             if est.uses_sparse_depth:
-                score("completion", run(est, rgb, K, given).depth, gt_given)
+                out = run(est, rgb, K, given)
+                score("completion", out.depth, gt_given, out.confidence)
             if classical is not None:
                 score("classical", classical.predict(rgb, K, given).depth, gt_given)
         if "median" in baselines:
@@ -175,6 +183,8 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
               "estimator": est.description, "rows": {k: average_metrics(v) for k, v in per_row.items()}}
     if sweep:
         result["sweep"] = [{"fraction": f, **average_metrics(v)} for f, v in per_sweep.items()]
+    if ranked:
+        result["sparsification"] = {name: r.curve() for name, r in ranked.items()}
     return result
 
 
@@ -211,6 +221,7 @@ def write_report(result: dict, out: str | Path, title: str = "Evaluation") -> li
     if result.get("sweep"):
         written.append(plot_sweep(result["sweep"], out / "sparsity_sweep.png"))
         md += sweep_table(result["sweep"])
+    md += sparsification_table(result.get("sparsification", {}))
     (out / "metrics.md").write_text("\n".join(md) + "\n")
     return written
 

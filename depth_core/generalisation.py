@@ -12,6 +12,12 @@ type, generated with a randomised look from :data:`SUITE_SEED`. Per image:
 - **dense completion**: the same completion against the dense ground truth (and classical).
 
 Real sets (7-Scenes layout) use a 32-beam pattern and 500 random points sampled from their depth.
+
+Sparse inputs, as most robots have them, each scored at the rest of the scan: every 4th ring of
+the LiDAR (where the set knows its rings), and 500 random points of the scan; with every 4th
+ring, the same model is also given a constant grey image instead of the photograph (what the
+image adds). For a model with a confidence, the sparsification of its completion at held-out
+points and of its prediction: the AbsRel of the most confident half of the points against all.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from tqdm import tqdm
 from .data import write_simulated_dataset
 from .data.frames import FrameDataset
 from .evaluate import HELD_OUT_INPUT_FRACTION
-from .metrics import compute_depth_metrics
+from .metrics import Sparsification, compute_depth_metrics
 from .sim.rigs import HELD_OUT_RIGS
 
 __all__ = ["SUITE_SEED", "SUITE_WORLDS", "SuiteSet", "build_suite", "evaluate_suite", "suite_tables",
@@ -46,6 +52,13 @@ MAX_DEPTH = 80.0
 # AbsRel, completion and classical AbsRel at the held-out points and against the dense depth.
 KEYS = ("pred_abs_rel", "pred_delta1", "scale", "median_abs_rel", "comp_held", "classical_held", "comp_dense",
         "classical_dense")
+# Sparse inputs (at the rest of the scan): every 4th ring with the photograph, with a grey image,
+# and classical; 500 random scan points and classical; the sparsification ratios (the most
+# confident half's AbsRel over all points') of completion (held-out points) and prediction.
+SPARSE_KEYS = ("comp_ring4", "comp_ring4_grey", "classical_ring4", "comp_pts500", "classical_pts500",
+               "comp_conf50", "pred_conf50")
+RING_EVERY, SPARSE_POINTS = 4, 500
+GREY = 128
 
 
 @dataclass
@@ -102,14 +115,37 @@ def _mean(values: list[float]) -> float:
     return float(np.mean(values)) if values else float("nan")
 
 
+def _sparse_inputs(s: dict, rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{"ring4": (input, held out), "pts500": ...}`` from the sample's scan (ring4 only where
+    the set knows its rings)."""
+    scan = s["sparse_depth"]
+    points = scan > 0
+    out = {}
+    ring = s.get("ring")
+    if ring is not None:
+        take = points & (ring >= 0) & (ring % RING_EVERY == 0)
+        out["ring4"] = take
+    idx = np.flatnonzero(points)
+    if idx.size > SPARSE_POINTS:
+        take = np.zeros(scan.size, bool)
+        take[rng.choice(idx, SPARSE_POINTS, replace=False)] = True
+        out["pts500"] = take.reshape(scan.shape)
+    return {k: (np.where(t, scan, 0).astype(np.float32), np.where(points & ~t, scan, 0).astype(np.float32))
+            for k, t in out.items()}
+
+
 def evaluate_set(est, classical, suite_set: SuiteSet, *, seed: int = 0, progress: bool = True) -> dict:
     """Scores of one estimator (and the classical baseline) on one set, averaged over images."""
-    rows: dict[str, list] = {k: [] for k in KEYS}
+    rows: dict[str, list] = {k: [] for k in KEYS + SPARSE_KEYS}
+    ranked = {"comp": Sparsification(1e-3, MAX_DEPTH), "pred": Sparsification(1e-3, MAX_DEPTH)}
     data = suite_set.dataset
     for i in tqdm(range(len(data)), desc=suite_set.name, unit="image", leave=False, disable=not progress):
         s = data[i]
         rgb, K, gt = s["rgb"], s["K"], s["depth"]
-        pred = est.predict(rgb, K, None).depth
+        out = est.predict(rgb, K, None)
+        pred = out.depth
+        if out.confidence is not None:
+            ranked["pred"].add(pred, gt, out.confidence)
         m = _score(pred, gt)
         rows["pred_abs_rel"].append(m["abs_rel"])
         rows["pred_delta1"].append(m["delta1"])
@@ -124,10 +160,26 @@ def evaluate_set(est, classical, suite_set: SuiteSet, *, seed: int = 0, progress
         rows["classical_held"].append(_score(ref, held)["abs_rel"])
         rows["classical_dense"].append(_score(ref, gt)["abs_rel"])
         if est.uses_sparse_depth:
-            comp = est.predict(rgb, K, sparse_in).depth
-            rows["comp_held"].append(_score(comp, held)["abs_rel"])
-            rows["comp_dense"].append(_score(comp, gt)["abs_rel"])
+            done = est.predict(rgb, K, sparse_in)
+            rows["comp_held"].append(_score(done.depth, held)["abs_rel"])
+            rows["comp_dense"].append(_score(done.depth, gt)["abs_rel"])
+            if done.confidence is not None:
+                ranked["comp"].add(done.depth, held, done.confidence)
+        for name, (given, rest) in _sparse_inputs(s, np.random.default_rng([seed, i, 2])).items():
+            if not (given > 0).any() or not (rest > 0).any():
+                continue
+            rows[f"classical_{name}"].append(_score(classical.predict(rgb, K, given).depth, rest)["abs_rel"])
+            if est.uses_sparse_depth:
+                rows[f"comp_{name}"].append(_score(est.predict(rgb, K, given).depth, rest)["abs_rel"])
+                if name == "ring4":
+                    grey = np.full_like(rgb, GREY)
+                    rows["comp_ring4_grey"].append(_score(est.predict(grey, K, given).depth, rest)["abs_rel"])
     out = {k: _mean(v) for k, v in rows.items()}
+    for key, r in ranked.items():
+        curve = {c["kept"]: c["abs_rel"] for c in r.curve()}
+        if curve.get(1.0):
+            out[f"{key}_conf50"] = curve[0.5] / curve[1.0]
+            out[f"{key}_sparsification"] = [{"kept": k, "abs_rel": v} for k, v in curve.items()]
     out["images"] = len(data)
     return out
 
@@ -147,7 +199,8 @@ def _summary_rows(per_set: dict) -> dict:
     if not sim:
         return {}
     return {"simulated suite mean": {"kind": "summary", "images": sum(v["images"] for v in sim),
-                                     **{k: _mean([v[k] for v in sim]) for k in KEYS}}}
+                                     **{k: _mean([v.get(k, float("nan")) for v in sim])
+                                        for k in KEYS + SPARSE_KEYS}}}
 
 
 def _fmt(v: float, digits: int = 3) -> str:
@@ -170,8 +223,28 @@ def suite_tables(results: dict) -> dict[str, str]:
                          f"{_fmt(v['scale'], 2)} | {_fmt(v['median_abs_rel'])} | {_fmt(v['comp_held'])} | "
                          f"{_fmt(v['classical_held'])} | "
                          f"{_fmt(ratio, 2)} | {_fmt(v['comp_dense'])} | {_fmt(v['classical_dense'])} |")
-        tables[model] = header + "\n".join(lines) + "\n"
+        tables[model] = header + "\n".join(lines) + "\n\n" + _sparse_table(per_set)
     return tables
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if np.isfinite(a) and np.isfinite(b) and b > 0 else float("nan")
+
+
+def _sparse_table(per_set: dict) -> str:
+    """Sparse inputs at the rest of the scan, what the image adds, and the confidence's ranking."""
+    lines = ["| set | every 4th ring: completion | classical | ratio | grey image | photo / grey | "
+             "500 points: completion | classical | ratio | completion: most confident 50 % / all | "
+             "prediction: most confident 50 % / all |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, v in {**per_set, **_summary_rows(per_set)}.items():
+        g = {k: v.get(k, float("nan")) for k in SPARSE_KEYS}
+        label = f"**{name}**" if v["kind"] == "summary" else name
+        lines.append(f"| {label} | {_fmt(g['comp_ring4'])} | {_fmt(g['classical_ring4'])} | "
+                     f"{_fmt(_ratio(g['comp_ring4'], g['classical_ring4']), 2)} | {_fmt(g['comp_ring4_grey'])} | "
+                     f"{_fmt(_ratio(g['comp_ring4'], g['comp_ring4_grey']), 2)} | {_fmt(g['comp_pts500'])} | "
+                     f"{_fmt(g['classical_pts500'])} | {_fmt(_ratio(g['comp_pts500'], g['classical_pts500']), 2)} | "
+                     f"{_fmt(g['comp_conf50'], 2)} | {_fmt(g['pred_conf50'], 2)} |")
+    return "\n".join(lines) + "\n"
 
 
 def _plot(model: str, per_set: dict, path: Path) -> Path:

@@ -43,6 +43,20 @@ def sim_bag(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def confidence_model(tmp_path_factory) -> Path:
+    """A model file whose confidence output varies per pixel: ``san_efficientnet_lite0_spn`` with
+    initial weights and a random last confidence layer."""
+    import torch
+
+    from depth_core.models import create_model, save_model
+
+    torch.manual_seed(0)
+    model = create_model("san_efficientnet_lite0_spn")
+    torch.nn.init.normal_(model.confidence.net[-1].weight, std=0.5)
+    return save_model(model, tmp_path_factory.mktemp("confidence") / "conf.safetensors")
+
+
+@pytest.fixture(scope="session")
 def colcon_install(repo_root, venv_bin, tmp_path_factory) -> Path:
     """``colcon build`` of this package into a temporary workspace; returns its install folder."""
     colcon = venv_bin / "colcon"

@@ -3,8 +3,10 @@ intrinsics, and the sparse-input sampling policies of the papers behind the mode
 
 Photometric: colour jitter, channel swap (DenseDepth, p = 0.25), rectangular window dropping.
 Geometric: rotation (+-5 deg, BTS/SAN), random crop, horizontal flip (all maps and K together).
-Sparse input: all LiDAR points, N random points (200 or 500, SAN on NYUv2), a fraction (20 %),
-beam subsampling by ring, SIFT-keypoint guiding points (FuSaNet), or none (prediction).
+Sparse input: all LiDAR points, N random points (200 or 500, SAN on NYUv2; or a range), a fraction
+(20 % or a range), beam subsampling by ring, SIFT-keypoint guiding points (FuSaNet), a Livox-style
+rosette, or none (prediction); then, each with its probability, a blocked azimuth sector, a
+miscalibrated extrinsic and motion between scan and image.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..geometry import CameraIntrinsics, resize_sparse_depth
+from ..geometry import CameraIntrinsics, project_points, resize_sparse_depth
 
-__all__ = ["AugmentConfig", "SparseConfig", "augment_sample", "sample_sparse"]
+__all__ = ["AugmentConfig", "SparseConfig", "augment_sample", "block_sector", "livox_pattern_sparse", "move_sparse",
+           "sample_sparse"]
 
 
 @dataclass
@@ -40,14 +43,25 @@ class AugmentConfig:
 
 @dataclass
 class SparseConfig:
-    """Probabilities of each way to build the sparse input (normalised to sum to 1)."""
+    """Probabilities of each way to build the sparse input (normalised to sum to 1), and the
+    corruptions a real scan adds to any of them (each with its own probability)."""
 
     modes: dict = field(default_factory=lambda: {"all": 0.35, "points": 0.15, "fraction": 0.2, "beams": 0.1,
-                                                 "sift": 0.0, "none": 0.2})
+                                                 "sift": 0.0, "livox": 0.0, "none": 0.2})
     points: tuple[int, ...] = (200, 500)
+    points_range: tuple[int, int] | None = None      # (low, high): a count drawn log-uniformly instead
     fraction: float = 0.2
+    fraction_range: tuple[float, float] | None = None   # (low, high): a fraction drawn uniformly instead
     beam_keep_every: tuple[int, ...] = (2, 4)
     sift_points: int = 500
+    livox_points: tuple[int, int] = (2000, 20000)     # points of a non-repetitive scan, drawn log-uniformly
+    blocked_sector: float = 0.0                       # probability: an azimuth band of 10-40 % of the width blocked
+    miscalibration: float = 0.0                       # probability: the extrinsic rotated by up to
+    miscalibration_deg: float = 1.0                   # this much about a random axis
+    motion: float = 0.0                               # probability: the scan taken up to
+    motion_s: float = 0.05                            # this long before the image,
+    motion_speed: float = 15.0                        # by a robot at up to this speed (m/s)
+    motion_yaw_rate_deg: float = 30.0                 # turning at up to this rate (deg/s)
 
 
 def _rescale(sample: dict, scale: float) -> dict:
@@ -161,8 +175,31 @@ def _keep(sparse: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 def sample_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
                   mode: str | None = None) -> tuple[np.ndarray, str]:
-    """The sparse input of one training sample and the policy used. Falls back to ``all`` when
-    a policy cannot apply (no ring map for ``beams``)."""
+    """The sparse input of one training sample and the policy used, with the corruptions of
+    ``cfg`` applied (a blocked azimuth sector, a miscalibrated extrinsic, motion between scan
+    and image). Falls back to ``all`` when a policy cannot apply (no ring map for ``beams``)."""
+    sparse, mode = _pattern(sample, cfg, rng, mode)
+    if mode == "none":
+        return sparse, mode
+    if cfg.blocked_sector and rng.uniform() < cfg.blocked_sector:
+        sparse = block_sector(sparse, rng)
+    rotation, translation = np.eye(3), np.zeros(3)
+    if cfg.miscalibration and rng.uniform() < cfg.miscalibration:
+        rotation = _rotation(rng.normal(size=3), np.radians(rng.uniform(-1, 1) * cfg.miscalibration_deg))
+    if cfg.motion and rng.uniform() < cfg.motion:
+        dt = rng.uniform(0, cfg.motion_s)
+        # Forward (the optical axis) at the robot's speed, a little sideways; yaw about the camera's y axis.
+        direction = np.array([rng.normal(0, 0.2), 0.0, 1.0])
+        translation = translation + direction / np.linalg.norm(direction) * rng.uniform(-1, 1) * cfg.motion_speed * dt
+        yaw = np.radians(rng.uniform(-1, 1) * cfg.motion_yaw_rate_deg * dt)
+        rotation = _rotation(np.array([0.0, 1.0, 0.0]), yaw) @ rotation
+    if not np.array_equal(rotation, np.eye(3)) or translation.any():
+        sparse = move_sparse(sparse, sample["K"], rotation, translation)
+    return sparse, mode
+
+
+def _pattern(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
+             mode: str | None = None) -> tuple[np.ndarray, str]:
     modes = {k: v for k, v in cfg.modes.items() if v > 0}
     if mode is None:
         names, p = list(modes), np.array(list(modes.values()), dtype=np.float64)
@@ -177,13 +214,16 @@ def sample_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
         # N points drawn from the ground truth (SAN's NYUv2 protocol), else from the LiDAR
         source = gt if (gt > 0).sum() > valid.sum() else sparse
         idx = np.flatnonzero(source > 0)
-        n = min(int(rng.choice(cfg.points)), idx.size)
+        wanted = int(rng.choice(cfg.points)) if cfg.points_range is None else \
+            round(np.exp(rng.uniform(np.log(cfg.points_range[0]), np.log(cfg.points_range[1]))))
+        n = min(wanted, idx.size)
         chosen = rng.choice(idx, n, replace=False) if n else idx[:0]
         out = np.zeros(source.size, np.float32)
         out[chosen] = source.ravel()[chosen]
         return out.reshape(source.shape), mode
     if mode == "fraction":
-        return _keep(sparse, valid & (rng.uniform(size=sparse.shape) < cfg.fraction)), mode
+        fraction = cfg.fraction if cfg.fraction_range is None else float(rng.uniform(*cfg.fraction_range))
+        return _keep(sparse, valid & (rng.uniform(size=sparse.shape) < fraction)), mode
     if mode == "beams":
         ring = sample.get("ring")
         if ring is None:
@@ -191,6 +231,8 @@ def sample_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
         every = int(rng.choice(cfg.beam_keep_every))
         offset = int(rng.integers(0, every))
         return _keep(sparse, valid & (ring >= 0) & ((ring + offset) % every == 0)), mode
+    if mode == "livox":
+        return livox_pattern_sparse(sample, cfg, rng), mode
     if mode == "sift":
         grey = cv2.cvtColor(sample["rgb"], cv2.COLOR_RGB2GRAY)
         keypoints = cv2.SIFT_create(nfeatures=cfg.sift_points).detect(grey, None)
@@ -200,4 +242,64 @@ def sample_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
             if 0 <= y < gt.shape[0] and 0 <= x < gt.shape[1] and gt[y, x] > 0:
                 out[y, x] = gt[y, x]
         return out, mode
-    raise ValueError(f"sparse mode must be one of all, points, fraction, beams, sift, none; got '{mode}'")
+    raise ValueError(f"sparse mode must be one of all, points, fraction, beams, sift, livox, none; got '{mode}'")
+
+
+def livox_pattern_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator) -> np.ndarray:
+    """A Livox-style non-repetitive (rosette) scan: two counter-rotating Risley prisms deflect
+    the beam by ``A (cos w1 t, sin w1 t) + A (cos w2 t, sin w2 t)``, drawn in angle space over a
+    random share of one rosette, a circular field of view that spans the image's height, centred
+    near the principal point. Values from the ground truth where it is denser than the LiDAR, else
+    the LiDAR's (a pattern point keeps the LiDAR point within a pixel, if any)."""
+    gt, lidar, K = sample["depth"], sample["sparse_depth"], sample["K"]
+    h, w = gt.shape
+    source = gt if (gt > 0).sum() > (lidar > 0).sum() else lidar
+    n = round(np.exp(rng.uniform(np.log(cfg.livox_points[0]), np.log(cfg.livox_points[1]))))
+    t = rng.uniform(0, 1, n) + rng.uniform()
+    w1, w2 = 2 * np.pi * 17.0, -2 * np.pi * 11.0        # incommensurate prism rates: the rosette never repeats
+    radius = rng.uniform(0.45, 0.6) * h / K[1, 1]          # each prism's deflection (tangent units)
+    x = radius * (np.cos(w1 * t) + np.cos(w2 * t)) + rng.normal(0, 0.1) * w / K[0, 0]
+    y = radius * (np.sin(w1 * t) + np.sin(w2 * t))
+    cols = np.floor(K[0, 2] + K[0, 0] * x + 0.5).astype(np.int64)
+    rows = np.floor(K[1, 2] + K[1, 1] * y + 0.5).astype(np.int64)
+    inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
+    out = np.zeros((h, w), np.float32)
+    r, c = rows[inside], cols[inside]
+    if source is lidar:   # the LiDAR's own point within a pixel of the pattern
+        near = cv2.dilate((lidar > 0).astype(np.uint8), np.ones((3, 3), np.uint8))[r, c] > 0
+        hit = np.zeros((h, w), np.uint8)
+        hit[r[near], c[near]] = 1
+        hit = cv2.dilate(hit, np.ones((3, 3), np.uint8)) > 0
+        return np.where(hit & (lidar > 0), lidar, 0).astype(np.float32)
+    out[r, c] = source[r, c]
+    return out
+
+
+def block_sector(sparse: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The points of an azimuth sector (a band of 10-40 % of the image's columns) removed, as
+    the robot's own body or a mast hides it from the LiDAR."""
+    w = sparse.shape[1]
+    band = round(rng.uniform(0.1, 0.4) * w)
+    start = int(rng.integers(-band // 2, w - band // 2))
+    out = sparse.copy()
+    out[:, max(start, 0):max(start + band, 0)] = 0
+    return out
+
+
+def move_sparse(sparse: np.ndarray, K: np.ndarray, rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
+    """Sparse depth [H,W] whose points were measured from a slightly different pose: each point
+    ``X`` moved to ``R X + t`` in the camera frame and projected again (nearest wins)."""
+    h, w = sparse.shape
+    rows, cols = np.nonzero(sparse > 0)
+    z = sparse[rows, cols].astype(np.float64)
+    x = (cols - K[0, 2]) / K[0, 0] * z
+    y = (rows - K[1, 2]) / K[1, 1] * z
+    moved = np.stack([x, y, z], 1) @ rotation.T + translation
+    return project_points(moved, K, h, w)
+
+
+def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues: the rotation by ``angle`` radians about ``axis``."""
+    k = axis / max(np.linalg.norm(axis), 1e-12)
+    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
+    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross

@@ -82,6 +82,9 @@ class TrainingSet(Dataset):
             "image": torch.from_numpy(sample["rgb"].transpose(2, 0, 1).astype(np.float32) / 255.0),
             "depth": torch.from_numpy(depth)[None],
             "sparse_depth": torch.from_numpy(sparse)[None],
+            # The whole scan: its points not given as input are the held-out points the
+            # completion is scored (and supervised) at.
+            "lidar": torch.from_numpy(sample["sparse_depth"].astype(np.float32))[None],
             "K": torch.from_numpy(sample["K"].astype(np.float32)),
             "sparse_mode": mode,
         }
@@ -93,7 +96,7 @@ def collate(items: list[dict | None]) -> dict:
     batch = {"skipped": len(items) - len(good)}
     if not good:
         return batch
-    for key in ("image", "depth", "sparse_depth", "K"):
+    for key in ("image", "depth", "sparse_depth", "lidar", "K"):
         batch[key] = torch.stack([x[key] for x in good])
     batch["sparse_mode"] = [x["sparse_mode"] for x in good]
     return batch

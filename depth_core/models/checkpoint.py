@@ -100,9 +100,10 @@ def read_config(path: str | Path) -> ModelConfig:
     return ModelConfig.from_dict(json.loads(meta["depth_ros.config"]), str(path))
 
 
-def load_weights(model: DepthModel, path: str | Path) -> DepthModel:
+def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...] = ()) -> DepthModel:
     """Load the weights of the model file ``path`` into ``model`` (strictly: every key, every
-    shape); returns it in eval mode. Building the model its config names is
+    shape, except that tensors under the prefixes ``new_parts`` may be missing from the file and
+    keep their initial values); returns it in eval mode. Building the model its config names is
     :func:`~depth_core.models.load_model`'s."""
     path = Path(path)
     name = model.config.name
@@ -113,11 +114,12 @@ def load_weights(model: DepthModel, path: str | Path) -> DepthModel:
         raise ModelFileError(f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}") from None
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    missing = [k for k in missing if not k.startswith(tuple(new_parts))] if new_parts else missing
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own
              if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or wrong:
         raise ModelFileError(f"{path}: weights do not match a '{name}' model: missing {missing[:4]}, "
                              f"unexpected {unexpected[:4]}, wrong shapes {wrong[:4]}")
     with torch.no_grad():
-        model.load_state_dict(state)
+        model.load_state_dict(state, strict=not new_parts)
     return model.eval()

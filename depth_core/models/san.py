@@ -4,6 +4,8 @@ both tasks: prediction with an empty sparse map, completion otherwise."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -14,6 +16,7 @@ from .layers.decoder import DepthDecoder
 from .layers.efficientnet import EfficientNetLite0, load_efficientnet_imagenet
 from .layers.packnet import Conv2D, InvDepth, PackLayerConv3d, ResidualBlock, UnpackLayerConv3d
 from .layers.prior import PushPullPrior
+from .layers.propagation import AffinityPropagation, ConfidenceHead, laplace_confidence
 from .layers.resnet import ResNetEncoder, load_imagenet_weights
 from .layers.sparse import SparseAuxiliaryNetwork, SparseConv2d
 
@@ -128,6 +131,15 @@ class SANEfficientNet(_SANModel):
        followed exactly; far from points (``c`` -> 0) the image decides; with no point at all
        ``c = 0`` everywhere and the output is exactly the prediction-mode output.
 
+    With ``arch.propagation`` (``san_efficientnet_lite0_spn``) the completion is trained in place
+    instead: the floor becomes part of a learned gate,
+    ``a = m + (1 - m) sigmoid(g + s (log2 c + R))`` with the slope ``s`` and the radius ``R`` (in
+    pyramid levels) learned, and the fused estimate is refined by image-guided spatial
+    propagation from the measured pixels
+    (:class:`~depth_core.models.layers.propagation.AffinityPropagation`). With
+    ``arch.confidence`` a head outputs the scale of a Laplacian on the log-depth error, published
+    as ``'confidence'``: the probability that the depth is within 10 % (both modes).
+
     Images are normalised as the ImageNet checkpoint expects: ``(255 x - 127) / 128``.
     """
 
@@ -146,6 +158,21 @@ class SANEfficientNet(_SANModel):
         hidden = arch.get("refine_channels", 16)
         self.refine = nn.Sequential(nn.Conv2d(dec[0] + 3, hidden, 3, 1, 1), nn.ReLU(inplace=True),
                                     nn.Conv2d(hidden, 2, 1))
+        # The propagation model (san_efficientnet_lite0_spn): a learned gate with no trust floor,
+        # image-guided propagation and a confidence, all trained in place. Without these options
+        # the model is the first default, exactly as it shipped.
+        prop = arch.get("propagation")
+        self.learned_fusion = prop is not None
+        if prop is not None:
+            self.trust_slope = nn.Parameter(torch.tensor(2.0))
+            self.trust_radius = nn.Parameter(torch.tensor(float(self.trust_levels)))
+            self.propagate = AffinityPropagation(dec[0] + 3 + 4, hidden=int(prop.get("hidden", 16)),
+                                                 dilations=tuple(prop.get("dilations", (4, 2, 1))),
+                                                 iterations=int(prop.get("iterations", 3)))
+        self.with_confidence = bool(arch.get("confidence", False))
+        if self.with_confidence:
+            self.confidence = ConfidenceHead(dec[0] + 4, hidden=int(arch.get("confidence_channels", 16)))
+            self.confidence_tolerance = float(arch.get("confidence_tolerance", 0.1))
         weights = arch.get("imagenet_weights")
         if weights:
             load_efficientnet_imagenet(self.encoder, efficientnet_imagenet_file() if weights == "package" else weights)
@@ -163,25 +190,44 @@ class SANEfficientNet(_SANModel):
     def forward_passes(self, image, sparse_depth, passes):
         self.check_inputs(image, sparse_depth)
         h, w = image.shape[-2:]
-        skips, _ = self.encode(self.normalize(self.pad_to(image)))
+        normalized = self.normalize(self.pad_to(image))
+        skips, _ = self.encode(normalized)
         out = {}
         if "prediction" in passes:
-            out["prediction"] = self._decode_to_depth(skips, [], h, w)
+            if self.learned_fusion or self.with_confidence:
+                # The completion path with no point at all: bit-identical depth, and the
+                # confidence the same graph gives a camera-only frame.
+                sigmoids, features = self.decoder(skips, with_features=True)
+                zeros = torch.zeros_like(normalized[:, :1])
+                out["prediction"] = self._finish(sigmoids, features, zeros, normalized, h, w)
+            else:
+                out["prediction"] = self._decode_to_depth(skips, [], h, w)
         if "completion" in passes:
             if sparse_depth is None:
                 raise ValueError(f"{self.config.name}: the completion pass needs sparse_depth")
             sparse = self.pad_to(sparse_depth, mode="constant")
             sigmoids, features = self.decoder(self.san.inject(skips, sparse), with_features=True)
-            inv_depths = [self._inverse(s) for s in sigmoids]
-            inv_depths[0] = self.complete(inv_depths[0], features, sparse)
-            out["completion"] = {"depth": self.inv_to_depth(inv_depths[0][..., :h, :w])}
-            if self.training:
-                out["completion"]["inv_depths"] = [inv[..., : -(-h // 2**s), : -(-w // 2**s)]
-                                                   for s, inv in enumerate(inv_depths)]
+            out["completion"] = self._finish(sigmoids, features, sparse, normalized, h, w)
         return out
 
-    def complete(self, inv_net: torch.Tensor, features: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-        """The network's inverse depth fused with the in-graph prior (see the class doc)."""
+    def _finish(self, sigmoids, features, sparse, normalized, h: int, w: int) -> dict:
+        inv_depths = [self._inverse(s) for s in sigmoids]
+        completed = self.complete(inv_depths[0], features, sparse, normalized)
+        inv_depths[0] = completed["inv_depth"]
+        out = {"depth": self.inv_to_depth(inv_depths[0][..., :h, :w])}
+        if "scale" in completed:
+            out["confidence"] = laplace_confidence(completed["scale"][..., :h, :w], self.confidence_tolerance)
+        if self.training:
+            out["inv_depths"] = [inv[..., : -(-h // 2**s), : -(-w // 2**s)] for s, inv in enumerate(inv_depths)]
+            if "scale" in completed:
+                out["error_scale"] = completed["scale"][..., :h, :w]
+        return out
+
+    def complete(self, inv_net: torch.Tensor, features: torch.Tensor, sparse: torch.Tensor,
+                 image: torch.Tensor | None = None) -> dict:
+        """The network's inverse depth fused with the in-graph prior (see the class doc):
+        ``{'inv_depth'}``, and ``'scale'`` (the confidence head's Laplacian scale) when the model
+        has one. ``image`` (normalised, padded) guides the propagation."""
         c = self.config
         scaled, mask = self.san.sparsify(sparse)            # min_depth / depth in (0, 1], and where
         prior, confidence = self.prior(scaled, mask)
@@ -190,22 +236,42 @@ class SANEfficientNet(_SANModel):
         # First the network's overall scale, to its own LiDAR: the mean log ratio at the measured
         # pixels (0 without points). A camera-only scale error then cannot survive completion,
         # wherever the prior's confidence is low.
-        log_net = torch.log(inv_net)
+        log_inv_net = torch.log(inv_net)
         measured = mask.sum(dim=(2, 3), keepdim=True)
-        log_net = log_net + ((log_prior - log_net) * mask).sum(dim=(2, 3), keepdim=True) / measured.clamp(min=1)
+        log_net = log_inv_net + ((log_prior - log_inv_net) * mask).sum(dim=(2, 3), keepdim=True) / measured.clamp(min=1)
         ratio = log_prior - log_net
         # Every prior input is 0 where the confidence is, so without points they add nothing.
         gate, delta = self.refine(torch.cat([features, ratio * confidence, confidence, mask], 1)).split(1, dim=1)
-        # The prior is trusted fully within ``prior_trust_levels`` pyramid levels of a point (its
-        # confidence there is >= decay ** levels), less beyond; the learned gate can only add.
-        trust = torch.clamp(confidence / self.prior.decay ** self.trust_levels, max=1.0)
-        a = mask + (1 - mask) * torch.maximum(trust, confidence * torch.sigmoid(gate))
-        fused = torch.exp(log_net + a * ratio + (1 - a) * confidence * delta)
+        has_points = (confidence > 0).to(confidence.dtype)
+        if not self.learned_fusion:
+            # The first default: the prior is trusted fully within ``prior_trust_levels`` pyramid
+            # levels of a point (its confidence there is >= decay ** levels), less beyond; the
+            # learned gate can only add.
+            trust = torch.clamp(confidence / self.prior.decay ** self.trust_levels, max=1.0)
+            a = mask + (1 - mask) * torch.maximum(trust, confidence * torch.sigmoid(gate))
+            fused = log_net + a * ratio + (1 - a) * confidence * delta
+        else:
+            # A learned gate whose trust in the prior falls with the distance to the nearest
+            # point (a learned slope and radius in pyramid levels, starting at the first default's
+            # trust floor), moved per pixel by the head; then image-guided propagation from the
+            # measured pixels.
+            levels = torch.log2(torch.clamp(confidence, min=1e-6)) + self.trust_radius
+            a = mask + (1 - mask) * has_points * torch.sigmoid(gate + self.trust_slope * levels)
+            fused = log_net + a * ratio + (1 - a) * confidence * delta
+            guide = torch.cat([features, image, fused - log_net, ratio * confidence, confidence, mask], 1)
+            fused = self.propagate(fused, guide, log_prior, mask)
+            fused = torch.clamp(fused, min=math.log(1.0 / c.max_depth), max=math.log(1.0 / c.min_depth))
         # Bit-exact prediction mode where the prior has nothing (no point at all in the image).
-        return torch.where(confidence > 0, fused, inv_net)
+        out = {"inv_depth": torch.where(confidence > 0, torch.exp(fused), inv_net)}
+        if self.with_confidence:
+            # What the head sees beyond the image features is exactly 0 without points.
+            change = (fused - log_inv_net) * has_points
+            out["scale"] = self.confidence(torch.cat([features, change, ratio * confidence, confidence, mask], 1))
+        return out
 
     def components(self):
-        return {"rgb_encoder": ["encoder."], "san": ["san.", "refine."], "decoder": ["decoder."]}
+        return {"rgb_encoder": ["encoder."], "san": ["san.", "refine.", "trust_", "propagate.", "confidence."],
+                "decoder": ["decoder."]}
 
 
 class SANPackNet(_SANModel):

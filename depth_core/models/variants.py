@@ -11,7 +11,8 @@ from .registry import register_model
 from .san import SANEfficientNet, SANPackNet, SANResNet
 from .structure_aware import StructureAware
 
-__all__ = ["decomposition", "densedepth", "fusanet", "san_efficientnet_lite0", "san_packnet", "san_resnet18",
+__all__ = ["decomposition", "densedepth", "fusanet", "san_efficientnet_lite0", "san_efficientnet_lite0_spn",
+           "san_packnet", "san_resnet18",
            "san_resnet34", "structure_aware"]
 
 
@@ -82,3 +83,16 @@ def fusanet(**overrides) -> FuSaNet:
     around Saliency-Net; depth and confidence outputs; image only at inference."""
     defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"channels": 144}}
     return FuSaNet(_config("fusanet", defaults, overrides))
+
+
+@register_model
+def san_efficientnet_lite0_spn(**overrides) -> SANEfficientNet:
+    """``san_efficientnet_lite0`` whose completion is trained in place: a learned gate on the
+    in-graph prior (no weightless trust floor), image-guided spatial propagation from the
+    measured pixels (CSPN++/NLSPN-style affinities at dilations 4, 2, 1) and a learned per-pixel
+    confidence (a Laplacian on the log-depth error) in both modes: the package's default model."""
+    defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
+                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0,
+                "arch": {"propagation": {"hidden": 16, "dilations": [4, 2, 1], "iterations": 3},
+                         "confidence": True}}
+    return SANEfficientNet(_config("san_efficientnet_lite0_spn", defaults, overrides))

@@ -54,6 +54,9 @@ class TrainConfig:
     init: str | None = None           # start from these weights: default, a registry name with shipped weights,
     #                                   or a .safetensors model file (its config is the architecture, with
     #                                   model_args on top); --resume's checkpoint takes precedence
+    init_new: list = field(default_factory=list)   # parameter-name prefixes the init file may lack: a model
+    #                                   (model:, which may then differ from init's) grown from smaller weights,
+    #                                   its new parts at their initial values
     data: list = field(default_factory=lambda: [DatasetConfig()])   # list of DatasetConfig
     val: DatasetConfig | None = None
     holdout: float = 0.0              # with no val set: hold the last share of each training sequence's frames,

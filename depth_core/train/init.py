@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..models import ModelFileError, list_models, load_model, pretrained_path, read_config
+from ..models import ModelFileError, create_model, list_models, load_model, pretrained_path, read_config
 from ..models.base import DepthModel
+from ..models.checkpoint import load_weights
 from ..models.config import ModelConfig
 from .config import ConfigError
 
@@ -37,15 +38,29 @@ def resolve_init(spec: str) -> Path:
     return path
 
 
-def init_model(spec: str, model: str | None, model_args: dict) -> tuple[DepthModel, Path]:
+def init_model(spec: str, model: str | None, model_args: dict,
+               new_parts: tuple[str, ...] = ()) -> tuple[DepthModel, Path]:
     """The model ``init: spec`` starts from, its architecture from the file's config with
     ``model_args`` on top, and the file. ``model`` (the config's ``model:``, when given) must name
-    the same architecture. Missing or unexpected tensors and wrong shapes are listed by name."""
+    the same architecture, unless ``new_parts`` (``init_new:``) lists the parameter-name prefixes
+    that ``model`` adds to the file's: then ``model`` is built with the file's input settings and
+    every tensor outside ``new_parts`` is loaded. Missing or unexpected tensors and wrong shapes
+    are listed by name."""
     path = resolve_init(spec)
     try:
         config: ModelConfig = read_config(path)
     except (ModelFileError, ValueError) as exc:
         raise ConfigError(f"init: {exc}") from None
+    if new_parts:
+        if model is None:
+            raise ConfigError("init_new: needs model: (the larger model to grow from the init weights)")
+        if model not in list_models():
+            raise ConfigError(f"model: '{model}' is not a registry model ({', '.join(list_models())})")
+        args = {k: v for k, v in model_args.items() if k not in _INITIAL_ONLY}
+        try:
+            return load_weights(create_model(model, **args), path, tuple(new_parts)), path
+        except (ModelFileError, ValueError) as exc:
+            raise ConfigError(f"init: {exc}") from None
     if model is not None and model != config.name:
         raise ConfigError(f"init: {path} holds a '{config.name}' model, but model: is '{model}'; they must be the "
                           f"same architecture (drop model:, or set model: {config.name})")

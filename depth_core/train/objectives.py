@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..losses import multiscale_silog, scale_loss, valid_depth_mask
+from ..losses import laplace_nll, log_l1, multiscale_silog, scale_loss, valid_depth_mask
 from ..losses.decomposition import decomposition_losses
 from ..losses.densedepth import densedepth_loss
 from ..losses.fusanet import SCALE_WEIGHTS, depth_confidence_loss, normalized_hessian_loss, sparse_loss
@@ -55,6 +55,25 @@ def _scale_prediction(outputs: dict, batch: dict, config: ModelConfig) -> torch.
 @register_loss("scale_completion")
 def _scale_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
     return scale_loss(1.0 / outputs["completion"]["inv_depths"][0].clamp(min=1e-6), batch["depth"])
+
+
+@register_loss("logl1_completion")
+def _logl1_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    """The completion's log-depth error on dense ground truth plus, as its own mean, at the
+    scan's points held out of the input (the protocol it is scored by)."""
+    return log_l1(outputs["completion"]["depth"], batch["depth"], batch.get("lidar"), batch.get("sparse"))
+
+
+@register_loss("confidence_completion")
+def _confidence_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    out = outputs["completion"]
+    return laplace_nll(out["depth"], out["error_scale"], batch["depth"], batch.get("lidar"), batch.get("sparse"))
+
+
+@register_loss("confidence_prediction")
+def _confidence_prediction(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    out = outputs["prediction"]
+    return laplace_nll(out["depth"], out["error_scale"], batch["depth"])
 
 
 @register_loss("densedepth_prediction")

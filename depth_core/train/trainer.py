@@ -132,7 +132,7 @@ class Trainer:
             model = load_model(latest / "model.safetensors")
             self.init_path = self._init_if_present(cfg.init)
         elif cfg.init:
-            model, self.init_path = init_model(cfg.init, cfg.model, cfg.model_args)
+            model, self.init_path = init_model(cfg.init, cfg.model, cfg.model_args, tuple(cfg.init_new))
         else:
             model = create_model(cfg.model or "san_resnet18", **cfg.model_args)
         self.model = model.to(self.device, memory_format=self.memory_format)
@@ -343,15 +343,17 @@ class Trainer:
                 image = batch["image"].to(self.device, memory_format=self.memory_format)
                 gt = batch["depth"].to(self.device)
                 sparse = batch["sparse_depth"].to(self.device, memory_format=self.memory_format)
+                lidar = batch["lidar"].to(self.device)
                 if self.model.config.canonical_focal is not None:
                     # The network's depth lives in the canonical camera: d * canonical / f.
                     k = canonical_factor(batch["K"], self.model.config.canonical_focal).to(self.device)
-                    gt, sparse = gt * k, sparse * k
+                    gt, sparse, lidar = gt * k, sparse * k, lidar * k
                 with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
                     outputs = net(image, sparse, tuple(passes))
                 floats = {k: _float(v) for k, v in outputs.items()}
                 epoch = 1 + step * cfg.batch_size * self.world // max(sum(sizes), 1)
-                terms = {n: LOSSES[n](floats, {"depth": gt, "epoch": epoch}, self.model.config) for n in stage.losses}
+                targets = {"depth": gt, "lidar": lidar, "sparse": sparse, "epoch": epoch}
+                terms = {n: LOSSES[n](floats, targets, self.model.config) for n in stage.losses}
                 loss = sum(w * terms[n] for n, w in stage.losses.items())
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()

@@ -5,7 +5,8 @@ image; a fraction of its points (or every k-th beam) is the completion input, th
 out. Completion (and the classical baseline) are scored on the held-out points, prediction on
 all points, exactly as ``depth-ros-eval`` documents. Every image is accounted for: evaluated, or
 skipped with a reason; frames saved by a metadata fallback (a zero stamp: the bag time; a broken
-camera_info: the last valid one) are scored and counted in ``fallbacks``.
+camera_info: the last valid one) are scored and counted in ``fallbacks``. For a model with a
+confidence, each row's sparsification is pooled over the frames' scored points.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from depth_core.geometry import project_points, ring_image
 from depth_core.inference import DepthEstimator
-from depth_core.metrics import compute_depth_metrics
+from depth_core.metrics import Sparsification, compute_depth_metrics
 
 from ..bag import BagError, BagWriter, read_messages
 from ..conversions import ConversionError, rosbags_types, stamp_to_ns, tree_from_tf_messages
@@ -46,6 +47,7 @@ class ReplayResult:
     timings: dict = field(default_factory=dict)               # stage -> list of seconds
     samples: list = field(default_factory=list)               # a few frames for pictures
     modes: Counter = field(default_factory=Counter)
+    sparsification: dict = field(default_factory=dict)        # row -> Sparsification (models with a confidence)
 
 
 def _split(sparse: np.ndarray, rings, fraction: float, beam_keep_every: int | None, rng) -> tuple:
@@ -155,13 +157,16 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
             return
         # The other rows: the same prepared frame, without LiDAR, with the classical completion,
         # and with less of the input (the sweep).
-        prediction = pipeline.run(dataclasses.replace(frame, points=None), outputs=()).depth
-        rows = {"prediction": (prediction, truth), "completion": (done.depth, held)}
+        alone = pipeline.run(dataclasses.replace(frame, points=None), outputs=())
+        prediction = alone.depth
+        rows = {"prediction": (prediction, truth, alone.confidence), "completion": (done.depth, held, done.confidence)}
         if classical is not None:
-            rows["classical"] = (classical.predict(frame.rgb, frame.camera.K, inputs).depth, held)
-        for row, (pred, gt) in rows.items():
+            rows["classical"] = (classical.predict(frame.rgb, frame.camera.K, inputs).depth, held, None)
+        for row, (pred, gt, confidence) in rows.items():
             result.per_frame[row].append(compute_depth_metrics(pred, gt, max_depth=max_depth))
             _range_errors(result, row, pred, gt)
+            if confidence is not None:
+                result.sparsification.setdefault(row, Sparsification(max_depth=max_depth)).add(pred, gt, confidence)
         for f in sweep:
             sub = inputs if f >= fraction else np.where(rng.uniform(size=inputs.shape) < f / fraction, inputs, 0)
             depth = pipeline.run(frame, sparse_depth=sub.astype(np.float32), outputs=()).depth if f > 0 else \

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from depth_core.evaluate import plot_sweep, sweep_table
-from depth_core.metrics import average_metrics
+from depth_core.metrics import average_metrics, sparsification_table
 from depth_core.utils.visual import colourise, line_plot
 
 from .replay import RANGE_BINS, ReplayResult
@@ -37,6 +37,7 @@ def summarise(result: ReplayResult) -> dict:
                          "abs_rel": float(a[i, 0] / a[i, 1]) if a[i, 1] else None, "points": int(a[i, 1])}
                         for i in range(len(RANGE_BINS) - 1)] for row, a in result.range_errors.items()},
         "modes": dict(result.modes),
+        "sparsification": {row: r.curve() for row, r in result.sparsification.items()},
     }
 
 
@@ -80,6 +81,7 @@ def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) 
     if metrics["sweep"]:
         plot_sweep(metrics["sweep"], out / "sparsity_sweep.png", "AbsRel on held-out points")
         md += sweep_table(metrics["sweep"])
+    md += sparsification_table(metrics["sparsification"])
     if metrics["range"]:
         series = {}
         for row, bins in metrics["range"].items():

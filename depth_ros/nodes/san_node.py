@@ -70,6 +70,9 @@ PARAMETERS = {
     "points_max_range": (0.0, "pseudo-LiDAR: drop points farther than this (m, 0: keep all)", {}),
     "points_frame": ("", "pseudo-LiDAR frame (needs TF; '': the camera optical frame)", {}),
     "points_rgb": (False, "pseudo-LiDAR with a packed rgb field (XYZRGB)", {}),
+    "min_confidence": (0.0, "depth/confidence below this becomes NaN in depth/image and is dropped from "
+                       "pseudo_lidar/points (0: off; models without a confidence ignore it)",
+                       {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=1.0)]}),
     "diagnostics_period": (1.0, "seconds between /diagnostics messages", {}),
 }
 # Changing these at run time would need a new model or new subscriptions.
@@ -171,6 +174,8 @@ class SanNode(Node):
             return "output_width and output_height: set both or neither"
         if p["points_max_range"] < 0 or p["diagnostics_period"] <= 0:
             return "points_max_range must be >= 0 and diagnostics_period > 0"
+        if not 0.0 <= p["min_confidence"] <= 1.0:
+            return f"min_confidence: expected 0..1, got {p['min_confidence']}"
         return None
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -189,7 +194,7 @@ class SanNode(Node):
                               lidar_extrinsic=list(p["lidar_extrinsic"]), output_width=p["output_width"],
                               output_height=p["output_height"], points_stride=p["points_stride"],
                               points_max_range=p["points_max_range"], points_frame=p["points_frame"],
-                              points_rgb=p["points_rgb"])
+                              points_rgb=p["points_rgb"], min_confidence=p["min_confidence"])
 
     def _make_tf_lookup(self):
         try:

@@ -84,6 +84,7 @@ class PipelineConfig:
     points_max_range: float = 0.0           # pseudo-LiDAR: drop points farther than this (m); 0 = keep all
     points_frame: str = ""                  # pseudo-LiDAR frame; "" = the camera optical frame
     points_rgb: bool = False                # pseudo-LiDAR: add a packed rgb field (XYZRGB)
+    min_confidence: float = 0.0             # depth where the confidence is below this becomes NaN; 0 = off
 
 
 @dataclass
@@ -233,7 +234,8 @@ class FramePipeline:
             outputs=OUTPUTS) -> FrameResult:
         """Estimate depth for a prepared frame and build the ``outputs`` messages. The LiDAR input
         is the frame's points, projected by the estimator at its network size, or, given,
-        ``sparse_depth`` [H,W] at the image's size (the replay's input share of them)."""
+        ``sparse_depth`` [H,W] at the image's size (the replay's input share of them). Depth whose
+        confidence is below ``min_confidence`` becomes NaN, so the pseudo-LiDAR drops it too."""
         rgb, cam = frame.rgb, frame.camera
         status = frame.lidar_status
         if sparse_depth is not None:
@@ -255,6 +257,8 @@ class FramePipeline:
             if confidence is not None:
                 confidence = cv2.resize(confidence, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
             out_cam = cam.resized(out_w, out_h)
+        if confidence is not None and self.config.min_confidence > 0:
+            depth = np.where(confidence < self.config.min_confidence, np.float32(np.nan), depth)
         timings["postprocess"] = timings.get("postprocess", 0.0) + time.perf_counter() - t
 
         out = FrameResult(frame, depth, out_cam, result.mode, status, timings, confidence)

@@ -6,7 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from depth_core.data.augment import AugmentConfig, SparseConfig, _hflip, _rotate, augment_sample, sample_sparse
+from depth_core.data.augment import (
+    AugmentConfig,
+    SparseConfig,
+    _hflip,
+    _rotate,
+    augment_sample,
+    block_sector,
+    move_sparse,
+    sample_sparse,
+)
 from depth_core.data.training import MixedSampler, mixing_weights
 from depth_core.geometry import backproject, project_points
 
@@ -85,6 +94,37 @@ def test_sparse_policies():
     assert 0 < (sift > 0).sum() <= cfg.sift_points and (sift[sift > 0] == s["depth"][sift > 0]).all()
     with pytest.raises(ValueError, match="sparse mode must be one of"):
         sample_sparse(s, cfg, rng, "radar")
+
+
+def test_inputs_like_real_scans_ranges_rosette_blocked_sector_miscalibration_and_motion():
+    s = _sample(96, 128)
+    rng = np.random.default_rng(1)
+    n_all = (s["sparse_depth"] > 0).sum()
+    counts = {(sample_sparse(s, SparseConfig(points_range=(100, 2000)), rng, "points")[0] > 0).sum() for _ in range(8)}
+    assert len(counts) > 4 and min(counts) >= 100 and max(counts) <= 2000
+    shares = [(sample_sparse(s, SparseConfig(fraction_range=(0.05, 0.8)), rng, "fraction")[0] > 0).sum() / n_all
+              for _ in range(8)]
+    assert 0.03 < min(shares) and max(shares) < 0.82 and max(shares) - min(shares) > 0.1
+    livox, mode = sample_sparse(s, SparseConfig(livox_points=(3000, 3000)), rng, "livox")
+    assert mode == "livox" and 0 < (livox > 0).sum() <= 3000
+    assert (livox[livox > 0] == s["depth"][livox > 0]).all()         # exact values, from the denser truth
+    rows, cols = np.nonzero(livox)
+    assert cols.max() - cols.min() > 40 and rows.max() - rows.min() > 40   # a rosette, not a line
+    blocked = block_sector(s["sparse_depth"], np.random.default_rng(2))
+    empty_cols = np.flatnonzero((blocked > 0).sum(0) == 0)
+    assert 0.1 * 128 - 1 <= empty_cols.size and (np.diff(empty_cols) == 1).all()   # one band of columns
+    assert ((blocked > 0) <= (s["sparse_depth"] > 0)).all()
+    same = move_sparse(s["sparse_depth"], s["K"], np.eye(3), np.zeros(3))
+    np.testing.assert_allclose(same, s["sparse_depth"], rtol=1e-6)
+    back = move_sparse(s["sparse_depth"], s["K"], np.eye(3), np.array([0, 0, 0.5]))   # scan 0.5 m behind
+    moved = back > 0
+    assert moved.sum() > 0.5 * n_all and np.isin(np.round(back[moved] - 0.5, 3),
+                                                  np.round(s["sparse_depth"][s["sparse_depth"] > 0], 3)).mean() > 0.99
+    cfg = SparseConfig(modes={"all": 1.0}, miscalibration=1.0, miscalibration_deg=1.0)
+    turned, _ = sample_sparse(s, cfg, np.random.default_rng(5), "all")
+    assert (turned > 0).sum() > 0.5 * n_all and not np.array_equal(turned > 0, s["sparse_depth"] > 0)
+    clean, _ = sample_sparse(s, SparseConfig(modes={"all": 1.0}), np.random.default_rng(5), "all")
+    np.testing.assert_array_equal(clean, s["sparse_depth"])         # no corruption unless asked
 
 
 def test_mixing_draws_data_sets_in_proportion_to_k_over_k_i():

@@ -36,6 +36,21 @@ def test_eval_reports_rows_sweep_and_plot(tmp_path, frames, capsys):
     assert "nope/dataset.json: not found" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_eval_reports_the_sparsification_of_a_model_with_a_confidence(tmp_path, frames, confidence_model):
+    out = tmp_path / "report"
+    assert depth_core_main(["eval", "--model", str(confidence_model), "--backend", "torch", "--data", str(frames),
+                            "--out", str(out), "--quiet"]) == 0
+    result = json.loads((out / "metrics.json").read_text())
+    for row in ("prediction", "completion"):
+        curve = result["sparsification"][row]
+        assert [r["kept"] for r in curve] == [1.0, 0.75, 0.5, 0.25]
+        assert curve[0]["abs_rel"] == pytest.approx(result["rows"][row]["abs_rel"], rel=0.5)
+        assert curve[0]["points"] > curve[-1]["points"] > 0
+    report = (out / "metrics.md").read_text()
+    assert "## Sparsification" in report and "| completion |" in report.split("## Sparsification")[1]
+
+
 def test_depth_core_simulate_writes_a_readable_training_set(tmp_path, capsys):
     out = tmp_path / "sim"
     code = depth_core_main(["simulate", "--out", str(out), "--frames", "3", "--scene", "street", "indoor",

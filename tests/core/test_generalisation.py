@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
-from depth_core.generalisation import KEYS, build_suite, evaluate_suite, suite_tables, write_suite_report
+from depth_core.generalisation import KEYS, SPARSE_KEYS, build_suite, evaluate_suite, suite_tables, write_suite_report
 from depth_core.inference import load_estimator
 
 
@@ -51,10 +51,19 @@ def test_the_suite_table_has_every_set_and_the_classical_baseline(tmp_path):
         assert 0 <= r["pred_delta1"] <= 1 and r["scale"] > 0
     # On a smooth slope the classical interpolation of 30 % of the points is nearly exact.
     assert rows["kitchen/random500"]["classical_held"] < 0.05
+    # Sparse inputs: every 4th ring where rings are known (with the photograph and a grey image),
+    # 500 scan points where the scan has more; the default's confidence ranks its errors.
+    for key in SPARSE_KEYS:
+        assert np.isfinite(rows["yard/low_robot"][key]), key
+    assert np.isfinite(rows["kitchen/beams32"]["comp_ring4_grey"])
+    assert not np.isfinite(rows["kitchen/random500"]["comp_pts500"])       # 500 points: none left to score
+    assert [c["kept"] for c in rows["yard/low_robot"]["comp_sparsification"]] == [1.0, 0.75, 0.5, 0.25]
 
     table = suite_tables(results)["default"]
-    assert table.count("\n") == 2 + 3 + 1      # header, three sets, the simulated-suite mean
-    assert "| yard/low_robot | 2 |" in table and "**simulated suite mean**" in table
+    main, sparse = table.strip().split("\n\n")
+    assert main.count("\n") == 2 + 3 - 1 + 1    # header, three sets, the simulated-suite mean
+    assert "| yard/low_robot | 2 |" in main and "**simulated suite mean**" in main
+    assert sparse.count("\n") == 2 + 3 and "grey image" in sparse and "most confident 50 %" in sparse
     files = write_suite_report(results, tmp_path / "report", {"default": est.description})
     names = sorted(f.name for f in files)
     assert names == ["default.md", "default.png", "results.json"]

@@ -30,6 +30,21 @@ def _eval(venv_bin, bag, out, *extra):
 
 
 @pytest.mark.slow
+def test_a_model_with_a_confidence_gets_a_sparsification_table(tmp_path, venv_bin, sim_bag, confidence_model):
+    out = tmp_path / "report"
+    run = _eval(venv_bin, sim_bag, out, "--lidar-topic", "/lidar/points", "--model", str(confidence_model),
+                "--backend", "torch")
+    assert run.returncode == 0, run.stderr
+    m = json.loads((out / "metrics.json").read_text())
+    assert set(m["sparsification"]) == {"prediction", "completion"}
+    for row, curve in m["sparsification"].items():
+        assert [r["kept"] for r in curve] == [1.0, 0.75, 0.5, 0.25]
+        assert curve[0]["points"] == m["results"][row]["points"]     # every scored point, ranked
+    report = (out / "report.md").read_text()
+    assert "## Sparsification" in report and "| completion |" in report.split("## Sparsification")[1]
+
+
+@pytest.mark.slow
 def test_report_schema_accounting_and_output_bag(tmp_path, venv_bin, sim_bag, tiny_model):
     out = tmp_path / "report"
     run = _eval(venv_bin, sim_bag, out, "--lidar-topic", "/lidar/points", "--model", str(tiny_model),

@@ -6,14 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from depth_core.geometry import backproject, transform_to_xyzquat
+from depth_core.geometry import CameraIntrinsics, backproject, transform_to_xyzquat
 from depth_core.inference import load_estimator
 from depth_core.models import create_model
 from depth_ros.bag import read_messages
 from depth_ros.conversions import (
     ConversionError,
+    camera_info_to_msg,
     compressed_to_msg,
     depth_from_msg,
+    image_to_msg,
     make_header,
     pack_rgb,
     pointcloud_from_msg,
@@ -156,3 +158,28 @@ def test_compressed_images(bag_frames, estimator):
     bad = TYPES.CompressedImage(header=image.header, format="jpeg", data=TYPES.byte_array(np.zeros(10, np.uint8)))
     with pytest.raises(ConversionError, match="do not decode"):
         pipe.process(bad, info)
+
+
+def test_min_confidence_makes_depth_nan_exactly_where_the_confidence_is_lower(confidence_model, bag_frames,
+                                                                               estimator):
+    est = load_estimator(str(confidence_model), backend="torch")
+    header = make_header(TYPES, 1_700_000_000 * 10**9, "camera_optical_frame")
+    rgb = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    image = image_to_msg(TYPES, rgb, "rgb8", header)
+    info = camera_info_to_msg(TYPES, CameraIntrinsics(120.0, 120.0, 80.0, 60.0, 160, 120), header)
+    full = FramePipeline(est, PipelineConfig(), TYPES).process(image, info)
+    threshold = float(np.median(full.confidence))
+    cut = FramePipeline(est, PipelineConfig(min_confidence=threshold), TYPES).process(image, info)
+    low = full.confidence < threshold
+    assert 0 < low.sum() < low.size and np.isfinite(full.depth).all()
+    np.testing.assert_array_equal(np.isnan(cut.depth), low)
+    np.testing.assert_array_equal(cut.depth[~low], full.depth[~low])
+    np.testing.assert_array_equal(depth_from_msg(cut.messages["depth"]), cut.depth)
+    np.testing.assert_array_equal(depth_from_msg(cut.messages["confidence"]), full.confidence)   # unchanged
+    z = pointcloud_from_msg(cut.messages["points"], ("z",))["z"].reshape(120, 160)
+    np.testing.assert_array_equal(np.isnan(z), low)
+
+    msgs, extrinsic = bag_frames          # a model without a confidence ignores it
+    plain = _pipeline(estimator, extrinsic, min_confidence=0.9).process(msgs["/camera/image_raw"][0],
+                                                                         msgs["/camera/camera_info"][0])
+    assert plain.confidence is None and np.isfinite(plain.depth).all()

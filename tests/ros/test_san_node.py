@@ -14,7 +14,7 @@ from rcl_interfaces.srv import SetParameters
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
-from depth_core.geometry import backproject, project_lidar, transform_to_xyzquat
+from depth_core.geometry import CameraIntrinsics, backproject, project_lidar, transform_to_xyzquat
 from depth_core.metrics import compute_depth_metrics
 from depth_ros.bag import read_messages
 from depth_ros.bag.simulate import write_sim_bag
@@ -63,6 +63,16 @@ def ground_truth(node_bag):
         covered = project_lidar(np.stack([f["x"], f["y"], f["z"]], 1), T, cam.K, cam.height, cam.width) > 0
         truth[stamp] = np.where(covered, depth_from_msg(d["/camera/depth_gt"]), np.nan)
     return truth
+
+
+def _set_parameter(client, name: str, ptype: int, **value):
+    """The SetParameters result for one parameter (None when the node does not answer in 10 s)."""
+    req = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(type=ptype, **value))])
+    future = client.call_async(req)
+    deadline = time.monotonic() + 10
+    while not future.done() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return future.result().results[0] if future.done() else None
 
 
 def _diagnostics(probe) -> dict:
@@ -264,19 +274,11 @@ def test_parameters_are_validated_and_inputs_are_subscribed_only_while_an_output
         assert node.wait_for("ready in", 180), node.log
         client = probe.node.create_client(SetParameters, "/san_node/set_parameters")
         assert client.wait_for_service(timeout_sec=20)
-
-        def set_param(name, ptype, **value):
-            req = SetParameters.Request(parameters=[Parameter(name=name, value=ParameterValue(type=ptype, **value))])
-            future = client.call_async(req)
-            deadline = time.monotonic() + 10
-            while not future.done() and time.monotonic() < deadline:
-                time.sleep(0.05)
-            return future.result().results[0]
-
-        bad = set_param("lidar_extrinsic", ParameterType.PARAMETER_DOUBLE_ARRAY, double_array_value=[1.0, 2.0])
+        bad = _set_parameter(client, "lidar_extrinsic", ParameterType.PARAMETER_DOUBLE_ARRAY,
+                             double_array_value=[1.0, 2.0])
         assert not bad.successful and "lidar_extrinsic: expected 7 finite numbers" in bad.reason
-        assert not set_param("model", ParameterType.PARAMETER_STRING, string_value="classical").successful
-        assert set_param("points_stride", ParameterType.PARAMETER_INTEGER, integer_value=4).successful
+        assert not _set_parameter(client, "model", ParameterType.PARAMETER_STRING, string_value="classical").successful
+        assert _set_parameter(client, "points_stride", ParameterType.PARAMETER_INTEGER, integer_value=4).successful
 
         def inputs_subscribed(count, timeout=20):
             deadline = time.monotonic() + timeout
@@ -303,6 +305,62 @@ def test_parameters_are_validated_and_inputs_are_subscribed_only_while_an_output
     finally:
         if player:
             player.stop()
+        probe.close()
+        node.stop()
+
+
+def test_min_confidence_set_at_run_time_masks_depth_and_points_where_the_confidence_is_lower(tmp_path, venv_bin,
+                                                                                               confidence_model):
+    types = rclpy_types()
+    cam = CameraIntrinsics(120.0, 120.0, 80.0, 60.0, 160, 120)
+    rgb = np.random.default_rng(0).integers(0, 255, (120, 160, 3), dtype=np.uint8)
+    node = start_node(tmp_path, {"model": str(confidence_model), "backend": "torch", "use_lidar": False},
+                      venv_bin / "san_node")
+    probe = Probe({"/depth/image": Image, "/depth/confidence": Image, "/pseudo_lidar/points": PointCloud2})
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        pub_image = probe.publisher(Image, "/camera/image_raw")
+        pub_info = probe.publisher(CameraInfo, "/camera/camera_info")
+        client = probe.node.create_client(SetParameters, "/san_node/set_parameters")
+        assert client.wait_for_service(timeout_sec=20)
+        deadline = time.monotonic() + 30                                       # discovery
+        while min(p.get_subscription_count() for p in (pub_image, pub_info)) < 1:
+            assert time.monotonic() < deadline, node.log
+            time.sleep(0.1)
+
+        def outputs(stamp):
+            """depth, confidence and cloud of the frame stamped ``stamp``, republished until all three came."""
+            h = make_header(types, stamp, "camera_optical_frame")
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                pub_info.publish(camera_info_to_msg(types, cam, h))
+                pub_image.publish(image_to_msg(types, rgb, "rgb8", h))
+                time.sleep(1.0)
+                found = {t: [m for m in probe.wait(t, 0, 0) if stamp_to_ns(m.header.stamp) == stamp]
+                         for t in probe.messages}
+                if all(found.values()):
+                    return [found[t][0] for t in ("/depth/image", "/depth/confidence", "/pseudo_lidar/points")]
+            raise AssertionError(f"no outputs for stamp {stamp}:\n{node.log}")
+
+        depth, confidence, _ = outputs(1_700_000_000 * 10**9)
+        assert np.isfinite(depth_from_msg(depth)).all()                       # off by default
+        threshold = float(np.median(depth_from_msg(confidence)))
+        bad = _set_parameter(client, "min_confidence", ParameterType.PARAMETER_DOUBLE, double_value=1.5)
+        assert not bad.successful and "min_confidence" in bad.reason
+        assert _set_parameter(client, "min_confidence", ParameterType.PARAMETER_DOUBLE,
+                              double_value=threshold).successful
+
+        depth, confidence, cloud = outputs(1_700_000_001 * 10**9)
+        depth, low = depth_from_msg(depth), depth_from_msg(confidence) < threshold
+        assert 0 < low.sum() < low.size
+        np.testing.assert_array_equal(np.isnan(depth), low)
+        assert np.isfinite(depth[~low]).all()
+        assert (cloud.height, cloud.width) == (120, 160)                      # organised, points_stride 1
+        f = pointcloud_from_msg(cloud)
+        points = np.stack([f["x"], f["y"], f["z"]], 1).reshape(120, 160, 3)
+        np.testing.assert_array_equal(np.isnan(points).any(axis=2), low)
+        np.testing.assert_allclose(points, backproject(depth, cam.K), rtol=1e-5, equal_nan=True)
+    finally:
         probe.close()
         node.stop()
 

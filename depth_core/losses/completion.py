@@ -1,0 +1,50 @@
+"""Losses of a completion trained the way it is scored: the log-depth error on dense ground truth
+and, as a separate mean, at the scan's points held out of the input; and the negative
+log-likelihood of a Laplacian confidence head (Kendall & Gal, NeurIPS 2017)."""
+
+from __future__ import annotations
+
+import torch
+
+from .silog import valid_depth_mask
+
+__all__ = ["held_out_mask", "laplace_nll", "log_l1"]
+
+
+def held_out_mask(lidar: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+    """Where the scan ``lidar`` [B,1,H,W] has a point that the input ``sparse`` does not."""
+    return valid_depth_mask(lidar) & ~(sparse > 0)
+
+
+def _mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def log_l1(depth: torch.Tensor, gt: torch.Tensor, lidar: torch.Tensor | None = None,
+           sparse: torch.Tensor | None = None, held_out_weight: float = 1.0) -> torch.Tensor:
+    """Mean ``|log depth - log gt|`` over valid ``gt``, plus ``held_out_weight`` times the same
+    mean at the held-out points of ``lidar`` against the LiDAR's own values (what the
+    held-out protocol scores)."""
+    valid = valid_depth_mask(gt)
+    loss = _mean((torch.log(depth) - torch.log(gt.clamp(min=1e-3))).abs(), valid)
+    if lidar is not None and held_out_weight:
+        held = held_out_mask(lidar, sparse)
+        loss = loss + held_out_weight * _mean((torch.log(depth) - torch.log(lidar.clamp(min=1e-3))).abs(), held)
+    return loss
+
+
+def laplace_nll(depth: torch.Tensor, scale: torch.Tensor, gt: torch.Tensor, lidar: torch.Tensor | None = None,
+                sparse: torch.Tensor | None = None) -> torch.Tensor:
+    """``|e| / b + log b`` with ``e`` the log-depth error (the depth detached: this trains the
+    confidence only) and ``b`` the predicted scale, over valid ``gt`` and, as a second mean, at
+    the held-out points of ``lidar``."""
+    log_depth = torch.log(depth.detach())
+
+    def nll(target, mask):
+        e = (log_depth - torch.log(target.clamp(min=1e-3))).abs()
+        return _mean(e / scale + torch.log(scale), mask)
+
+    loss = nll(gt, valid_depth_mask(gt))
+    if lidar is not None:
+        loss = loss + nll(lidar, held_out_mask(lidar, sparse))
+    return loss

@@ -1,0 +1,202 @@
+"""The completion trained in place (san_efficientnet_lite0_spn): image-guided propagation that
+keeps measured pixels, a learned confidence in both modes, prediction unchanged without points,
+one ONNX graph; the sparsification that scores the confidence; growing a model from smaller
+weights (init_new)."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from depth_core.metrics import Sparsification, sparsification_table
+from depth_core.models import create_model, save_model
+from depth_core.models.layers.prior import PushPullPrior
+from depth_core.models.layers.propagation import AffinityPropagation, ConfidenceHead, laplace_confidence, neighbours
+from depth_core.train.config import ConfigError
+from depth_core.train.init import init_model
+
+
+def _random_head(prop: AffinityPropagation, seed: int = 0, std: float = 0.5) -> None:
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        prop.head[-1].weight.normal_(0, std)
+
+
+def test_neighbours_are_the_eight_shifted_copies_with_replicated_borders():
+    x = torch.arange(20.0).view(1, 1, 4, 5)
+    n = neighbours(x, 1)
+    assert n.shape == (1, 8, 4, 5)
+    assert n[0, 1, 2, 3] == x[0, 0, 1, 3] and n[0, 6, 2, 3] == x[0, 0, 3, 3]      # up, down
+    assert n[0, 3, 2, 3] == x[0, 0, 2, 2] and n[0, 7, 1, 1] == x[0, 0, 2, 2]      # left, down-right
+    assert n[0, 0, 0, 0] == x[0, 0, 0, 0]                                         # replicated corner
+    assert neighbours(x, 2)[0, 4, 1, 1] == x[0, 0, 1, 3]                          # right, dilation 2
+
+
+def test_propagation_keeps_measured_pixels_and_stays_within_its_inputs():
+    prop = AffinityPropagation(4, dilations=(4, 2, 1), iterations=3)
+    _random_head(prop)
+    guide = torch.randn(2, 4, 32, 48)
+    x0 = torch.rand(2, 1, 32, 48) * 2 - 3
+    mask = (torch.rand(2, 1, 32, 48) < 0.1).float()
+    anchor = torch.rand(2, 1, 32, 48) * 2 - 3
+    with torch.no_grad():
+        out = prop(x0, guide, anchor, mask)
+        affinities = prop.affinities(guide)
+    assert torch.equal(out[mask > 0], anchor[mask > 0])
+    assert all(float(a.min()) >= 0 and float(a.sum(1).max()) <= 1 + 1e-6 for a in affinities)
+    # Convex updates: nothing leaves the range of the estimate and the measurements.
+    assert float(out.min()) >= -3 - 1e-5 and float(out.max()) <= -1 + 1e-5
+
+
+def test_the_initial_propagation_barely_moves_the_estimate():
+    prop = AffinityPropagation(4)   # the initial head: affinities sigmoid(-6) = 0.0025
+    x0 = torch.randn(1, 1, 16, 16)
+    with torch.no_grad():
+        out = prop(x0, torch.randn(1, 4, 16, 16), x0, torch.zeros_like(x0))
+    assert float((out - x0).abs().max()) < 0.2 * float(x0.abs().max())
+
+
+def test_a_plane_with_sparse_points_is_completed_to_the_plane_within_one_percent():
+    """A ground plane's inverse depth is affine in the pixel coordinates; the default's schedule
+    (dilations 4, 2, 1, three updates each) with uniform affinities, starting at the in-graph
+    prior of every 4th row of points, stays on it away from the image border (where the
+    replicated border is not the plane)."""
+    h, w = 64, 96
+    v = torch.arange(h, dtype=torch.float32).view(1, 1, h, 1).expand(1, 1, h, w)
+    u = torch.arange(w, dtype=torch.float32).view(1, 1, 1, w).expand(1, 1, h, w)
+    inv_plane = 0.1 + 0.003 * v + 0.0005 * u                      # 1/m: 10 m at the top left, 3.3 m at the bottom
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., 1::4, ::2] = 1
+    prior, _ = PushPullPrior(levels=5)(inv_plane * mask, mask)
+    prop = AffinityPropagation(1, dilations=(4, 2, 1), iterations=3)
+    with torch.no_grad():
+        prop.head[-1].bias.fill_(3.0)                              # every affinity sigmoid(3), normalised
+        out = prop(torch.log(prior), torch.zeros(1, 1, h, w), torch.log(inv_plane), mask)
+    err = (torch.exp(out) / inv_plane - 1).abs()[..., 8:-8, 8:-8]
+    assert float(err.max()) < 0.01
+
+
+def test_confidence_is_a_probability_that_falls_with_the_error_scale():
+    scale = torch.tensor([0.005, 0.05, 0.2, 2.0])
+    c = laplace_confidence(scale)
+    assert torch.all((c >= 0) & (c <= 1)) and torch.all(c[:-1] > c[1:])
+    head = ConfidenceHead(3)
+    assert torch.allclose(head(torch.randn(1, 3, 8, 8)), torch.full((1, 1, 8, 8), 0.205), atol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def spn():
+    torch.manual_seed(0)
+    model = create_model("san_efficientnet_lite0_spn").eval()
+    with torch.no_grad():   # non-trivial gate, affinities and confidence, as after training
+        model.refine[-1].weight.normal_(0, 0.3)
+        model.propagate.head[-1].weight.normal_(0, 0.3)
+        model.confidence.net[-1].weight.normal_(0, 0.3)
+    return model
+
+
+def test_spn_without_points_is_bit_identical_to_its_prediction_and_keeps_measured_pixels(spn):
+    image = torch.rand(1, 3, 160, 256)
+    with torch.no_grad():
+        prediction = spn(image)
+        empty = spn(image, torch.zeros(1, 1, 160, 256))
+        dense = torch.rand(1, 1, 160, 256) * 40 + 2
+        completed = spn(image, dense)
+        sparse = torch.zeros_like(dense)
+        sparse[..., 80::4, ::3] = dense[..., 80::4, ::3]
+        out = spn(image, sparse)
+    assert torch.equal(empty["depth"], prediction["depth"])
+    assert torch.equal(empty["confidence"], prediction["confidence"])
+    torch.testing.assert_close(completed["depth"], dense, rtol=1e-5, atol=0)
+    hit = sparse > 0
+    torch.testing.assert_close(out["depth"][hit], sparse[hit], rtol=1e-5, atol=0)
+    assert not torch.allclose(out["depth"][~hit], prediction["depth"][~hit])
+    for o in (prediction, out):
+        assert o["confidence"].shape == o["depth"].shape
+        assert float(o["confidence"].min()) >= 0 and float(o["confidence"].max()) <= 1
+    assert float(out["confidence"].std()) > 0
+
+
+def test_spn_trains_with_its_fusion_in_place(spn):
+    """The training pass carries the confidence's error scale for its loss, and every learned
+    part of the completion gets a gradient from the completion's loss."""
+    from depth_core.losses import laplace_nll, log_l1
+
+    model = create_model("san_efficientnet_lite0_spn").train()
+    with torch.no_grad():
+        model.propagate.head[-1].weight.normal_(0, 0.1)
+    image = torch.rand(2, 3, 96, 128)
+    gt = torch.rand(2, 1, 96, 128) * 20 + 2
+    lidar = torch.where(torch.rand_like(gt) < 0.1, gt, torch.zeros_like(gt))
+    sparse = torch.where(torch.rand_like(gt) < 0.5, lidar, torch.zeros_like(gt))
+    out = model.forward_passes(image, sparse, ("prediction", "completion"))
+    comp = out["completion"]
+    assert {"depth", "confidence", "error_scale", "inv_depths"} <= set(comp) and "error_scale" in out["prediction"]
+    loss = log_l1(comp["depth"], gt, lidar, sparse) + laplace_nll(comp["depth"], comp["error_scale"], gt, lidar, sparse)
+    loss.backward()
+    for name in ("trust_slope", "trust_radius", "refine.2.weight", "propagate.head.0.weight",
+                 "confidence.net.2.weight"):
+        grad = dict(model.named_parameters())[name].grad
+        assert grad is not None and float(grad.abs().sum()) > 0, name
+
+
+@pytest.mark.slow
+def test_spn_exports_to_one_onnx_graph_with_parity(spn, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    from depth_core.export import export_onnx
+
+    path = export_onnx(spn, tmp_path / "spn.onnx", height=160, width=512)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [o.name for o in session.get_outputs()] == ["depth", "confidence"]
+    rng = np.random.default_rng(1)
+    image = rng.uniform(size=(1, 3, 160, 512)).astype(np.float32)
+    for sparse in (np.zeros((1, 1, 160, 512), np.float32),
+                   np.where(rng.uniform(size=(1, 1, 160, 512)) < 0.04, rng.uniform(2, 60, (1, 1, 160, 512)),
+                            0).astype(np.float32)):
+        depth, confidence = session.run(["depth", "confidence"], {"image": image, "sparse_depth": sparse})
+        with torch.no_grad():
+            out = spn(torch.from_numpy(image), torch.from_numpy(sparse))
+        assert np.max(np.abs(depth - out["depth"].numpy()) / out["depth"].numpy()) < 1e-3
+        assert np.max(np.abs(confidence - out["confidence"].numpy())) < 1e-3
+
+
+def test_a_model_grows_from_smaller_weights_only_with_init_new(tmp_path):
+    torch.manual_seed(0)
+    small = create_model("san_efficientnet_lite0")
+    path = save_model(small, tmp_path / "small.safetensors")
+    grown, _ = init_model(str(path), "san_efficientnet_lite0_spn", {}, ("trust_", "propagate.", "confidence."))
+    assert grown.config.name == "san_efficientnet_lite0_spn"
+    assert torch.equal(grown.state_dict()["refine.0.weight"], small.state_dict()["refine.0.weight"])
+    assert torch.equal(grown.propagate.head[-1].weight, torch.zeros_like(grown.propagate.head[-1].weight))
+    assert torch.equal(grown.propagate.head[-1].bias, torch.full_like(grown.propagate.head[-1].bias, -6.0))
+    with pytest.raises(ConfigError, match="holds a 'san_efficientnet_lite0' model, but model: is"):
+        init_model(str(path), "san_efficientnet_lite0_spn", {})
+    with pytest.raises(ConfigError, match="missing .*propagate"):
+        init_model(str(path), "san_efficientnet_lite0_spn", {}, ("trust_", "confidence."))
+
+
+def test_sparsification_falls_when_the_confidence_ranks_the_errors():
+    rng = np.random.default_rng(0)
+    gt = rng.uniform(2, 50, (40, 60)).astype(np.float32)
+    rel = rng.uniform(0, 0.4, gt.shape).astype(np.float32)          # known relative errors
+    pred = gt * (1 + rel)
+    ranked = Sparsification()
+    ranked.add(pred, gt, 1 - rel)                                   # confidence: the error, reversed
+    curve = ranked.curve()
+    assert [r["kept"] for r in curve] == [1.0, 0.75, 0.5, 0.25]
+    values = [r["abs_rel"] for r in curve]
+    assert all(a > b for a, b in itertools.pairwise(values))
+    np.testing.assert_allclose(values[0], rel.mean(), rtol=1e-5)
+    np.testing.assert_allclose(values[2], np.sort(rel.ravel())[: rel.size // 2].mean(), rtol=1e-5)
+    blind = Sparsification()
+    blind.add(pred, gt, np.full_like(gt, 0.5))                        # no ranking: flat within noise
+    assert blind.curve()[0]["abs_rel"] == pytest.approx(values[0])
+    gt_holes = np.where(rng.uniform(size=gt.shape) < 0.5, gt, 0).astype(np.float32)
+    partial = Sparsification()
+    partial.add(pred, gt_holes, 1 - rel)
+    assert partial.curve()[0]["points"] == int((gt_holes > 0).sum())
+    table = "\n".join(sparsification_table({"completion": curve, "prediction": []}))
+    assert "| completion |" in table and "| prediction |" not in table and "50% kept" in table
