@@ -180,6 +180,7 @@ def evaluate_set(est, classical, suite_set: SuiteSet, *, seed: int = 0, progress
         if curve.get(1.0):
             out[f"{key}_conf50"] = curve[0.5] / curve[1.0]
             out[f"{key}_sparsification"] = [{"kept": k, "abs_rel": v} for k, v in curve.items()]
+            out[f"{key}_calibration"] = r.calibration()
     out["images"] = len(data)
     return out
 

@@ -23,6 +23,7 @@ class Sparsification:
     def __init__(self, min_depth: float = 1e-3, max_depth: float = 80.0) -> None:
         self.min_depth, self.max_depth = min_depth, max_depth
         self.errors: list[np.ndarray] = []
+        self.log_errors: list[np.ndarray] = []
         self.confidences: list[np.ndarray] = []
 
     def add(self, pred: np.ndarray, gt: np.ndarray, confidence: np.ndarray) -> None:
@@ -35,6 +36,7 @@ class Sparsification:
         g = gt[valid].astype(np.float64)
         p = np.clip(pred[valid], self.min_depth, self.max_depth)
         self.errors.append((np.abs(p - g) / g).astype(np.float32))
+        self.log_errors.append(np.abs(np.log(p / g)).astype(np.float32))
         self.confidences.append(confidence[valid].astype(np.float32))
 
     def curve(self, kept=SPARSIFICATION_KEPT) -> list[dict]:
@@ -49,6 +51,26 @@ class Sparsification:
         for share in kept:
             n = max(1, int(np.ceil(share * ranked.size)))
             out.append({"kept": float(share), "abs_rel": float(ranked[:n].mean()), "points": n})
+        return out
+
+
+    def calibration(self, tolerance: float = 0.1, bins: int = 5) -> list[dict]:
+        """For a confidence that claims to be the probability of being within ``tolerance`` of
+        the truth (the default's): per confidence bin, its mean confidence and the share of the
+        bin's points that are within ``tolerance`` (``max(p/g, g/p) < 1 + tolerance``). A
+        calibrated confidence has the two equal."""
+        if not self.errors:
+            return []
+        conf = np.concatenate(self.confidences)
+        within = np.concatenate(self.log_errors) < np.log1p(tolerance)
+        edges = np.linspace(0, 1, bins + 1)
+        which = np.clip(np.digitize(conf, edges) - 1, 0, bins - 1)
+        out = []
+        for b in range(bins):
+            m = which == b
+            if m.any():
+                out.append({"from": float(edges[b]), "to": float(edges[b + 1]), "points": int(m.sum()),
+                            "mean_confidence": float(conf[m].mean()), "within": float(within[m].mean())})
         return out
 
 
