@@ -14,7 +14,13 @@ import torch
 from depth_core.metrics import Sparsification, sparsification_table
 from depth_core.models import create_model, save_model
 from depth_core.models.layers.prior import PushPullPrior
-from depth_core.models.layers.propagation import AffinityPropagation, ConfidenceHead, laplace_confidence, neighbours
+from depth_core.models.layers.propagation import (
+    OFFSETS,
+    AffinityPropagation,
+    ConfidenceHead,
+    laplace_confidence,
+    neighbours,
+)
 from depth_core.train.config import ConfigError
 from depth_core.train.init import init_model
 
@@ -77,6 +83,49 @@ def test_a_plane_with_sparse_points_is_completed_to_the_plane_within_one_percent
         out = prop(torch.log(prior), torch.zeros(1, 1, h, w), torch.log(inv_plane), mask)
     err = (torch.exp(out) / inv_plane - 1).abs()[..., 8:-8, 8:-8]
     assert float(err.max()) < 0.01
+
+
+def _edge_stopping_head(prop: AffinityPropagation) -> None:
+    """Hand-set weights: the affinity to neighbour k is sigmoid(3 - 40 |I(p + k) - I(p)|) on the
+    guide's intensity I: high on a surface, about 0 across an edge the image shows."""
+    first, second, last = prop.head[0], prop.head[2], prop.head[4]
+    with torch.no_grad():
+        for conv in (first, second, last):
+            conv.weight.zero_()
+            conv.bias.zero_()
+        for k, (dy, dx) in enumerate(OFFSETS):
+            for sign, channel in ((1, 2 * k), (-1, 2 * k + 1)):   # relu(I(p+k) - I(p)), relu(I(p) - I(p+k))
+                first.weight[channel, 0, 1 + dy, 1 + dx] += sign
+                first.weight[channel, 0, 1, 1] -= sign
+                second.weight[channel, channel, 1, 1] = 1
+            last.weight[k, 2 * k, 1, 1] = last.weight[k, 2 * k + 1, 1, 1] = -40
+            last.bias[k] = 3
+
+
+def test_propagation_does_not_cross_a_depth_edge_that_the_image_shows():
+    """Left half dark and 4 m away, right half bright and 16 m; points on every 8th row. From a
+    blurred start (what interpolation gives), affinities that follow the image pull each side to
+    its own depth; uniform affinities smear the two across the edge."""
+    h, w = 48, 64
+    left = torch.arange(w).view(1, 1, 1, w).expand(1, 1, h, w) < 32
+    inv_true = torch.where(left, 1 / 4.0, 1 / 16.0)
+    image = left.float() * -1 + 1                                # 0 on the left, 1 on the right
+    mask = torch.zeros(1, 1, h, w)
+    mask[..., 3::8, 1::3] = 1
+    blurred = torch.nn.functional.avg_pool2d(torch.log(inv_true), 9, 1, 4, count_include_pad=False)
+    x0 = mask * torch.log(inv_true) + (1 - mask) * blurred
+    guided = AffinityPropagation(1, dilations=(1,), iterations=200)
+    _edge_stopping_head(guided)
+    uniform = AffinityPropagation(1, dilations=(1,), iterations=200)
+    with torch.no_grad():
+        uniform.head[-1].bias.fill_(3.0)
+        out = guided(x0, image, torch.log(inv_true), mask)
+        smeared = uniform(x0, image, torch.log(inv_true), mask)
+    near_edge = (slice(None), slice(None), slice(3, 44), slice(28, 36))   # between the first and last rows of points
+    err = (torch.exp(out) / inv_true - 1).abs()[near_edge]
+    assert float(err.max()) < 0.1                                  # each side keeps its own depth
+    assert float((torch.exp(smeared) / inv_true - 1).abs()[near_edge].max()) > 0.5
+    assert float((torch.exp(x0) / inv_true - 1).abs()[near_edge].max()) > 0.5
 
 
 def test_confidence_is_a_probability_that_falls_with_the_error_scale():
