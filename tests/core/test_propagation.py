@@ -251,7 +251,8 @@ def test_sparsification_falls_when_the_confidence_ranks_the_errors():
     spread = Sparsification()
     spread.add(pred, gt, 1 - rel / 0.4)
     bins = spread.calibration(bins=5)
-    assert [b["from"] for b in bins] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8]) and sum(b["points"] for b in bins) == gt.size
+    assert [b["from"] for b in bins] == pytest.approx([0.0, 0.2, 0.4, 0.6, 0.8])
+    assert sum(b["points"] for b in bins) == gt.size
     assert bins[-1]["within"] > 0.9 and bins[0]["within"] == 0.0
     table = "\n".join(sparsification_table({"completion": curve, "prediction": []}))
     assert "| completion |" in table and "| prediction |" not in table and "50% kept" in table
