@@ -40,7 +40,7 @@ def test_the_suite_table_has_every_set_and_the_classical_baseline(tmp_path):
     rig = sets[0].dataset[0]["rig"]
     assert rig["name"] == "low_robot" and rig["appearance"] is not None     # held-out rig, randomised look
 
-    est = load_estimator("default", "torch")
+    est = load_estimator("san_efficientnet_lite0_spn", "torch")     # a model with a confidence
     results = evaluate_suite({"default": est}, load_estimator("classical"), sets, progress=False)
     rows = results["default"]
     assert set(rows) == {"yard/low_robot", "kitchen/beams32", "kitchen/random500"}
