@@ -149,6 +149,8 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
         per_row.setdefault(name, []).append(m)
         if confidence is not None:
             inside = np.where(crop_mask(p.crop, *gt.shape), gt, 0)
+            if median_scaling:   # ranked as the row is scored
+                pred = pred * m.get("median_scale", 1.0)
             ranked.setdefault(name, Sparsification(p.min_depth, p.max_depth)).add(pred, inside, confidence)
         return m
 

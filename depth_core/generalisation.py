@@ -154,17 +154,16 @@ def evaluate_set(est, classical, suite_set: SuiteSet, *, seed: int = 0, progress
         if valid.any():
             rows["median_abs_rel"].append(_score(np.full(gt.shape, np.median(gt[valid]), np.float32), gt)["abs_rel"])
         sparse_in, held = _split(s["sparse_depth"], np.random.default_rng([seed, i]))
-        if not (sparse_in > 0).any() or not (held > 0).any():
-            continue
-        ref = classical.predict(rgb, K, sparse_in).depth
-        rows["classical_held"].append(_score(ref, held)["abs_rel"])
-        rows["classical_dense"].append(_score(ref, gt)["abs_rel"])
-        if est.uses_sparse_depth:
-            done = est.predict(rgb, K, sparse_in)
-            rows["comp_held"].append(_score(done.depth, held)["abs_rel"])
-            rows["comp_dense"].append(_score(done.depth, gt)["abs_rel"])
-            if done.confidence is not None:
-                ranked["comp"].add(done.depth, held, done.confidence)
+        if (sparse_in > 0).any() and (held > 0).any():
+            ref = classical.predict(rgb, K, sparse_in).depth
+            rows["classical_held"].append(_score(ref, held)["abs_rel"])
+            rows["classical_dense"].append(_score(ref, gt)["abs_rel"])
+            if est.uses_sparse_depth:
+                done = est.predict(rgb, K, sparse_in)
+                rows["comp_held"].append(_score(done.depth, held)["abs_rel"])
+                rows["comp_dense"].append(_score(done.depth, gt)["abs_rel"])
+                if done.confidence is not None:
+                    ranked["comp"].add(done.depth, held, done.confidence)
         for name, (given, rest) in _sparse_inputs(s, np.random.default_rng([seed, i, 2])).items():
             if not (given > 0).any() or not (rest > 0).any():
                 continue

@@ -246,17 +246,19 @@ def _pattern(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
 
 
 def livox_pattern_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator) -> np.ndarray:
-    """A Livox-style non-repetitive (rosette) scan: two counter-rotating Risley prisms deflect
-    the beam by ``A (cos w1 t, sin w1 t) + A (cos w2 t, sin w2 t)``, drawn in angle space over a
-    random share of one rosette, a circular field of view that spans the image's height, centred
-    near the principal point. Values from the ground truth where it is denser than the LiDAR, else
-    the LiDAR's (a pattern point keeps the LiDAR point within a pixel, if any)."""
+    """A Livox-style rosette scan: two counter-rotating Risley prisms deflect the beam by
+    ``A (cos w1 t, sin w1 t) + A (cos w2 t, sin w2 t)``, sampled at random times over one period
+    of the pattern (its phase random), in a circular field of view about twice the image's height
+    across (``2 A``, clipped by the image), centred near the principal point; a real sensor's
+    rosette drifts between sweeps, which the random phase and point count stand in for. Values
+    from the ground truth where it is denser than the LiDAR, else the LiDAR's (a pattern point
+    keeps the LiDAR points within a pixel of it)."""
     gt, lidar, K = sample["depth"], sample["sparse_depth"], sample["K"]
     h, w = gt.shape
     source = gt if (gt > 0).sum() > (lidar > 0).sum() else lidar
     n = round(np.exp(rng.uniform(np.log(cfg.livox_points[0]), np.log(cfg.livox_points[1]))))
     t = rng.uniform(0, 1, n) + rng.uniform()
-    w1, w2 = 2 * np.pi * 17.0, -2 * np.pi * 11.0        # incommensurate prism rates: the rosette never repeats
+    w1, w2 = 2 * np.pi * 17.0, -2 * np.pi * 11.0        # prism rates: 28 petals in one period
     radius = rng.uniform(0.45, 0.6) * h / K[1, 1]          # each prism's deflection (tangent units)
     x = radius * (np.cos(w1 * t) + np.cos(w2 * t)) + rng.normal(0, 0.1) * w / K[0, 0]
     y = radius * (np.sin(w1 * t) + np.sin(w2 * t))

@@ -77,17 +77,23 @@ class TrainingSet(Dataset):
         rng = np.random.default_rng(seed)
         sample = augment_sample(sample, self.augment, rng)
         sparse, mode = sample_sparse(sample, self.sparse, rng)
-        depth = np.where(sample["depth"] < self.max_depth, sample["depth"], 0).astype(np.float32)
+        depth = _finite_below(sample["depth"], self.max_depth)
         return {
             "image": torch.from_numpy(sample["rgb"].transpose(2, 0, 1).astype(np.float32) / 255.0),
             "depth": torch.from_numpy(depth)[None],
             "sparse_depth": torch.from_numpy(sparse)[None],
             # The whole scan: its points not given as input are the held-out points the
             # completion is scored (and supervised) at.
-            "lidar": torch.from_numpy(sample["sparse_depth"].astype(np.float32))[None],
+            "lidar": torch.from_numpy(_finite_below(sample["sparse_depth"], self.max_depth))[None],
             "K": torch.from_numpy(sample["K"].astype(np.float32)),
             "sparse_mode": mode,
         }
+
+
+def _finite_below(depth: np.ndarray, max_depth: float) -> np.ndarray:
+    """Depth with everything not finite and below ``max_depth`` set to 0 (missing)."""
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(depth) & (depth < max_depth), depth, 0).astype(np.float32)
 
 
 def collate(items: list[dict | None]) -> dict:

@@ -17,7 +17,8 @@ def held_out_mask(lidar: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
 
 
 def _mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (x * mask).sum() / mask.sum().clamp(min=1)
+    """The mean of ``x`` where ``mask``; whatever ``x`` holds elsewhere (inf, NaN) is ignored."""
+    return torch.where(mask, x, torch.zeros_like(x)).sum() / mask.sum().clamp(min=1)
 
 
 def log_l1(depth: torch.Tensor, gt: torch.Tensor, lidar: torch.Tensor | None = None,

@@ -18,10 +18,12 @@ class Sparsification:
 
     A point counts as in :func:`~depth_core.metrics.compute_depth_metrics`: finite ``gt`` within
     ``(min_depth, max_depth)``, a finite prediction (clipped to the same range) and a finite
-    confidence."""
+    confidence. A frame with more than ``max_points`` such points contributes a random
+    ``max_points`` of them (seeded by the frame's order), so dense ground truth over thousands of
+    frames stays within memory."""
 
-    def __init__(self, min_depth: float = 1e-3, max_depth: float = 80.0) -> None:
-        self.min_depth, self.max_depth = min_depth, max_depth
+    def __init__(self, min_depth: float = 1e-3, max_depth: float = 80.0, max_points: int = 100_000) -> None:
+        self.min_depth, self.max_depth, self.max_points = min_depth, max_depth, max_points
         self.errors: list[np.ndarray] = []
         self.log_errors: list[np.ndarray] = []
         self.confidences: list[np.ndarray] = []
@@ -33,11 +35,14 @@ class Sparsification:
         with np.errstate(invalid="ignore"):
             valid = np.isfinite(gt) & (gt > self.min_depth) & (gt < self.max_depth) & np.isfinite(pred) \
                 & np.isfinite(confidence)
-        g = gt[valid].astype(np.float64)
-        p = np.clip(pred[valid], self.min_depth, self.max_depth)
+        index = np.flatnonzero(valid)
+        if index.size > self.max_points:
+            index = np.sort(np.random.default_rng(len(self.errors)).choice(index, self.max_points, replace=False))
+        g = gt.ravel()[index].astype(np.float64)
+        p = np.clip(pred.ravel()[index], self.min_depth, self.max_depth)
         self.errors.append((np.abs(p - g) / g).astype(np.float32))
         self.log_errors.append(np.abs(np.log(p / g)).astype(np.float32))
-        self.confidences.append(confidence[valid].astype(np.float32))
+        self.confidences.append(confidence.ravel()[index].astype(np.float32))
 
     def curve(self, kept=SPARSIFICATION_KEPT) -> list[dict]:
         """``[{"kept": share, "abs_rel": mean AbsRel of the most confident share, "points": n}]``;

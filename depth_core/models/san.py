@@ -252,10 +252,11 @@ class SANEfficientNet(_SANModel):
             fused = log_net + a * ratio + (1 - a) * confidence * delta
         else:
             # A learned gate whose trust in the prior falls with the distance to the nearest
-            # point (a learned slope and radius in pyramid levels, starting at the first default's
-            # trust floor), moved per pixel by the head; then image-guided propagation from the
-            # measured pixels.
-            levels = torch.log2(torch.clamp(confidence, min=1e-6)) + self.trust_radius
+            # point (a learned slope and radius in pyramid levels, starting at slope 2 and the
+            # first default's radius of 4 levels), moved per pixel by the head; then image-guided
+            # propagation from the measured pixels.
+            climbed = torch.log(torch.clamp(confidence, min=1e-6)) / math.log(1.0 / self.prior.decay)
+            levels = climbed + self.trust_radius
             a = mask + (1 - mask) * has_points * torch.sigmoid(gate + self.trust_slope * levels)
             fused = log_net + a * ratio + (1 - a) * confidence * delta
             guide = torch.cat([features, image, fused - log_net, ratio * confidence, confidence, mask], 1)
@@ -264,9 +265,11 @@ class SANEfficientNet(_SANModel):
         # Bit-exact prediction mode where the prior has nothing (no point at all in the image).
         out = {"inv_depth": torch.where(confidence > 0, torch.exp(fused), inv_net)}
         if self.with_confidence:
-            # What the head sees beyond the image features is exactly 0 without points.
+            # What the head sees beyond the image features is exactly 0 without points. Its inputs
+            # are detached: its likelihood trains the confidence, never the depth.
             change = (fused - log_inv_net) * has_points
-            out["scale"] = self.confidence(torch.cat([features, change, ratio * confidence, confidence, mask], 1))
+            head_in = torch.cat([features, change, ratio * confidence, confidence, mask], 1).detach()
+            out["scale"] = self.confidence(head_in)
         return out
 
     def components(self):

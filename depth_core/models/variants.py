@@ -90,7 +90,8 @@ def san_efficientnet_lite0_spn(**overrides) -> SANEfficientNet:
     """``san_efficientnet_lite0`` whose completion is trained in place: a learned gate on the
     in-graph prior (no weightless trust floor), image-guided spatial propagation from the
     measured pixels (CSPN++/NLSPN-style affinities at dilations 4, 2, 1) and a learned per-pixel
-    confidence (a Laplacian on the log-depth error) in both modes: the package's default model."""
+    confidence (a Laplacian on the log-depth error) in both modes. Shipped, not the default: better
+    than the default on simulated data, worse on real frames (docs/models/san_efficientnet_lite0_spn.md)."""
     defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
                 "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0,
                 "arch": {"propagation": {"hidden": 16, "dilations": [4, 2, 1], "iterations": 3},

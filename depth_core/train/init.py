@@ -56,9 +56,13 @@ def init_model(spec: str, model: str | None, model_args: dict,
             raise ConfigError("init_new: needs model: (the larger model to grow from the init weights)")
         if model not in list_models():
             raise ConfigError(f"model: '{model}' is not a registry model ({', '.join(list_models())})")
+        # The file's settings (depth range, canonical camera, input size, its architecture
+        # options) on the new model's defaults, then model_args.
+        saved = {k: v for k, v in config.to_dict().items() if k != "name"}
+        saved["arch"] = {k: v for k, v in saved["arch"].items() if k not in _INITIAL_ONLY}
         args = {k: v for k, v in model_args.items() if k not in _INITIAL_ONLY}
         try:
-            return load_weights(create_model(model, **args), path, tuple(new_parts)), path
+            return load_weights(create_model(model, **{**saved, **args}), path, tuple(new_parts)), path
         except (ModelFileError, ValueError) as exc:
             raise ConfigError(f"init: {exc}") from None
     if model is not None and model != config.name:

@@ -132,6 +132,8 @@ class Trainer:
             model = load_model(latest / "model.safetensors")
             self.init_path = self._init_if_present(cfg.init)
         elif cfg.init:
+            if not isinstance(cfg.init_new, list) or not all(isinstance(p, str) and p for p in cfg.init_new):
+                raise ConfigError(f"init_new: expected a list of parameter-name prefixes, got {cfg.init_new!r}")
             model, self.init_path = init_model(cfg.init, cfg.model, cfg.model_args, tuple(cfg.init_new))
         else:
             model = create_model(cfg.model or "san_resnet18", **cfg.model_args)

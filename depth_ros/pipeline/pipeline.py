@@ -258,7 +258,8 @@ class FramePipeline:
                 confidence = cv2.resize(confidence, (out_w, out_h), interpolation=cv2.INTER_NEAREST)
             out_cam = cam.resized(out_w, out_h)
         if confidence is not None and self.config.min_confidence > 0:
-            depth = np.where(confidence < self.config.min_confidence, np.float32(np.nan), depth)
+            # A NaN confidence (none estimated there) counts as below any threshold.
+            depth = np.where(confidence >= self.config.min_confidence, depth, np.float32(np.nan))
         timings["postprocess"] = timings.get("postprocess", 0.0) + time.perf_counter() - t
 
         out = FrameResult(frame, depth, out_cam, result.mode, status, timings, confidence)

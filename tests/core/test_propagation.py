@@ -190,6 +190,20 @@ def test_spn_trains_with_its_fusion_in_place(spn):
                  "confidence.net.2.weight"):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and float(grad.abs().sum()) > 0, name
+    # The confidence's likelihood trains the confidence only, never the depth path.
+    model.zero_grad()
+    with torch.no_grad():
+        model.confidence.net[-1].weight.normal_(0, 0.3)
+    comp = model.forward_passes(image, sparse, ("completion",))["completion"]
+    laplace_nll(comp["depth"], comp["error_scale"], gt, lidar, sparse).backward()
+    grads = {n: p.grad for n, p in model.named_parameters()}
+    assert float(grads["confidence.net.0.weight"].abs().sum()) > 0
+    assert all(g is None or float(g.abs().sum()) == 0 for n, g in grads.items() if not n.startswith("confidence."))
+    # A scan with non-finite values leaves the losses finite (those points are not points).
+    bad = lidar.clone()
+    bad[0, 0, 0, 0], bad[0, 0, 0, 1] = float("inf"), float("nan")
+    assert torch.isfinite(log_l1(comp["depth"], gt, bad, sparse))
+    assert torch.isfinite(laplace_nll(comp["depth"], comp["error_scale"], gt, bad, sparse))
 
 
 @pytest.mark.slow
@@ -214,10 +228,12 @@ def test_spn_exports_to_one_onnx_graph_with_parity(spn, tmp_path):
 
 def test_a_model_grows_from_smaller_weights_only_with_init_new(tmp_path):
     torch.manual_seed(0)
-    small = create_model("san_efficientnet_lite0")
+    small = create_model("san_efficientnet_lite0", max_depth=200.0, prior_decay=0.5)
     path = save_model(small, tmp_path / "small.safetensors")
     grown, _ = init_model(str(path), "san_efficientnet_lite0_spn", {}, ("trust_", "propagate.", "confidence."))
     assert grown.config.name == "san_efficientnet_lite0_spn"
+    assert grown.config.max_depth == 200.0 and grown.config.arch["prior_decay"] == 0.5   # the file's settings
+    assert grown.config.arch["confidence"] is True                                       # on the new defaults
     assert torch.equal(grown.state_dict()["refine.0.weight"], small.state_dict()["refine.0.weight"])
     assert torch.equal(grown.propagate.head[-1].weight, torch.zeros_like(grown.propagate.head[-1].weight))
     assert torch.equal(grown.propagate.head[-1].bias, torch.full_like(grown.propagate.head[-1].bias, -6.0))
@@ -241,8 +257,12 @@ def test_sparsification_falls_when_the_confidence_ranks_the_errors():
     np.testing.assert_allclose(values[0], rel.mean(), rtol=1e-5)
     np.testing.assert_allclose(values[2], np.sort(rel.ravel())[: rel.size // 2].mean(), rtol=1e-5)
     blind = Sparsification()
-    blind.add(pred, gt, np.full_like(gt, 0.5))                        # no ranking: flat within noise
-    assert blind.curve()[0]["abs_rel"] == pytest.approx(values[0])
+    blind.add(pred, gt, rng.uniform(size=gt.shape).astype(np.float32))   # unrelated to the error: flat
+    flat = [r["abs_rel"] for r in blind.curve()]
+    assert flat[0] == pytest.approx(values[0]) and flat[2] == pytest.approx(flat[0], rel=0.1)
+    capped = Sparsification(max_points=500)
+    capped.add(pred, gt, 1 - rel)
+    assert capped.curve()[0]["points"] == 500 and capped.curve()[0]["abs_rel"] == pytest.approx(values[0], rel=0.1)
     gt_holes = np.where(rng.uniform(size=gt.shape) < 0.5, gt, 0).astype(np.float32)
     partial = Sparsification()
     partial.add(pred, gt_holes, 1 - rel)
