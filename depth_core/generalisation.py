@@ -216,8 +216,7 @@ def suite_tables(results: dict) -> dict[str, str]:
     for model, per_set in results.items():
         lines = []
         for name, v in {**per_set, **_summary_rows(per_set)}.items():
-            ratio = v["comp_held"] / v["classical_held"] if np.isfinite(v["comp_held"]) and v["classical_held"] > 0 \
-                else float("nan")
+            ratio = _ratio(v["comp_held"], v["classical_held"])
             label = f"**{name}**" if v["kind"] == "summary" else name
             lines.append(f"| {label} | {v['images']} | {_fmt(v['pred_abs_rel'])} | {_fmt(v['pred_delta1'])} | "
                          f"{_fmt(v['scale'], 2)} | {_fmt(v['median_abs_rel'])} | {_fmt(v['comp_held'])} | "

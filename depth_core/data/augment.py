@@ -16,7 +16,14 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from ..geometry import CameraIntrinsics, project_points, resize_sparse_depth
+from ..geometry import (
+    CameraIntrinsics,
+    backproject,
+    make_transform,
+    project_points,
+    resize_sparse_depth,
+    transform_points,
+)
 
 __all__ = ["AugmentConfig", "SparseConfig", "augment_sample", "block_sector", "livox_pattern_sparse", "move_sparse",
            "sample_sparse"]
@@ -265,16 +272,11 @@ def livox_pattern_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generat
     cols = np.floor(K[0, 2] + K[0, 0] * x + 0.5).astype(np.int64)
     rows = np.floor(K[1, 2] + K[1, 1] * y + 0.5).astype(np.int64)
     inside = (cols >= 0) & (cols < w) & (rows >= 0) & (rows < h)
-    out = np.zeros((h, w), np.float32)
-    r, c = rows[inside], cols[inside]
-    if source is lidar:   # the LiDAR's own point within a pixel of the pattern
-        near = cv2.dilate((lidar > 0).astype(np.uint8), np.ones((3, 3), np.uint8))[r, c] > 0
-        hit = np.zeros((h, w), np.uint8)
-        hit[r[near], c[near]] = 1
-        hit = cv2.dilate(hit, np.ones((3, 3), np.uint8)) > 0
-        return np.where(hit & (lidar > 0), lidar, 0).astype(np.float32)
-    out[r, c] = source[r, c]
-    return out
+    hit = np.zeros((h, w), np.uint8)
+    hit[rows[inside], cols[inside]] = 1
+    if source is lidar:   # the LiDAR's own points within a pixel of the pattern
+        hit = cv2.dilate(hit, np.ones((3, 3), np.uint8))
+    return np.where((hit > 0) & (source > 0), source, 0).astype(np.float32)
 
 
 def block_sector(sparse: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -291,17 +293,10 @@ def block_sector(sparse: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def move_sparse(sparse: np.ndarray, K: np.ndarray, rotation: np.ndarray, translation: np.ndarray) -> np.ndarray:
     """Sparse depth [H,W] whose points were measured from a slightly different pose: each point
     ``X`` moved to ``R X + t`` in the camera frame and projected again (nearest wins)."""
-    h, w = sparse.shape
-    rows, cols = np.nonzero(sparse > 0)
-    z = sparse[rows, cols].astype(np.float64)
-    x = (cols - K[0, 2]) / K[0, 0] * z
-    y = (rows - K[1, 2]) / K[1, 1] * z
-    moved = np.stack([x, y, z], 1) @ rotation.T + translation
-    return project_points(moved, K, h, w)
+    points = backproject(sparse.astype(np.float64), K)[sparse > 0]
+    return project_points(transform_points(make_transform(rotation, translation), points), K, *sparse.shape)
 
 
 def _rotation(axis: np.ndarray, angle: float) -> np.ndarray:
-    """Rodrigues: the rotation by ``angle`` radians about ``axis``."""
-    k = axis / max(np.linalg.norm(axis), 1e-12)
-    cross = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + np.sin(angle) * cross + (1 - np.cos(angle)) * cross @ cross
+    """The rotation by ``angle`` radians about ``axis`` (OpenCV's Rodrigues)."""
+    return cv2.Rodrigues(axis / max(np.linalg.norm(axis), 1e-12) * angle)[0]
