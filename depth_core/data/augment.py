@@ -2,7 +2,8 @@
 intrinsics, and the sparse-input sampling policies of the papers behind the models (listed in :mod:`depth_core`).
 
 Photometric: colour jitter, channel swap (DenseDepth, p = 0.25), rectangular window dropping.
-Geometric: rotation (+-5 deg, BTS/SAN), random crop, horizontal flip (all maps and K together).
+Geometric: rotation (+-5 deg, BTS/SAN), random crop, horizontal flip (all maps and K together;
+a video sample's context frames and relative poses with them, and no rotation).
 Sparse input: all LiDAR points, N random points (200 or 500, SAN on NYUv2; or a range), a fraction
 (20 % or a range), beam subsampling by ring, SIFT-keypoint guiding points (FuSaNet), a Livox-style
 rosette, or none (prediction); then, each with its probability, a blocked azimuth sector, a
@@ -86,6 +87,9 @@ def _rescale(sample: dict, scale: float) -> dict:
     if sample.get("ring") is not None:
         ring = cv2.resize(sample["ring"].astype(np.float32), (nw, nh), interpolation=cv2.INTER_NEAREST)
         out["ring"] = np.where(out["sparse_depth"] > 0, ring, -1).astype(np.int16)
+    if sample.get("context") is not None:
+        out["context"] = [cv2.resize(c, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+                          for c in sample["context"]]
     out["K"] = CameraIntrinsics.from_matrix(sample["K"], w, h).resized(nw, nh).K
     return out
 
@@ -113,6 +117,8 @@ def _crop(sample: dict, size: tuple[int, int], rng: np.random.Generator) -> dict
         ph, pw = max(ch - h, 0), max(cw - w, 0)
         sample = dict(sample)
         sample["rgb"] = np.pad(sample["rgb"], ((0, ph), (0, pw), (0, 0)), mode="edge")
+        if sample.get("context") is not None:
+            sample["context"] = [np.pad(c, ((0, ph), (0, pw), (0, 0)), mode="edge") for c in sample["context"]]
         for key in ("depth", "sparse_depth"):
             sample[key] = np.pad(sample[key], ((0, ph), (0, pw)))
         if sample.get("ring") is not None:
@@ -123,6 +129,8 @@ def _crop(sample: dict, size: tuple[int, int], rng: np.random.Generator) -> dict
     for key in ("rgb", "depth", "sparse_depth", "ring"):
         if out.get(key) is not None:
             out[key] = np.ascontiguousarray(out[key][y0:y0 + ch, x0:x0 + cw])
+    if out.get("context") is not None:   # the same window: the context frames keep the frame's K
+        out["context"] = [np.ascontiguousarray(c[y0:y0 + ch, x0:x0 + cw]) for c in out["context"]]
     K = sample["K"].copy()
     K[0, 2] -= x0
     K[1, 2] -= y0
@@ -135,6 +143,11 @@ def _hflip(sample: dict) -> dict:
     for key in ("rgb", "depth", "sparse_depth", "ring"):
         if out.get(key) is not None:
             out[key] = np.ascontiguousarray(out[key][:, ::-1])
+    if out.get("context") is not None:
+        # A mirrored video is a mirrored world: every camera motion is conjugated by the mirror.
+        out["context"] = [np.ascontiguousarray(c[:, ::-1]) for c in out["context"]]
+        mirror = np.diag([-1.0, 1.0, 1.0, 1.0])
+        out["T_ctx_cam"] = [mirror @ T @ mirror for T in out["T_ctx_cam"]]
     K = sample["K"].copy()
     K[0, 2] = sample["depth"].shape[1] - 1 - K[0, 2]
     out["K"] = K
@@ -165,13 +178,17 @@ def augment_sample(sample: dict, cfg: AugmentConfig, rng: np.random.Generator) -
         h, w = sample["depth"].shape
         base = (cfg.rescale_pixels / (h * w)) ** 0.5 if cfg.rescale_pixels else 1.0
         sample = _rescale(sample, base * float(np.exp(rng.uniform(np.log(low), np.log(high)))))
-    if cfg.rotate_deg and rng.uniform() < cfg.rotate_p:
+    video = sample.get("context") is not None
+    # A video sample is not rolled: its context frames would need the roll too (monodepth2 neither).
+    if cfg.rotate_deg and rng.uniform() < cfg.rotate_p and not video:
         sample = _rotate(sample, float(rng.uniform(-cfg.rotate_deg, cfg.rotate_deg)))
     if cfg.crop is not None:
         sample = _crop(sample, tuple(cfg.crop), rng)
     if rng.uniform() < cfg.hflip:
         sample = _hflip(sample)
     sample = dict(sample)
+    if video:   # the photometric loss compares the frames as recorded; only the network's input is jittered
+        sample["rgb_clean"] = sample["rgb"]
     sample["rgb"] = _photometric(sample["rgb"], cfg, rng)
     return sample
 

@@ -4,13 +4,19 @@ and what training reads.
 Layout::
 
     ROOT/dataset.json                  format, version, source, ground_truth (rendered | depth_image |
-                                       lidar | lidar_accumulated), sequences [{name, label, frames}]
-    ROOT/<seq>/calib.json              K and image size, T_cam_lidar and lidar_extrinsic, LiDAR model
+                                       lidar | lidar_accumulated | none), sequences [{name, label, frames}]
+    ROOT/<seq>/calib.json              K and image size, T_cam_lidar and lidar_extrinsic, LiDAR model,
+                                       T_base_cam (the camera's mounting, when the bag's /tf_static had it)
     ROOT/<seq>/poses.json              per frame: stamp (ns) and T_world_base (null when unknown)
     ROOT/<seq>/image/000000.png        RGB
     ROOT/<seq>/depth/000000.png        ground truth, KITTI 16-bit PNG (value/256 m, 0 = invalid)
     ROOT/<seq>/sparse/000000.png       LiDAR projected into the camera, same encoding
     ROOT/<seq>/ring/000000.png         8-bit: LiDAR ring + 1 of each sparse pixel, 0 = none
+
+A video frame set (``ground_truth: none``: a camera and its odometry, no LiDAR or depth topic) has
+no ``depth/`` or ``sparse/`` maps; they read as zeros. Its frames' camera poses
+(``T_world_base @ T_base_cam``) are what self-supervised training learns from
+(:mod:`depth_core.data.video`).
 
 ``dataset.json`` is written last. Writers work in a staging folder renamed into place only when
 complete (:func:`depth_core.utils.atomic_output_dir`); the simulator renames each sequence into
@@ -55,6 +61,7 @@ class SequenceWriter:
         self.folder = folder
         for sub in ("image", "depth", "sparse", "ring"):
             (folder / sub).mkdir(parents=True)
+        self.video_only = False
         calib = {"label": label, "camera": cam.to_dict(), "K": cam.K.tolist(), **(extra_calib or {})}
         if T_cam_lidar is not None:
             calib["T_cam_lidar"] = np.asarray(T_cam_lidar).tolist()
@@ -62,12 +69,15 @@ class SequenceWriter:
         (folder / "calib.json").write_text(json.dumps(calib, indent=2))
         self.poses: list[dict] = []
 
-    def add(self, rgb: np.ndarray, depth: np.ndarray, sparse: np.ndarray, ring_map: np.ndarray | None = None,
-            stamp_ns: int = 0, T_world_base: np.ndarray | None = None) -> None:
+    def add(self, rgb: np.ndarray, depth: np.ndarray | None, sparse: np.ndarray | None,
+            ring_map: np.ndarray | None = None, stamp_ns: int = 0, T_world_base: np.ndarray | None = None) -> None:
+        """One frame; ``depth`` and ``sparse`` None for a video frame set (camera and odometry only)."""
         stem = f"{len(self.poses):06d}.png"
         write_rgb_png(self.folder / "image" / stem, rgb)
-        write_depth_png(self.folder / "depth" / stem, depth)
-        write_depth_png(self.folder / "sparse" / stem, sparse)
+        if depth is not None:
+            write_depth_png(self.folder / "depth" / stem, depth)
+        if sparse is not None:
+            write_depth_png(self.folder / "sparse" / stem, sparse)
         if ring_map is not None and not cv2.imwrite(str(self.folder / "ring" / stem), ring_map):
             raise DataFileError(f"{self.folder / 'ring' / stem}: could not write PNG")
         self.poses.append({"stamp_ns": int(stamp_ns),
@@ -160,6 +170,26 @@ class FrameDataset:
         """The sequence of each sample (frames are in time order within a sequence)."""
         return [sequence for sequence, _ in self.samples]
 
+    def _depth(self, path: Path, rgb: np.ndarray) -> np.ndarray:
+        """A depth map; a video frame set (no LiDAR, no depth topic) has none: zeros."""
+        if self.ground_truth == "none" and not path.is_file():
+            return np.zeros(rgb.shape[:2], np.float32)
+        return read_depth_png(path)
+
+    def camera_poses(self) -> list[tuple[float | None, np.ndarray | None, str]]:
+        """Per sample ``(stamp_s, T_world_cam, id)``: the odometry pose of the base times the
+        camera's mounting (``T_base_cam`` in calib.json); None where either is unknown."""
+        out = []
+        for sequence, index in self.samples:
+            calib, poses = self._sequence(sequence)
+            mount = calib.get("T_base_cam")
+            entry = poses[index] if index < len(poses) else {}
+            pose = entry.get("T_world_base")
+            stamp = entry.get("stamp_ns")
+            T = None if pose is None or mount is None else np.asarray(pose, float) @ np.asarray(mount, float)
+            out.append((None if not stamp else stamp * 1e-9, T, f"{sequence}/{index:06d}"))
+        return out
+
     def _sequence(self, sequence: str) -> tuple[dict, list]:
         if sequence not in self._calib:
             folder = self.root / sequence
@@ -183,10 +213,11 @@ class FrameDataset:
                 raise DataFileError(f"{ring_path}: expected an 8-bit ring PNG")
             ring = raw.astype(np.int16) - 1
         pose = poses[index]["T_world_base"] if index < len(poses) else None
+        rgb = read_rgb(folder / "image" / stem)
         return {
-            "rgb": read_rgb(folder / "image" / stem),
-            "depth": read_depth_png(folder / "depth" / stem),
-            "sparse_depth": read_depth_png(folder / "sparse" / stem),
+            "rgb": rgb,
+            "depth": self._depth(folder / "depth" / stem, rgb),
+            "sparse_depth": self._depth(folder / "sparse" / stem, rgb),
             "ring": ring,
             "K": np.array(calib["K"], dtype=np.float64),
             "T_cam_lidar": np.array(calib["T_cam_lidar"]) if "T_cam_lidar" in calib else None,

@@ -57,6 +57,9 @@ def parse_sparse_pattern(spec: str) -> tuple[str, int]:
     return m.group(1), int(m.group(2))
 
 
+FRAME_RATE_HZ = 30.0   # 7-Scenes' Kinect
+
+
 @dataclass(frozen=True)
 class DepthToColor:
     """Where a depth pixel lands in the colour image: the depth camera (intrinsics ``K``, the
@@ -258,6 +261,19 @@ class SevenScenesDataset:
     def sequence_names(self) -> list[str]:
         """The sequence of each sample (frames are in time order within a sequence)."""
         return [s[0] for s in self.samples]
+
+    def camera_poses(self) -> list[tuple[float, np.ndarray | None, str]]:
+        """Per sample ``(stamp_s, T_world_cam, id)``: the recording's 30 Hz frame clock, and the
+        pose of the camera whose images it returns (the colour camera with ``depth_to_color``: the
+        depth camera's pose moved by its baseline; the two share orientation)."""
+        mount = np.eye(4)
+        if self.depth_to_color is not None:
+            mount[0, 3], mount[1, 3] = -self.depth_to_color.baseline_m[0], -self.depth_to_color.baseline_m[1]
+        out = []
+        for sequence, number, _, _, pose_path in self.samples:
+            pose = _read_pose(pose_path)
+            out.append((number / FRAME_RATE_HZ, None if pose is None else pose @ mount, f"{sequence}/{number:06d}"))
+        return out
 
     def frame_rng(self, sequence: str, number: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, zlib.crc32(sequence.encode()), number])

@@ -78,7 +78,7 @@ class TrainingSet(Dataset):
         sample = augment_sample(sample, self.augment, rng)
         sparse, mode = sample_sparse(sample, self.sparse, rng)
         depth = _finite_below(sample["depth"], self.max_depth)
-        return {
+        item = {
             "image": torch.from_numpy(sample["rgb"].transpose(2, 0, 1).astype(np.float32) / 255.0),
             "depth": torch.from_numpy(depth)[None],
             "sparse_depth": torch.from_numpy(sparse)[None],
@@ -88,6 +88,15 @@ class TrainingSet(Dataset):
             "K": torch.from_numpy(sample["K"].astype(np.float32)),
             "sparse_mode": mode,
         }
+        if sample.get("context") is not None:   # video: the frame as recorded, its context frames and poses
+            item["image_clean"] = _image(sample["rgb_clean"])
+            item["context"] = torch.stack([_image(c) for c in sample["context"]])
+            item["T_ctx"] = torch.from_numpy(np.stack(sample["T_ctx_cam"]).astype(np.float32))
+        return item
+
+
+def _image(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(rgb.transpose(2, 0, 1).astype(np.float32) / 255.0)
 
 
 def _finite_below(depth: np.ndarray, max_depth: float) -> np.ndarray:
@@ -104,5 +113,8 @@ def collate(items: list[dict | None]) -> dict:
         return batch
     for key in ("image", "depth", "sparse_depth", "lidar", "K"):
         batch[key] = torch.stack([x[key] for x in good])
+    for key in ("image_clean", "context", "T_ctx"):
+        if all(key in x for x in good):
+            batch[key] = torch.stack([x[key] for x in good])
     batch["sparse_mode"] = [x["sparse_mode"] for x in good]
     return batch

@@ -78,6 +78,10 @@ class FrameView:
         names = _names(self.dataset)
         return [names[i] for i in self.indices]
 
+    def camera_poses(self) -> list:
+        poses = self.dataset.camera_poses()   # AttributeError for a data set without poses, as for it
+        return [poses[i] for i in self.indices]
+
 
 class ConcatView:
     """Several data sets read as one (index ``i`` runs through them in order)."""
@@ -100,3 +104,6 @@ class ConcatView:
 
     def sequence_names(self) -> list[str]:
         return [f"{d}:{name}" for d, data in enumerate(self.datasets) for name in _names(data)]
+
+    def camera_poses(self) -> list:
+        return [pose for data in self.datasets for pose in data.camera_poses()]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .camera import CameraIntrinsics, validate_intrinsic_matrix
 from .clouds import organised_points, points_in_front, ring_image, transform_coordinates
+from .odometry import PoseHistory
 from .projection import backproject, lidar_fov_mask, pixel_rays, project_lidar, project_points, resize_sparse_depth
 from .transforms import (
     TransformTree,
@@ -20,6 +21,7 @@ from .transforms import (
 
 __all__ = [
     "CameraIntrinsics",
+    "PoseHistory",
     "TransformTree",
     "backproject",
     "compose",

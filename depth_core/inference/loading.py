@@ -36,7 +36,7 @@ __all__ = ["BACKENDS", "DEFAULT_MODEL", "build_model_engine", "load_estimator", 
 
 log = logging.getLogger("depth_core.inference")
 
-DEFAULT_MODEL = "san_efficientnet_lite0"
+DEFAULT_MODEL = "san_efficientnet_lite0_conf"
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "classical")
 
 

@@ -273,8 +273,8 @@ class SANEfficientNet(_SANModel):
         return out
 
     def components(self):
-        return {"rgb_encoder": ["encoder."], "san": ["san.", "refine.", "trust_", "propagate.", "confidence."],
-                "decoder": ["decoder."]}
+        return {"rgb_encoder": ["encoder."], "san": ["san.", "refine.", "trust_", "propagate."],
+                "decoder": ["decoder."], "confidence": ["confidence."]}
 
 
 class SANPackNet(_SANModel):

@@ -11,8 +11,8 @@ from .registry import register_model
 from .san import SANEfficientNet, SANPackNet, SANResNet
 from .structure_aware import StructureAware
 
-__all__ = ["decomposition", "densedepth", "fusanet", "san_efficientnet_lite0", "san_efficientnet_lite0_spn",
-           "san_packnet", "san_resnet18",
+__all__ = ["decomposition", "densedepth", "fusanet", "san_efficientnet_lite0", "san_efficientnet_lite0_conf",
+           "san_efficientnet_lite0_spn", "san_packnet", "san_resnet18",
            "san_resnet34", "structure_aware"]
 
 
@@ -29,7 +29,8 @@ def san_resnet18(**overrides) -> SANResNet:
 @register_model
 def san_efficientnet_lite0(**overrides) -> SANEfficientNet:
     """SAN on an EfficientNet-Lite0 encoder with the in-graph LiDAR prior, working in a canonical
-    camera (focal 256 px at about 512x160 pixels, aspect kept): the package's default model.
+    camera (focal 256 px at about 512x160 pixels, aspect kept): the first default (the default,
+    ``san_efficientnet_lite0_conf``, is this network with a learned confidence).
     Its depth range is canonical: 300 canonical metres are 100 m for a camera whose focal length
     at the network's resolution is a third of the canonical one (a wide lens), 300 m for one at
     the canonical focal.
@@ -83,6 +84,17 @@ def fusanet(**overrides) -> FuSaNet:
     around Saliency-Net; depth and confidence outputs; image only at inference."""
     defaults = {"min_depth": 0.1, "max_depth": 80.0, "arch": {"channels": 144}}
     return FuSaNet(_config("fusanet", defaults, overrides))
+
+
+@register_model
+def san_efficientnet_lite0_conf(**overrides) -> SANEfficientNet:
+    """``san_efficientnet_lite0`` with a learned per-pixel confidence (a Laplacian on the log-depth
+    error, in both modes): its depth is bit-identical to ``san_efficientnet_lite0``'s, since only the
+    confidence head was trained, on top of the frozen network. The package's default model
+    (docs/models/san_efficientnet_lite0_conf.md)."""
+    defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
+                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0, "arch": {"confidence": True}}
+    return SANEfficientNet(_config("san_efficientnet_lite0_conf", defaults, overrides))
 
 
 @register_model

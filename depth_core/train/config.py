@@ -15,6 +15,7 @@ import yaml
 
 from ..data.augment import AugmentConfig, SparseConfig
 from ..data.config import DatasetConfig
+from ..data.video import VideoConfig
 
 __all__ = ["ConfigError", "OptimizerConfig", "StageConfig", "TrainConfig", "load_train_config"]
 
@@ -65,6 +66,8 @@ class TrainConfig:
     report_images: int = 3            # sample images in the report
     val_samples: int = 48             # evaluated every eval_every steps
     eval_max_depth: float = 80.0      # metrics cap
+    video: VideoConfig | None = None  # self-supervised from video: each frame with context frames chosen by the
+    #                                   camera's baseline (photometric_* / smoothness_* losses need it)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     sparse: SparseConfig = field(default_factory=SparseConfig)
     stages: list = field(default_factory=lambda: [StageConfig()])   # list of StageConfig

@@ -16,6 +16,7 @@ from ..losses import laplace_nll, log_l1, multiscale_silog, scale_loss, valid_de
 from ..losses.decomposition import decomposition_losses
 from ..losses.densedepth import densedepth_loss
 from ..losses.fusanet import SCALE_WEIGHTS, depth_confidence_loss, normalized_hessian_loss, sparse_loss
+from ..losses.photometric import edge_aware_smoothness, reprojection_loss
 from ..losses.structure import (
     berhu_loss,
     edge_weights,
@@ -25,7 +26,10 @@ from ..losses.structure import (
 )
 from ..models import ModelConfig
 
-__all__ = ["LOSSES", "needed_passes", "register_loss"]
+__all__ = ["LOSSES", "SELF_SUPERVISED", "needed_passes", "register_loss"]
+
+#: Terms that need no ground-truth depth, only video with known camera motion.
+SELF_SUPERVISED = frozenset({"photometric_prediction", "smoothness_prediction"})
 
 LOSSES: dict[str, Callable[[dict, dict, ModelConfig], torch.Tensor]] = {}
 
@@ -74,6 +78,41 @@ def _confidence_completion(outputs: dict, batch: dict, config: ModelConfig) -> t
 def _confidence_prediction(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
     out = outputs["prediction"]
     return laplace_nll(out["depth"], out["error_scale"], batch["depth"])
+
+
+def _video(batch: dict) -> None:
+    if "context" not in batch:
+        raise ValueError("photometric / smoothness losses need video samples: a frame set with camera poses "
+                         "and a `video:` section in the training config (config/train/finetune_video.yaml)")
+
+
+@register_loss("photometric_prediction")
+def _photometric_prediction(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    """View synthesis from the context frames through the prediction's depth at every scale
+    (upsampled to the input's size), moved by the known metric poses: the minimum reprojection
+    error with auto-masking (:mod:`depth_core.losses.photometric`)."""
+    _video(batch)
+    image = batch["image"]
+    h, w = image.shape[-2:]
+    terms = []
+    for inv in outputs["prediction"]["inv_depths"]:
+        if inv.shape[-2:] != (h, w):
+            inv = F.interpolate(inv, size=(h, w), mode="bilinear", align_corners=False)
+        # The network's depth is canonical; the poses are metric.
+        depth = 1.0 / inv.clamp(min=1e-6) / batch["canonical"]
+        terms.append(reprojection_loss(image, batch["context"], depth, batch["K"], batch["T_ctx"])[0])
+    return torch.stack(terms).mean()
+
+
+@register_loss("smoothness_prediction")
+def _smoothness_prediction(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    """Edge-aware smoothness of the prediction's mean-normalised inverse depth, scale s weighted 1 / 2**s."""
+    _video(batch)
+    terms = []
+    for s, inv in enumerate(outputs["prediction"]["inv_depths"]):
+        image = batch["image"] if s == 0 else F.interpolate(batch["image"], size=inv.shape[-2:], mode="area")
+        terms.append(edge_aware_smoothness(inv, image) / 2 ** s)
+    return torch.stack(terms).sum()
 
 
 @register_loss("densedepth_prediction")

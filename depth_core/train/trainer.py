@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from ..data import DataFileError, build_dataset
 from ..data.training import MixedSampler, TrainingSet, collate, mixing_weights
+from ..data.video import VideoView
 from ..data.views import ConcatView, FrameView, sequence_groups, time_split
 from ..evaluate import evaluate, held_out_protocol, sparse_ground_truth
 from ..inference import load_estimator
@@ -35,7 +36,8 @@ from ..models import create_model, load_model, save_model
 from .checkpoint import find_latest, load_train_state, save_train_state
 from .config import ConfigError, StageConfig, TrainConfig
 from .init import init_model, resolve_init
-from .objectives import LOSSES, needed_passes
+from .objectives import LOSSES, SELF_SUPERVISED, needed_passes
+from .video_eval import photometric_metrics
 
 __all__ = ["Trainer", "evaluate_model"]
 
@@ -60,6 +62,11 @@ def evaluate_model(model: nn.Module, dataset, samples: int, max_depth: float, de
     LiDAR points, or with ``sparse_truth`` (LiDAR ground truth) 30 % of them, scored at the rest."""
     was_training = model.training
     estimator = load_estimator(model, "torch", input_size=estimator_size(model), device=str(device))
+    if isinstance(dataset, VideoView) and dataset.ground_truth == "none":
+        # Held-out video with no depth: the photometric error of the camera-only depth.
+        metrics = {"prediction": photometric_metrics(estimator, dataset, samples)}
+        model.train(was_training)
+        return metrics
     result = evaluate(estimator, dataset, "none", samples=samples, baselines=(), max_depth=max_depth,
                       progress=False, **held_out_protocol(sparse_truth))
     model.train(was_training)
@@ -80,10 +87,11 @@ class Interrupted(KeyboardInterrupt):
         self.checkpoint, self.step = checkpoint, step
 
 
-def check_training_data(datasets: list, roots: list[str], needs_points: bool, probe: int = 6) -> None:
+def check_training_data(datasets: list, roots: list[str], needs_points: bool, probe: int = 6,
+                        needs_truth: bool = True) -> None:
     """Fail in one line naming the data set (``roots``) before training when a few evenly spaced
-    frames show it cannot train: no ground-truth depth at all, or no LiDAR points for completion
-    losses."""
+    frames show it cannot train: no ground-truth depth at all (unless every loss is
+    self-supervised), or no LiDAR points for completion losses."""
     for data, root in zip(datasets, roots):
         n = len(data)
         if n == 0:
@@ -101,7 +109,7 @@ def check_training_data(datasets: list, roots: list[str], needs_points: bool, pr
             points += bool((sample["sparse_depth"] > 0).any())
         if not read:
             raise DataFileError(f"{root}: none of the {len(picks)} frames checked could be read (see the warnings)")
-        if not truth:
+        if not truth and needs_truth:
             raise DataFileError(f"{root}: no ground-truth depth in any of the {read} frames checked (its depth maps "
                                 "are empty): training needs a depth image topic or LiDAR scans as ground truth")
         if needs_points and not points:
@@ -152,7 +160,8 @@ class Trainer:
         self._check_components("save_float16", cfg.save_float16)   # now, not after hours of training
         self.datasets, self.val = self._build_datasets(miniature=max_steps is not None)
         check_training_data(self.datasets, [d.root for d in cfg.data],
-                            needs_points=any("completion" in n for s in self.stages for n in s.losses))
+                            needs_points=any("completion" in n for s in self.stages for n in s.losses),
+                            needs_truth=any(n not in SELF_SUPERVISED for s in self.stages for n in s.losses))
         self.sparse_truth = self.val is not None and sparse_ground_truth(self.val)
         self.report = None
         self.amp_dtype = _amp_dtype(cfg.amp, self.device)
@@ -199,6 +208,15 @@ class Trainer:
             if self.main:
                 log.info("held out the last %.0f%% of each sequence by time for validation: %d frames to train on, "
                          "%d held out", 100 * cfg.holdout, sum(len(d) for d in train), len(val))
+        if cfg.video is not None:
+            # Context frames come from the same side of the split as their frame: a held-out frame
+            # is never seen in training, not even as another frame's context.
+            train = [VideoView(d, cfg.video, name=c.root) for d, c in zip(train, cfg.data)]
+            for view, c in zip(train, cfg.data):
+                if self.main:
+                    log.info("%s: video: %s", c.root, view.summary())
+            if val is not None and getattr(val, "ground_truth", None) == "none":
+                val = VideoView(val, cfg.video, name=f"{cfg.data[0].root} (held out)", min_frames=1)
         return train, val
 
     @staticmethod
@@ -321,7 +339,9 @@ class Trainer:
             net = _Passes(self.model)
             if self.distributed:
                 devices = [self.device.index] if self.device.type == "cuda" else None
-                net = DistributedDataParallel(net, device_ids=devices)
+                # A stage's losses need not use every trainable part (the camera-only recipes run no
+                # completion pass, so the SAN branch gets no gradient): let DDP find those each step.
+                net = DistributedDataParallel(net, device_ids=devices, find_unused_parameters=True)
             optimizer = _optimizer(cfg.optimizer, trainable, stage.lr)
             if opt_state is not None and index == stage_index:
                 optimizer.load_state_dict(opt_state)
@@ -355,6 +375,11 @@ class Trainer:
                 floats = {k: _float(v) for k, v in outputs.items()}
                 epoch = 1 + step * cfg.batch_size * self.world // max(sum(sizes), 1)
                 targets = {"depth": gt, "lidar": lidar, "sparse": sparse, "epoch": epoch}
+                if "context" in batch:   # video: the frame as recorded, its context frames and their poses
+                    targets.update(image=batch["image_clean"].to(self.device), context=batch["context"].to(self.device),
+                                   T_ctx=batch["T_ctx"].to(self.device), K=batch["K"].to(self.device),
+                                   canonical=k if self.model.config.canonical_focal is not None
+                                   else torch.ones_like(gt[:, :1, :1, :1]))
                 terms = {n: LOSSES[n](floats, targets, self.model.config) for n in stage.losses}
                 loss = sum(w * terms[n] for n, w in stage.losses.items())
                 optimizer.zero_grad(set_to_none=True)
@@ -378,8 +403,9 @@ class Trainer:
                     metrics = evaluate_model(self.model, self.val, cfg.val_samples, cfg.eval_max_depth, self.device,
                                              sparse_truth=self.sparse_truth)
                     logger.eval(step, metrics)
-                    bar.write(f"step {step}: AbsRel " + ", ".join(f"{mode} {m['abs_rel']:.4f}"
-                                                                   for mode, m in metrics.items()))
+                    bar.write(f"step {step}: " + ", ".join(
+                        f"{mode} AbsRel {m['abs_rel']:.4f}" if "abs_rel" in m else f"{mode} photometric error "
+                        f"{m['photometric']:.4f}" for mode, m in metrics.items()))
                 if self.main and (step % cfg.checkpoint_every == 0 or s == stage.steps - 1):
                     save_train_state(self.out, step, index, s + 1, self.model, optimizer, cfg.to_dict())
             stage_step = 0
@@ -519,8 +545,9 @@ class _Logger:
         self.eval_file.flush()
         if self.writer:
             for mode, m in metrics.items():
-                for k in ("abs_rel", "rmse", "delta1"):
-                    self.writer.add_scalar(f"eval_{mode}/{k}", m[k], step)
+                for k in ("abs_rel", "rmse", "delta1", "photometric"):
+                    if k in m:
+                        self.writer.add_scalar(f"eval_{mode}/{k}", m[k], step)
 
     def close(self) -> None:
         if self.active:

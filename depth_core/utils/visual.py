@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["colourise", "line_plot"]
+__all__ = ["colourise", "image_grid", "line_plot"]
 
 
 def colourise(depth: np.ndarray, max_depth: float) -> np.ndarray:
@@ -43,5 +43,31 @@ def line_plot(path: Path, series: dict, xlabel: str, ylabel: str, title: str, lo
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def image_grid(path: Path, rows: list[list[np.ndarray]], titles: list[str], suptitle: str) -> Path:
+    """A PNG of labelled panels: ``rows`` of BGR uint8 images, one ``titles`` entry per column."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    h, w = rows[0][0].shape[:2]
+    cols = len(titles)
+    fig, axes = plt.subplots(len(rows), cols, figsize=(3.2 * cols, 3.2 * cols * h / w / cols * len(rows) + 0.8),
+                             squeeze=False)
+    for r, row in enumerate(rows):
+        for c, tile in enumerate(row):
+            ax = axes[r][c]
+            ax.imshow(cv2.cvtColor(tile, cv2.COLOR_BGR2RGB))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(titles[c], fontsize=9)
+    fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return path

@@ -22,6 +22,7 @@ from depth_core.cli import main as depth_core_main
 from depth_core.data import FrameDataset
 from depth_core.data.io import DataFileError, read_depth_png, write_depth_png
 from depth_core.data.views import sequence_groups, time_split
+from depth_core.inference.loading import DEFAULT_MODEL
 from depth_core.models import create_model, load_model, save_model
 from depth_core.train import ConfigError, Trainer, load_train_config
 from depth_core.train.objectives import LOSSES
@@ -69,20 +70,20 @@ def _loss(model, batch) -> float:
 
 def test_init_from_default_and_from_a_saved_run_starts_from_the_same_weights(tmp_path, frames):
     batch = _batch(frames)
-    shipped = create_model("san_efficientnet_lite0", pretrained=True)
+    shipped = create_model(DEFAULT_MODEL, pretrained=True)
     weights = {k: v.clone() for k, v in shipped.state_dict().items()}   # a train-mode loss moves BN statistics
     trainer = Trainer(load_train_config(_config(tmp_path, frames)), tmp_path / "a", progress=False)
-    assert trainer.model_name == "san_efficientnet_lite0" and trainer.init_path.name.startswith("san_efficientnet")
+    assert trainer.model_name == DEFAULT_MODEL and trainer.init_path.name.startswith("san_efficientnet")
     assert _same_weights(trainer.model, weights)
     reference = _loss(shipped, batch)
     # The trainer's copy is channels-last, whose convolution kernels round differently.
     assert np.isfinite(reference) and _loss(trainer.model, batch) == pytest.approx(reference, rel=1e-5)
-    by_name = Trainer(load_train_config(_config(tmp_path, frames), ["init=san_efficientnet_lite0"]), tmp_path / "b",
+    by_name = Trainer(load_train_config(_config(tmp_path, frames), [f"init={DEFAULT_MODEL}"]), tmp_path / "b",
                       progress=False)
     assert _same_weights(by_name.model, weights)
     assert _loss(by_name.model, batch) == pytest.approx(reference, rel=1e-5)
     # A run's output as init: its own weights (here: a changed copy), architecture from its config.
-    changed = create_model("san_efficientnet_lite0", pretrained=True)
+    changed = create_model(DEFAULT_MODEL, pretrained=True)
     with torch.no_grad():
         changed.decoder.heads[0].weight.mul_(1.5)
     path = save_model(changed, tmp_path / "run" / "model.safetensors")
@@ -101,7 +102,7 @@ def _same_weights(model, weights: dict) -> bool:
 
 def test_init_mismatches_name_both_sides(tmp_path, frames):
     cfg = _config(tmp_path, frames)
-    with pytest.raises(ConfigError, match="holds a 'san_efficientnet_lite0' model, but model: is 'san_resnet18'"):
+    with pytest.raises(ConfigError, match=f"holds a '{DEFAULT_MODEL}' model, but model: is 'san_resnet18'"):
         Trainer(load_train_config(cfg, ["model=san_resnet18"]), tmp_path / "a", progress=False)
     with pytest.raises(ConfigError, match=r"weights do not match.*wrong shapes \[.*san\."):
         Trainer(load_train_config(cfg, ["model_args={san_channels: [8, 8, 8, 8, 8]}"]), tmp_path / "b", progress=False)
@@ -206,7 +207,7 @@ def test_the_report_compares_before_and_after_on_the_held_out_frames(tmp_path, f
     assert set(results) == {"before", "after"} and results["after"]["images"] == 2
     before, after = results["before"]["rows"]["prediction"], results["after"]["rows"]["prediction"]
     assert before["abs_rel"] != after["abs_rel"]        # the weights did move
-    assert load_model(run / "model.safetensors").config.name == "san_efficientnet_lite0"
+    assert load_model(run / "model.safetensors").config.name == DEFAULT_MODEL
 
 
 def test_frame_ranges_and_lidar_truth_are_views_of_a_set(frames):
