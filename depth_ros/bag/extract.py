@@ -1,5 +1,11 @@
 """``depth-ros-dataset``: turn a robot's camera + LiDAR bag into a training frame set.
 
+With no LiDAR (no ``--lidar-topic`` and none on ``/lidar/points``, or ``--no-lidar``) and no depth
+topic, it writes a *video* frame set instead: each image with its stamp, K and camera pose (the
+bag's ``/tf`` odometry, odom -> ``--base-frame``, chained to the camera through ``/tf_static``),
+for self-supervised fine-tuning (``config/train/finetune_video.yaml``). A bag without that
+odometry is refused before any image is read.
+
 For each camera image: the nearest LiDAR scan (within ``--max-dt``) projected into the camera is
 the sparse input; the ground truth is a depth image topic when the bag has one (``--depth-topic``),
 else the LiDAR itself, optionally densified by accumulating the ``--accumulate`` scans before and
@@ -11,6 +17,7 @@ Messages are streamed: only a window of scans around the images being written is
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections import deque
@@ -21,6 +28,7 @@ from tqdm import tqdm
 
 from depth_core.data.frames import FrameSetWriter, project_with_rings
 from depth_core.geometry import (
+    PoseHistory,
     TransformTree,
     invert_transform,
     project_points,
@@ -41,9 +49,11 @@ from ..conversions import (
     tree_from_tf_messages,
 )
 from ..sync import check_topics, nearest_stamp
-from .reader import BagError, read_messages
+from .reader import BagError, bag_topics, read_messages
 
 __all__ = ["extract_frames", "main"]
+
+log = logging.getLogger("depth_ros.dataset")
 
 
 def _cloud(msg) -> tuple[np.ndarray, np.ndarray | None]:
@@ -56,32 +66,24 @@ def _cloud(msg) -> tuple[np.ndarray, np.ndarray | None]:
     return xyz[keep], ring
 
 
-class _Odometry:
-    """T_odom_base at a stamp: the nearest /tf sample (odom -> base frame)."""
-
-    def __init__(self) -> None:
-        self.stamps: list[int] = []
-        self.poses: list[np.ndarray] = []
-
-    def add(self, stamp: int, T: np.ndarray) -> None:
-        self.stamps.append(stamp)
-        self.poses.append(T)
-
-    def at(self, stamp: int, tolerance_ns: int) -> np.ndarray | None:
-        i = nearest_stamp(self.stamps, stamp, tolerance_ns)
-        return None if i is None else self.poses[i]
-
-
-def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera_info_topic: str, lidar_topic: str,
-                   depth_topic: str | None = None, accumulate: int = 0, every: int = 1, max_dt: float = 0.05,
-                   lidar_extrinsic=None, base_frame: str = "base_link", overwrite: bool = False,
+def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera_info_topic: str,
+                   lidar_topic: str | None, depth_topic: str | None = None, accumulate: int = 0, every: int = 1,
+                   max_dt: float = 0.05, lidar_extrinsic=None, base_frame: str = "base_link", overwrite: bool = False,
                    progress: bool = True) -> dict:
+    """Write the frame set; ``lidar_topic`` None (and no ``depth_topic``): a video frame set."""
     bag = Path(bag)
+    if lidar_topic is None and depth_topic:
+        raise BagError("--depth-topic needs a --lidar-topic to pair the images with (without both, the frame set "
+                       "is camera and odometry only)")
     topics = check_topics(bag, {"--image-topic": image_topic, "--camera-info-topic": camera_info_topic,
                                 "--lidar-topic": lidar_topic, "--depth-topic": depth_topic})
     static = TransformTree() if "/tf_static" not in topics else tree_from_tf_messages(
         m.msg for m in read_messages(bag, ["/tf_static"]))
-    odometry = _Odometry()
+    if lidar_topic is None:
+        return _extract_video(bag, out, topics, static, image_topic=image_topic, camera_info_topic=camera_info_topic,
+                              every=every, max_dt=max_dt, base_frame=base_frame, overwrite=overwrite,
+                              progress=progress)
+    odometry = PoseHistory()
     info = None
     scan_stamps = []
     header_topics = ["/tf", camera_info_topic, lidar_topic] if "/tf" in topics else [camera_info_topic, lidar_topic]
@@ -140,7 +142,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
             else:
                 depth = sparse
             if seq is None:
-                seq = writer.sequence("seq_0000", cam, T_cam_lidar, bag.stem)
+                seq = writer.sequence("seq_0000", cam, T_cam_lidar, bag.stem, _mounting(static, base_frame, cam_frame))
             seq.add(rgb, np.nan_to_num(depth), sparse, rings, stamp, odometry.at(stamp, tol))
             counts["written"] += 1
 
@@ -179,6 +181,85 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
     return summary
 
 
+def _mounting(static: TransformTree, base_frame: str, cam_frame: str) -> dict:
+    """``{"T_base_cam": ...}`` for calib.json when /tf_static links the base to the camera, else {}."""
+    try:
+        return {"T_base_cam": static.lookup(base_frame, cam_frame).tolist()}
+    except KeyError:
+        return {}
+
+
+def _odometry(bag: Path, topics: dict, base_frame: str) -> tuple[PoseHistory, set[str]]:
+    """The odom -> ``base_frame`` poses on /tf, and every child frame /tf names."""
+    odometry, children = PoseHistory(), set()
+    if "/tf" in topics:
+        for m in read_messages(bag, ["/tf"]):
+            for ts in m.msg.transforms:
+                _, child, T, stamp = transform_from_msg(ts)
+                children.add(child.lstrip("/"))
+                if child.lstrip("/") == base_frame:
+                    odometry.add(stamp, T)
+    return odometry, children
+
+
+def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image_topic: str, camera_info_topic: str,
+                   every: int, max_dt: float, base_frame: str, overwrite: bool, progress: bool) -> dict:
+    """A video frame set: each image with its stamp and the base's odometry pose; the camera's
+    mounting (base -> camera from /tf_static) in calib.json."""
+    info = next((m.msg for m in read_messages(bag, [camera_info_topic])), None)
+    if info is None:
+        raise BagError(f"{bag}: no message on {camera_info_topic}")
+    cam = intrinsics_from_camera_info(info)
+    cam_frame = info.header.frame_id
+    odometry, children = _odometry(bag, topics, base_frame)
+    if not len(odometry):
+        found = f"/tf has transforms to {', '.join(sorted(children))}" if children else "the bag has no /tf"
+        raise BagError(f"{bag}: no odometry for a camera-only frame set: {found}, none to '{base_frame}'. A video "
+                       "frame set needs the robot's motion: record /tf (odom -> base frame) with the camera, or pass "
+                       "--base-frame with the frame your odometry moves (or give --lidar-topic for a LiDAR frame set)")
+    try:
+        T_base_cam = static.lookup(base_frame, cam_frame)
+    except KeyError as exc:
+        raise BagError(f"{bag}: the camera's mounting is unknown: /tf_static does not link '{base_frame}' to the "
+                       f"camera frame '{cam_frame}' ({exc.args[0]}); record /tf_static with the camera") from None
+    tol = int(max_dt * 1e9)
+    counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
+    with atomic_output_dir(out, overwrite=overwrite) as staging:
+        writer = FrameSetWriter(staging, source=f"rosbag:{bag.name}")
+        seq = writer.sequence("seq_0000", cam, None, bag.stem, {"T_base_cam": T_base_cam.tolist()})
+        bar = tqdm(total=topics[image_topic].count, desc="extracting video", unit="image",
+                   disable=None if progress else True)
+        positions = []
+        for m in read_messages(bag, [image_topic]):
+            counts["images"] += 1
+            bar.update()
+            if (counts["images"] - 1) % every:
+                continue
+            try:
+                stamp, rgb = stamp_to_ns(m.msg.header.stamp), rgb_from_msg(m.msg)
+            except ConversionError:
+                counts["damaged"] += 1
+                continue
+            pose = odometry.at(stamp, tol)
+            if pose is None:
+                counts["no_pose"] += 1
+                continue
+            seq.add(rgb, None, None, None, stamp, pose)
+            positions.append((pose @ T_base_cam)[:3, 3])
+            counts["written"] += 1
+        bar.close()
+        seq.close()
+        if not counts["written"]:
+            raise BagError(f"{bag}: none of its {counts['images']} images has an odometry pose within {max_dt} s "
+                           f"(/tf to '{base_frame}' covers {len(odometry)} stamps); widen --max-dt or check the clocks")
+        travel = float(np.ptp(np.array(positions), axis=0).max()) if len(positions) > 1 else 0.0
+        summary = writer.finish(ground_truth="none", images=counts, accumulate=0, every=every, camera_travel_m=travel)
+    if travel < 0.05:
+        log.warning("%s: the camera moves at most %.3f m in the whole recording: self-supervised training needs a "
+                    "moving robot", bag, travel)
+    return summary
+
+
 def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lidar_frame, base_frame, T_cam_lidar,
                  cam) -> np.ndarray | None:
     """The centre scan plus up to ``n`` scans either side, moved into the camera at ``stamp``."""
@@ -199,6 +280,21 @@ def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lida
     return project_points(np.concatenate(clouds), cam.K, cam.height, cam.width)
 
 
+DEFAULT_LIDAR_TOPIC = "/lidar/points"
+
+
+def _default_lidar_topic(bag, depth_topic: str | None) -> str | None:
+    """The LiDAR topic when none is given: the default one if the bag has it (or a depth topic
+    needs pairing), else None: a video frame set."""
+    if depth_topic:
+        return DEFAULT_LIDAR_TOPIC
+    topics = bag_topics(Path(bag))
+    if DEFAULT_LIDAR_TOPIC in topics:
+        return DEFAULT_LIDAR_TOPIC
+    log.info("%s: no LiDAR on %s: writing a video frame set (camera + odometry)", bag, DEFAULT_LIDAR_TOPIC)
+    return None
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="depth-ros-dataset", description="Turn a camera + LiDAR rosbag into a training "
                                                                    "frame set (depth-core train: type: frames).")
@@ -206,7 +302,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--out", required=True, help="frame set folder to create")
     parser.add_argument("--image-topic", default="/camera/image_raw")
     parser.add_argument("--camera-info-topic", default="/camera/camera_info")
-    parser.add_argument("--lidar-topic", default="/lidar/points")
+    parser.add_argument("--lidar-topic", help=f"default: {DEFAULT_LIDAR_TOPIC} when the bag has it; without a LiDAR "
+                        "(and no --depth-topic) the frame set is camera + odometry only, for self-supervised training")
+    parser.add_argument("--no-lidar", action="store_true", help="ignore the bag's LiDAR: a camera + odometry frame set")
     parser.add_argument("--depth-topic", help="a depth image topic to use as ground truth (32FC1 m or 16UC1 mm)")
     parser.add_argument("--accumulate", type=int, default=0,
                         help="densify the ground truth with this many scans before and after (needs /tf odometry)")
@@ -225,10 +323,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.accumulate < 0 or args.every < 1:
         print("depth-ros-dataset: error: --accumulate must be >= 0 and --every >= 1", file=sys.stderr)
         return 2
+    if args.no_lidar and args.lidar_topic:
+        print("depth-ros-dataset: error: give --lidar-topic or --no-lidar, not both", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
     try:
+        lidar_topic = None if args.no_lidar else args.lidar_topic or _default_lidar_topic(args.bag, args.depth_topic)
         summary = extract_frames(args.bag, args.out, image_topic=args.image_topic,
-                                 camera_info_topic=args.camera_info_topic, lidar_topic=args.lidar_topic,
+                                 camera_info_topic=args.camera_info_topic, lidar_topic=lidar_topic,
                                  depth_topic=args.depth_topic, accumulate=args.accumulate, every=args.every,
                                  max_dt=args.max_dt, lidar_extrinsic=args.lidar_extrinsic, base_frame=args.base_frame,
                                  overwrite=args.overwrite, progress=not args.quiet)
@@ -239,6 +341,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"depth-ros-dataset: error: {exc}", file=sys.stderr)
         return 2
     counts = summary["images"]
+    if summary["ground_truth"] == "none":
+        print(f"wrote a video frame set (camera + odometry, no LiDAR) of {summary['samples']} frames to {args.out} "
+              f"from {counts['images']} images in {time.perf_counter() - t0:.1f} s (camera travel "
+              f"{summary['camera_travel_m']:.2f} m; skipped: {counts['no_pose']} without a pose, {counts['damaged']} "
+              "damaged messages); train on it with config/train/finetune_video.yaml")
+        return 0
     print(f"wrote {summary['samples']} frames to {args.out} from {counts['images']} images in "
           f"{time.perf_counter() - t0:.1f} s (skipped: {counts['no_scan']} without a scan, {counts['no_pose']} "
           f"without a pose, {counts['damaged']} damaged messages)")
