@@ -183,6 +183,11 @@ class FrameDataset:
         for sequence, index in self.samples:
             calib, poses = self._sequence(sequence)
             mount = calib.get("T_base_cam")
+            if mount is None and any(p.get("T_world_base") is not None for p in poses):
+                raise DataFileError(f"{self.root / sequence / 'calib.json'}: no T_base_cam (the camera's mounting on "
+                                    "the robot), so its odometry poses do not give camera poses: write the frame set "
+                                    "again with depth-ros-dataset from a bag whose /tf_static links the base frame to "
+                                    "the camera")
             entry = poses[index] if index < len(poses) else {}
             pose = entry.get("T_world_base")
             stamp = entry.get("stamp_ns")

@@ -123,7 +123,7 @@ def _render_sequence(job: dict, root: str, report: Callable[[int], None]) -> dic
     shutil.rmtree(partial, ignore_errors=True)
     sim = Simulator(job["config"], seed=job["seed"], frames=job["frames"])
     extra = {"seed": job["seed"], "lidar": sim.config.to_dict()["lidar"], "rate_hz": sim.config.rate_hz,
-             "rig": sim.config.rig_record()}
+             "rig": sim.config.rig_record(), "T_base_cam": sim.rig.T_base_camera.tolist()}
     with SequenceWriter(partial, sim.intrinsics, sim.rig.T_cam_lidar, job["label"], extra) as seq:
         for frame in sim:
             sparse, rings = project_with_rings(frame.lidar_points, frame.lidar_ring, sim.rig.T_cam_lidar,

@@ -24,6 +24,8 @@ __all__ = ["VideoConfig", "VideoView", "choose_contexts"]
 
 log = logging.getLogger("depth_core.data")
 
+ASSUMED_RATE_HZ = 10.0
+
 
 @dataclass
 class VideoConfig:
@@ -89,6 +91,7 @@ class VideoView:
             groups.setdefault(sequence, []).append(i)
         self.items: list[tuple[int, int, int]] = []     # (frame, earlier context, later context)
         self.T_world_cam: dict[int, np.ndarray] = {}
+        # stationary: no frame at least min_baseline away within max_gap_s (or beyond a jump) on either side
         self.counts = {"frames": len(poses), "used": 0, "no_pose": 0, "stationary": 0, "jumps": 0}
         for group in groups.values():
             posed = [i for i in group if poses[i][1] is not None]
@@ -97,7 +100,12 @@ class VideoView:
                 continue
             T = [np.asarray(poses[i][1], dtype=np.float64) for i in posed]
             positions = np.array([t[:3, 3] for t in T])
-            stamps = np.array([poses[i][0] if poses[i][0] is not None else k for k, i in enumerate(posed)], float)
+            if all(poses[i][0] is not None for i in posed):
+                stamps = np.array([poses[i][0] for i in posed], float)
+            else:   # a frame without a stamp: the sequence's clock is its frame index at an assumed 10 Hz
+                log.warning("%s: frames without a stamp: context frames are chosen as if it ran at %g Hz",
+                            name, ASSUMED_RATE_HZ)
+                stamps = np.array(posed, float) / ASSUMED_RATE_HZ
             jumps = odometry_jumps(positions, stamps, cfg.max_speed)
             if jumps:
                 self.counts["jumps"] += len(jumps)
@@ -120,8 +128,9 @@ class VideoView:
                                 "(odom -> base frame) with the camera, and /tf_static from the base to the camera")
         if not self.items:
             raise DataFileError(f"{name}: the camera never moves {cfg.min_baseline:g} m within {cfg.max_gap_s:g} s "
-                                f"in any of its {len(poses)} frames (a robot standing still gives no parallax to "
-                                "learn depth from): record it driving, or lower video.min_baseline")
+                                f"in any of its {len(poses)} frames: a robot standing still gives no parallax to "
+                                "learn depth from (record it driving, or lower video.min_baseline); frames kept too "
+                                "far apart in time (depth-ros-dataset --every) need a larger video.max_gap_s")
         min_frames = cfg.min_frames if min_frames is None else min_frames
         if len(self.items) < min_frames:
             raise DataFileError(f"{name}: only {len(self.items)} frames with a moving camera (of {len(poses)}; "
@@ -150,6 +159,6 @@ class VideoView:
     def summary(self) -> str:
         c = self.counts
         return (f"{c['used']} of {c['frames']} frames have context frames at least {self.cfg.min_baseline:g} m away "
-                f"(skipped: {c['stationary']} standing still, {c['no_pose']} without a pose; {c['jumps']} odometry "
-                "jumps)")
+                f"within {self.cfg.max_gap_s:g} s (skipped: {c['stationary']} with none, standing still; "
+                f"{c['no_pose']} without a pose; {c['jumps']} odometry jumps)")
 

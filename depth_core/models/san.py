@@ -173,6 +173,7 @@ class SANEfficientNet(_SANModel):
         if self.with_confidence:
             self.confidence = ConfidenceHead(dec[0] + 4, hidden=int(arch.get("confidence_channels", 16)))
             self.confidence_tolerance = float(arch.get("confidence_tolerance", 0.1))
+            self.confidence_shifted = bool(arch.get("confidence_shifted", False))
         weights = arch.get("imagenet_weights")
         if weights:
             load_efficientnet_imagenet(self.encoder, efficientnet_imagenet_file() if weights == "package" else weights)
@@ -267,7 +268,10 @@ class SANEfficientNet(_SANModel):
         if self.with_confidence:
             # What the head sees beyond the image features is exactly 0 without points. Its inputs
             # are detached: its likelihood trains the confidence, never the depth.
-            change = (fused - log_inv_net) * has_points
+            # The change from the network's own estimate: with ``confidence_shifted`` from its
+            # scale-shifted estimate, so that a camera-only scale error (the whole image equally
+            # far off) does not read as a large local correction.
+            change = (fused - (log_net if self.confidence_shifted else log_inv_net)) * has_points
             head_in = torch.cat([features, change, ratio * confidence, confidence, mask], 1).detach()
             out["scale"] = self.confidence(head_in)
         return out

@@ -136,13 +136,11 @@ def _video_report(init: Path | None, final: Path, val: VideoView, out: Path, cfg
     camera-only depth (view synthesis from the frames' context frames with the odometry poses),
     and sample images with the error maps."""
     models = {"after": final} if init is None else {"before": init, "after": final}
-    rows, estimators = {}, {}
-    for label, path in models.items():
-        est = load_estimator(str(path), "torch")
-        log.info("report: the photometric error of the %s model (%s) on %d held-out frames", label, est.description,
-                 min(cfg.val_samples, len(val)))
-        rows[label] = {"prediction": photometric_metrics(est, val, cfg.val_samples)}
-        estimators[label] = est
+    estimators = {label: load_estimator(str(path), "torch") for label, path in models.items()}
+    scored = min(cfg.val_samples, len(val))
+    log.info("report: the photometric error of %s on %d held-out frames",
+             " and ".join(f"the {label} model ({est.description})" for label, est in estimators.items()), scored)
+    rows = {label: {"prediction": m} for label, m in photometric_metrics(estimators, val, cfg.val_samples).items()}
     lines = ["| model | photometric error (prediction) | change |", "|---|---|---|"]
     for label in models:
         value = rows[label]["prediction"]["photometric"]
@@ -155,10 +153,12 @@ def _video_report(init: Path | None, final: Path, val: VideoView, out: Path, cfg
         files.append(_video_samples(estimators, val, out / "report_samples.png", cfg.report_images,
                                     cfg.eval_max_depth))
     md = ["# Training report", "",
-          f"{len(val)} held-out video frames, never trained on, with no depth to compare with: each model's "
-          "camera-only depth is scored by view synthesis, the photometric error (0.85 SSIM + 0.15 L1, the per-pixel "
-          "minimum over the frame's two context frames, moved by the recording's odometry). Lower is better; a "
-          "depth that explains the motion well scores lower.", "",
+          f"{len(val)} held-out video frames ({scored} scored), never trained on, with no depth to compare with: each "
+          "model's camera-only depth is scored by view synthesis, the photometric error (0.85 SSIM + 0.15 L1, the "
+          "per-pixel minimum over the frame's two context frames, moved by the recording's odometry), on the "
+          "pixels that every model's depth lets a context frame see "
+          f"({100 * rows['after']['prediction']['scored']:.0f} % of them). Lower is better: a depth that explains "
+          "the motion scores lower.", "",
           f"- before: {estimators['before'].description if 'before' in estimators else '(no init: initial weights)'}",
           f"- after: {estimators['after'].description}", "", table, "",
           *(["## Samples", "", "![samples](report_samples.png)", ""] if cfg.report_images > 0 else [])]
@@ -177,7 +177,7 @@ def _video_samples(estimators: dict, val: VideoView, path: Path, count: int, max
         tiles = [cv2.cvtColor(s["rgb"], cv2.COLOR_RGB2BGR)]
         for est in estimators.values():
             depth = est.predict(s["rgb"], s["K"], None).depth
-            error = np.clip(reprojection_error_map(depth, s) / 0.3, 0, 1)
+            error = np.clip(np.nan_to_num(reprojection_error_map(depth, s), nan=0.0) / 0.3, 0, 1)
             tiles += [colourise(depth, max_depth), cv2.cvtColor((error * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)]
         rows.append(tiles)
     return image_grid(path, rows, titles, "Held-out frames: camera-only depth (turbo on inverse depth: red near, dark "

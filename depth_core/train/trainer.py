@@ -64,7 +64,7 @@ def evaluate_model(model: nn.Module, dataset, samples: int, max_depth: float, de
     estimator = load_estimator(model, "torch", input_size=estimator_size(model), device=str(device))
     if isinstance(dataset, VideoView) and dataset.ground_truth == "none":
         # Held-out video with no depth: the photometric error of the camera-only depth.
-        metrics = {"prediction": photometric_metrics(estimator, dataset, samples)}
+        metrics = {"prediction": photometric_metrics({"model": estimator}, dataset, samples)["model"]}
         model.train(was_training)
         return metrics
     result = evaluate(estimator, dataset, "none", samples=samples, baselines=(), max_depth=max_depth,
@@ -216,7 +216,12 @@ class Trainer:
                 if self.main:
                     log.info("%s: video: %s", c.root, view.summary())
             if val is not None and getattr(val, "ground_truth", None) == "none":
-                val = VideoView(val, cfg.video, name=f"{cfg.data[0].root} (held out)", min_frames=1)
+                name = f"{cfg.val.root if cfg.val else cfg.data[0].root} (held out)"
+                try:
+                    val = VideoView(val, cfg.video, name=name, min_frames=1)
+                except DataFileError as exc:   # a robot parked at the end of its recording: train anyway
+                    log.warning("no validation and no report: %s", exc)
+                    val = None
         return train, val
 
     @staticmethod

@@ -146,7 +146,11 @@ def test_too_few_frames_are_refused(tmp_path):
 
 def test_a_frame_set_without_the_camera_mounting_is_refused(tmp_path):
     data = _video_set(tmp_path / "ds", [(0.1 * i, 0, 0) for i in range(10)], mount=False)
-    with pytest.raises(DataFileError, match="none of its 10 frames has a camera pose"):
+    with pytest.raises(DataFileError, match="calib.json: no T_base_cam .*depth-ros-dataset"):
+        VideoView(data, VideoConfig())
+    # Neither odometry nor mounting: the recording has no motion to learn from.
+    data = _video_set(tmp_path / "none", [(0.1 * i, 0, 0) for i in range(10)], mount=False, poses=set(range(10)))
+    with pytest.raises(DataFileError, match="none of its 10 frames has a camera pose: record /tf odometry"):
         VideoView(data, VideoConfig())
 
 
