@@ -6,6 +6,7 @@ from .camera import CameraIntrinsics, validate_intrinsic_matrix
 from .clouds import organised_points, points_in_front, ring_image, transform_coordinates
 from .odometry import PoseHistory
 from .projection import backproject, lidar_fov_mask, pixel_rays, project_lidar, project_points, resize_sparse_depth
+from .sweeps import Sweep, SweepAccumulator, deskew, free_space_keep, move_sweep
 from .transforms import (
     TransformTree,
     compose,
@@ -22,13 +23,18 @@ from .transforms import (
 __all__ = [
     "CameraIntrinsics",
     "PoseHistory",
+    "Sweep",
+    "SweepAccumulator",
     "TransformTree",
     "backproject",
     "compose",
+    "deskew",
+    "free_space_keep",
     "invert_transform",
     "lidar_fov_mask",
     "make_transform",
     "matrix_to_quaternion",
+    "move_sweep",
     "organised_points",
     "pixel_rays",
     "points_in_front",

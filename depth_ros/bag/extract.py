@@ -30,10 +30,9 @@ from depth_core.data.frames import FrameSetWriter, project_with_rings
 from depth_core.geometry import (
     PoseHistory,
     TransformTree,
-    invert_transform,
+    move_sweep,
     project_points,
     transform_from_xyzquat,
-    transform_points,
 )
 from depth_core.utils import ArgumentParser, atomic_output_dir, positive_float
 from depth_core.utils.files import OutputError
@@ -72,9 +71,9 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                    progress: bool = True) -> dict:
     """Write the frame set; ``lidar_topic`` None (and no ``depth_topic``): a video frame set."""
     bag = Path(bag)
-    if lidar_topic is None and depth_topic:
-        raise BagError("--depth-topic needs a --lidar-topic to pair the images with (without both, the frame set "
-                       "is camera and odometry only)")
+    if lidar_topic is None and (depth_topic or accumulate):
+        raise BagError(f"{'--depth-topic' if depth_topic else '--accumulate'} needs a LiDAR (--lidar-topic): "
+                       "without one the frame set is camera and odometry only")
     topics = check_topics(bag, {"--image-topic": image_topic, "--camera-info-topic": camera_info_topic,
                                 "--lidar-topic": lidar_topic, "--depth-topic": depth_topic})
     static = TransformTree() if "/tf_static" not in topics else tree_from_tf_messages(
@@ -185,7 +184,9 @@ def _mounting(static: TransformTree, base_frame: str, cam_frame: str) -> dict:
     """``{"T_base_cam": ...}`` for calib.json when /tf_static links the base to the camera, else {}."""
     try:
         return {"T_base_cam": static.lookup(base_frame, cam_frame).tolist()}
-    except KeyError:
+    except KeyError as exc:
+        log.warning("the camera's mounting is unknown (%s): this frame set cannot train from video "
+                    "(finetune_video_lidar.yaml)", exc.args[0])
         return {}
 
 
@@ -266,17 +267,15 @@ def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lida
     T_odom_base_now = odometry.at(stamp, tol)
     if T_odom_base_now is None:
         return None
-    T_base_cam = static.lookup(base_frame, cam_frame)
-    T_cam_base = invert_transform(T_base_cam)
-    T_base_lidar = T_base_cam @ T_cam_lidar
+    T_base_lidar = static.lookup(base_frame, cam_frame) @ T_cam_lidar
     k = next(i for i, s in enumerate(scans) if s is centre)
     clouds = []
     for s in scans[max(0, k - n):k + n + 1]:
         T_odom_base = odometry.at(s[0], tol)
         if T_odom_base is None:
             continue
-        T = T_cam_base @ invert_transform(T_odom_base_now) @ T_odom_base @ T_base_lidar
-        clouds.append(transform_points(T, s[1]))
+        # The same motion as the node's and the replay's accumulation (depth_core.geometry.sweeps).
+        clouds.append(move_sweep(s[1], T_odom_base, T_odom_base_now, T_base_lidar, T_cam_lidar))
     return project_points(np.concatenate(clouds), cam.K, cam.height, cam.width)
 
 
@@ -286,8 +285,6 @@ DEFAULT_LIDAR_TOPIC = "/lidar/points"
 def _default_lidar_topic(bag, depth_topic: str | None) -> str | None:
     """The LiDAR topic when none is given: the default one if the bag has it (or a depth topic
     needs pairing), else None: a video frame set."""
-    if depth_topic:
-        return DEFAULT_LIDAR_TOPIC
     topics = bag_topics(Path(bag))
     if DEFAULT_LIDAR_TOPIC in topics:
         return DEFAULT_LIDAR_TOPIC

@@ -1,0 +1,213 @@
+"""Several LiDAR sweeps as one: past sweeps moved into the newest one's frame by the robot's
+odometry, each point de-skewed by the odometry at its own time, and past points that the newest
+sweep contradicts dropped (something moved). The node, the replay and ``depth-ros-dataset
+--accumulate`` share this one implementation.
+
+Frames: a sweep's points are in the LiDAR frame; ``T_base_lidar`` mounts the LiDAR on the robot's
+base; :class:`~depth_core.geometry.PoseHistory` gives ``T_odom_base`` at any stamp.
+
+**De-skewing.** A spinning LiDAR takes ~100 ms per sweep; a robot at 10 m/s moves 1 m meanwhile.
+A point measured at time ``t`` is moved by ``T_lidar(ref)^-1 T_lidar(t)`` with
+``T_lidar(t) = T_odom_base(t) T_base_lidar``, into the LiDAR frame at the reference stamp (the
+sweep's header stamp).
+
+**Moving objects: the free-space rule.** Each ray of the newest sweep measured free space up to
+its range. A past point that falls in the newest sweep's view (the same azimuth/elevation cell of a
+coarse spherical grid) closer than the newest range there, by more than ``margin`` (absolute
+plus relative to the range), lies in space now seen as free: whatever was there moved away (a car
+that drove off, a person who walked on), or the odometry is wrong. It is dropped. Past points
+behind the newest surface are kept: they are hidden from the LiDAR, not contradicted, and the
+camera, which sits elsewhere, may see them; a z-buffer in the image keeps the nearest anyway.
+Cells the newest sweep has no return in say nothing and keep their past points. This is one rule
+for both cases of the issue (a point in front of a surface now seen farther away is in space
+measured free).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .odometry import PoseHistory
+from .transforms import invert_transform, transform_points
+
+__all__ = ["Sweep", "SweepAccumulator", "deskew", "free_space_keep", "move_sweep"]
+
+log = logging.getLogger("depth_core.geometry")
+
+
+@dataclass
+class Sweep:
+    """One LiDAR sweep: ``points`` [N,3] in the LiDAR frame at ``stamp_ns``; ``rings`` [N] or None;
+    ``times_ns`` [N] each point's own stamp (absolute ns) or None (an instantaneous sweep)."""
+
+    stamp_ns: int
+    points: np.ndarray
+    rings: np.ndarray | None = None
+    times_ns: np.ndarray | None = None
+
+
+def deskew(sweep: Sweep, odometry: PoseHistory, T_base_lidar: np.ndarray, tolerance_ns: int) -> np.ndarray | None:
+    """The sweep's points moved into the LiDAR frame at ``sweep.stamp_ns``, each by the odometry
+    at its own time; the points unchanged without per-point times; None when the odometry does
+    not cover the sweep."""
+    if sweep.times_ns is None or not len(sweep.points):
+        return sweep.points
+    ref = odometry.at(sweep.stamp_ns, tolerance_ns)
+    if ref is None:
+        return None
+    T_lidar_ref_inv = invert_transform(ref @ T_base_lidar)
+    times = np.asarray(sweep.times_ns, np.int64)
+    # Poses at a few instants across the sweep, each point taking the nearest (1 ms apart: 1 cm at 10 m/s).
+    lo, hi = int(times.min()), int(times.max())
+    steps = max(2, min(201, (hi - lo) // 1_000_000 + 2))
+    instants = np.linspace(lo, hi, steps).round().astype(np.int64)
+    which = np.clip(np.rint((times - lo) / max(hi - lo, 1) * (steps - 1)).astype(np.int64), 0, steps - 1)
+    out = np.empty_like(sweep.points, dtype=np.float64)
+    for k, t in enumerate(instants):
+        sel = which == k
+        if not sel.any():
+            continue
+        pose = odometry.at(int(t), tolerance_ns)
+        if pose is None:
+            return None
+        out[sel] = transform_points(T_lidar_ref_inv @ pose @ T_base_lidar, sweep.points[sel])
+    return out.astype(sweep.points.dtype, copy=False)
+
+
+def move_sweep(points: np.ndarray, T_odom_base_then: np.ndarray, T_odom_base_now: np.ndarray,
+               T_base_lidar: np.ndarray, T_target_lidar: np.ndarray | None = None) -> np.ndarray:
+    """Points of a sweep taken when the base was at ``T_odom_base_then``, in the frame of the
+    LiDAR when the base is at ``T_odom_base_now`` (or, with ``T_target_lidar``, in that frame
+    fixed to the LiDAR, e.g. a camera's ``T_cam_lidar``)."""
+    T = invert_transform(T_odom_base_now @ T_base_lidar) @ T_odom_base_then @ T_base_lidar
+    if T_target_lidar is not None:
+        T = T_target_lidar @ T
+    return transform_points(T, points)
+
+
+def _cells(points: np.ndarray, az_step: float, el_step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Spherical grid cell of each point and its range."""
+    rng = np.linalg.norm(points, axis=1)
+    az = np.arctan2(points[:, 1], points[:, 0])
+    el = np.arcsin(np.clip(points[:, 2] / np.maximum(rng, 1e-9), -1, 1))
+    n_az = int(np.ceil(2 * np.pi / az_step))
+    a = np.floor((az + np.pi) / az_step).astype(np.int64) % n_az
+    e = np.floor((el + np.pi / 2) / el_step).astype(np.int64)
+    return e * n_az + a, rng
+
+
+def free_space_keep(past: np.ndarray, newest: np.ndarray, *, az_step_deg: float = 0.5, el_step_deg: float = 1.0,
+                    margin: float = 0.3, margin_rel: float = 0.05) -> np.ndarray:
+    """Boolean [len(past)]: the past points (in the newest sweep's LiDAR frame) that the newest
+    sweep does not contradict (see the module's doc)."""
+    if not len(past) or not len(newest):
+        return np.ones(len(past), bool)
+    az, el = np.radians(az_step_deg), np.radians(el_step_deg)
+    cell_new, range_new = _cells(newest, az, el)
+    order = np.argsort(cell_new, kind="stable")
+    cell_sorted, range_sorted = cell_new[order], range_new[order]
+    starts = np.flatnonzero(np.r_[True, cell_sorted[1:] != cell_sorted[:-1]])
+    unique_cells = cell_sorted[starts]
+    near = np.minimum.reduceat(range_sorted, starts)     # free space up to the nearest return in the cell
+    cell_past, range_past = _cells(past, az, el)
+    pos = np.searchsorted(unique_cells, cell_past)
+    pos_c = np.minimum(pos, len(unique_cells) - 1)
+    seen = unique_cells[pos_c] == cell_past
+    limit = np.where(seen, near[pos_c] - (margin + margin_rel * near[pos_c]), -np.inf)
+    return range_past >= limit
+
+
+@dataclass
+class SweepAccumulator:
+    """The ``keep`` previous sweeps, moved by odometry into the newest sweep's LiDAR frame.
+
+    ``add(sweep)`` takes sweeps in time order; :meth:`cloud` gives the newest sweep's points plus
+    the past points that survive the free-space rule (``moving_rule``), all in the newest
+    sweep's LiDAR frame, and :attr:`counts` what happened. Time running backwards (a looping bag)
+    and an odometry jump (faster than ``max_speed``: a reset) clear the history; a sweep whose
+    time has no odometry is used alone, counted once per sweep and warned about once."""
+
+    keep: int
+    odometry: PoseHistory
+    T_base_lidar: np.ndarray
+    tolerance_ns: int = 100_000_000
+    moving_rule: bool = True
+    max_speed: float = 40.0
+    deskew: bool = True
+    history: deque = field(default_factory=deque)
+    counts: dict = field(default_factory=lambda: {"sweeps": 0, "no_odometry": 0, "cleared_jump": 0,
+                                                  "cleared_time": 0, "dropped_moving": 0})
+    _warned: bool = False
+
+    def reset(self) -> None:
+        self.history.clear()
+
+    def add(self, sweep: Sweep) -> None:
+        """Append the sweep (de-skewed when it has per-point times and the odometry covers it)."""
+        self.counts["sweeps"] += 1
+        if self.history and sweep.stamp_ns <= self.history[-1][0].stamp_ns:
+            self.counts["cleared_time"] += 1
+            log.info("LiDAR time ran backwards (%d -> %d ns): sweep history cleared",
+                     self.history[-1][0].stamp_ns, sweep.stamp_ns)
+            self.history.clear()
+        pose = self.odometry.at(sweep.stamp_ns, self.tolerance_ns)
+        points = sweep.points
+        if pose is not None and self.deskew and sweep.times_ns is not None:
+            moved = deskew(sweep, self.odometry, self.T_base_lidar, self.tolerance_ns)
+            points = sweep.points if moved is None else moved
+        if pose is None:
+            self.counts["no_odometry"] += 1
+            if not self._warned:
+                self._warned = True
+                log.warning("no odometry at a LiDAR sweep's stamp: accumulation is off for such sweeps (counted)")
+        elif self.history and self.history[-1][1] is not None:
+            last_stamp, last_pose = self.history[-1][0].stamp_ns, self.history[-1][1]
+            dt = max((sweep.stamp_ns - last_stamp) * 1e-9, 1e-3)
+            if np.linalg.norm(pose[:3, 3] - last_pose[:3, 3]) > self.max_speed * dt:
+                self.counts["cleared_jump"] += 1
+                log.warning("odometry jumped %.1f m in %.2f s (a reset?): sweep history cleared",
+                            float(np.linalg.norm(pose[:3, 3] - last_pose[:3, 3])), dt)
+                self.history.clear()
+        self.history.append((Sweep(sweep.stamp_ns, points, sweep.rings, None), pose))
+        while len(self.history) > self.keep + 1:
+            self.history.popleft()
+
+    def cloud(self, stamp_ns: int | None = None) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """(points [N,3] in the LiDAR frame of the newest sweep, or of the robot at ``stamp_ns``
+        when given (a held history), rings or None, how many past sweeps went in)."""
+        if not self.history:
+            return np.zeros((0, 3), np.float32), None, 0
+        newest, newest_pose = self.history[-1]
+        target_pose = newest_pose
+        if stamp_ns is not None and stamp_ns != newest.stamp_ns:
+            target_pose = self.odometry.at(stamp_ns, self.tolerance_ns)
+            if target_pose is None or newest_pose is None:
+                return np.zeros((0, 3), np.float32), None, 0
+        parts, rings, used = [], [], 0
+        for sweep, pose in self.history:
+            is_newest = sweep is newest
+            if is_newest and target_pose is newest_pose:
+                pts = sweep.points
+            elif pose is None or target_pose is None:
+                continue    # no odometry at its time: it cannot be moved
+            else:
+                pts = move_sweep(sweep.points, pose, target_pose, self.T_base_lidar).astype(np.float32)
+                used += 0 if is_newest else 1
+            parts.append((is_newest, pts, sweep.rings))
+        newest_pts = next((p for n, p, _ in parts if n), None)
+        out = []
+        for is_newest, pts, ring in parts:
+            if not is_newest and self.moving_rule and newest_pts is not None:
+                keep = free_space_keep(pts, newest_pts)
+                self.counts["dropped_moving"] += int((~keep).sum())
+                pts = pts[keep]
+                ring = None if ring is None else ring[keep]
+            out.append(pts)
+            rings.append(ring)
+        points = np.concatenate(out) if out else np.zeros((0, 3), np.float32)
+        ring_all = np.concatenate(rings) if rings and all(r is not None for r in rings) else None
+        return points, ring_all, used

@@ -1,0 +1,122 @@
+"""Several LiDAR sweeps as one: odometry, de-skewing, the free-space rule for moving objects, and
+the history's resets."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from scipy.spatial import cKDTree
+
+from depth_core.geometry import (
+    PoseHistory,
+    Sweep,
+    SweepAccumulator,
+    deskew,
+    free_space_keep,
+    make_transform,
+    project_points,
+    transform_points,
+)
+from depth_core.sim.config import default_config
+from depth_core.sim.simulator import Simulator
+
+SECOND = 1_000_000_000
+
+
+def test_past_sweeps_of_a_static_world_land_on_the_current_surfaces():
+    cfg = default_config("street")
+    sim = Simulator(replace(cfg, lidar=replace(cfg.lidar, range_noise_std=0.0)), seed=3, frames=5)
+    frames = [sim.render(i) for i in range(5)]
+    odometry = PoseHistory()
+    for f in frames:
+        odometry.add(f.stamp_ns, f.T_world_base)
+    acc = SweepAccumulator(keep=4, odometry=odometry, T_base_lidar=sim.rig.T_base_lidar)
+    for f in frames:
+        acc.add(Sweep(f.stamp_ns, f.lidar_points, f.lidar_ring))
+    points, rings, used = acc.cloud()
+    newest = len(frames[-1].lidar_points)
+    assert used == 4 and len(points) > 4 * newest and len(rings) == len(points)
+    # Each past point, taken back to the world by the current pose, is where it was measured: on
+    # the same (static) surface, within 1 cm.
+    T_world_lidar_now = frames[-1].T_world_base @ sim.rig.T_base_lidar
+    first = transform_points(frames[0].T_world_base @ sim.rig.T_base_lidar, frames[0].lidar_points)
+    distance, _ = cKDTree(transform_points(T_world_lidar_now, points)).query(first)
+    assert np.mean(distance < 0.01) > 0.99
+    # And against the true depth of the current camera image where they land: as close as the
+    # current sweep's own points are (the pixel grid limits both).
+    truth = frames[-1].depth
+    errors = []
+    for part in (points[:newest], points[newest:]):
+        depth = project_points(transform_points(sim.rig.T_cam_lidar, part), sim.intrinsics.K,
+                               sim.intrinsics.height, sim.intrinsics.width)
+        scored = (depth > 0) & np.isfinite(truth)
+        errors.append(np.median(np.abs(depth[scored] / truth[scored] - 1)))
+    assert errors[1] < max(1.2 * errors[0], 0.003)
+    assert acc.counts["dropped_moving"] < 0.01 * len(points)   # a static world has (almost) nothing to drop
+
+
+def test_the_free_space_rule_drops_a_car_that_drove_away_and_keeps_what_is_hidden():
+    # The newest sweep sees a wall 20 m ahead (+x) and nothing to the left (+y).
+    ys, zs = np.meshgrid(np.linspace(-2, 2, 41), np.linspace(-0.5, 0.5, 11))
+    wall = np.stack([np.full(ys.size, 20.0), ys.ravel(), zs.ravel()], 1)
+    car = wall[::7] * np.array([0.5, 0.5, 0.5])            # a car 10 m ahead in the same directions, gone now
+    behind = wall[::7] * np.array([1.3, 1.3, 1.3])         # 26 m: hidden by the wall, not contradicted
+    left = np.array([[0.0, 8.0, 0.0], [0.5, 12.0, 0.2]])    # where the newest sweep has no return
+    keep = free_space_keep(np.concatenate([car, behind, left]), wall)
+    assert not keep[:len(car)].any()
+    assert keep[len(car):].all()
+
+
+def test_deskewing_moves_each_point_by_the_odometry_at_its_time():
+    # The robot drives +x at 10 m/s; in 100 ms the LiDAR sweeps a wall at x = 20 m (world).
+    odometry = PoseHistory()
+    for k in range(12):
+        t = k * 10_000_000
+        odometry.add(t, make_transform(translation=[10.0 * t / SECOND, 0, 0]))
+    times = np.linspace(0, 100_000_000, 50).astype(np.int64)
+    y = np.linspace(-5, 5, 50)
+    measured = np.stack([20.0 - 10.0 * times / SECOND, y, np.zeros(50)], 1)   # in the LiDAR at its own time
+    sweep = Sweep(0, measured, None, times)
+    assert np.ptp(measured[:, 0]) > 0.99                                      # skewed by 1 m
+    straight = deskew(sweep, odometry, np.eye(4), 20_000_000)
+    np.testing.assert_allclose(straight[:, 0], 20.0, atol=0.006)   # at the sweep's stamp, to the 1 ms pose grid
+
+
+def test_time_running_backwards_and_an_odometry_jump_clear_the_history():
+    odometry = PoseHistory()
+    for k in range(10):
+        odometry.add(k * SECOND // 10, make_transform(translation=[0.1 * k, 0, 0]))
+    odometry.add(SECOND, make_transform(translation=[500.0, 0, 0]))         # a reset: 500 m in 0.1 s
+    acc = SweepAccumulator(keep=3, odometry=odometry, T_base_lidar=np.eye(4))
+    cloud = np.array([[5.0, 0, 0]])
+    for k in range(4):
+        acc.add(Sweep(k * SECOND // 10, cloud))
+    assert len(acc.history) == 4
+    acc.add(Sweep(SECOND // 10, cloud))                                      # the bag looped
+    assert len(acc.history) == 1 and acc.counts["cleared_time"] == 1
+    acc.add(Sweep(9 * SECOND // 10, cloud))
+    acc.add(Sweep(SECOND, cloud))
+    assert len(acc.history) == 1 and acc.counts["cleared_jump"] == 1
+
+
+def test_a_sweep_without_odometry_is_used_alone_and_counted():
+    odometry = PoseHistory()
+    odometry.add(0, np.eye(4))
+    acc = SweepAccumulator(keep=3, odometry=odometry, T_base_lidar=np.eye(4), tolerance_ns=1000)
+    acc.add(Sweep(0, np.array([[5.0, 0, 0]])))
+    acc.add(Sweep(SECOND, np.array([[6.0, 0, 0]])))                        # no pose near 1 s
+    points, _, used = acc.cloud()
+    np.testing.assert_allclose(points, [[6.0, 0, 0]])
+    assert used == 0 and acc.counts["no_odometry"] == 1
+
+
+def test_a_held_history_follows_the_robot():
+    odometry = PoseHistory()
+    for k in range(20):
+        odometry.add(k * SECOND // 10, make_transform(translation=[0.5 * k, 0, 0]))   # 5 m/s
+    acc = SweepAccumulator(keep=2, odometry=odometry, T_base_lidar=np.eye(4))
+    acc.add(Sweep(0, np.array([[10.0, 0, 0]])))
+    # 0.6 s later, no new sweep: the wall 10 m ahead is now 7 m ahead.
+    points, _, _ = acc.cloud(stamp_ns=6 * SECOND // 10)
+    np.testing.assert_allclose(points, [[7.0, 0, 0]], atol=1e-6)
