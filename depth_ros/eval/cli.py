@@ -39,6 +39,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--beam-keep-every", type=positive_int,
                    help="instead of a random fraction, give the model every k-th LiDAR beam (ring)")
     p.add_argument("--seed", type=int, default=0, help="seed of the input/held-out split")
+    p.add_argument("--accumulate", type=int, default=0, metavar="N",
+                   help="add the input points of the N previous sweeps, moved by the bag's /tf odometry (each "
+                        "through the same input selection); only the current scan's held-out points are scored")
+    p.add_argument("--odom-frame", default="odom", help="--accumulate: the odometry's fixed frame on /tf")
+    p.add_argument("--base-frame", default="base_link", help="--accumulate: the robot's base frame on /tf")
     p.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
                    help="the LiDAR frame's pose in the camera frame, if the bag has no /tf_static")
     p.add_argument("--max-dt", type=positive_float, default=0.05, help="image/scan pairing tolerance, s")
@@ -57,6 +62,9 @@ def build_parser() -> ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.accumulate < 0:
+        print("depth-ros-eval: error: --accumulate must be >= 0", file=sys.stderr)
+        return 2
     if args.lidar_input_fraction > 1:
         print("depth-ros-eval: error: --lidar-input-fraction must be in (0, 1]", file=sys.stderr)
         return 2
@@ -74,12 +82,17 @@ def main(argv=None) -> int:
                             beam_keep_every=args.beam_keep_every, seed=args.seed, max_dt=args.max_dt,
                             lidar_extrinsic=args.lidar_extrinsic, max_depth=args.max_depth, sweep=sweep,
                             output_bag=None if args.no_output_bag else staging / "output_bag", samples=args.samples,
-                            progress=not args.quiet)
+                            progress=not args.quiet, accumulate=args.accumulate, odom_frame=args.odom_frame,
+                            base_frame=args.base_frame)
             lidar_input = (f"every {args.beam_keep_every}th beam" if args.beam_keep_every
                            else f"{args.lidar_input_fraction:.0%} of the points (seed {args.seed})") \
                 if args.lidar_topic else "none"
+            if args.accumulate and args.lidar_topic:
+                lidar_input += f", plus the same of the {args.accumulate} previous sweeps moved by odometry"
             meta = {"bag": str(args.bag), "model": est.description, "lidar_input": lidar_input,
                     "seconds": round(time.perf_counter() - t0, 1)}
+            if result.accumulation:
+                meta["accumulation"] = result.accumulation
             metrics = write_report(result, staging, meta, args.max_depth)
     except OutputError as exc:
         print(f"depth-ros-eval: error: --out: {exc}", file=sys.stderr)

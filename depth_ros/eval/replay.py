@@ -20,12 +20,21 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from depth_core.geometry import project_points, ring_image
+from depth_core.geometry import (
+    PoseHistory,
+    Sweep,
+    SweepAccumulator,
+    invert_transform,
+    project_points,
+    ring_image,
+    transform_from_xyzquat,
+    transform_points,
+)
 from depth_core.inference import DepthEstimator
 from depth_core.metrics import Sparsification, compute_depth_metrics
 
 from ..bag import BagError, BagWriter, read_messages
-from ..conversions import ConversionError, rosbags_types, stamp_to_ns, tree_from_tf_messages
+from ..conversions import ConversionError, rosbags_types, stamp_to_ns, transform_from_msg, tree_from_tf_messages
 from ..pipeline import FramePipeline, LidarStatus, PipelineConfig, PreparedFrame
 from ..sync import CameraInfoBuffer, check_topics, image_stamp, nearest_stamp
 
@@ -48,6 +57,7 @@ class ReplayResult:
     samples: list = field(default_factory=list)               # a few frames for pictures
     modes: Counter = field(default_factory=Counter)
     sparsification: dict = field(default_factory=dict)        # row -> Sparsification (models with a confidence)
+    accumulation: dict = field(default_factory=dict)          # --accumulate: sweeps used, what was dropped
 
 
 def _split(sparse: np.ndarray, rings, fraction: float, beam_keep_every: int | None, rng) -> tuple:
@@ -79,26 +89,80 @@ def replay_topics(bag: str | Path, image_topic: str, camera_info_topic: str, lid
                               "--lidar-topic": lidar_topic})
 
 
-def _lidar_truth(frame: PreparedFrame) -> tuple[np.ndarray, np.ndarray | None]:
-    """The frame's LiDAR points as a sparse depth image at the image's size, and its ring map."""
+def _lidar_truth(frame: PreparedFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """The frame's LiDAR points as a sparse depth image at the image's size, its ring map, and
+    which point won each pixel (-1: none)."""
     cam = frame.camera
     sparse, index = project_points(frame.points, cam.K, cam.height, cam.width, return_index=True)
-    return sparse, ring_image(index, frame.rings)
+    return sparse, ring_image(index, frame.rings), index
+
+
+class _Accumulation:
+    """``--accumulate N``: each frame's model input gains the input points of the ``N`` previous
+    sweeps (chosen by the same selection as the current one), moved by the bag's odometry and
+    filtered by the free-space rule (:class:`~depth_core.geometry.SweepAccumulator`, the node's)."""
+
+    def __init__(self, bag: Path, topics: dict, n: int, odom_frame: str, base_frame: str, tree, lidar_extrinsic,
+                 tolerance_ns: int) -> None:
+        if "/tf" not in topics:
+            raise BagError(f"{bag}: --accumulate needs the robot's odometry on /tf ({odom_frame} -> {base_frame}); "
+                           "the bag has no /tf")
+        self.odometry, pairs = PoseHistory(), set()
+        for m in read_messages(bag, ["/tf"]):
+            for ts in m.msg.transforms:
+                parent, child, T, stamp = transform_from_msg(ts)
+                pairs.add(f"{parent.lstrip('/')} -> {child.lstrip('/')}")
+                if parent.lstrip("/") == odom_frame and child.lstrip("/") == base_frame:
+                    self.odometry.add(stamp, T)
+        if not len(self.odometry):
+            raise BagError(f"{bag}: --accumulate: /tf has no {odom_frame} -> {base_frame} (it has "
+                           f"{', '.join(sorted(pairs)) or 'nothing'}); pass --odom-frame and --base-frame")
+        self.n, self.base_frame, self.tree, self.tolerance = n, base_frame, tree, tolerance_ns
+        self.extrinsic = None if lidar_extrinsic is None else transform_from_xyzquat(lidar_extrinsic)
+        self.acc: SweepAccumulator | None = None
+        self.used: list[int] = []
+
+    def inputs(self, frame: PreparedFrame, cloud, index: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """``inputs`` with the previous sweeps' input points added (the nearest point per pixel)."""
+        lidar_frame = cloud.header.frame_id
+        if self.tree is None:
+            raise BagError("--accumulate needs /tf_static to mount the LiDAR on the base frame")
+        T_cam_lidar = self.extrinsic if self.extrinsic is not None else self.tree.lookup(frame.frame_id, lidar_frame)
+        if self.acc is None:
+            T_base_lidar = self.tree.lookup(self.base_frame, frame.frame_id) @ T_cam_lidar
+            self.acc = SweepAccumulator(keep=self.n, odometry=self.odometry, T_base_lidar=T_base_lidar,
+                                        tolerance_ns=self.tolerance)
+        chosen = index[(inputs > 0) & (index >= 0)]
+        selected = transform_points(invert_transform(T_cam_lidar), frame.points[chosen])
+        rings = None if frame.rings is None else frame.rings[chosen]
+        self.acc.add(Sweep(stamp_to_ns(cloud.header.stamp), selected, rings))
+        points, _, used = self.acc.cloud()
+        self.used.append(used)
+        past = transform_points(T_cam_lidar, points[len(selected):])
+        cam = frame.camera
+        extra = project_points(past, cam.K, cam.height, cam.width)
+        return np.where((inputs > 0) | (extra <= 0), inputs, extra).astype(np.float32)
 
 
 def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, camera_info_topic: str,
            lidar_topic: str | None, classical: DepthEstimator | None = None, fraction: float = 0.8,
            beam_keep_every: int | None = None, seed: int = 0, max_dt: float = 0.05, lidar_extrinsic=None,
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
-           samples: int = 3, progress: bool = True) -> ReplayResult:
+           samples: int = 3, progress: bool = True, accumulate: int = 0, odom_frame: str = "odom",
+           base_frame: str = "base_link") -> ReplayResult:
+    """``accumulate``: the model's input also holds the input points of that many previous sweeps,
+    moved by the bag's odometry (``odom_frame`` -> ``base_frame`` on /tf); only the current scan's
+    held-out points are scored."""
     bag = Path(bag)
     topics = replay_topics(bag, image_topic, camera_info_topic, lidar_topic)
-    lookup = None
+    lookup = tree = None
     if "/tf_static" in topics:
         tree = tree_from_tf_messages(m.msg for m in read_messages(bag, ["/tf_static"]))
         lookup = lambda target, source, stamp: tree.lookup(target, source)  # noqa: E731
     elif lidar_topic and lidar_extrinsic is None:
         raise BagError(f"{bag}: no /tf_static to find the LiDAR extrinsic; pass --lidar-extrinsic")
+    accumulation = _Accumulation(bag, topics, accumulate, odom_frame, base_frame, tree, lidar_extrinsic,
+                                 int(max(max_dt, 0.1) * 1e9)) if accumulate and lidar_topic else None
     types = rosbags_types()
     pipeline = FramePipeline(estimator, PipelineConfig(use_lidar=lidar_topic is not None, lidar_max_age=max_dt,
                                                        lidar_extrinsic=lidar_extrinsic), types, lookup)
@@ -137,9 +201,11 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
                     result.skipped[frame.lidar_reason] += 1
                     return
                 t = time.perf_counter()
-                truth, rings = _lidar_truth(frame)
+                truth, rings, winners = _lidar_truth(frame)
                 rng = np.random.default_rng([seed, index])
                 inputs, held = _split(truth, rings, fraction, beam_keep_every, rng)
+                if accumulation is not None:
+                    inputs = accumulation.inputs(frame, cloud, winners, inputs)
                 split_s = time.perf_counter() - t
             done = pipeline.run(frame, sparse_depth=inputs, outputs=outputs)
             done.timings["lidar"] += split_s   # the LiDAR stage: into the camera, projected, split
@@ -210,4 +276,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         if writer:
             writer.__exit__(None, None, None)
     result.images = index
+    if accumulation is not None and accumulation.used:
+        result.accumulation = {"previous": accumulate, "mean_past_sweeps_used": float(np.mean(accumulation.used)),
+                               **accumulation.acc.counts}
     return result

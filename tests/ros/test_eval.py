@@ -152,3 +152,23 @@ def test_image_only_replay_writes_depth_without_scores(tmp_path, venv_bin, sim_b
     m = json.loads((tmp_path / "camera_only" / "metrics.json").read_text())
     assert m["frames"] == 6 and m["results"] == {} and m["modes"] == {"prediction": 6}
     assert bag_topics(tmp_path / "camera_only" / "output_bag")["/depth/image"].count == 6
+
+
+@pytest.mark.slow
+def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(tmp_path, venv_bin, sim_bag):
+    common = ["--lidar-topic", "/lidar/points", "--model", "classical", "--beam-keep-every", "4", "--no-output-bag",
+              "--samples", "0", "--sweep", "0"]
+    one = _eval(venv_bin, sim_bag, tmp_path / "one", *common)
+    many = _eval(venv_bin, sim_bag, tmp_path / "many", *common, "--accumulate", "3")
+    assert one.returncode == 0 and many.returncode == 0, one.stderr + many.stderr
+    single = json.loads((tmp_path / "one/metrics.json").read_text())
+    accumulated = json.loads((tmp_path / "many/metrics.json").read_text())
+    # The same held-out points of the current scans are scored, with more input.
+    assert accumulated["results"]["completion"]["points"] == single["results"]["completion"]["points"]
+    info = accumulated["accumulation"]
+    assert info["previous"] == 3 and info["mean_past_sweeps_used"] > 1.5 and info["no_odometry"] == 0
+    assert "3 previous sweeps moved by odometry" in accumulated["lidar_input"]
+    assert accumulated["results"]["completion"]["abs_rel"] != single["results"]["completion"]["abs_rel"]
+    wrong = _eval(venv_bin, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
+    assert wrong.returncode == 2
+    assert "/tf has no odom -> robot (it has odom -> base_link)" in wrong.stderr and "--base-frame" in wrong.stderr
