@@ -19,6 +19,7 @@ ros_wheels=(
   ros-std-msgs==5.3.6
   ros-geometry-msgs==5.3.6
   ros-diagnostic-msgs==5.3.6
+  ros-jazzy-nav-msgs==5.3.6
 )
 
 say() { printf '[setup] %s\n' "$*"; }
@@ -55,7 +56,7 @@ else
 fi
 
 if [[ $use_system_ros == 0 ]]; then
-  if .venv/bin/python -c "import rclpy, sensor_msgs.msg, diagnostic_msgs.msg" 2>/dev/null; then
+  if .venv/bin/python -c "import rclpy, sensor_msgs.msg, diagnostic_msgs.msg, nav_msgs.msg" 2>/dev/null; then
     say "ROS 2 Jazzy wheels already present"
   else
     say "installing ROS 2 Jazzy rclpy + messages from PyPI"

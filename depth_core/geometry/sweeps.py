@@ -161,9 +161,9 @@ class SweepAccumulator:
             points = sweep.points if moved is None else moved
         if pose is None:
             self.counts["no_odometry"] += 1
-            if not self._warned:
+            if not self._warned:   # the caller says so in its own words (the node, with the fix); counted here
                 self._warned = True
-                log.warning("no odometry at a LiDAR sweep's stamp: accumulation is off for such sweeps (counted)")
+                log.debug("no odometry at a LiDAR sweep's stamp: accumulation is off for such sweeps (counted)")
         elif self.history and self.history[-1][1] is not None:
             last_stamp, last_pose = self.history[-1][0].stamp_ns, self.history[-1][1]
             dt = max((sweep.stamp_ns - last_stamp) * 1e-9, 1e-3)

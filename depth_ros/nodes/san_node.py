@@ -36,6 +36,12 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from rclpy.qos_overriding_options import QoSOverridingOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+try:   # the odometry topic, for LiDAR accumulation and hold where TF is not installed
+    from nav_msgs.msg import Odometry
+except ImportError:  # pragma: no cover - a workspace without nav_msgs
+    Odometry = None
+
+from depth_core.geometry import PoseHistory, transform_from_xyzquat
 from depth_core.inference import BACKENDS, BackendError, load_estimator
 
 from ..conversions import ConversionError, rclpy_types, stamp_to_ns
@@ -74,12 +80,27 @@ PARAMETERS = {
                        "pseudo_lidar/points (0: off; models without a confidence ignore it)",
                        {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=1.0)]}),
     "diagnostics_period": (1.0, "seconds between /diagnostics messages", {}),
+    "lidar_accumulate": (0, "previous LiDAR sweeps added to each cloud, moved by the odometry (0: off)",
+                         {"integer_range": [IntegerRange(from_value=0, to_value=20)]}),
+    "lidar_hold_s": (0.0, "with no fresh cloud, the recent sweeps moved by the odometry stand in for this long (s, "
+                     "0: off; then the node predicts from the image alone)",
+                     {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=10.0)]}),
+    "odom_frame": ("odom", "the odometry's fixed frame (TF: odom_frame -> base_frame; else the odom topic)", {}),
+    "base_frame": ("base_link", "the robot's base frame, moved by the odometry", {}),
+    "base_extrinsic": ([0.0] * 7, "[x, y, z, qx, qy, qz, qw]: the base frame's pose in the camera optical frame, "
+                       "used when TF cannot mount the camera on the base (all zeros: unset)", {}),
 }
 # Changing these at run time would need a new model or new subscriptions.
 READ_ONLY = {"model", "backend", "precision", "calibration", "input_width", "input_height", "image_transport"}
 
 
 CLOUD_HOLD_S = 1.0   # s of wall time a received cloud stays usable
+ACCUMULATION_HELP = {
+    "no_odometry": "no odometry at the sweep's stamp (publish nav_msgs/Odometry on 'odom', or odom_frame -> "
+                   "base_frame on TF)",
+    "no_base_extrinsic": "the camera's mounting on the base is unknown (TF base_frame -> camera, or the "
+                         "base_extrinsic parameter)",
+}
 
 
 class _Throttle:
@@ -119,7 +140,9 @@ class SanNode(Node):
 
         self.types = rclpy_types()
         self.tf_lookup, self._tf_objects = self._make_tf_lookup()
-        self.pipeline = FramePipeline(self.estimator, self._pipeline_config(p), self.types, self.tf_lookup)
+        self.odometry = PoseHistory()     # from the odom topic; the pipeline adds what it asks TF for
+        self.pipeline = FramePipeline(self.estimator, self._pipeline_config(p), self.types, self.tf_lookup,
+                                      self.odometry)
         self.stats = FrameStats()
         self.throttle = _Throttle()
         self.mode = None
@@ -176,6 +199,9 @@ class SanNode(Node):
             return "points_max_range must be >= 0 and diagnostics_period > 0"
         if not 0.0 <= p["min_confidence"] <= 1.0:
             return f"min_confidence: expected 0..1, got {p['min_confidence']}"
+        base = list(p["base_extrinsic"])
+        if any(base) and (len(base) != 7 or not np.all(np.isfinite(base)) or np.linalg.norm(base[3:]) < 1e-6):
+            return "base_extrinsic: expected 7 finite numbers [x, y, z, qx, qy, qz, qw] (quaternion not 0), or zeros"
         return None
 
     def _on_set_parameters(self, params) -> SetParametersResult:
@@ -184,8 +210,10 @@ class SanNode(Node):
         problem = self._validate(current)
         if problem:
             return SetParametersResult(successful=False, reason=problem)
-        # A new pipeline (cheap: it holds no state but settings); the worker picks it up next frame.
-        self.pipeline = FramePipeline(self.estimator, self._pipeline_config(current), self.types, self.tf_lookup)
+        # A new pipeline (cheap: settings, the odometry it shares, and a sweep history that starts
+        # again); the worker picks it up next frame.
+        self.pipeline = FramePipeline(self.estimator, self._pipeline_config(current), self.types, self.tf_lookup,
+                                      self.odometry)
         return SetParametersResult(successful=True)
 
     @staticmethod
@@ -194,7 +222,10 @@ class SanNode(Node):
                               lidar_extrinsic=list(p["lidar_extrinsic"]), output_width=p["output_width"],
                               output_height=p["output_height"], points_stride=p["points_stride"],
                               points_max_range=p["points_max_range"], points_frame=p["points_frame"],
-                              points_rgb=p["points_rgb"], min_confidence=p["min_confidence"])
+                              points_rgb=p["points_rgb"], min_confidence=p["min_confidence"],
+                              lidar_accumulate=p["lidar_accumulate"], lidar_hold_s=p["lidar_hold_s"],
+                              odom_frame=p["odom_frame"], base_frame=p["base_frame"],
+                              base_extrinsic=list(p["base_extrinsic"]) if any(p["base_extrinsic"]) else None)
 
     def _make_tf_lookup(self):
         try:
@@ -252,10 +283,12 @@ class SanNode(Node):
                 qos, overrides = self._qos, self._overrides
                 image = ((CompressedImage, "image/compressed") if self._image_transport == "compressed"
                          else (Image, "image"))
+                inputs = [(*image, self._on_image), (CameraInfo, "camera_info", self._on_info),
+                          (PointCloud2, "lidar_points", self._on_cloud)]
+                if self.pipeline.config.uses_odometry and Odometry is not None:
+                    inputs.append((Odometry, "odom", self._on_odometry))
                 self._inputs = [self.create_subscription(kind, topic, callback, qos, qos_overriding_options=overrides)
-                                for kind, topic, callback in ((*image, self._on_image),
-                                                              (CameraInfo, "camera_info", self._on_info),
-                                                              (PointCloud2, "lidar_points", self._on_cloud))]
+                                for kind, topic, callback in inputs]
                 self.get_logger().info("an output has a subscriber: subscribed to the camera and LiDAR inputs")
             else:
                 for sub in self._inputs:
@@ -284,6 +317,12 @@ class SanNode(Node):
     def _on_info(self, msg: CameraInfo) -> None:
         with self._lock:
             self._infos.add(msg)
+
+    def _on_odometry(self, msg) -> None:
+        """nav_msgs/Odometry: the base's pose in the odometry frame (where TF is not installed)."""
+        p, q = msg.pose.pose.position, msg.pose.pose.orientation
+        T = transform_from_xyzquat([p.x, p.y, p.z, q.x, q.y, q.z, q.w])
+        self.odometry.add(stamp_to_ns(msg.header.stamp), T)
 
     def _on_cloud(self, msg: PointCloud2) -> None:
         with self._lock:
@@ -344,11 +383,20 @@ class SanNode(Node):
                                           f"'{info.msg.header.frame_id}' ({info.msg.width}x{info.msg.height})")
         if frame.lidar_status.is_problem and self.throttle(frame.lidar_reason):
             self.get_logger().warning(f"ignoring the LiDAR cloud ({frame.lidar_reason}); predicting from the image")
+        if frame.lidar_status is LidarStatus.HELD and self.lidar_reason != LidarStatus.HELD.value:
+            self.get_logger().info(f"LiDAR dropout: holding the last LiDAR sweeps, moved by the odometry, for up to "
+                                   f"lidar_hold_s = {self.pipeline.config.lidar_hold_s:g} s")
         if frame.mode != self.mode:
             why = frame.lidar_status.explain(frame.lidar_reason, frame.lidar_age)
+            if self.lidar_reason == LidarStatus.HELD.value:
+                why += f", after the {self.pipeline.config.lidar_hold_s:g} s hold"
             self.get_logger().info(f"mode: {self.mode or 'start'} -> {frame.mode} ({why})")
             self.mode = frame.mode
         self.lidar_reason, self.lidar_age = frame.lidar_reason, frame.lidar_age
+        self.stats.lidar(frame.lidar_status.value)
+        if frame.prepared.accumulation and self.throttle(f"accumulation_{frame.prepared.accumulation}"):
+            self.get_logger().warning(f"LiDAR accumulation is off for this sweep ({frame.prepared.accumulation}): "
+                                      + ACCUMULATION_HELP.get(frame.prepared.accumulation, ""))
         publish = {"depth": self.pub_depth, "camera_info": self.pub_info, "confidence": self.pub_conf,
                    "points": self.pub_points}
         for name, msg in frame.messages.items():
@@ -366,6 +414,7 @@ class SanNode(Node):
             "latency_p95_ms": f"{s['latency_p95_ms']:.1f}", "processed": str(s["processed"]),
             "dropped": str(s["dropped"]), **{f"skipped_{k}": str(v) for k, v in s["skipped"].items()},
             **{f"fallback_{k}": str(v) for k, v in s["fallbacks"].items()},
+            **{f"lidar_{k}": str(v) for k, v in s["lidar"].items()},
             **{f"stage_{k}_ms": f"{v:.1f}" for k, v in s["stages_ms"].items()},
         }
         level = DiagnosticStatus.OK if self.mode else DiagnosticStatus.WARN

@@ -23,7 +23,17 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from depth_core.geometry import CameraIntrinsics, organised_points, points_in_front, transform_from_xyzquat
+from depth_core.geometry import (
+    CameraIntrinsics,
+    PoseHistory,
+    Sweep,
+    SweepAccumulator,
+    invert_transform,
+    organised_points,
+    points_in_front,
+    transform_from_xyzquat,
+    transform_points,
+)
 from depth_core.inference import DepthEstimator
 
 from ..conversions import (
@@ -47,6 +57,20 @@ __all__ = ["FramePipeline", "FrameResult", "LidarStatus", "PipelineConfig", "Pre
 # (target_frame, source_frame, stamp_ns) -> T_target_source [4,4]; raises KeyError when unknown.
 TransformLookup = Callable[[str, str, int], np.ndarray]
 OUTPUTS = ("depth", "camera_info", "confidence", "points")
+# Per-point time fields, as the common drivers name them (Velodyne, Ouster, Hesai / Livox).
+TIME_FIELDS = ("time", "t", "timestamp")
+
+
+def point_times(values: np.ndarray, stamp_ns: int) -> np.ndarray:
+    """Each point's absolute stamp (ns) from its time field: absolute times (above 1e9: seconds
+    if below 1e11, else nanoseconds) as they are; otherwise offsets from the header stamp, in
+    nanoseconds for integer fields (Ouster's ``t``) and seconds for float ones (Velodyne's ``time``)."""
+    values = np.asarray(values)
+    if values.size and np.nanmax(np.abs(values)) > 1e9:
+        return (values * (1e9 if np.nanmax(values) < 1e11 else 1)).astype(np.int64)
+    if np.issubdtype(values.dtype, np.integer):
+        return stamp_ns + values.astype(np.int64)
+    return stamp_ns + np.round(values.astype(np.float64) * 1e9).astype(np.int64)
 
 
 class LidarStatus(str, enum.Enum):
@@ -59,6 +83,7 @@ class LidarStatus(str, enum.Enum):
     NO_EXTRINSIC = "no_extrinsic"            # neither TF nor lidar_extrinsic places it
     NO_POINTS_IN_VIEW = "no_points_in_view"  # none of its points is in the image
     DAMAGED = "damaged"                      # the message is malformed (lidar_reason says how)
+    HELD = "held"                            # no fresh cloud: the recent sweeps, moved by odometry (lidar_hold_s)
 
     @property
     def is_problem(self) -> bool:
@@ -70,7 +95,9 @@ class LidarStatus(str, enum.Enum):
         if self is LidarStatus.STALE and age is not None:
             return f"LiDAR stale: {age:.2f} s between image and cloud"
         return {LidarStatus.USED: "LiDAR points in use", LidarStatus.NONE: "no LiDAR cloud received",
-                LidarStatus.DISABLED: "use_lidar is false"}.get(self, reason or self.value)
+                LidarStatus.DISABLED: "use_lidar is false",
+                LidarStatus.HELD: "no fresh LiDAR cloud: the recent sweeps, moved by odometry",
+                }.get(self, reason or self.value)
 
 
 @dataclass
@@ -85,6 +112,16 @@ class PipelineConfig:
     points_frame: str = ""                  # pseudo-LiDAR frame; "" = the camera optical frame
     points_rgb: bool = False                # pseudo-LiDAR: add a packed rgb field (XYZRGB)
     min_confidence: float = 0.0             # depth where the confidence is below this becomes NaN; 0 = off
+    lidar_accumulate: int = 0               # previous sweeps added to each cloud, moved by odometry
+    lidar_hold_s: float = 0.0               # s: with no fresh cloud, the sweeps moved by odometry stand in this long
+    odom_frame: str = "odom"                # the odometry: odom_frame -> base_frame (TF or an Odometry topic)
+    base_frame: str = "base_link"
+    base_extrinsic: list | None = None      # [x, y, z, qx, qy, qz, qw]: the base frame's pose in the camera frame,
+    #                                         used when TF cannot mount the camera on the base
+
+    @property
+    def uses_odometry(self) -> bool:
+        return self.use_lidar and (self.lidar_accumulate > 0 or self.lidar_hold_s > 0)
 
 
 @dataclass
@@ -103,6 +140,8 @@ class PreparedFrame:
     lidar_age: float | None                 # s, image stamp - cloud stamp
     stamp_fallback: bool = False            # the image was stamped zero: the given fallback stamp is used
     timings: dict = field(default_factory=dict)
+    accumulation: str = ""                  # why past sweeps could not be added ('' = they were, or none wanted)
+    past_sweeps: int = 0                    # previous sweeps added to this frame's points
 
 
 @dataclass
@@ -138,12 +177,18 @@ class FrameResult:
 
 class FramePipeline:
     def __init__(self, estimator: DepthEstimator, config: PipelineConfig, types: MessageTypes,
-                 transform_lookup: TransformLookup | None = None) -> None:
+                 transform_lookup: TransformLookup | None = None, odometry: PoseHistory | None = None) -> None:
+        """``odometry``: the robot's poses (odom -> base), fed by the caller from an Odometry topic;
+        with ``transform_lookup`` (TF), the pipeline also asks TF at each stamp it needs."""
         self.estimator, self.config, self.types = estimator, config, types
         self.transform_lookup = transform_lookup
         self._extrinsic = (transform_from_xyzquat(config.lidar_extrinsic)
                            if config.lidar_extrinsic is not None else None)
         self._camera_cache: tuple | None = None
+        self.odometry = odometry if odometry is not None else PoseHistory()
+        self.sweeps: SweepAccumulator | None = None   # built on the first cloud (it needs the LiDAR's mounting)
+        self._sweep_key: tuple | None = None          # (camera frame, LiDAR frame) the accumulator was built for
+        self._last_extrinsic: np.ndarray | None = None
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -174,17 +219,98 @@ class FramePipeline:
             raise KeyError(f"no transform {cloud_msg.header.frame_id} -> {camera_frame} and no lidar_extrinsic")
         return self._extrinsic
 
-    def camera_points(self, cloud_msg, T: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    def camera_points(self, cloud_msg, T: np.ndarray, with_times: bool = False):
         """The cloud's finite points that lie in front of the camera, moved into the camera frame by
-        ``T`` (float32 [N,3]), and their ring indices (None without a ring field); raises
-        ConversionError('empty_cloud') when the cloud has no finite point."""
-        has_ring = any(f.name == "ring" for f in cloud_msg.fields)
-        f = pointcloud_from_msg(cloud_msg, ("x", "y", "z", "ring") if has_ring else ("x", "y", "z"))
+        ``T`` (float32 [N,3]), and their ring indices (None without a ring field); with
+        ``with_times`` also each point's absolute stamp in ns (None without a time field: see
+        :func:`point_times`). Raises ConversionError('empty_cloud') when the cloud has no finite point."""
+        names = {f.name for f in cloud_msg.fields}
+        has_ring = "ring" in names
+        time_field = next((n for n in TIME_FIELDS if n in names), None) if with_times else None
+        wanted = ("x", "y", "z") + (("ring",) if has_ring else ()) + ((time_field,) if time_field else ())
+        f = pointcloud_from_msg(cloud_msg, wanted)
         x, y, z = (f[k].astype(np.float32, copy=False) for k in "xyz")
         points, keep = points_in_front(x, y, z, T)
         if not len(points) and not (np.isfinite(x) & np.isfinite(y) & np.isfinite(z)).any():
             raise ConversionError("empty_cloud", "PointCloud2: no finite point (empty or all NaN)")
-        return points, (f["ring"][keep] if has_ring else None)
+        rings = f["ring"][keep] if has_ring else None
+        if not with_times:
+            return points, rings
+        times = None if time_field is None else point_times(f[time_field][keep], stamp_to_ns(cloud_msg.header.stamp))
+        return points, rings, times
+
+    # -- several sweeps -------------------------------------------------------------------------
+
+    def _pose(self, stamp_ns: int) -> np.ndarray | None:
+        """odom -> base at ``stamp_ns``: asked of TF (and remembered) when there is TF, else the
+        Odometry topic's history."""
+        tol = int(max(self.config.lidar_max_age, 0.1) * 1e9)
+        if self.transform_lookup is not None:
+            try:
+                pose = self.transform_lookup(self.config.odom_frame, self.config.base_frame, stamp_ns)
+                self.odometry.add(stamp_ns, pose)
+                return pose
+            except KeyError:
+                pass
+        return self.odometry.at(stamp_ns, tol)
+
+    def _accumulator(self, camera_frame: str, cloud_msg, T_cam_lidar: np.ndarray) -> SweepAccumulator | None:
+        key = (camera_frame, cloud_msg.header.frame_id)
+        if self.sweeps is not None and self._sweep_key == key:
+            return self.sweeps
+        T_cam_base = None
+        if self.transform_lookup is not None:
+            try:
+                T_cam_base = self.transform_lookup(camera_frame, self.config.base_frame,
+                                                   stamp_to_ns(cloud_msg.header.stamp))
+            except KeyError:
+                pass
+        if T_cam_base is None and self.config.base_extrinsic is not None:
+            T_cam_base = transform_from_xyzquat(self.config.base_extrinsic)
+        if T_cam_base is None and self.config.base_frame == camera_frame:
+            T_cam_base = np.eye(4)
+        if T_cam_base is None:
+            return None
+        self.sweeps = SweepAccumulator(keep=max(self.config.lidar_accumulate, 1), odometry=self.odometry,
+                                       T_base_lidar=invert_transform(T_cam_base) @ T_cam_lidar,
+                                       tolerance_ns=int(max(self.config.lidar_max_age, 0.1) * 1e9))
+        self._sweep_key = key
+        return self.sweeps
+
+    def _with_history(self, frame_id: str, cloud_msg, T: np.ndarray, points, rings, times):
+        """The cloud's points plus the accumulated sweeps (camera frame), and what went in:
+        ``(points, rings, past sweeps used, why not)``."""
+        acc = self._accumulator(frame_id, cloud_msg, T)
+        if acc is None:
+            return points, rings, 0, "no_base_extrinsic"
+        stamp = stamp_to_ns(cloud_msg.header.stamp)
+        if self._pose(stamp) is None:
+            acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings, None))
+            return points, rings, 0, "no_odometry"
+        if times is not None:
+            for t in (int(times.min()), int(times.max())):
+                self._pose(t)
+        acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings, times))
+        if self.config.lidar_accumulate <= 0:
+            return points, rings, 0, ""
+        merged, merged_rings, used = acc.cloud()
+        return transform_points(T, merged).astype(np.float32), merged_rings, used, ""
+
+    def _held(self, stamp_ns: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """With no fresh cloud: the recent sweeps moved to the robot's pose at ``stamp_ns``, while
+        the newest is at most ``lidar_hold_s`` old and the odometry covers the gap."""
+        acc, T = self.sweeps, self._last_extrinsic
+        if acc is None or T is None or not acc.history:
+            return None
+        if not 0 <= (stamp_ns - acc.history[-1][0].stamp_ns) * 1e-9 <= self.config.lidar_hold_s:
+            return None
+        if self._pose(stamp_ns) is None:
+            return None
+        merged, rings, _ = acc.cloud(stamp_ns=stamp_ns)
+        if not len(merged):
+            return None
+        points, keep = points_in_front(*(merged[:, i] for i in range(3)), T)
+        return points, None if rings is None else rings[keep]
 
     # -- one frame ------------------------------------------------------------------------------
 
@@ -211,7 +337,7 @@ class FramePipeline:
 
         t = time.perf_counter()
         points = rings = age = None
-        status, reason = LidarStatus.DISABLED, ""
+        status, reason, used = LidarStatus.DISABLED, "", 0
         if self.config.use_lidar:
             status = LidarStatus.NONE
             if cloud_msg is not None:
@@ -220,15 +346,28 @@ class FramePipeline:
                     status = LidarStatus.STALE
                 else:
                     try:
-                        points, rings = self.camera_points(cloud_msg, self.lidar_to_camera(cloud_msg, frame_id))
+                        T = self.lidar_to_camera(cloud_msg, frame_id)
+                        if self.config.uses_odometry:
+                            points, rings, times = self.camera_points(cloud_msg, T, with_times=True)
+                            self._last_extrinsic = T
+                            points, rings, used, why = self._with_history(frame_id, cloud_msg, T, points, rings,
+                                                                          times)
+                            reason = why
+                        else:
+                            points, rings = self.camera_points(cloud_msg, T)
                         status = LidarStatus.USED if len(points) else LidarStatus.NO_POINTS_IN_VIEW
                     except ConversionError as exc:
                         status, reason = LidarStatus.DAMAGED, exc.reason
                     except KeyError:
                         status = LidarStatus.NO_EXTRINSIC
+            if status in (LidarStatus.NONE, LidarStatus.STALE) and self.config.lidar_hold_s > 0:
+                held = self._held(stamp)
+                if held is not None:
+                    (points, rings), status, reason = held, LidarStatus.HELD, ""
         timings["lidar"] = time.perf_counter() - t
-        return PreparedFrame(stamp, frame_id, header, rgb, cam, points, rings, status, reason or status.value, age,
-                             stamp_fallback, timings)
+        return PreparedFrame(stamp, frame_id, header, rgb, cam, points, rings, status,
+                             reason if status is LidarStatus.DAMAGED else status.value, age, stamp_fallback, timings,
+                             accumulation=reason if status is LidarStatus.USED else "", past_sweeps=used)
 
     def run(self, frame: PreparedFrame, *, sparse_depth: np.ndarray | None = None,
             outputs=OUTPUTS) -> FrameResult:
@@ -241,7 +380,7 @@ class FramePipeline:
         if sparse_depth is not None:
             result = self.estimator.predict(rgb, cam.K, sparse_depth)
         else:
-            points = frame.points if status is LidarStatus.USED else None
+            points = frame.points if status in (LidarStatus.USED, LidarStatus.HELD) else None
             result = self.estimator.predict(rgb, cam.K, sparse_points=points)
             if points is not None and result.n_points == 0 and self.estimator.uses_sparse_depth:
                 status = LidarStatus.NO_POINTS_IN_VIEW   # in front of the camera, but outside the image

@@ -22,6 +22,7 @@ class FrameStats:
         self.stages: dict[str, deque] = {}
         self.skipped: Counter = Counter()
         self.fallbacks: Counter = Counter()
+        self.lidar_statuses: Counter = Counter()
         self.processed = 0
         self.dropped = 0
 
@@ -41,6 +42,11 @@ class FrameStats:
         with self._lock:
             self.fallbacks[kind] += 1
 
+    def lidar(self, status: str) -> None:
+        """A processed frame's LiDAR status (used, held, none, stale...)."""
+        with self._lock:
+            self.lidar_statuses[status] += 1
+
     def drop(self) -> None:
         with self._lock:
             self.dropped += 1
@@ -53,7 +59,7 @@ class FrameStats:
             rate = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 1 and recent[-1] > recent[0] else 0.0
             return {
                 "processed": self.processed, "dropped": self.dropped, "skipped": dict(self.skipped),
-                "fallbacks": dict(self.fallbacks),
+                "fallbacks": dict(self.fallbacks), "lidar": dict(self.lidar_statuses),
                 "rate_hz": rate, "latency_p50_ms": float(np.percentile(lat, 50) * 1e3),
                 "latency_p95_ms": float(np.percentile(lat, 95) * 1e3),
                 "stages_ms": {k: float(np.median(v) * 1e3) for k, v in self.stages.items() if v},

@@ -183,3 +183,66 @@ def test_min_confidence_makes_depth_nan_exactly_where_the_confidence_is_lower(co
     plain = _pipeline(estimator, extrinsic, min_confidence=0.9).process(msgs["/camera/image_raw"][0],
                                                                          msgs["/camera/camera_info"][0])
     assert plain.confidence is None and np.isfinite(plain.depth).all()
+
+
+def _odometry_and_mount(msgs):
+    """The bag's odom -> base_link poses, and the base's pose in the camera frame."""
+    from depth_core.geometry import PoseHistory
+    from depth_ros.conversions import transform_from_msg
+
+    odometry = PoseHistory()
+    for tf in msgs["/tf"]:
+        for ts in tf.transforms:
+            _, child, T, stamp = transform_from_msg(ts)
+            if child == "base_link":
+                odometry.add(stamp, T)
+    tree = tree_from_tf_messages(msgs["/tf_static"])
+    return odometry, list(transform_to_xyzquat(tree.lookup("camera_optical_frame", "base_link")))
+
+
+def test_accumulated_sweeps_join_the_newest_cloud(bag_frames, estimator):
+    msgs, extrinsic = bag_frames
+    odometry, mount = _odometry_and_mount(msgs)
+    single = _pipeline(estimator, extrinsic)
+    several = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=2,
+                                                      base_extrinsic=mount), TYPES, odometry=odometry)
+    for i in range(4):
+        args = (msgs["/camera/image_raw"][i], msgs["/camera/camera_info"][i], msgs["/lidar/points"][i])
+        one, many = single.prepare(*args), several.prepare(*args)
+    assert many.lidar_status is LidarStatus.USED and many.past_sweeps == 2 and many.accumulation == ""
+    assert len(many.points) > 1.5 * len(one.points)
+    # Without the base's mounting (no TF, no base_extrinsic) it says why and uses the one sweep.
+    unmounted = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=2), TYPES,
+                              odometry=odometry)
+    frame = unmounted.prepare(msgs["/camera/image_raw"][3], msgs["/camera/camera_info"][3], msgs["/lidar/points"][3])
+    assert frame.accumulation == "no_base_extrinsic" and len(frame.points) == len(one.points)
+
+
+def test_a_lidar_dropout_is_held_by_odometry_then_falls_back(bag_frames, estimator):
+    msgs, extrinsic = bag_frames
+    odometry, mount = _odometry_and_mount(msgs)
+    held = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, lidar_hold_s=0.25,
+                                                   base_extrinsic=mount), TYPES, odometry=odometry)
+    images, infos, clouds = msgs["/camera/image_raw"], msgs["/camera/camera_info"], msgs["/lidar/points"]
+    held.prepare(images[0], infos[0], clouds[0])
+    # The LiDAR drops out: frames 1 and 2 (0.1 and 0.2 s later) keep completing from the held sweep,
+    # moved by the odometry; frame 3 (0.3 s) is past the hold and falls back to the image alone.
+    statuses = [held.prepare(images[i], infos[i], None).lidar_status for i in (1, 2, 3)]
+    assert statuses == [LidarStatus.HELD, LidarStatus.HELD, LidarStatus.NONE]
+    frame = held.prepare(images[1], infos[1], None)
+    result = held.run(frame, outputs=())
+    assert result.mode == "completion" and result.lidar_status is LidarStatus.HELD
+    # The held points are the first sweep moved forward: nearer than where they were measured.
+    first = held.prepare(images[0], infos[0], clouds[0]).points
+    assert np.median(frame.points[:, 2]) < np.median(first[:, 2])
+
+
+def test_per_point_times_are_read_as_the_drivers_write_them():
+    from depth_ros.pipeline.pipeline import point_times
+
+    stamp = 1_700_000_000_000_000_000
+    expected = np.array([stamp, stamp + 50_000_000])
+    for values in (np.array([0.0, 0.05], np.float32),              # Velodyne: float seconds from the stamp
+                   np.array([0, 50_000_000], np.uint32),            # Ouster: integer ns from the stamp
+                   np.array([1_700_000_000.0, 1_700_000_000.05])):  # Hesai: absolute seconds
+        assert np.abs(point_times(values, stamp) - expected).max() < 1000   # within 1 microsecond

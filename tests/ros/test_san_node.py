@@ -403,3 +403,89 @@ def test_a_model_or_backend_that_cannot_run_stops_the_node_with_one_clear_line(t
     log = node.log_path.read_text()
     assert code == 2, log
     assert message in log and "Traceback" not in log, log
+
+
+def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_path, venv_bin, node_bag, extrinsic):
+    """lidar_hold_s over DDS: a cloud, then images without one, with nav_msgs/Odometry on odom
+    (as on the PyPI install, where TF is not): held within the hold, camera-only after it."""
+    from geometry_msgs.msg import Pose
+    from nav_msgs.msg import Odometry
+
+    from depth_ros.conversions import rgb_from_msg, transform_from_msg
+
+    types = rclpy_types()
+    msgs: dict = {}
+    for m in read_messages(node_bag, ["/camera/image_raw", "/camera/camera_info", "/lidar/points", "/tf"]):
+        msgs.setdefault(m.topic, []).append(m.msg)
+    tree = tree_from_tf_messages(m.msg for m in read_messages(node_bag, ["/tf_static"]))
+    mount = [float(v) for v in transform_to_xyzquat(tree.lookup("camera_optical_frame", "base_link"))]
+    node = start_node(tmp_path, {"lidar_extrinsic": extrinsic, "lidar_hold_s": 0.5, "base_extrinsic": mount},
+                      venv_bin / "san_node")
+    probe = Probe(OUTPUTS)
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        pubs = {t: probe.publisher(cls, t) for t, cls in (("/camera/image_raw", Image), ("/camera/camera_info",
+                                                          CameraInfo), ("/lidar/points", PointCloud2))}
+        deadline = time.monotonic() + 30
+        while min(p.get_subscription_count() for p in pubs.values()) < 1:   # the inputs, once an output is seen
+            assert time.monotonic() < deadline, node.log
+            time.sleep(0.1)
+        pub_odom = probe.publisher(Odometry, "/odom")
+        while pub_odom.get_subscription_count() < 1:
+            assert time.monotonic() < deadline, node.log
+            time.sleep(0.1)
+        time.sleep(1.0)
+
+        def odometry(i: int) -> Odometry:
+            _, _, T, stamp = transform_from_msg(msgs["/tf"][i].transforms[0])
+            x, y, z, qx, qy, qz, qw = transform_to_xyzquat(T)
+            odom = Odometry(header=make_header(types, stamp, "odom"), child_frame_id="base_link")
+            odom.pose.pose = Pose()
+            odom.pose.pose.position.x, odom.pose.pose.position.y, odom.pose.pose.position.z = x, y, z
+            o = odom.pose.pose.orientation
+            o.x, o.y, o.z, o.w = qx, qy, qz, qw
+            return odom
+
+        def send(i: int, with_cloud: bool) -> dict:
+            for k in range(max(0, i - 2), i + 2):                 # the odometry around the frame, as it streams
+                pub_odom.publish(odometry(k))
+                time.sleep(0.05)
+            image, info = msgs["/camera/image_raw"][i], msgs["/camera/camera_info"][i]
+            stamp = stamp_to_ns(image.header.stamp)
+            header = make_header(types, stamp, "camera_optical_frame")
+            cam = intrinsics_from_camera_info(info)
+            # Every 8th point: a small cloud that best-effort DDS delivers in one piece.
+            points = {k: v[::8] for k, v in pointcloud_from_msg(msgs["/lidar/points"][i], ("x", "y", "z")).items()}
+            cloud = pointcloud_to_msg(types, make_header(types, stamp, "lidar_link"), points)
+            probe.clear()
+            for _ in range(3):             # best-effort QoS: a message may be lost; resend until answered
+                pubs["/camera/camera_info"].publish(camera_info_to_msg(types, cam, header))
+                if with_cloud:
+                    pubs["/lidar/points"].publish(cloud)
+                time.sleep(0.3)
+                pubs["/camera/image_raw"].publish(image_to_msg(types, rgb_from_msg(image), "rgb8", header))
+                if probe.wait("/depth/image", 1, 20):
+                    break
+            assert probe.wait("/depth/image", 1, 0), node.log
+            assert stamp_to_ns(probe.wait("/depth/image", 1, 0)[-1].header.stamp) == stamp
+            done = len(probe.wait("/depth/image", 1, 0))
+            deadline = time.monotonic() + 10
+            while True:                                           # the diagnostics after that frame
+                values = _diagnostics(probe)
+                if int(values.get("processed", 0)) >= sent[0] + done:
+                    break
+                assert time.monotonic() < deadline, node.log
+                time.sleep(0.1)
+            sent[0] += done
+            return values
+
+        sent = [0]
+        assert send(0, True)["lidar"] == "used"
+        held = send(3, False)                                     # 0.3 s without a cloud: held
+        assert held["lidar"] == "held" and held["mode"] == "completion" and held["lidar_held"] == "1", node.log
+        after = send(9, False)                                    # 0.9 s: past the hold, the image alone
+        assert after["mode"] == "prediction" and after["lidar"] in ("none", "stale"), node.log
+        assert "holding the last LiDAR sweeps" in node.log and "after the 0.5 s hold" in node.log
+    finally:
+        probe.close()
+        node.stop()
