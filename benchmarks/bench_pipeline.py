@@ -56,6 +56,46 @@ def per_point_cloud(depth: np.ndarray, K: np.ndarray) -> bytes:
     return bytes(out)
 
 
+def accumulation(est, runs: int) -> None:
+    """The LiDAR stage with 4 previous sweeps of a VLP-16 (about 29k points each) against one sweep,
+    at 1242x375: each frame adds its sweep and merges the history moved by the odometry."""
+    from dataclasses import replace
+
+    from depth_core.geometry import PoseHistory
+    from depth_core.sim.rigs import lidar_model
+
+    cfg = default_config("street", width=1242, height=375)
+    sim = Simulator(replace(cfg, lidar=lidar_model("VLP-16")), seed=0, frames=runs + 5)
+    frames = [sim.render(i) for i in range(runs + 5)]
+    msgs = []
+    for f in frames:
+        header = make_header(TYPES, f.stamp_ns, "camera_optical_frame")
+        cloud = pointcloud_to_msg(TYPES, make_header(TYPES, f.stamp_ns, "lidar_link"),
+                                  {"x": f.lidar_points[:, 0], "y": f.lidar_points[:, 1], "z": f.lidar_points[:, 2],
+                                   "ring": f.lidar_ring})
+        msgs.append((image_to_msg(TYPES, f.rgb, "rgb8", header), camera_info_to_msg(TYPES, sim.intrinsics, header),
+                     cloud))
+    extrinsic = list(transform_to_xyzquat(sim.rig.T_cam_lidar))
+    mount = list(transform_to_xyzquat(np.linalg.inv(sim.rig.T_base_camera)))
+    rows = {}
+    for n in (0, 4):
+        odometry = PoseHistory()
+        for f in frames:
+            odometry.add(f.stamp_ns, f.T_world_base)
+        pipe = FramePipeline(est, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=n, base_extrinsic=mount),
+                             TYPES, odometry=odometry)
+        lidar, points = [], []
+        for i, (image, info, cloud) in enumerate(msgs):
+            frame = pipe.prepare(image, info, cloud)
+            if i >= 5:
+                lidar.append(frame.timings["lidar"] * 1e3)
+                points.append(len(frame.points))
+        rows[n] = (statistics.median(lidar), statistics.median(points))
+    print(f"\nLiDAR stage at 1242x375, VLP-16 sweeps of {len(frames[0].lidar_points)} points: one sweep "
+          f"{rows[0][0]:.1f} ms ({rows[0][1]:.0f} points in view), with 4 previous sweeps {rows[4][0]:.1f} ms "
+          f"({rows[4][1]:.0f} points): +{rows[4][0] - rows[0][0]:.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default")
@@ -78,6 +118,8 @@ def main() -> None:
         overhead = sum(v for k, v in med.items() if k != "inference")
         cols = ["decode", "lidar", "preprocess", "inference", "postprocess", "encode", "pseudo_lidar"]
         print(f"| {w}x{h} | " + " | ".join(f"{med.get(c, 0):.1f}" for c in cols) + f" | **{overhead:.1f}** |")
+
+    accumulation(est, args.runs)
 
     _, info, _, _, frame = _frame_messages("street", 1242, 375)
     depth = frame.depth

@@ -187,7 +187,7 @@ class SweepAccumulator:
             target_pose = self.odometry.at(stamp_ns, self.tolerance_ns)
             if target_pose is None or newest_pose is None:
                 return np.zeros((0, 3), np.float32), None, 0
-        parts, rings, used = [], [], 0
+        parts, used = [], 0
         for sweep, pose in self.history:
             is_newest = sweep is newest
             if is_newest and target_pose is newest_pose:
@@ -198,16 +198,18 @@ class SweepAccumulator:
                 pts = move_sweep(sweep.points, pose, target_pose, self.T_base_lidar).astype(np.float32)
                 used += 0 if is_newest else 1
             parts.append((is_newest, pts, sweep.rings))
-        newest_pts = next((p for n, p, _ in parts if n), None)
-        out = []
-        for is_newest, pts, ring in parts:
-            if not is_newest and self.moving_rule and newest_pts is not None:
-                keep = free_space_keep(pts, newest_pts)
-                self.counts["dropped_moving"] += int((~keep).sum())
-                pts = pts[keep]
-                ring = None if ring is None else ring[keep]
-            out.append(pts)
-            rings.append(ring)
-        points = np.concatenate(out) if out else np.zeros((0, 3), np.float32)
-        ring_all = np.concatenate(rings) if rings and all(r is not None for r in rings) else None
+        if not parts:
+            return np.zeros((0, 3), np.float32), None, 0
+        # The newest first, then the past sweeps as one block, which the free-space rule filters at once.
+        parts.sort(key=lambda part: not part[0])
+        points = np.concatenate([p for _, p, _ in parts])
+        have_rings = all(r is not None for _, _, r in parts)
+        ring_all = np.concatenate([r for _, _, r in parts]) if have_rings else None
+        newest_n = len(parts[0][1]) if parts[0][0] else 0
+        if self.moving_rule and newest_n and len(points) > newest_n:
+            keep = np.ones(len(points), bool)
+            keep[newest_n:] = free_space_keep(points[newest_n:], points[:newest_n])
+            self.counts["dropped_moving"] += int((~keep).sum())
+            points = points[keep]
+            ring_all = None if ring_all is None else ring_all[keep]
         return points, ring_all, used
