@@ -118,6 +118,8 @@ class SimConfig:
     max_depth: float = 250.0         # rendered depth beyond this is invalid (NaN)
     appearance: Appearance | None = None   # randomised look (sky, shadows, camera effects); None = plain
     rig_name: str = ""               # the preset or random draw this rig came from, for the record
+    moving_objects: int = 0          # cars that drive and people who walk along the robot's path
+    sweep_motion: bool = False       # the LiDAR takes its sweep over one frame period, while everything moves
 
     def __post_init__(self) -> None:
         if self.scene not in SCENES:
@@ -126,6 +128,8 @@ class SimConfig:
             raise ValueError(f"camera size must be at least 8x8, got {self.camera.width}x{self.camera.height}")
         if self.rate_hz <= 0:
             raise ValueError(f"rate_hz must be positive, got {self.rate_hz}")
+        if self.moving_objects < 0:
+            raise ValueError(f"moving_objects must be >= 0, got {self.moving_objects}")
 
     def to_dict(self) -> dict:
         out = asdict(self)

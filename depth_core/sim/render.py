@@ -265,13 +265,22 @@ class LidarScanner:
             cols = np.arange(c0, c1) % n_cols
             yield k, (cols[:, None] * beams + np.arange(beams)[None, :]).ravel(), gap[k]
 
-    def scan(self, world: World, T_world_lidar: np.ndarray, rng: np.random.Generator):
-        """Points [N,3] float32 (LiDAR frame, metres), intensity [N] float32 (0..255), ring [N] uint16."""
+    def scan(self, world: World, T_world_lidar: np.ndarray, rng: np.random.Generator, columns: range | None = None):
+        """Points [N,3] float32 (LiDAR frame, metres), intensity [N] float32 (0..255), ring [N] uint16.
+        ``columns``: only these azimuth columns (one slice of a sweep taken over time)."""
         cfg = self.config
         dirs = self.dirs @ T_world_lidar[:3, :3].T
-        hits = cast_rays(world.prims, T_world_lidar[:3, 3], dirs, self._candidates(world.prims, T_world_lidar),
-                         ground_z=0.0, max_t=cfg.max_range)
-        keep = (hits.prim != NO_HIT) & (hits.t >= cfg.min_range) & (rng.uniform(size=len(dirs)) >= cfg.dropout)
+        candidates = self._candidates(world.prims, T_world_lidar)
+        in_slice = np.ones(len(dirs), bool)
+        if columns is not None:
+            lo, hi = columns.start * cfg.beams, columns.stop * cfg.beams
+            in_slice[:] = False
+            in_slice[lo:hi] = True
+            candidates = ((k, sub, gap) for k, idx, gap in candidates
+                          if (sub := idx[(idx >= lo) & (idx < hi)]).size)
+        hits = cast_rays(world.prims, T_world_lidar[:3, 3], dirs, candidates, ground_z=0.0, max_t=cfg.max_range)
+        keep = (in_slice & (hits.prim != NO_HIT) & (hits.t >= cfg.min_range)
+                & (rng.uniform(size=len(dirs)) >= cfg.dropout))
         sel = np.flatnonzero(keep)
         rng_noisy = hits.t[sel] + rng.normal(0.0, cfg.range_noise_std, sel.size)
         points = self.dirs[sel] * rng_noisy[:, None]

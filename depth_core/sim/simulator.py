@@ -10,6 +10,7 @@ import numpy as np
 from ..geometry import CameraIntrinsics, compose, invert_transform, make_transform, rotation_from_euler
 from .config import SimConfig, default_config
 from .materials import NoiseTexture
+from .motion import MovingWorld, make_movers
 from .render import CameraRenderer, LidarScanner
 from .scenes import BUILDERS
 
@@ -23,6 +24,7 @@ FRAME_IDS = {"base": "base_link", "camera_link": "camera_link", "camera": "camer
 R_LINK_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 
 START_TIME_NS = 1_767_225_600 * 10**9  # 2026-01-01T00:00:00Z: fixed, so bags are reproducible
+SWEEP_SLICES = 20   # sweep_motion: the sweep is cast in this many azimuth slices, each at its own time
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class SimFrame:
     lidar_intensity: np.ndarray  # [N] float32, 0..255
     lidar_ring: np.ndarray       # [N] uint16, 0 = lowest beam
     T_world_base: np.ndarray     # [4,4] ground-truth pose
+    lidar_times: np.ndarray | None = None   # [N] int64 ns: each point's own time (sweep_motion), else None
 
 
 class Simulator:
@@ -93,6 +96,10 @@ class Simulator:
         self.camera = CameraRenderer(config.camera.intrinsics(), config.max_depth, config.camera.noise_std,
                                      distortion=config.camera.distortion, appearance=config.appearance)
         self.lidar = LidarScanner(config.lidar)
+        # Movers come from their own random stream: a world without them is the same world.
+        movers = make_movers(np.random.default_rng([seed, 3]), self.world.poses, config.moving_objects,
+                             config.rate_hz) if config.moving_objects else []
+        self.moving = MovingWorld(self.world, movers, config.rate_hz, start_time_ns)
 
     @property
     def intrinsics(self) -> CameraIntrinsics:
@@ -106,9 +113,28 @@ class Simulator:
             raise IndexError(f"frame {index} outside 0..{self.frames - 1}")
         rng = np.random.default_rng([self.seed, 2, index])
         T_world_base = self.world.poses[index]
-        rgb, depth = self.camera.render(self.world, T_world_base @ self.rig.T_base_camera, self.noise, rng)
-        points, intensity, ring = self.lidar.scan(self.world, T_world_base @ self.rig.T_base_lidar, rng)
-        return SimFrame(index, self.stamp_ns(index), rgb, depth, points, intensity, ring, T_world_base)
+        stamp = self.stamp_ns(index)
+        world = self.moving.at(stamp)
+        rgb, depth = self.camera.render(world, T_world_base @ self.rig.T_base_camera, self.noise, rng)
+        if not self.config.sweep_motion:
+            points, intensity, ring = self.lidar.scan(world, T_world_base @ self.rig.T_base_lidar, rng)
+            return SimFrame(index, stamp, rgb, depth, points, intensity, ring, T_world_base)
+        points, intensity, ring, times = self._sweep(stamp, rng)
+        return SimFrame(index, stamp, rgb, depth, points, intensity, ring, T_world_base, times)
+
+    def _sweep(self, stamp: int, rng: np.random.Generator, slices: int = SWEEP_SLICES):
+        """A sweep taken over one frame period from ``stamp`` (the image's time), in ``slices``
+        azimuth slices, each cast from the robot's pose and against the movers at its own time;
+        each point in the LiDAR frame at its time, as a spinning LiDAR reports it."""
+        columns, period = self.config.lidar.columns, round(1e9 / self.config.rate_hz)
+        parts = []
+        for s in range(slices):
+            cols = range(s * columns // slices, (s + 1) * columns // slices)
+            t = stamp + round((s + 0.5) / slices * period)
+            T = self.moving.pose(t) @ self.rig.T_base_lidar
+            pts, inten, ring = self.lidar.scan(self.moving.at(t), T, rng, columns=cols)
+            parts.append((pts, inten, ring, np.full(len(pts), t, np.int64)))
+        return tuple(np.concatenate([p[i] for p in parts]) for i in range(4))
 
     def __iter__(self) -> Iterator[SimFrame]:
         return (self.render(i) for i in range(self.frames))

@@ -120,3 +120,65 @@ def test_a_held_history_follows_the_robot():
     # 0.6 s later, no new sweep: the wall 10 m ahead is now 7 m ahead.
     points, _, _ = acc.cloud(stamp_ns=6 * SECOND // 10)
     np.testing.assert_allclose(points, [[7.0, 0, 0]], atol=1e-6)
+
+
+def _sim(moving=0, sweep_motion=False, speed=None, frames=6, seed=3):
+    cfg = default_config("street")
+    cfg = replace(cfg, lidar=replace(cfg.lidar, range_noise_std=0.0, dropout=0.0), moving_objects=moving,
+                  sweep_motion=sweep_motion, speed=speed or cfg.speed)
+    return Simulator(cfg, seed=seed, frames=frames)
+
+
+def _median_error(points_lidar, sim, frame) -> float:
+    """Median relative error of LiDAR points against the camera's true depth where they land."""
+    depth = project_points(transform_points(sim.rig.T_cam_lidar, points_lidar), sim.intrinsics.K,
+                           sim.intrinsics.height, sim.intrinsics.width)
+    scored = (depth > 0) & np.isfinite(frame.depth)
+    return float(np.median(np.abs(depth[scored] / frame.depth[scored] - 1)))
+
+
+def test_deskewing_a_simulated_sweep_taken_at_10_m_s():
+    sim = _sim(sweep_motion=True, speed=10.0)
+    frame = sim.render(2)
+    assert np.ptp(frame.lidar_times) > 0.09e9                    # a sweep over one 100 ms frame period
+    odometry = PoseHistory()
+    for k in range(6):
+        odometry.add(sim.stamp_ns(k), sim.world.poses[k])
+    sweep = Sweep(frame.stamp_ns, frame.lidar_points, frame.lidar_ring, frame.lidar_times)
+    straight = deskew(sweep, odometry, sim.rig.T_base_lidar, 50_000_000)
+    skewed, fixed = _median_error(frame.lidar_points, sim, frame), _median_error(straight, sim, frame)
+    assert fixed < 0.5 * skewed and fixed < 0.01
+
+
+def test_the_free_space_rule_on_a_simulated_car_that_drives_away():
+    from depth_core.sim.motion import Mover, MovingWorld
+    from depth_core.sim.raycast import Primitives
+    from depth_core.sim.scenes.common import add_car
+
+    sim = _sim(frames=6)
+    T0 = sim.world.poses[0]
+    heading, left = T0[:2, 0], np.array([-T0[1, 0], T0[0, 0]])
+    car = Primitives()
+    add_car(car, np.random.default_rng(0), 0.0, 0.0, float(np.arctan2(heading[1], heading[0])))
+    # 10 m ahead in the next lane, driving away at 20 m/s (the robot drives at 8).
+    mover = Mover(car.freeze(), T0[:2, 3] + 10 * heading + 2.5 * left, 20.0 * heading, "car")
+    sim.moving = MovingWorld(sim.world, [mover], sim.config.rate_hz, sim.start_time_ns)
+    frames = [sim.render(i) for i in range(5)]
+    odometry = PoseHistory()
+    for f in frames:
+        odometry.add(f.stamp_ns, f.T_world_base)
+    ghosts = {}
+    for rule in (False, True):
+        acc = SweepAccumulator(keep=4, odometry=odometry, T_base_lidar=sim.rig.T_base_lidar, moving_rule=rule)
+        for f in frames:
+            acc.add(Sweep(f.stamp_ns, f.lidar_points))
+        points, _, _ = acc.cloud()
+        past = points[len(frames[-1].lidar_points):]
+        # A ghost: a past point more than 1 m in front of the surface the camera now sees there.
+        depth = project_points(transform_points(sim.rig.T_cam_lidar, past), sim.intrinsics.K,
+                               sim.intrinsics.height, sim.intrinsics.width)
+        truth = frames[-1].depth
+        seen = (depth > 0) & np.isfinite(truth)
+        ghosts[rule] = int((depth[seen] < truth[seen] - 1.0).sum())
+    assert ghosts[False] > 200                      # the car's old positions, left behind
+    assert ghosts[True] < 0.2 * ghosts[False]
