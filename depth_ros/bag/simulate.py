@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from depth_core.data.simulated import SimulationRequest
@@ -43,11 +45,18 @@ TOPICS = {"image": "/camera/image_raw", "camera_info": "/camera/camera_info", "d
 
 def write_sim_bag(out: str | Path, scene: str, frames: int, *, seed: int = 0, width: int | None = None,
                   height: int | None = None, rig: str = "scene", appearance: bool = False, storage: str = "mcap",
-                  overwrite: bool = False, progress: bool = True) -> Path:
+                  overwrite: bool = False, progress: bool = True, moving_objects: int = 0,
+                  sweep_motion: bool = False, speed: float | None = None) -> Path:
     """Render ``frames`` frames of ``scene`` into a new bag folder ``out``; returns its path.
-    ``rig``: the world's fixed rig (``scene``), a ``random`` one drawn from ``seed``, or a preset."""
+    ``rig``: the world's fixed rig (``scene``), a ``random`` one drawn from ``seed``, or a preset.
+    ``moving_objects``: cars and people moving along the path; ``sweep_motion``: the LiDAR sweep
+    taken over the frame period (its clouds get a per-point ``time`` field, seconds from the
+    stamp, as Velodyne drivers write it); ``speed``: the robot's, m/s (default: the world's)."""
     request = SimulationRequest((scene,), frames, seed, frames, width, height, rig, appearance)
-    sim = Simulator(request.plan()[0]["config"], seed=seed, frames=frames)
+    config = replace(request.plan()[0]["config"], moving_objects=moving_objects, sweep_motion=sweep_motion)
+    if speed is not None:
+        config = replace(config, speed=speed)
+    sim = Simulator(config, seed=seed, frames=frames)
     out = Path(out)
     with atomic_output_dir(out, overwrite=overwrite) as staging:
         with BagWriter(staging, storage=storage) as bag:
@@ -73,6 +82,8 @@ def _write_frames(bag: BagWriter, sim: Simulator, progress: bool) -> None:
         bag.write(TOPICS["depth_gt"], depth_to_msg(types, frame.depth, cam_header), stamp)
         cloud = {"x": frame.lidar_points[:, 0], "y": frame.lidar_points[:, 1], "z": frame.lidar_points[:, 2],
                  "intensity": frame.lidar_intensity, "ring": frame.lidar_ring}
+        if frame.lidar_times is not None:
+            cloud["time"] = ((frame.lidar_times - stamp) * 1e-9).astype(np.float32)
         bag.write(TOPICS["lidar"], pointcloud_to_msg(types, make_header(types, stamp, lidar_frame), cloud,
                                                      is_dense=True), stamp)
 
@@ -96,6 +107,11 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--width", type=positive_int, help="camera width (default: per scene)")
     parser.add_argument("--height", type=positive_int, help="camera height (default: per scene)")
     parser.add_argument("--storage", choices=("mcap", "sqlite3"), default="mcap", help="rosbag2 storage (default mcap)")
+    parser.add_argument("--moving-objects", type=int, default=0, metavar="N",
+                        help="N cars and people moving along the robot's path (default none)")
+    parser.add_argument("--sweep-motion", action="store_true",
+                        help="the LiDAR sweeps over the frame period while everything moves (a per-point time field)")
+    parser.add_argument("--speed", type=float, help="the robot's speed, m/s (default: the world's)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -107,7 +123,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         out = write_sim_bag(args.out, args.scene, args.frames, seed=args.seed, width=args.width,
                             height=args.height, rig=args.rig, appearance=args.appearance == "random",
-                            storage=args.storage, overwrite=args.overwrite, progress=not args.quiet)
+                            storage=args.storage, overwrite=args.overwrite, progress=not args.quiet,
+                            moving_objects=args.moving_objects, sweep_motion=args.sweep_motion, speed=args.speed)
     except OutputError as exc:
         print(f"depth-ros-sim: error: --out: {exc}", file=sys.stderr)
         return 2

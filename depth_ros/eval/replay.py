@@ -97,26 +97,32 @@ def _lidar_truth(frame: PreparedFrame) -> tuple[np.ndarray, np.ndarray | None, n
     return sparse, ring_image(index, frame.rings), index
 
 
+def _bag_odometry(bag: Path, topics: dict, odom_frame: str, base_frame: str, option: str) -> PoseHistory:
+    """The bag's odom -> base poses on /tf, or a BagError saying what /tf has instead."""
+    if "/tf" not in topics:
+        raise BagError(f"{bag}: {option} needs the robot's odometry on /tf ({odom_frame} -> {base_frame}); "
+                       "the bag has no /tf")
+    odometry, pairs = PoseHistory(), set()
+    for m in read_messages(bag, ["/tf"]):
+        for ts in m.msg.transforms:
+            parent, child, T, stamp = transform_from_msg(ts)
+            pairs.add(f"{parent.lstrip('/')} -> {child.lstrip('/')}")
+            if parent.lstrip("/") == odom_frame and child.lstrip("/") == base_frame:
+                odometry.add(stamp, T)
+    if not len(odometry):
+        raise BagError(f"{bag}: {option}: /tf has no {odom_frame} -> {base_frame} (it has "
+                       f"{', '.join(sorted(pairs)) or 'nothing'}); pass --odom-frame and --base-frame")
+    return odometry
+
+
 class _Accumulation:
     """``--accumulate N``: each frame's model input gains the input points of the ``N`` previous
     sweeps (chosen by the same selection as the current one), moved by the bag's odometry and
     filtered by the free-space rule (:class:`~depth_core.geometry.SweepAccumulator`, the node's)."""
 
-    def __init__(self, bag: Path, topics: dict, n: int, odom_frame: str, base_frame: str, tree, lidar_extrinsic,
+    def __init__(self, odometry: PoseHistory, n: int, base_frame: str, tree, lidar_extrinsic,
                  tolerance_ns: int) -> None:
-        if "/tf" not in topics:
-            raise BagError(f"{bag}: --accumulate needs the robot's odometry on /tf ({odom_frame} -> {base_frame}); "
-                           "the bag has no /tf")
-        self.odometry, pairs = PoseHistory(), set()
-        for m in read_messages(bag, ["/tf"]):
-            for ts in m.msg.transforms:
-                parent, child, T, stamp = transform_from_msg(ts)
-                pairs.add(f"{parent.lstrip('/')} -> {child.lstrip('/')}")
-                if parent.lstrip("/") == odom_frame and child.lstrip("/") == base_frame:
-                    self.odometry.add(stamp, T)
-        if not len(self.odometry):
-            raise BagError(f"{bag}: --accumulate: /tf has no {odom_frame} -> {base_frame} (it has "
-                           f"{', '.join(sorted(pairs)) or 'nothing'}); pass --odom-frame and --base-frame")
+        self.odometry = odometry
         self.n, self.base_frame, self.tree, self.tolerance = n, base_frame, tree, tolerance_ns
         self.extrinsic = None if lidar_extrinsic is None else transform_from_xyzquat(lidar_extrinsic)
         self.acc: SweepAccumulator | None = None
@@ -149,10 +155,11 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
            beam_keep_every: int | None = None, seed: int = 0, max_dt: float = 0.05, lidar_extrinsic=None,
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
            samples: int = 3, progress: bool = True, accumulate: int = 0, odom_frame: str = "odom",
-           base_frame: str = "base_link") -> ReplayResult:
+           base_frame: str = "base_link", deskew: bool = False) -> ReplayResult:
     """``accumulate``: the model's input also holds the input points of that many previous sweeps,
     moved by the bag's odometry (``odom_frame`` -> ``base_frame`` on /tf); only the current scan's
-    held-out points are scored."""
+    held-out points are scored. ``deskew`` (implied by ``accumulate``): clouds with per-point
+    times are de-skewed by that odometry, input and held-out points alike."""
     bag = Path(bag)
     topics = replay_topics(bag, image_topic, camera_info_topic, lidar_topic)
     lookup = tree = None
@@ -161,11 +168,17 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         lookup = lambda target, source, stamp: tree.lookup(target, source)  # noqa: E731
     elif lidar_topic and lidar_extrinsic is None:
         raise BagError(f"{bag}: no /tf_static to find the LiDAR extrinsic; pass --lidar-extrinsic")
-    accumulation = _Accumulation(bag, topics, accumulate, odom_frame, base_frame, tree, lidar_extrinsic,
-                                 int(max(max_dt, 0.1) * 1e9)) if accumulate and lidar_topic else None
+    odometry = accumulation = None
+    if lidar_topic and (accumulate or deskew):
+        odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "--accumulate" if accumulate else "--deskew")
+    if accumulate and lidar_topic:
+        accumulation = _Accumulation(odometry, accumulate, base_frame, tree, lidar_extrinsic,
+                                     int(max(max_dt, 0.1) * 1e9))
     types = rosbags_types()
     pipeline = FramePipeline(estimator, PipelineConfig(use_lidar=lidar_topic is not None, lidar_max_age=max_dt,
-                                                       lidar_extrinsic=lidar_extrinsic), types, lookup)
+                                                       lidar_extrinsic=lidar_extrinsic,
+                                                       lidar_deskew=odometry is not None, odom_frame=odom_frame,
+                                                       base_frame=base_frame), types, lookup, odometry)
     cloud_stamps = sorted(stamp_to_ns(m.msg.header.stamp) for m in read_messages(bag, [lidar_topic])) \
         if lidar_topic else []
     n_images = topics[image_topic].count

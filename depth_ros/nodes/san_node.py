@@ -85,6 +85,7 @@ PARAMETERS = {
     "lidar_hold_s": (0.0, "with no fresh cloud, the recent sweeps moved by the odometry stand in for this long (s, "
                      "0: off; then the node predicts from the image alone)",
                      {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=10.0)]}),
+    "lidar_deskew": (True, "de-skew a cloud with per-point times (time, t or timestamp) by the odometry", {}),
     "odom_frame": ("odom", "the odometry's fixed frame (TF: odom_frame -> base_frame; else the odom topic)", {}),
     "base_frame": ("base_link", "the robot's base frame, moved by the odometry", {}),
     "base_extrinsic": ([0.0] * 7, "[x, y, z, qx, qy, qz, qw]: the base frame's pose in the camera optical frame, "
@@ -224,7 +225,7 @@ class SanNode(Node):
                               points_max_range=p["points_max_range"], points_frame=p["points_frame"],
                               points_rgb=p["points_rgb"], min_confidence=p["min_confidence"],
                               lidar_accumulate=p["lidar_accumulate"], lidar_hold_s=p["lidar_hold_s"],
-                              odom_frame=p["odom_frame"], base_frame=p["base_frame"],
+                              odom_frame=p["odom_frame"], base_frame=p["base_frame"], lidar_deskew=p["lidar_deskew"],
                               base_extrinsic=list(p["base_extrinsic"]) if any(p["base_extrinsic"]) else None)
 
     def _make_tf_lookup(self):
@@ -285,7 +286,7 @@ class SanNode(Node):
                          else (Image, "image"))
                 inputs = [(*image, self._on_image), (CameraInfo, "camera_info", self._on_info),
                           (PointCloud2, "lidar_points", self._on_cloud)]
-                if self.pipeline.config.uses_odometry and Odometry is not None:
+                if (self.pipeline.config.uses_odometry or self.pipeline.config.lidar_deskew) and Odometry is not None:
                     inputs.append((Odometry, "odom", self._on_odometry))
                 self._inputs = [self.create_subscription(kind, topic, callback, qos, qos_overriding_options=overrides)
                                 for kind, topic, callback in inputs]

@@ -118,6 +118,7 @@ class PipelineConfig:
     base_frame: str = "base_link"
     base_extrinsic: list | None = None      # [x, y, z, qx, qy, qz, qw]: the base frame's pose in the camera frame,
     #                                         used when TF cannot mount the camera on the base
+    lidar_deskew: bool = True               # a cloud with per-point times is de-skewed by the odometry
 
     @property
     def uses_odometry(self) -> bool:
@@ -290,9 +291,11 @@ class FramePipeline:
         if times is not None:
             for t in (int(times.min()), int(times.max())):
                 self._pose(t)
-        acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings, times))
-        if self.config.lidar_accumulate <= 0:
-            return points, rings, 0, ""
+        acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings,
+                      times if self.config.lidar_deskew else None))
+        if self.config.lidar_accumulate <= 0:   # the newest sweep alone, de-skewed when it had times
+            newest = acc.history[-1][0]
+            return transform_points(T, newest.points).astype(np.float32), newest.rings, 0, ""
         merged, merged_rings, used = acc.cloud()
         return transform_points(T, merged).astype(np.float32), merged_rings, used, ""
 
@@ -347,12 +350,15 @@ class FramePipeline:
                 else:
                     try:
                         T = self.lidar_to_camera(cloud_msg, frame_id)
-                        if self.config.uses_odometry:
+                        timed = self.config.lidar_deskew and any(f.name in TIME_FIELDS for f in cloud_msg.fields)
+                        if self.config.uses_odometry or timed:
                             points, rings, times = self.camera_points(cloud_msg, T, with_times=True)
                             self._last_extrinsic = T
                             points, rings, used, why = self._with_history(frame_id, cloud_msg, T, points, rings,
                                                                           times)
-                            reason = why
+                            # Said only where accumulation or a hold was asked for (de-skewing alone
+                            # quietly does without odometry).
+                            reason = why if self.config.uses_odometry else ""
                         else:
                             points, rings = self.camera_points(cloud_msg, T)
                         status = LidarStatus.USED if len(points) else LidarStatus.NO_POINTS_IN_VIEW
