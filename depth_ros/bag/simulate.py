@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from depth_core.data.simulated import SimulationRequest
+from depth_core.geometry import make_transform, rotation_from_euler
 from depth_core.sim import FRAME_IDS, SCENES, Simulator
 from depth_core.sim.rigs import RIG_PRESETS
 from depth_core.utils import ArgumentParser, atomic_output_dir, positive_int
@@ -46,12 +47,15 @@ TOPICS = {"image": "/camera/image_raw", "camera_info": "/camera/camera_info", "d
 def write_sim_bag(out: str | Path, scene: str, frames: int, *, seed: int = 0, width: int | None = None,
                   height: int | None = None, rig: str = "scene", appearance: bool = False, storage: str = "mcap",
                   overwrite: bool = False, progress: bool = True, moving_objects: int = 0,
-                  sweep_motion: bool = False, speed: float | None = None) -> Path:
+                  sweep_motion: bool = False, speed: float | None = None,
+                  odometry_drift: tuple[float, float] = (0.0, 0.0)) -> Path:
     """Render ``frames`` frames of ``scene`` into a new bag folder ``out``; returns its path.
     ``rig``: the world's fixed rig (``scene``), a ``random`` one drawn from ``seed``, or a preset.
     ``moving_objects``: cars and people moving along the path; ``sweep_motion``: the LiDAR sweep
     taken over the frame period (its clouds get a per-point ``time`` field, seconds from the
-    stamp, as Velodyne drivers write it); ``speed``: the robot's, m/s (default: the world's)."""
+    stamp, as Velodyne drivers write it); ``speed``: the robot's, m/s (default: the world's);
+    ``odometry_drift``: (m/s, deg/s) of drift in the ``/tf`` odometry, as a LiDAR odometry has (a
+    constant rate in a direction drawn from the seed); the sensors still see the true motion."""
     request = SimulationRequest((scene,), frames, seed, frames, width, height, rig, appearance)
     config = replace(request.plan()[0]["config"], moving_objects=moving_objects, sweep_motion=sweep_motion)
     if speed is not None:
@@ -60,11 +64,22 @@ def write_sim_bag(out: str | Path, scene: str, frames: int, *, seed: int = 0, wi
     out = Path(out)
     with atomic_output_dir(out, overwrite=overwrite) as staging:
         with BagWriter(staging, storage=storage) as bag:
-            _write_frames(bag, sim, progress)
+            _write_frames(bag, sim, progress, odometry_drift)
     return out
 
 
-def _write_frames(bag: BagWriter, sim: Simulator, progress: bool) -> None:
+def _drift(sim: Simulator, t_s: float, rate: tuple[float, float]) -> np.ndarray:
+    """The odometry's error after ``t_s`` seconds: ``rate`` (m/s, deg/s) in a direction drawn from the seed."""
+    if not any(rate):
+        return np.eye(4)
+    rng = np.random.default_rng([sim.seed, 4])
+    heading = rng.uniform(0, 2 * np.pi)
+    yaw_sign = rng.choice([-1.0, 1.0])
+    shift = rate[0] * t_s * np.array([np.cos(heading), np.sin(heading), 0.0])
+    return make_transform(rotation_from_euler(0.0, 0.0, yaw_sign * np.radians(rate[1]) * t_s), shift)
+
+
+def _write_frames(bag: BagWriter, sim: Simulator, progress: bool, drift: tuple[float, float] = (0.0, 0.0)) -> None:
     types = bag.types
     cam_frame, lidar_frame = FRAME_IDS["camera"], FRAME_IDS["lidar"]
     t0 = sim.stamp_ns(0)
@@ -76,7 +91,8 @@ def _write_frames(bag: BagWriter, sim: Simulator, progress: bool) -> None:
         stamp = frame.stamp_ns
         cam_header = make_header(types, stamp, cam_frame)
         bag.write(TOPICS["tf"], types.TFMessage(transforms=[
-            transform_to_msg(types, "odom", FRAME_IDS["base"], frame.T_world_base, stamp)]), stamp)
+            transform_to_msg(types, "odom", FRAME_IDS["base"],
+                             _drift(sim, (stamp - t0) * 1e-9, drift) @ frame.T_world_base, stamp)]), stamp)
         bag.write(TOPICS["image"], image_to_msg(types, frame.rgb, "rgb8", cam_header), stamp)
         bag.write(TOPICS["camera_info"], camera_info_to_msg(types, sim.intrinsics, cam_header), stamp)
         bag.write(TOPICS["depth_gt"], depth_to_msg(types, frame.depth, cam_header), stamp)
@@ -112,6 +128,8 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--sweep-motion", action="store_true",
                         help="the LiDAR sweeps over the frame period while everything moves (a per-point time field)")
     parser.add_argument("--speed", type=float, help="the robot's speed, m/s (default: the world's)")
+    parser.add_argument("--odometry-drift", type=float, nargs=2, default=(0.0, 0.0), metavar=("M_PER_S", "DEG_PER_S"),
+                        help="drift of the /tf odometry, as a LiDAR odometry has (e.g. 0.03 0.3)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -124,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         out = write_sim_bag(args.out, args.scene, args.frames, seed=args.seed, width=args.width,
                             height=args.height, rig=args.rig, appearance=args.appearance == "random",
                             storage=args.storage, overwrite=args.overwrite, progress=not args.quiet,
-                            moving_objects=args.moving_objects, sweep_motion=args.sweep_motion, speed=args.speed)
+                            moving_objects=args.moving_objects, sweep_motion=args.sweep_motion, speed=args.speed,
+                            odometry_drift=tuple(args.odometry_drift))
     except OutputError as exc:
         print(f"depth-ros-sim: error: --out: {exc}", file=sys.stderr)
         return 2

@@ -44,6 +44,8 @@ def build_parser() -> ArgumentParser:
                         "through the same input selection); only the current scan's held-out points are scored")
     p.add_argument("--deskew", action="store_true",
                    help="de-skew clouds with per-point times by the bag's /tf odometry (implied by --accumulate)")
+    p.add_argument("--keep-moving", action="store_true",
+                   help="--accumulate: keep past points the newest sweep sees through (no moving-object rule)")
     p.add_argument("--odom-frame", default="odom", help="--accumulate: the odometry's fixed frame on /tf")
     p.add_argument("--base-frame", default="base_link", help="--accumulate: the robot's base frame on /tf")
     p.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
@@ -85,7 +87,8 @@ def main(argv=None) -> int:
                             lidar_extrinsic=args.lidar_extrinsic, max_depth=args.max_depth, sweep=sweep,
                             output_bag=None if args.no_output_bag else staging / "output_bag", samples=args.samples,
                             progress=not args.quiet, accumulate=args.accumulate, odom_frame=args.odom_frame,
-                            base_frame=args.base_frame, deskew=args.deskew or args.accumulate > 0)
+                            base_frame=args.base_frame, deskew=args.deskew or args.accumulate > 0,
+                            moving_rule=not args.keep_moving)
             lidar_input = (f"every {args.beam_keep_every}th beam" if args.beam_keep_every
                            else f"{args.lidar_input_fraction:.0%} of the points (seed {args.seed})") \
                 if args.lidar_topic else "none"
