@@ -12,9 +12,10 @@ A point measured at time ``t`` is moved by ``T_lidar(ref)^-1 T_lidar(t)`` with
 sweep's header stamp).
 
 **Moving objects: the free-space rule.** Each ray of the newest sweep measured free space up to
-its range. A past point that falls in the newest sweep's view (the same azimuth/elevation cell of a
-coarse spherical grid) closer than the newest range there, by more than ``margin`` (absolute
-plus relative to the range), lies in space now seen as free: whatever was there moved away (a car
+its range. A past point that falls in the newest sweep's view (the same cell of a spherical grid of
+0.5 deg azimuth x 2.2 deg elevation, just coarser than a 16-line LiDAR's 2 deg between rings, so
+that no cell falls between two rings) closer than the nearest newest return there, by more than
+``margin`` (absolute plus relative to the range), lies in space now seen as free: whatever was there moved away (a car
 that drove off, a person who walked on), or the odometry is wrong. It is dropped. Past points
 behind the newest surface are kept: they are hidden from the LiDAR, not contradicted, and the
 camera, which sits elsewhere, may see them; a z-buffer in the image keeps the nearest anyway.
@@ -100,7 +101,7 @@ def _cells(points: np.ndarray, az_step: float, el_step: float) -> tuple[np.ndarr
     return e * n_az + a, rng
 
 
-def free_space_keep(past: np.ndarray, newest: np.ndarray, *, az_step_deg: float = 0.5, el_step_deg: float = 1.0,
+def free_space_keep(past: np.ndarray, newest: np.ndarray, *, az_step_deg: float = 0.5, el_step_deg: float = 2.2,
                     margin: float = 0.3, margin_rel: float = 0.05) -> np.ndarray:
     """Boolean [len(past)]: the past points (in the newest sweep's LiDAR frame) that the newest
     sweep does not contradict (see the module's doc)."""
