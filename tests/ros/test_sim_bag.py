@@ -139,3 +139,20 @@ def test_unwritable_output_gets_one_line_and_leaves_nothing(tmp_path, venv_bin):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("depth-ros-sim: error: --out:")
     assert [p.name for p in tmp_path.iterdir()] == ["file"]
+
+
+def test_a_drive_with_moving_objects_a_sweep_in_motion_and_drifting_odometry(tmp_path):
+    from depth_ros.conversions import transform_from_msg
+
+    common = dict(seed=5, width=160, height=48, moving_objects=4, sweep_motion=True, speed=10.0, progress=False)
+    drifting = write_sim_bag(tmp_path / "drifting", "street", 3, odometry_drift=(0.5, 2.0), **common)
+    exact = write_sim_bag(tmp_path / "exact", "street", 3, **common)
+    clouds = [m.msg for m in read_messages(drifting, ["/lidar/points"])]
+    times = pointcloud_from_msg(clouds[1], ("time",))["time"]
+    assert times.dtype == np.float32 and 0.0 <= times.min() and 0.09 < times.max() < 0.1   # one 100 ms sweep
+    # The sensors are the same; only /tf drifts from the true motion (0.5 m/s): about 0.1 m after 0.2 s.
+    np.testing.assert_array_equal(pointcloud_from_msg(clouds[2])["x"],
+                                  pointcloud_from_msg([m.msg for m in read_messages(exact, ["/lidar/points"])][2])["x"])
+    poses = [[transform_from_msg(m.msg.transforms[0])[2] for m in read_messages(b, ["/tf"])] for b in (drifting, exact)]
+    gap = [np.linalg.norm(a[:3, 3] - b[:3, 3]) for a, b in zip(*poses)]
+    assert gap[0] < 1e-9 and 0.08 < gap[2] < 0.13
