@@ -395,6 +395,8 @@ class SanNode(Node):
             self.mode = frame.mode
         self.lidar_reason, self.lidar_age = frame.lidar_reason, frame.lidar_age
         self.stats.lidar(frame.lidar_status.value)
+        if frame.prepared.accumulation:   # counted in the diagnostics as lidar_accumulation_off_<why>
+            self.stats.lidar(f"accumulation_off_{frame.prepared.accumulation}")
         if frame.prepared.accumulation and self.throttle(f"accumulation_{frame.prepared.accumulation}"):
             self.get_logger().warning(f"LiDAR accumulation is off for this sweep ({frame.prepared.accumulation}): "
                                       + ACCUMULATION_HELP.get(frame.prepared.accumulation, ""))
