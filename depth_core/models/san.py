@@ -138,7 +138,10 @@ class SANEfficientNet(_SANModel):
     propagation from the measured pixels
     (:class:`~depth_core.models.layers.propagation.AffinityPropagation`). With
     ``arch.confidence`` a head outputs the scale of a Laplacian on the log-depth error, published
-    as ``'confidence'``: the probability that the depth is within 10 % (both modes).
+    as ``'confidence'``: the probability that the depth is within 10 % (both modes). With
+    ``arch.confidence_shifted`` (the default, ``san_efficientnet_lite0_conf``) the head sees the
+    completion's change from the network's *scale-shifted* estimate, so that a camera-only scale
+    error, the same over the whole image, does not read as a local correction.
 
     Images are normalised as the ImageNet checkpoint expects: ``(255 x - 127) / 128``.
     """

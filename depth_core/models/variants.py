@@ -93,7 +93,8 @@ def san_efficientnet_lite0_conf(**overrides) -> SANEfficientNet:
     confidence head was trained, on top of the frozen network. The package's default model
     (docs/models/san_efficientnet_lite0_conf.md)."""
     defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
-                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0, "arch": {"confidence": True}}
+                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0,
+                "arch": {"confidence": True, "confidence_shifted": True}}
     return SANEfficientNet(_config("san_efficientnet_lite0_conf", defaults, overrides))
 
 

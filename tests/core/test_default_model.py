@@ -304,3 +304,20 @@ def test_the_shipped_propagation_model_completes_a_plane_and_gives_a_confidence_
         assert result.confidence.shape == depth.shape
         assert 0 <= float(result.confidence.min()) and float(result.confidence.max()) <= 1
     assert float(np.mean(completed.confidence)) > float(np.mean(alone.confidence))
+
+
+def test_the_default_is_the_first_default_with_a_confidence():
+    """``default`` (``san_efficientnet_lite0_conf``): the depth of ``san_efficientnet_lite0``, bit for
+    bit, with and without points; a confidence in [0, 1] in both modes that is higher where the
+    LiDAR is than where the image alone speaks."""
+    default, first = load_estimator("default", "torch"), load_estimator("san_efficientnet_lite0", "torch")
+    assert default.config.name == "san_efficientnet_lite0_conf" and default.config.arch["confidence_shifted"]
+    rgb, K, depth, sparse = _tilted_wall()
+    for points in (None, sparse):
+        ours, theirs = default.predict(rgb, K, points), first.predict(rgb, K, points)
+        np.testing.assert_array_equal(ours.depth, theirs.depth)
+        assert theirs.confidence is None
+        assert ours.confidence.shape == depth.shape
+        assert 0 <= float(ours.confidence.min()) and float(ours.confidence.max()) <= 1
+    with_points = default.predict(rgb, K, sparse).confidence
+    assert float(np.mean(with_points)) > float(np.mean(default.predict(rgb, K).confidence))
