@@ -82,8 +82,11 @@ def _train(args) -> int:
             print(f"\nOn the {len(trainer.val)} held-out frames (report: {out / 'report.md'}):\n")
             print(trainer.report["table"])
             print(f"\nRun the node with it:  ros2 launch depth_ros san.launch.py model:={path}"
-                  f"\nReplay a bag with it: depth-ros-eval BAG --model {path} --image-topic ... "
-                  "--camera-info-topic ... --lidar-topic ...")
+                  f"\n  (a venv install:     .venv/bin/san_node --ros-args -p model:={path} "
+                  "-r image:=/camera/image_raw -r camera_info:=/camera/camera_info -r lidar_points:=/lidar/points)"
+                  f"\nReplay a bag with it: depth-ros-eval BAG --model {path} --image-topic /camera/image_raw "
+                  "--camera-info-topic /camera/camera_info --lidar-topic /lidar/points --out RUN_eval"
+                  "\n  (the topics are depth-ros-sim's and depth-ros-dataset's defaults: use your bag's)")
     return 0
 
 

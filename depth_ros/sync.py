@@ -114,11 +114,24 @@ class CameraInfoBuffer:
         return InfoMatch(fallback, True, problem)
 
 
+# The message types each command-line topic option takes.
+TOPIC_TYPES = {
+    "--image-topic": ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"),
+    "--camera-info-topic": ("sensor_msgs/msg/CameraInfo",),
+    "--lidar-topic": ("sensor_msgs/msg/PointCloud2",),
+    "--depth-topic": ("sensor_msgs/msg/Image",),
+}
+
+
 def check_topics(bag: str | Path, wanted: dict[str, str | None]) -> dict[str, TopicInfo]:
     """The bag's topics, or a :class:`BagError` naming the argument (``wanted``: argument name ->
-    topic, None when not given) whose topic the bag lacks."""
+    topic, None when not given) whose topic the bag lacks, or whose topic carries another message
+    type than the argument takes (:data:`TOPIC_TYPES`)."""
     topics = bag_topics(bag)
     for name, topic in wanted.items():
         if topic and topic not in topics:
             raise BagError(f"{bag}: {name} {topic} is not in the bag (it has: {', '.join(sorted(topics))})")
+        expected = TOPIC_TYPES.get(name)
+        if topic and expected and topics[topic].msgtype not in expected:
+            raise BagError(f"{bag}: {name} {topic} carries {topics[topic].msgtype}, not {' or '.join(expected)}")
     return topics

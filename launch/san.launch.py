@@ -43,11 +43,11 @@ def _node(context):
 
 
 def _profile():
-    import depth_ros.nodes.san_node as san_node
+    from depth_ros.transport import FASTDDS_PROFILE
 
     if os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE") or os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE"):
         return []
-    return [SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", str(san_node.FASTDDS_PROFILE))]
+    return [SetEnvironmentVariable("FASTRTPS_DEFAULT_PROFILES_FILE", str(FASTDDS_PROFILE))]
 
 
 def generate_launch_description() -> LaunchDescription:

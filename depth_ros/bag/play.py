@@ -15,6 +15,7 @@ from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPo
 
 from depth_core.utils import ArgumentParser, positive_float
 
+from ..transport import use_large_message_profile
 from .reader import BagError, bag_topics, read_raw
 
 __all__ = ["main", "message_class", "play"]
@@ -56,7 +57,9 @@ def play(node, bag, *, rate: float = 1.0, loop: bool = False, remap: dict | None
             continue
         publishers[topic] = node.create_publisher(cls, remap.get(topic, topic), _qos(info.qos))
     if not publishers:
-        raise BagError(f"{bag}: nothing to publish")
+        listing = ", ".join(f"{t} ({i.msgtype})" for t, i in sorted(infos.items()))
+        what = f"none of --topics {' '.join(topics)} is in it" if topics else "no topic has an installed message type"
+        raise BagError(f"{bag}: nothing to publish: {what}; the bag has {listing}")
     # Publishers exist before the first message, and playback waits (up to start_delay) until every one
     # of them is matched: a best-effort sample sent before discovery completes is simply lost.
     deadline = time.monotonic() + start_delay
@@ -94,6 +97,15 @@ def main(argv=None) -> int:
         if not sep:
             parser.error(f"--remap: expected FROM:=TO, got '{item}'")
         remap[src] = dst
+    if args.topics:   # before DDS starts: a wrong name is a one-line error
+        known = bag_topics(args.bag)
+        missing = [t for t in args.topics if t not in known]
+        if missing:
+            listing = ", ".join(f"{t} ({i.msgtype})" for t, i in sorted(known.items()))
+            print(f"depth-ros-play: error: {args.bag}: no topic {', '.join(missing)}; the bag has {listing}",
+                  file=sys.stderr)
+            return 2
+    use_large_message_profile()   # the node's large-message transport: no silently lost frames
     rclpy.init(args=ros_args)
     node = rclpy.create_node("depth_ros_play")
     try:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from depth_core.inference import BackendError, load_estimator
+from depth_core.models.checkpoint import ModelFileError
 from depth_core.utils import ArgumentParser, atomic_output_dir, image_size, positive_float, positive_int
 from depth_core.utils.files import OutputError
 
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
     except OutputError as exc:
         print(f"depth-ros-eval: error: --out: {exc}", file=sys.stderr)
         return 2
-    except (BagError, BackendError, FileNotFoundError, ValueError) as exc:
+    except (BagError, BackendError, FileNotFoundError, ValueError, ModelFileError) as exc:
         print(f"depth-ros-eval: error: {exc}", file=sys.stderr)
         return 2
     rows = metrics["results"]

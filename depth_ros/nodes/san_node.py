@@ -19,11 +19,10 @@ both warn (throttled) and are counted in the diagnostics (``fallback_stamp``, ``
 
 from __future__ import annotations
 
-import os
+import sys
 import threading
 import time
 from collections import deque
-from pathlib import Path
 
 import numpy as np
 import rclpy
@@ -43,14 +42,15 @@ except ImportError:  # pragma: no cover - a workspace without nav_msgs
 
 from depth_core.geometry import PoseHistory, transform_from_xyzquat
 from depth_core.inference import BACKENDS, BackendError, load_estimator
+from depth_core.models.checkpoint import ModelFileError
 
 from ..conversions import ConversionError, rclpy_types, stamp_to_ns
 from ..pipeline import FramePipeline, FrameStats, LidarStatus, PipelineConfig
 from ..sync import CameraInfoBuffer, image_stamp, nearest_stamp
+from ..transport import use_large_message_profile
 
 __all__ = ["SanNode", "main"]
 
-FASTDDS_PROFILE = Path(__file__).resolve().parents[1] / "resources" / "fastdds_large_messages.xml"
 
 # name: (default, description, extra descriptor fields)
 PARAMETERS = {
@@ -421,8 +421,12 @@ class SanNode(Node):
             **{f"stage_{k}_ms": f"{v:.1f}" for k, v in s["stages_ms"].items()},
         }
         level = DiagnosticStatus.OK if self.mode else DiagnosticStatus.WARN
+        message = f"{values['mode']}, {values['rate_hz']} Hz"
+        if not self.mode and s["skipped"]:   # images come, but none could be used: say why, not "waiting"
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["skipped"].items(), key=lambda kv: -kv[1]))
+            message = values["mode"] = f"every image skipped ({reasons})"
         status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: depth",
-                                  message=f"{values['mode']}, {values['rate_hz']} Hz", hardware_id="depth_ros",
+                                  message=message, hardware_id="depth_ros",
                                   values=[KeyValue(key=k, value=str(v)) for k, v in values.items()])
         msg = DiagnosticArray(status=[status])
         msg.header.stamp = self.get_clock().now().to_msg()
@@ -437,15 +441,29 @@ class SanNode(Node):
         super().destroy_node()
 
 
-def use_large_message_profile() -> None:
-    """Large images and clouds over Fast DDS shared memory need a segment bigger than the default
-    (best-effort samples above ~512 KB are silently lost otherwise). Use our profile unless the
-    user already chose one."""
-    if not (os.environ.get("FASTRTPS_DEFAULT_PROFILES_FILE") or os.environ.get("FASTDDS_DEFAULT_PROFILES_FILE")):
-        os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] = str(FASTDDS_PROFILE)
+def usage() -> str:
+    """``san_node --help``: what it does, every parameter with its default and meaning, an example."""
+    width = max(len(n) for n in PARAMETERS)
+    lines = ["usage: san_node [--help] [--ros-args [-p NAME:=VALUE ...] [--params-file FILE] [-r FROM:=TO ...]]", "",
+             "Dense metric depth and pseudo-LiDAR from a camera, plus LiDAR when it arrives (ROS 2 node).",
+             "Subscribes: image (or image/compressed), camera_info, lidar_points, odom (nav_msgs/Odometry, for",
+             "accumulation, hold and de-skewing without TF). Publishes: depth/image, depth/camera_info,",
+             "depth/confidence, pseudo_lidar/points, /diagnostics.", "", "parameters (default: meaning):"]
+    for name, (default, doc, _) in PARAMETERS.items():
+        lines.append(f"  {name:<{width}}  {default!r}: {doc}")
+    lines += ["", "example (a venv install; with ROS sourced: ros2 launch depth_ros san.launch.py ...):",
+              "  san_node --ros-args -r image:=/camera/image_raw -r camera_info:=/camera/camera_info \\",
+              "           -r lidar_points:=/lidar/points -p lidar_hold_s:=0.5", "",
+              "docs: docs/components.md; the parameter file: config/san.yaml"]
+    return "\n".join(lines)
 
 
 def main(args=None) -> None:
+    argv = sys.argv[1:] if args is None else list(args)
+    ours = argv[:argv.index("--ros-args")] if "--ros-args" in argv else argv
+    if "-h" in ours or "--help" in ours:
+        print(usage())
+        raise SystemExit(0)
     use_large_message_profile()
     rclpy.init(args=args)
     node = None
@@ -456,7 +474,7 @@ def main(args=None) -> None:
         executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    except (ValueError, BackendError, FileNotFoundError) as exc:  # bad parameters or model: one clear line
+    except (ValueError, BackendError, FileNotFoundError, ModelFileError) as exc:  # bad parameters or model: one line
         rclpy.logging.get_logger("san_node").fatal(str(exc))
         raise SystemExit(2) from None
     finally:

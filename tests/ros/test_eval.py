@@ -172,3 +172,24 @@ def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(t
     wrong = _eval(venv_bin, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
     assert wrong.returncode == 2
     assert "/tf has no odom -> robot (it has odom -> base_link)" in wrong.stderr and "--base-frame" in wrong.stderr
+
+
+def test_a_truncated_model_file_and_a_topic_of_the_wrong_type_are_one_line_errors(tmp_path, venv_bin, sim_bag):
+    from pathlib import Path
+
+    import depth_core.models
+
+    shipped = Path(depth_core.models.__file__).parent / "weights" / "san_efficientnet_lite0.safetensors"
+    truncated = tmp_path / "truncated.safetensors"
+    truncated.write_bytes(shipped.read_bytes()[:100_000])
+    run = _eval(venv_bin, sim_bag, tmp_path / "a", "--model", str(truncated))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.stderr.strip().endswith("not a readable safetensors file (Error while deserializing header: "
+                                       "incomplete metadata, file not fully covered)")
+    # --camera-info-topic given an image topic: named with both types, before any model loads.
+    run = subprocess.run([str(venv_bin / "depth-ros-eval"), str(sim_bag), "--image-topic", "/camera/image_raw",
+                          "--camera-info-topic", "/camera/depth_gt", "--out", str(tmp_path / "b"), "--quiet"],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert ("--camera-info-topic /camera/depth_gt carries sensor_msgs/msg/Image, not sensor_msgs/msg/CameraInfo"
+            in run.stderr)

@@ -36,3 +36,26 @@ def test_player_remaps_topics_and_keeps_recorded_spacing(tmp_path, venv_bin, sim
     finally:
         player.stop()
         probe.close()
+
+
+def test_a_topic_the_bag_lacks_is_named_with_the_bags_topics(venv_bin, sim_bag):
+    import subprocess
+
+    run = subprocess.run([str(venv_bin / "depth-ros-play"), str(sim_bag), "--topics", "/wrong", "/camera/image_raw"],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert "no topic /wrong; the bag has /camera/camera_info (sensor_msgs/msg/CameraInfo)" in run.stderr
+
+
+def test_the_player_uses_the_nodes_large_message_transport(monkeypatch):
+    import os
+
+    from depth_ros.transport import FASTDDS_PROFILE, use_large_message_profile
+
+    monkeypatch.delenv("FASTRTPS_DEFAULT_PROFILES_FILE", raising=False)
+    monkeypatch.delenv("FASTDDS_DEFAULT_PROFILES_FILE", raising=False)
+    use_large_message_profile()
+    assert os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] == str(FASTDDS_PROFILE) and FASTDDS_PROFILE.is_file()
+    monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/mine.xml")   # a user's own profile is kept
+    use_large_message_profile()
+    assert os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] == "/mine.xml"

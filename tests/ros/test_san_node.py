@@ -3,7 +3,9 @@ by depth-ros-play or by this test process, on this run's own ROS_DOMAIN_ID."""
 
 from __future__ import annotations
 
+import subprocess
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -215,6 +217,10 @@ def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_p
 
         h = header()
         send((pub_image, image(h)))                                            # no camera_info yet
+        deadline = time.monotonic() + 10           # the diagnostics say why nothing comes out, not "waiting"
+        while not _diagnostics(probe).get("mode", "").startswith("every image skipped (missing_camera_info 1"):
+            assert time.monotonic() < deadline, (_diagnostics(probe), node.log)
+            time.sleep(0.2)
         h = header()
         good_info = camera_info_to_msg(types, cam, h)
         send((pub_info, good_info), (pub_image, image(h, data=bytes(100))))  # truncated
@@ -385,14 +391,28 @@ def test_colcon_installed_node_runs_with_a_params_file(tmp_path, colcon_install,
         node.stop()
 
 
+@pytest.fixture(scope="module")
+def truncated_model(tmp_path_factory):
+    import depth_core.models
+
+    shipped = Path(depth_core.models.__file__).parent / "weights" / "san_efficientnet_lite0.safetensors"
+    path = tmp_path_factory.mktemp("bad") / "truncated.safetensors"
+    path.write_bytes(shipped.read_bytes()[:100_000])
+    return path
+
+
 @pytest.mark.parametrize("params, message", [
     ({"backend": "tensorrt", "precision": "int8"}, "precision int8 needs calibration"),
+    ({"model": "TRUNCATED"}, "not a readable safetensors file"),
     ({"backend": "tensorrt"}, "TensorRT is not available here"),
     ({"model": "/no/such/model.engine"}, "model '/no/such/model.engine': neither a registered model"),
 ])
-def test_a_model_or_backend_that_cannot_run_stops_the_node_with_one_clear_line(tmp_path, venv_bin, params, message):
+def test_a_model_or_backend_that_cannot_run_stops_the_node_with_one_clear_line(tmp_path, venv_bin, params, message,
+                                                                                   truncated_model):
     from depth_core.inference.tensorrt import tensorrt_unavailable
 
+    if params.get("model") == "TRUNCATED":
+        params = {"model": str(truncated_model)}
     if params.get("precision") is None and params.get("backend") == "tensorrt" and tensorrt_unavailable() is None:
         pytest.skip("TensorRT is usable here: this checks the node without it")
     node = start_node(tmp_path, params, venv_bin / "san_node")
@@ -489,3 +509,11 @@ def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_pa
     finally:
         probe.close()
         node.stop()
+
+
+def test_help_prints_the_parameters_and_an_example_and_exits(venv_bin):
+    run = subprocess.run([str(venv_bin / "san_node"), "--help"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("usage: san_node")
+    for text in ("lidar_hold_s", "min_confidence", "'default'", "example", "--ros-args"):
+        assert text in run.stdout
