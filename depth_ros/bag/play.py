@@ -13,12 +13,14 @@ import rclpy
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from depth_core.geometry import transform_to_xyzquat
 from depth_core.utils import ArgumentParser, positive_float
 
+from ..conversions import tree_from_tf_messages
 from ..transport import use_large_message_profile
-from .reader import BagError, bag_topics, read_raw
+from .reader import BagError, bag_topics, read_messages, read_raw
 
-__all__ = ["main", "message_class", "play"]
+__all__ = ["bag_extrinsic", "extrinsic_parameter", "main", "message_class", "play"]
 
 
 def message_class(msgtype: str):
@@ -42,6 +44,36 @@ def _qos(profiles: tuple) -> QoSProfile:
                       durability=durability)
 
 
+def bag_extrinsic(bag, camera_frame: str, lidar_frame: str) -> list[float]:
+    """The LiDAR frame's pose in the camera frame from the bag's ``/tf_static`` (chains resolved),
+    as the node's ``lidar_extrinsic`` takes it: [x, y, z, qx, qy, qz, qw]."""
+    if "/tf_static" not in bag_topics(bag):
+        raise BagError(f"{bag}: no /tf_static to take the extrinsic from")
+    tree = tree_from_tf_messages(m.msg for m in read_messages(bag, ["/tf_static"]))
+    try:
+        T = tree.lookup(camera_frame, lidar_frame)
+    except KeyError as exc:
+        raise BagError(f"{bag}: /tf_static: {exc.args[0]}") from None
+    return [round(float(v), 6) for v in transform_to_xyzquat(T)]
+
+
+def extrinsic_parameter(values: list[float]) -> str:
+    """The ready-to-paste node argument."""
+    return "-p lidar_extrinsic:=\"[" + ", ".join(f"{v:.6f}" for v in values) + "]\""   # floats, as ROS wants
+
+
+def _frames(bag) -> tuple[str | None, str | None]:
+    """The camera frame (of the first camera_info) and the LiDAR frame (of the first cloud) in the bag."""
+    infos = bag_topics(bag)
+    by_type = {t: i.msgtype for t, i in infos.items()}
+    found = {}
+    for kind in ("sensor_msgs/msg/CameraInfo", "sensor_msgs/msg/PointCloud2"):
+        topic = next((t for t, ty in sorted(by_type.items()) if ty == kind), None)
+        if topic is not None:
+            found[kind] = next((m.msg.header.frame_id for m in read_messages(bag, [topic])), None)
+    return found.get("sensor_msgs/msg/CameraInfo"), found.get("sensor_msgs/msg/PointCloud2")
+
+
 def play(node, bag, *, rate: float = 1.0, loop: bool = False, remap: dict | None = None, topics=None,
          start_delay: float = 0.0) -> int:
     """Publish the bag (``loop`` forever); returns the number of messages published."""
@@ -54,6 +86,15 @@ def play(node, bag, *, rate: float = 1.0, loop: bool = False, remap: dict | None
         cls = message_class(info.msgtype)
         if cls is None:
             node.get_logger().warning(f"skipping {topic}: message type {info.msgtype} is not installed")
+            if topic == "/tf_static":   # the node cannot get the LiDAR's extrinsic from TF then: say what to pass
+                camera, lidar = _frames(bag)
+                try:
+                    hint = extrinsic_parameter(bag_extrinsic(bag, camera, lidar)) if camera and lidar else None
+                except BagError:
+                    hint = None
+                if hint:
+                    node.get_logger().warning(f"the node cannot read /tf_static here: run it with {hint} (the "
+                                              f"bag's {lidar} in {camera})")
             continue
         publishers[topic] = node.create_publisher(cls, remap.get(topic, topic), _qos(info.qos))
     if not publishers:
@@ -90,7 +131,17 @@ def main(argv=None) -> int:
     parser.add_argument("--topics", nargs="+", help="only these topics")
     parser.add_argument("--delay", type=float, default=0.5,
                         help="wait up to this many seconds for every played topic to have a subscriber (default 0.5)")
+    parser.add_argument("--print-extrinsic", nargs=2, metavar=("CAMERA_FRAME", "LIDAR_FRAME"),
+                        help="print the bag's LiDAR-to-camera extrinsic as san_node's lidar_extrinsic argument, "
+                             "then exit")
     args, ros_args = parser.parse_known_args(argv)
+    if args.print_extrinsic:
+        try:
+            print(extrinsic_parameter(bag_extrinsic(args.bag, *args.print_extrinsic)))
+        except BagError as exc:
+            print(f"depth-ros-play: error: {exc}", file=sys.stderr)
+            return 2
+        return 0
     remap = {}
     for item in args.remap:
         src, sep, dst = item.partition(":=")

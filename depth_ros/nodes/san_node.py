@@ -65,9 +65,10 @@ PARAMETERS = {
     "use_lidar": (True, "use LiDAR points when a fresh cloud is present (depth completion)", {}),
     "lidar_max_age": (0.15, "seconds between image and cloud stamps beyond which the cloud is stale",
                       {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=10.0)]}),
-    "lidar_extrinsic": ([0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+    "lidar_extrinsic": ([0.0] * 7,
                         "[x, y, z, qx, qy, qz, qw]: the LiDAR frame's pose in the camera optical frame, used "
-                        "when TF has no transform", {}),
+                        "when TF has no transform (all zeros: unset; `depth-ros-play BAG --print-extrinsic CAMERA "
+                        "LIDAR` prints it from a bag's /tf_static)", {}),
     "output_width": (0, "published depth width (0: the input image's)", {}),
     "output_height": (0, "published depth height (0: the input image's)", {}),
     "publish_points": (True, "publish pseudo_lidar/points", {}),
@@ -146,6 +147,7 @@ class SanNode(Node):
                                       self.odometry)
         self.stats = FrameStats()
         self.throttle = _Throttle()
+        self._once: set[str] = set()
         self.mode = None
         self.lidar_reason = LidarStatus.NONE.value
         self.lidar_age = None
@@ -188,9 +190,9 @@ class SanNode(Node):
         if p["image_transport"] not in ("raw", "compressed"):
             return f"image_transport: expected raw or compressed, got '{p['image_transport']}'"
         if len(p["lidar_extrinsic"]) != 7 or not np.all(np.isfinite(p["lidar_extrinsic"])):
-            return "lidar_extrinsic: expected 7 finite numbers [x, y, z, qx, qy, qz, qw]"
-        if np.linalg.norm(p["lidar_extrinsic"][3:]) < 1e-6:
-            return "lidar_extrinsic: the quaternion has zero norm"
+            return "lidar_extrinsic: expected 7 finite numbers [x, y, z, qx, qy, qz, qw] (all zeros: unset)"
+        if any(p["lidar_extrinsic"]) and np.linalg.norm(p["lidar_extrinsic"][3:]) < 1e-6:
+            return "lidar_extrinsic: the quaternion has zero norm (all seven zeros mean unset)"
         for key in ("output_width", "output_height", "input_width", "input_height"):
             if p[key] < 0:
                 return f"{key}: must be >= 0, got {p[key]}"
@@ -220,7 +222,8 @@ class SanNode(Node):
     @staticmethod
     def _pipeline_config(p: dict) -> PipelineConfig:
         return PipelineConfig(use_lidar=p["use_lidar"], lidar_max_age=p["lidar_max_age"],
-                              lidar_extrinsic=list(p["lidar_extrinsic"]), output_width=p["output_width"],
+                              lidar_extrinsic=list(p["lidar_extrinsic"]) if any(p["lidar_extrinsic"]) else None,
+                              output_width=p["output_width"],
                               output_height=p["output_height"], points_stride=p["points_stride"],
                               points_max_range=p["points_max_range"], points_frame=p["points_frame"],
                               points_rgb=p["points_rgb"], min_confidence=p["min_confidence"],
@@ -382,8 +385,15 @@ class SanNode(Node):
             if self.throttle("fallback_camera_info"):
                 self.get_logger().warning(f"camera_info unusable ({info.reason}): using the last valid one of frame "
                                           f"'{info.msg.header.frame_id}' ({info.msg.width}x{info.msg.height})")
-        if frame.lidar_status.is_problem and self.throttle(frame.lidar_reason):
-            self.get_logger().warning(f"ignoring the LiDAR cloud ({frame.lidar_reason}); predicting from the image")
+        once = frame.lidar_status is LidarStatus.NO_EXTRINSIC   # a setup problem: said once, fixed once
+        if frame.lidar_status.is_problem and (self._warned_once(frame.lidar_reason) if once
+                                              else self.throttle(frame.lidar_reason)):
+            fix = (" The cloud's frame is not placed in the camera's: publish /tf_static (with tf2_ros installed), or "
+                   "pass -p lidar_extrinsic:=[x, y, z, qx, qy, qz, qw] (the LiDAR's pose in the camera frame; "
+                   "`depth-ros-play BAG --print-extrinsic CAMERA_FRAME LIDAR_FRAME` prints it from a bag)."
+                   if frame.lidar_status is LidarStatus.NO_EXTRINSIC else "")
+            self.get_logger().warning(f"ignoring the LiDAR cloud ({frame.lidar_reason}); predicting from the "
+                                      f"image.{fix}")
         if frame.lidar_status is LidarStatus.HELD and self.lidar_reason != LidarStatus.HELD.value:
             self.get_logger().info(f"LiDAR dropout: holding the last LiDAR sweeps, moved by the odometry, for up to "
                                    f"lidar_hold_s = {self.pipeline.config.lidar_hold_s:g} s")
@@ -406,6 +416,13 @@ class SanNode(Node):
             publish[name].publish(msg)
         self.stats.frame_done(time.monotonic() - received, frame.timings)
 
+    def _warned_once(self, reason: str) -> bool:
+        """True the first time ``reason`` is seen in this node's life."""
+        if reason in self._once:
+            return False
+        self._once.add(reason)
+        return True
+
     def _publish_diagnostics(self) -> None:
         if self._poll_outputs:
             self._update_inputs()
@@ -420,8 +437,10 @@ class SanNode(Node):
             **{f"lidar_{k}": str(v) for k, v in s["lidar"].items()},
             **{f"stage_{k}_ms": f"{v:.1f}" for k, v in s["stages_ms"].items()},
         }
-        level = DiagnosticStatus.OK if self.mode else DiagnosticStatus.WARN
-        message = f"{values['mode']}, {values['rate_hz']} Hz"
+        problem = self.lidar_reason in {v.value for v in LidarStatus if v.is_problem}
+        level = DiagnosticStatus.OK if self.mode and not problem else DiagnosticStatus.WARN
+        message = f"{values['mode']}, {values['rate_hz']} Hz" + (f", LiDAR ignored: {self.lidar_reason}"
+                                                                 if problem else "")
         if not self.mode and s["skipped"]:   # images come, but none could be used: say why, not "waiting"
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(s["skipped"].items(), key=lambda kv: -kv[1]))
             message = values["mode"] = f"every image skipped ({reasons})"

@@ -217,6 +217,8 @@ class FramePipeline:
                 if self._extrinsic is None:
                     raise
         if self._extrinsic is None:
+            if cloud_msg.header.frame_id.lstrip("/") == camera_frame.lstrip("/"):
+                return np.eye(4)   # a cloud already in the camera frame needs no extrinsic
             raise KeyError(f"no transform {cloud_msg.header.frame_id} -> {camera_frame} and no lidar_extrinsic")
         return self._extrinsic
 

@@ -59,3 +59,25 @@ def test_the_player_uses_the_nodes_large_message_transport(monkeypatch):
     monkeypatch.setenv("FASTRTPS_DEFAULT_PROFILES_FILE", "/mine.xml")   # a user's own profile is kept
     use_large_message_profile()
     assert os.environ["FASTRTPS_DEFAULT_PROFILES_FILE"] == "/mine.xml"
+
+
+def test_print_extrinsic_gives_the_bags_tf_static_chain_ready_to_paste(venv_bin, sim_bag):
+    import subprocess
+
+    import numpy as np
+
+    from depth_core.geometry import transform_to_xyzquat
+    from depth_ros.conversions import tree_from_tf_messages
+
+    run = subprocess.run([str(venv_bin / "depth-ros-play"), str(sim_bag), "--print-extrinsic", "camera_optical_frame",
+                          "lidar_link"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    line = run.stdout.strip()
+    assert line.startswith('-p lidar_extrinsic:="[') and line.endswith(']"')
+    values = [float(v) for v in line[len('-p lidar_extrinsic:="['):-2].split(",")]
+    tree = tree_from_tf_messages(m.msg for m in read_messages(sim_bag, ["/tf_static"]))
+    np.testing.assert_allclose(values, transform_to_xyzquat(tree.lookup("camera_optical_frame", "lidar_link")),
+                               atol=1e-6)
+    wrong = subprocess.run([str(venv_bin / "depth-ros-play"), str(sim_bag), "--print-extrinsic", "camera_optical_frame",
+                            "velodyne"], capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "frame 'velodyne' is not in the transform tree" in wrong.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from diagnostic_msgs.msg import DiagnosticArray
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from node_harness import Probe, start_node, start_player
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
@@ -517,3 +517,62 @@ def test_help_prints_the_parameters_and_an_example_and_exits(venv_bin):
     assert run.stdout.startswith("usage: san_node")
     for text in ("lidar_hold_s", "min_confidence", "'default'", "example", "--ros-args"):
         assert text in run.stdout
+
+
+def _readme_playback_block(repo_root: Path) -> list[str]:
+    """The README's PyPI playback example, as shell lines (continuations joined)."""
+    text = (repo_root / "README.md").read_text()
+    start = text.index("Playing a bag into the node on the PyPI install")
+    block = text[text.index("```bash", start) + len("```bash"):text.index("```", text.index("```bash", start) + 7)]
+    return [line.strip() for line in block.replace("\\\n", " ").strip().splitlines()]
+
+
+def test_the_readme_playback_example_runs_in_completion_mode(tmp_path, venv_bin, node_bag, repo_root):
+    """The README's example as written (its bag and venv paths swapped for this run's): the printed
+    extrinsic, the node with it, the player; the node completes with the LiDAR."""
+    from node_harness import Process
+
+    lines = [line.replace("runs/demo_bag", str(node_bag)).replace(".venv/bin/", f"{venv_bin}/")
+             for line in _readme_playback_block(repo_root)]
+    extrinsic_line, node_line, play_line = lines
+    assert node_line.endswith("&")
+    node = Process(["bash", "-c", f"{extrinsic_line} && eval exec {node_line[len('eval '):-1].strip()}"],
+                   tmp_path / "node.log")
+    probe = Probe({"/depth/image": Image})        # the consumer the README asks for
+    player = None
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        player = Process(["bash", "-c", f"exec {play_line}"], tmp_path / "play.log")
+        assert node.wait_for("-> completion (LiDAR points in use)", 90), node.log + player.log
+        assert "no_extrinsic" not in node.log
+    finally:
+        if player:
+            player.stop()
+        probe.close()
+        node.stop()
+
+
+def test_without_an_extrinsic_the_node_says_it_ignores_the_lidar_and_how_to_fix_it(tmp_path, venv_bin, node_bag):
+    node = start_node(tmp_path, {"diagnostics_period": 0.5}, venv_bin / "san_node")   # lidar_extrinsic unset
+    probe = Probe(OUTPUTS)
+    player = None
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        player = start_player(tmp_path, venv_bin, node_bag, "--loop")
+        assert node.wait_for("ignoring the LiDAR cloud (no_extrinsic)", 90), node.log
+        assert "depth-ros-play BAG --print-extrinsic" in node.log and "-p lidar_extrinsic:=" in node.log
+        assert node.log.count("ignoring the LiDAR cloud (no_extrinsic)") == 1
+        deadline = time.monotonic() + 20
+        while True:
+            msgs = probe.wait("/diagnostics", 1, 0)
+            status = msgs[-1].status[0] if msgs else None
+            if status is not None and status.level == DiagnosticStatus.WARN and "LiDAR ignored: no_extrinsic" in \
+                    status.message:
+                break
+            assert time.monotonic() < deadline, node.log
+            time.sleep(0.2)
+    finally:
+        if player:
+            player.stop()
+        probe.close()
+        node.stop()
