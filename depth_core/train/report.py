@@ -9,13 +9,12 @@ import json
 import logging
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from ..data.video import VideoView
 from ..evaluate import SWEEP_XLABEL, evaluate, held_out_protocol, subsample_points, sweep_series
 from ..inference import load_estimator
-from ..utils.visual import colourise, image_grid, line_plot
+from ..utils.visual import line_plot, report_panels
 from .config import TrainConfig
 from .video_eval import photometric_metrics, reprojection_error_map
 
@@ -68,8 +67,9 @@ def write_training_report(init: Path | None, final: Path, val, out: Path, cfg: T
           f"- after: {estimators['after'].description}", "", table, "",
           "## Sparsity sweep", "", "![sparsity sweep](report_sweep.png)", "",
           *(["## Samples", "", "![samples](report_samples.png)",
-             "*Each row: image, ground truth, prediction before, prediction after, completion after "
-             "(turbo on inverse depth, near = red).*", ""] if cfg.report_images > 0 else [])]
+             "*Each row: image, ground truth, prediction before, prediction after, completion after; depth in "
+             "turbo on inverse depth (red near, blue far, scale under each panel).*", ""] if cfg.report_images > 0
+            else [])]
     (out / "report.md").write_text("\n".join(md) + "\n")
     (out / "report.json").write_text(json.dumps({"sparse_truth": sparse_truth, "results": results}, indent=2))
     return {"rows": rows, "table": table, "files": files}
@@ -112,22 +112,15 @@ def _samples(estimators: dict, val, path: Path, count: int, max_depth: float, in
         # The completion's input as evaluate() gives it for this frame.
         given = sparse if input_fraction >= 1 else subsample_points(sparse, input_fraction,
                                                                     np.random.default_rng([0, int(i), 1]))
-        truth = colourise(gt, max_depth)
-        if (gt > 0).mean() < 0.5:  # LiDAR points: thicker, to be seen
-            truth = cv2.dilate(truth, np.ones((3, 3), np.uint8))
-        tiles = [cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), truth]
+        row = [("image", rgb), ("points", (rgb, gt)) if (gt > 0).mean() < 0.5 else ("depth", gt)]
         if "before" in estimators:
-            tiles.append(colourise(estimators["before"].predict(rgb, K, None).depth, max_depth))
-        tiles.append(colourise(estimators["after"].predict(rgb, K, None).depth, max_depth))
-        tiles.append(colourise(estimators["after"].predict(rgb, K, given).depth, max_depth))
-        row = np.hstack(tiles)
-        scale = min(1.0, 1600 / row.shape[1])
-        rows.append(cv2.resize(row, (round(row.shape[1] * scale), round(row.shape[0] * scale)),
-                               interpolation=cv2.INTER_AREA))
-    width = max(r.shape[1] for r in rows)
-    canvas = np.vstack([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows])
-    cv2.imwrite(str(path), canvas)
-    return path
+            row.append(("depth", estimators["before"].predict(rgb, K, None).depth))
+        row.append(("depth", estimators["after"].predict(rgb, K, None).depth))
+        row.append(("depth", estimators["after"].predict(rgb, K, given).depth))
+        rows.append(row)
+    titles = ["image", "ground truth"] + (["prediction before"] if "before" in estimators else []) + \
+        ["prediction after", "completion after"]
+    return report_panels(path, rows, titles, "Held-out frames before and after training", max_depth=max_depth)
 
 
 def _video_report(init: Path | None, final: Path, val: VideoView, out: Path, cfg: TrainConfig,
@@ -174,11 +167,10 @@ def _video_samples(estimators: dict, val: VideoView, path: Path, count: int, max
         titles += [f"depth, {label}", f"photometric error, {label}"]
     for i in picks:
         s = val[int(i)]
-        tiles = [cv2.cvtColor(s["rgb"], cv2.COLOR_RGB2BGR)]
+        row = [("image", s["rgb"])]
         for est in estimators.values():
             depth = est.predict(s["rgb"], s["K"], None).depth
-            error = np.clip(np.nan_to_num(reprojection_error_map(depth, s), nan=0.0) / 0.3, 0, 1)
-            tiles += [colourise(depth, max_depth), cv2.cvtColor((error * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)]
-        rows.append(tiles)
-    return image_grid(path, rows, titles, "Held-out frames: camera-only depth (turbo on inverse depth: red near, dark "
-                      f"blue {max_depth:g} m) and its view-synthesis error (black 0, white >= 0.3)")
+            row += [("depth", depth), ("map", (reprojection_error_map(depth, s), "photometric error", 0.3))]
+        rows.append(row)
+    return report_panels(path, rows, titles, "Held-out frames: camera-only depth and its view-synthesis error",
+                         max_depth=max_depth)

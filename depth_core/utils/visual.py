@@ -7,7 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-__all__ = ["colourise", "image_grid", "line_plot"]
+__all__ = ["colourise", "line_plot", "report_panels"]
 
 
 def colourise(depth: np.ndarray, max_depth: float) -> np.ndarray:
@@ -47,27 +47,92 @@ def line_plot(path: Path, series: dict, xlabel: str, ylabel: str, title: str, lo
     return path
 
 
-def image_grid(path: Path, rows: list[list[np.ndarray]], titles: list[str], suptitle: str) -> Path:
-    """A PNG of labelled panels: ``rows`` of BGR uint8 images, one ``titles`` entry per column."""
+DEPTH_TICKS_M = (1, 2, 5, 10, 20, 50, 80, 150, 300)
+
+
+def report_panels(path: Path, rows: list[list[tuple]], titles: list, suptitle: str, *, max_depth: float = 80.0,
+                  error_cap: float = 0.2) -> Path:
+    """The reports' sample figure (replay, training, video): labelled panels with colour bars.
+
+    Each panel is ``(kind, data)``: ``("image", rgb)``; ``("depth", depth [H,W] m)`` in turbo on
+    inverse depth (red near, blue far, 1 m .. ``max_depth``, invalid black); ``("points", (rgb,
+    depth))`` sparse depth drawn as dots on the dimmed image, same scale; ``("error", (rgb, pred,
+    truth))`` the relative error at the truth's points, green 0 % .. red >= ``error_cap``;
+    ``("map", (values [H,W], label, vmax))`` a grey map (black 0 .. white >= ``vmax``).
+    Every colour scale gets a colour bar with its units. ``titles``: one per column (over the first
+    row), or a list per row (every panel labelled)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
 
-    h, w = rows[0][0].shape[:2]
-    cols = len(titles)
-    fig, axes = plt.subplots(len(rows), cols, figsize=(3.2 * cols, 3.2 * cols * h / w / cols * len(rows) + 0.8),
+    h, w = _panel_shape(rows[0][0])
+    per_panel = bool(titles) and isinstance(titles[0], (list, tuple))
+    cols = max(len(row) for row in rows)
+    panel_w = 3.6
+    fig, axes = plt.subplots(len(rows), cols, figsize=(panel_w * cols, (panel_w * h / w + 0.55) * len(rows) + 0.5),
                              squeeze=False)
+    depth_norm = LogNorm(vmin=1.0 / max_depth, vmax=1.0)
+    turbo = plt.get_cmap("turbo").with_extremes(bad="black")
+    dot = 5.0                      # marker area in points^2: a few pixels at report size, whatever the image size
+    labels, bars = [], []
     for r, row in enumerate(rows):
-        for c, tile in enumerate(row):
+        for c, (kind, data) in enumerate(row):
             ax = axes[r][c]
-            ax.imshow(cv2.cvtColor(tile, cv2.COLOR_BGR2RGB))
             ax.set_xticks([])
             ax.set_yticks([])
-            if r == 0:
-                ax.set_title(titles[c], fontsize=9)
+            if per_panel or r == 0:
+                ax.set_title(titles[r][c] if per_panel else titles[c], fontsize=9)
+                labels.append(titles[r][c] if per_panel else titles[c])
+            mappable, label = None, None
+            if kind == "image":
+                ax.imshow(data)
+            elif kind == "depth":
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    inv = np.where(np.isfinite(data) & (data > 0), 1.0 / np.clip(data, 1.0, max_depth), np.nan)
+                mappable = ax.imshow(np.ma.masked_invalid(inv), cmap=turbo, norm=depth_norm)
+                label = "depth (m)"
+            elif kind == "points":
+                rgb, depth = data
+                ax.imshow((rgb * 0.35).astype(np.uint8))
+                v, u = np.nonzero(np.isfinite(depth) & (depth > 0))
+                mappable = ax.scatter(u, v, c=1.0 / np.clip(depth[v, u], 1.0, max_depth), cmap=turbo, norm=depth_norm,
+                                      s=dot, marker="s", linewidths=0)
+                label = "depth (m)"
+            elif kind == "error":
+                rgb, pred, truth = data
+                ax.imshow((rgb * 0.35).astype(np.uint8))
+                m = (truth > 0) & np.isfinite(pred)
+                v, u = np.nonzero(m)
+                rel = 100 * np.abs(pred[m] - truth[m]) / truth[m]
+                mappable = ax.scatter(u, v, c=rel, cmap="RdYlGn_r", vmin=0, vmax=100 * error_cap, s=dot, marker="s",
+                                      linewidths=0)
+                label = f"relative error (%, red >= {100 * error_cap:g})"
+            elif kind == "map":
+                values, label, vmax = data
+                mappable = ax.imshow(np.nan_to_num(values), cmap="gray", vmin=0, vmax=vmax)
+            ax.set_xlim(-0.5, w - 0.5)
+            ax.set_ylim(h - 0.5, -0.5)
+            if mappable is not None:
+                bar = fig.colorbar(mappable, ax=ax, orientation="horizontal", fraction=0.06, pad=0.03)
+                bar.set_label(label, fontsize=7)
+                bars.append(label)
+                bar.ax.tick_params(labelsize=6)
+                if label == "depth (m)":
+                    ticks = [t for t in DEPTH_TICKS_M if t <= max_depth]
+                    bar.set_ticks([1.0 / t for t in ticks])
+                    bar.set_ticklabels([f"{t:g}" for t in ticks])
     fig.suptitle(suptitle, fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    # What is drawn, also as PNG text, for tools (and tests) that cannot read pictures.
+    fig.savefig(path, dpi=100, metadata={"Title": suptitle, "Description": "panels: " + "; ".join(labels)
+                                         + " | colour bars: " + "; ".join(dict.fromkeys(bars))})
     plt.close(fig)
     return path
+
+
+def _panel_shape(panel: tuple) -> tuple[int, int]:
+    kind, data = panel
+    first = data[0] if kind in ("points", "error", "map") else data
+    return first.shape[:2]

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from depth_core.evaluate import plot_sweep, sweep_table
 from depth_core.metrics import average_metrics, sparsification_table
-from depth_core.utils.visual import colourise, line_plot
+from depth_core.utils.visual import colourise, line_plot, report_panels
 
 from .replay import RANGE_BINS, ReplayResult
 
@@ -39,17 +38,6 @@ def summarise(result: ReplayResult) -> dict:
         "modes": dict(result.modes),
         "sparsification": {row: r.curve() for row, r in result.sparsification.items()},
     }
-
-
-def _error_image(pred: np.ndarray, truth: np.ndarray, rgb: np.ndarray) -> np.ndarray:
-    """Held-out LiDAR points coloured by relative error (green 0 % .. red >= 20 %) on a dim image."""
-    canvas = (cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) * 0.35).astype(np.uint8)
-    m = (truth > 0) & np.isfinite(pred)
-    rel = np.clip(np.abs(pred[m] - truth[m]) / truth[m] / 0.2, 0, 1)
-    colours = cv2.applyColorMap((rel * 255).astype(np.uint8).reshape(-1, 1), cv2.COLORMAP_RdYlGn_r
-                                if hasattr(cv2, "COLORMAP_RdYlGn_r") else cv2.COLORMAP_JET).reshape(-1, 3)
-    canvas[m] = colours
-    return cv2.dilate(canvas, np.ones((2, 2), np.uint8))
 
 
 def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) -> dict:
@@ -90,13 +78,14 @@ def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) 
         line_plot(out / "error_vs_range.png", series, "ground-truth depth (m)", "AbsRel", "Error against range")
         md += ["## Error against range", "", "![error against range](error_vs_range.png)", ""]
     for s in result.samples:
-        top = np.hstack([cv2.cvtColor(s["rgb"], cv2.COLOR_RGB2BGR), colourise(s["completion"], max_depth)])
-        bottom = np.hstack([colourise(s["prediction"], max_depth), _error_image(s["completion"], s["held"], s["rgb"])])
         name = f"sample_{s['index']:05d}.png"
-        cv2.imwrite(str(out / name), np.vstack([top, bottom]))
+        report_panels(out / name, [[("image", s["rgb"]), ("depth", s["completion"])],
+                                   [("depth", s["prediction"]), ("error", (s["rgb"], s["completion"], s["held"]))]],
+                      [["image", "completion"], ["prediction", "completion error at held-out points"]],
+                      f"Frame {s['index']}", max_depth=max_depth)
         md += [f"![frame {s['index']}]({name})",
-               f"*Frame {s['index']}: image, completion; prediction, completion error at held-out points "
-               "(green 0 %, red >= 20 %).*", ""]
+               f"*Frame {s['index']}: image, completion; prediction, completion error at held-out points (green "
+               "0 %, red >= 20 %). Depth in turbo on inverse depth, red near; scales under the panels.*", ""]
     if metrics["timing"]:
         md += ["## Timing (median ms per frame)", "", "| stage | ms |", "|---|---|"]
         md += [f"| {k} | {v:.1f} |" for k, v in metrics["timing"].items()]

@@ -67,6 +67,12 @@ def test_report_schema_accounting_and_output_bag(tmp_path, venv_bin, sim_bag, ti
     for png in ("sparsity_sweep.png", "error_vs_range.png"):
         assert (out / png).stat().st_size > 2000
     assert len(list(out.glob("sample_*.png"))) == 3 and "![" in (out / "report.md").read_text()
+    from PIL import Image as PILImage
+
+    text = PILImage.open(next(out.glob("sample_*.png"))).text["Description"]   # labelled panels, scales with units
+    for label in ("image", "completion", "prediction", "completion error at held-out points", "depth (m)",
+                  "relative error (%, red >= 20)"):
+        assert label in text, text
     topics = bag_topics(out / "output_bag")
     assert {t: i.count for t, i in topics.items()} == {"/depth/image": 6, "/depth/camera_info": 6,
                                                        "/pseudo_lidar/points": 6}

@@ -56,7 +56,10 @@ def test_a_miniature_video_finetune_of_a_camera_only_bag(tmp_path, venv_bin, sim
     assert "photometric error" in report and "| before |" in report and "| after |" in report
     rows = json.loads((run / "report.json").read_text())["rows"]
     assert 0 < rows["after"]["prediction"]["photometric"] < 1
-    assert (run / "report_samples.png").stat().st_size > 0
+    from PIL import Image as PILImage
+
+    text = PILImage.open(run / "report_samples.png").text["Description"]
+    assert "depth, before" in text and "photometric error, after" in text and "depth (m)" in text
     out = tmp_path / "replay"
     replay = subprocess.run([str(venv_bin / "depth-ros-eval"), str(sim_bag), "--image-topic", "/camera/image_raw",
                              "--camera-info-topic", "/camera/camera_info", "--lidar-topic", "/lidar/points",
