@@ -23,7 +23,7 @@ import numpy as np
 from .bag.reader import BagError, TopicInfo, bag_topics
 from .conversions import ConversionError, intrinsics_from_camera_info, stamp_to_ns
 
-__all__ = ["CameraInfoBuffer", "InfoMatch", "check_topics", "image_stamp", "nearest_stamp"]
+__all__ = ["CameraInfoBuffer", "InfoMatch", "StreamGaps", "check_topics", "image_stamp", "nearest_stamp"]
 
 
 def nearest_stamp(stamps: Sequence[int], stamp: int, tolerance_ns: int | None = None, *,
@@ -135,3 +135,30 @@ def check_topics(bag: str | Path, wanted: dict[str, str | None]) -> dict[str, To
         if topic and expected and topics[topic].msgtype not in expected:
             raise BagError(f"{bag}: {name} {topic} carries {topics[topic].msgtype}, not {' or '.join(expected)}")
     return topics
+
+
+class StreamGaps:
+    """Input frames a subscriber can tell it missed: gaps in a stream's stamps against its
+    measured period (the median of the recent intervals). A gap of ``k`` periods counts ``k - 1``
+    missed frames; a jump backwards (a looping bag) starts the measurement again."""
+
+    def __init__(self, window: int = 30) -> None:
+        self.intervals: deque = deque(maxlen=window)
+        self.last: int | None = None
+        self.missed = 0
+
+    def add(self, stamp_ns: int) -> int:
+        """Record a frame's stamp; returns how many frames it shows were missed before it."""
+        missed = 0
+        if self.last is not None and stamp_ns > self.last:
+            interval = stamp_ns - self.last
+            if len(self.intervals) >= 5:
+                period = float(np.median(self.intervals))
+                missed = max(0, round(interval / period) - 1) if period > 0 else 0
+            if not missed:
+                self.intervals.append(interval)
+        elif self.last is not None and stamp_ns < self.last:
+            self.intervals.clear()
+        self.last = stamp_ns
+        self.missed += missed
+        return missed

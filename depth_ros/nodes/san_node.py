@@ -46,7 +46,7 @@ from depth_core.models.checkpoint import ModelFileError
 
 from ..conversions import ConversionError, rclpy_types, stamp_to_ns
 from ..pipeline import FramePipeline, FrameStats, LidarStatus, PipelineConfig
-from ..sync import CameraInfoBuffer, image_stamp, nearest_stamp
+from ..sync import CameraInfoBuffer, StreamGaps, image_stamp, nearest_stamp
 from ..transport import use_large_message_profile
 
 __all__ = ["SanNode", "main"]
@@ -157,6 +157,7 @@ class SanNode(Node):
         self._infos = CameraInfoBuffer(maxlen=30)
         self._clouds: deque = deque(maxlen=10)   # about 1 s of clouds: each image takes the nearest in time
         self._last_image_stamp = 0
+        self._gaps = StreamGaps()
         self._running = True
         self._inputs: list = []       # the input subscriptions, while an output has a subscriber
         self._image_transport = p["image_transport"]
@@ -313,6 +314,7 @@ class SanNode(Node):
                 if self.throttle("time_jump"):
                     self.get_logger().info("image stamps went backwards (a looping bag?): LiDAR buffer cleared")
             self._last_image_stamp = stamp
+            self._gaps.add(stamp)   # frames lost before they reached us (transport, a dropping driver)
             if self._frame is not None:
                 self.stats.drop()  # the worker had not taken it yet: the latest frame wins
             self._frame = (msg, stamp, received)
@@ -432,7 +434,8 @@ class SanNode(Node):
             "lidar": self.lidar_reason, "lidar_age_s": "n/a" if self.lidar_age is None else f"{self.lidar_age:.3f}",
             "rate_hz": f"{s['rate_hz']:.2f}", "latency_p50_ms": f"{s['latency_p50_ms']:.1f}",
             "latency_p95_ms": f"{s['latency_p95_ms']:.1f}", "processed": str(s["processed"]),
-            "dropped": str(s["dropped"]), **{f"skipped_{k}": str(v) for k, v in s["skipped"].items()},
+            "dropped": str(s["dropped"]), "missed_input_frames": str(self._gaps.missed),
+            **{f"skipped_{k}": str(v) for k, v in s["skipped"].items()},
             **{f"fallback_{k}": str(v) for k, v in s["fallbacks"].items()},
             **{f"lidar_{k}": str(v) for k, v in s["lidar"].items()},
             **{f"stage_{k}_ms": f"{v:.1f}" for k, v in s["stages_ms"].items()},

@@ -75,3 +75,15 @@ def test_check_topics_names_the_argument(sim_bag):
     assert topics["/camera/image_raw"].count == 6
     with pytest.raises(BagError, match="--lidar-topic /velodyne is not in the bag"):
         check_topics(sim_bag, {"--image-topic": "/camera/image_raw", "--lidar-topic": "/velodyne"})
+
+
+def test_missed_input_frames_are_counted_from_gaps_in_the_stream():
+    from depth_ros.sync import StreamGaps
+
+    gaps = StreamGaps()
+    period = 100_000_000                                   # 10 Hz
+    stamps = [k * period for k in range(8)] + [10 * period, 11 * period, 15 * period]   # 2 lost, then 3
+    assert [gaps.add(s) for s in stamps][-3:] == [2, 0, 3]
+    assert gaps.missed == 5
+    gaps.add(0)                                            # a looping bag starts again: nothing counted
+    assert gaps.add(period) == 0 and gaps.missed == 5
