@@ -14,15 +14,13 @@ import argparse
 from dataclasses import replace
 
 import numpy as np
+from _sim_drive import TYPES, exact_odometry, frame_messages, rig_parameters
 
-from depth_core.geometry import PoseHistory, Sweep, deskew, project_points, transform_points, transform_to_xyzquat
+from depth_core.geometry import Sweep, deskew, project_points, transform_points
 from depth_core.inference import load_estimator
 from depth_core.metrics import compute_depth_metrics
 from depth_core.sim import Simulator, default_config
-from depth_ros.conversions import camera_info_to_msg, image_to_msg, make_header, pointcloud_to_msg, rosbags_types
 from depth_ros.pipeline import FramePipeline, PipelineConfig
-
-TYPES = rosbags_types()
 
 
 def main() -> None:
@@ -38,11 +36,8 @@ def main() -> None:
     cfg = replace(default_config("street", width=720, height=400), sweep_motion=True, speed=args.speed)
     sim = Simulator(cfg, seed=args.seed, frames=args.frames)
     frames = [sim.render(i) for i in range(args.frames)]
-    extrinsic = list(transform_to_xyzquat(sim.rig.T_cam_lidar))
-    mount = list(transform_to_xyzquat(np.linalg.inv(sim.rig.T_base_camera)))
-    odometry = PoseHistory()
-    for i in range(args.frames + 1):
-        odometry.add(sim.stamp_ns(i), sim.moving.pose(sim.stamp_ns(i)))
+    extrinsic, mount = rig_parameters(sim)
+    odometry = exact_odometry(sim, args.frames)
     print(f"# {est.description}; street at {args.speed:g} m/s, a {cfg.lidar.beams}-beam sweep over "
           f"{1e3 / cfg.rate_hz:.0f} ms, {args.fraction:.0%} of each scan in, {args.frames} frames; AbsRel against the "
           "rendered depth")
@@ -61,13 +56,7 @@ def main() -> None:
             where = project_points(transform_points(sim.rig.T_cam_lidar, straight), sim.intrinsics.K,
                                    sim.intrinsics.height, sim.intrinsics.width) > 0
             truth = np.where(where, np.nan_to_num(f.depth), 0.0)
-            header = make_header(TYPES, f.stamp_ns, "camera_optical_frame")
-            cloud = pointcloud_to_msg(TYPES, make_header(TYPES, f.stamp_ns, "lidar_link"),
-                                      {"x": f.lidar_points[keep, 0], "y": f.lidar_points[keep, 1],
-                                       "z": f.lidar_points[keep, 2],
-                                       "time": ((f.lidar_times[keep] - f.stamp_ns) * 1e-9).astype(np.float32)})
-            out = pipe.process(image_to_msg(TYPES, f.rgb, "rgb8", header),
-                               camera_info_to_msg(TYPES, sim.intrinsics, header), cloud, outputs=())
+            out = pipe.process(*frame_messages(sim, f, keep), outputs=())
             scores.append(compute_depth_metrics(out.depth, truth, max_depth=80.0))
             dense.append(compute_depth_metrics(out.depth, np.nan_to_num(f.depth), max_depth=80.0))
         results[name] = float(np.mean([s["abs_rel"] for s in scores]))

@@ -12,16 +12,13 @@ import argparse
 from dataclasses import replace
 
 import numpy as np
+from _sim_drive import TYPES, exact_odometry, frame_messages, rig_parameters
 
-from depth_core.geometry import PoseHistory, transform_to_xyzquat
 from depth_core.inference import load_estimator
 from depth_core.metrics import compute_depth_metrics
 from depth_core.sim import Simulator, default_config
 from depth_core.sim.rigs import lidar_model
-from depth_ros.conversions import camera_info_to_msg, image_to_msg, make_header, pointcloud_to_msg, rosbags_types
 from depth_ros.pipeline import FramePipeline, LidarStatus, PipelineConfig
-
-TYPES = rosbags_types()
 
 
 def main() -> None:
@@ -38,11 +35,8 @@ def main() -> None:
     frames = [sim.render(i) for i in range(args.frames)]
     start = args.frames // 3
     gap = set(range(start, start + round(args.gap * cfg.rate_hz)))
-    extrinsic = list(transform_to_xyzquat(sim.rig.T_cam_lidar))
-    mount = list(transform_to_xyzquat(np.linalg.inv(sim.rig.T_base_camera)))
-    odometry = PoseHistory()
-    for f in frames:
-        odometry.add(f.stamp_ns, f.T_world_base)
+    extrinsic, mount = rig_parameters(sim)
+    odometry = exact_odometry(sim, args.frames)
     runs = {"LiDAR there (no dropout)": (False, 0.0), f"dropout, held (lidar_hold_s {args.gap:g})": (True, args.gap),
             "dropout, not held (image alone)": (True, 0.0)}
     print(f"# {est.description}; street, VLP-16, {args.frames} frames at {cfg.rate_hz:g} Hz, the LiDAR gone for "
@@ -54,12 +48,7 @@ def main() -> None:
                                                  base_extrinsic=mount), TYPES, odometry=odometry)
         scores, statuses = [], []
         for i, f in enumerate(frames):
-            header = make_header(TYPES, f.stamp_ns, "camera_optical_frame")
-            cloud = None if (drop and i in gap) else pointcloud_to_msg(
-                TYPES, make_header(TYPES, f.stamp_ns, "lidar_link"),
-                {"x": f.lidar_points[:, 0], "y": f.lidar_points[:, 1], "z": f.lidar_points[:, 2]})
-            frame = pipe.prepare(image_to_msg(TYPES, f.rgb, "rgb8", header),
-                                 camera_info_to_msg(TYPES, sim.intrinsics, header), cloud)
+            frame = pipe.prepare(*frame_messages(sim, f, cloud=not (drop and i in gap)))
             if i in gap:
                 out = pipe.run(frame, outputs=())
                 scores.append(compute_depth_metrics(out.depth, np.nan_to_num(f.depth), max_depth=80.0))

@@ -14,6 +14,7 @@ import statistics
 import struct
 
 import numpy as np
+from _sim_drive import exact_odometry, frame_messages, rig_parameters
 from _timing import median_ms
 
 from depth_core.geometry import organised_points, transform_to_xyzquat
@@ -61,27 +62,16 @@ def accumulation(est, runs: int) -> None:
     at 1242x375: each frame adds its sweep and merges the history moved by the odometry."""
     from dataclasses import replace
 
-    from depth_core.geometry import PoseHistory
     from depth_core.sim.rigs import lidar_model
 
     cfg = default_config("street", width=1242, height=375)
     sim = Simulator(replace(cfg, lidar=lidar_model("VLP-16")), seed=0, frames=runs + 5)
     frames = [sim.render(i) for i in range(runs + 5)]
-    msgs = []
-    for f in frames:
-        header = make_header(TYPES, f.stamp_ns, "camera_optical_frame")
-        cloud = pointcloud_to_msg(TYPES, make_header(TYPES, f.stamp_ns, "lidar_link"),
-                                  {"x": f.lidar_points[:, 0], "y": f.lidar_points[:, 1], "z": f.lidar_points[:, 2],
-                                   "ring": f.lidar_ring})
-        msgs.append((image_to_msg(TYPES, f.rgb, "rgb8", header), camera_info_to_msg(TYPES, sim.intrinsics, header),
-                     cloud))
-    extrinsic = list(transform_to_xyzquat(sim.rig.T_cam_lidar))
-    mount = list(transform_to_xyzquat(np.linalg.inv(sim.rig.T_base_camera)))
+    msgs = [frame_messages(sim, f) for f in frames]
+    extrinsic, mount = rig_parameters(sim)
     rows = {}
     for n in (0, 4):
-        odometry = PoseHistory()
-        for f in frames:
-            odometry.add(f.stamp_ns, f.T_world_base)
+        odometry = exact_odometry(sim, len(frames))
         pipe = FramePipeline(est, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=n, base_extrinsic=mount),
                              TYPES, odometry=odometry)
         lidar, points = [], []

@@ -28,7 +28,6 @@ from tqdm import tqdm
 
 from depth_core.data.frames import FrameSetWriter, project_with_rings
 from depth_core.geometry import (
-    PoseHistory,
     TransformTree,
     move_sweep,
     project_points,
@@ -44,10 +43,10 @@ from ..conversions import (
     pointcloud_from_msg,
     rgb_from_msg,
     stamp_to_ns,
-    transform_from_msg,
     tree_from_tf_messages,
 )
 from ..sync import check_topics, nearest_stamp
+from .odometry import read_odometry
 from .reader import BagError, bag_topics, read_messages
 
 __all__ = ["extract_frames", "main"]
@@ -82,17 +81,11 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         return _extract_video(bag, out, topics, static, image_topic=image_topic, camera_info_topic=camera_info_topic,
                               every=every, max_dt=max_dt, base_frame=base_frame, overwrite=overwrite,
                               progress=progress)
-    odometry = PoseHistory()
+    odometry, _ = read_odometry(bag, base_frame)
     info = None
     scan_stamps = []
-    header_topics = ["/tf", camera_info_topic, lidar_topic] if "/tf" in topics else [camera_info_topic, lidar_topic]
-    for m in read_messages(bag, header_topics):  # pass 1: small messages and stamps only
-        if m.topic == "/tf":
-            for ts in m.msg.transforms:
-                _, child, T, stamp = transform_from_msg(ts)
-                if child.lstrip("/") == base_frame:
-                    odometry.add(stamp, T)
-        elif m.topic == camera_info_topic and info is None:
+    for m in read_messages(bag, [camera_info_topic, lidar_topic]):  # pass 1: small messages and stamps only
+        if m.topic == camera_info_topic and info is None:
             info = m.msg
         elif m.topic == lidar_topic:
             scan_stamps.append(stamp_to_ns(m.msg.header.stamp))
@@ -190,19 +183,6 @@ def _mounting(static: TransformTree, base_frame: str, cam_frame: str) -> dict:
         return {}
 
 
-def _odometry(bag: Path, topics: dict, base_frame: str) -> tuple[PoseHistory, set[str]]:
-    """The odom -> ``base_frame`` poses on /tf, and every child frame /tf names."""
-    odometry, children = PoseHistory(), set()
-    if "/tf" in topics:
-        for m in read_messages(bag, ["/tf"]):
-            for ts in m.msg.transforms:
-                _, child, T, stamp = transform_from_msg(ts)
-                children.add(child.lstrip("/"))
-                if child.lstrip("/") == base_frame:
-                    odometry.add(stamp, T)
-    return odometry, children
-
-
 def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image_topic: str, camera_info_topic: str,
                    every: int, max_dt: float, base_frame: str, overwrite: bool, progress: bool) -> dict:
     """A video frame set: each image with its stamp and the base's odometry pose; the camera's
@@ -212,9 +192,10 @@ def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image
         raise BagError(f"{bag}: no message on {camera_info_topic}")
     cam = intrinsics_from_camera_info(info)
     cam_frame = info.header.frame_id
-    odometry, children = _odometry(bag, topics, base_frame)
+    odometry, pairs = read_odometry(bag, base_frame)
     if not len(odometry):
-        found = f"/tf has transforms to {', '.join(sorted(children))}" if children else "the bag has no /tf"
+        children = sorted({child for _, child in pairs})
+        found = f"/tf has transforms to {', '.join(children)}" if children else "the bag has no /tf"
         raise BagError(f"{bag}: no odometry for a camera-only frame set: {found}, none to '{base_frame}'. A video "
                        "frame set needs the robot's motion: record /tf (odom -> base frame) with the camera, or pass "
                        "--base-frame with the frame your odometry moves (or give --lidar-topic for a LiDAR frame set)")

@@ -34,7 +34,8 @@ from depth_core.inference import DepthEstimator
 from depth_core.metrics import Sparsification, compute_depth_metrics
 
 from ..bag import BagError, BagWriter, read_messages
-from ..conversions import ConversionError, rosbags_types, stamp_to_ns, transform_from_msg, tree_from_tf_messages
+from ..bag.odometry import read_odometry
+from ..conversions import ConversionError, rosbags_types, stamp_to_ns, tree_from_tf_messages
 from ..pipeline import FramePipeline, LidarStatus, PipelineConfig, PreparedFrame
 from ..sync import CameraInfoBuffer, check_topics, image_stamp, nearest_stamp
 
@@ -102,16 +103,11 @@ def _bag_odometry(bag: Path, topics: dict, odom_frame: str, base_frame: str, opt
     if "/tf" not in topics:
         raise BagError(f"{bag}: {option} needs the robot's odometry on /tf ({odom_frame} -> {base_frame}); "
                        "the bag has no /tf")
-    odometry, pairs = PoseHistory(), set()
-    for m in read_messages(bag, ["/tf"]):
-        for ts in m.msg.transforms:
-            parent, child, T, stamp = transform_from_msg(ts)
-            pairs.add(f"{parent.lstrip('/')} -> {child.lstrip('/')}")
-            if parent.lstrip("/") == odom_frame and child.lstrip("/") == base_frame:
-                odometry.add(stamp, T)
+    odometry, pairs = read_odometry(bag, base_frame, odom_frame)
     if not len(odometry):
-        raise BagError(f"{bag}: {option}: /tf has no {odom_frame} -> {base_frame} (it has "
-                       f"{', '.join(sorted(pairs)) or 'nothing'}); pass --odom-frame and --base-frame")
+        listing = ", ".join(f"{parent} -> {child}" for parent, child in sorted(pairs)) or "nothing"
+        raise BagError(f"{bag}: {option}: /tf has no {odom_frame} -> {base_frame} (it has {listing}); pass "
+                       "--odom-frame and --base-frame")
     return odometry
 
 

@@ -1,0 +1,40 @@
+"""What the LiDAR benchmarks share: a simulated frame as the node receives it, the rig as the
+node's parameters, and the drive's exact odometry."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from depth_core.geometry import PoseHistory, transform_to_xyzquat
+from depth_ros.conversions import camera_info_to_msg, image_to_msg, make_header, pointcloud_to_msg, rosbags_types
+
+TYPES = rosbags_types()
+
+
+def rig_parameters(sim) -> tuple[list[float], list[float]]:
+    """``(lidar_extrinsic, base_extrinsic)`` of the simulator's rig, as the node takes them."""
+    return (list(transform_to_xyzquat(sim.rig.T_cam_lidar)),
+            list(transform_to_xyzquat(np.linalg.inv(sim.rig.T_base_camera))))
+
+
+def exact_odometry(sim, frames: int) -> PoseHistory:
+    """The drive's true poses at every frame stamp (and one more, where the last sweep ends)."""
+    odometry = PoseHistory()
+    for i in range(frames + 1):
+        odometry.add(sim.stamp_ns(i), sim.moving.pose(sim.stamp_ns(i)))
+    return odometry
+
+
+def frame_messages(sim, frame, keep: np.ndarray | None = None, *, cloud: bool = True) -> tuple:
+    """``(image, camera_info, cloud or None)`` of a rendered frame; ``keep`` selects the cloud's
+    points; a frame with per-point times gets Velodyne's ``time`` field (seconds from the stamp)."""
+    header = make_header(TYPES, frame.stamp_ns, "camera_optical_frame")
+    msg = None
+    if cloud:
+        sel = slice(None) if keep is None else keep
+        fields = {"x": frame.lidar_points[sel, 0], "y": frame.lidar_points[sel, 1], "z": frame.lidar_points[sel, 2],
+                  "ring": frame.lidar_ring[sel]}
+        if frame.lidar_times is not None:
+            fields["time"] = ((frame.lidar_times[sel] - frame.stamp_ns) * 1e-9).astype(np.float32)
+        msg = pointcloud_to_msg(TYPES, make_header(TYPES, frame.stamp_ns, "lidar_link"), fields)
+    return image_to_msg(TYPES, frame.rgb, "rgb8", header), camera_info_to_msg(TYPES, sim.intrinsics, header), msg
