@@ -4,6 +4,9 @@ training uses, randomised looks) and on a real RGB-D set, next to the classical 
     .venv/bin/python benchmarks/bench_generalisation.py --models default \\
         --real-root data/redkitchen --out runs/generalisation
 
+``--precisions fp32,int8`` adds each model's INT8 ONNX Runtime graph as a row of its own (the
+INT8 accuracy gate).
+
 The simulated sets are generated once under ``--suite-root`` (about 2 minutes on 2 cores with
 the defaults). The real set is a 7-Scenes / 3DMatch sequence folder (see docs/datasets.md for how
 to get redkitchen); without ``--real-root`` the real rows are left out. Prints one table per model
@@ -25,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="default", help="comma-separated registry names or model files")
     parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--precisions", default="auto",
+                        help="comma-separated: each model at each precision (e.g. fp32,int8: INT8 next to float)")
     parser.add_argument("--rigs", default=",".join(HELD_OUT_RIGS), help="held-out rig presets")
     parser.add_argument("--worlds", default=",".join(SUITE_WORLDS), help="world types")
     parser.add_argument("--frames", type=int, default=6, help="frames per (rig, world) set")
@@ -41,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     sets = build_suite(args.suite_root, rigs=args.rigs.split(","), worlds=args.worlds.split(","), frames=args.frames,
                        sequence_length=args.sequence_length, real_root=args.real_root, real_stride=args.real_stride,
                        workers=args.workers, progress=not args.quiet)
-    estimators = {name: load_estimator(name, args.backend) for name in args.models.split(",")}
+    precisions = args.precisions.split(",")
+    estimators = {name if p == precisions[0] else f"{name} ({p})": load_estimator(name, args.backend, precision=p)
+                  for name in args.models.split(",") for p in precisions}
     classical = load_estimator("classical")
     results = evaluate_suite(estimators, classical, sets, progress=not args.quiet)
     for model, table in suite_tables(results).items():

@@ -3,7 +3,7 @@ the classical completion. Batch 1, the whole ``DepthEstimator.predict`` call (in
 preprocessing, network, postprocessing), median over ``--runs`` after warm-up.
 
     .venv/bin/python benchmarks/bench_inference.py --runs 20 \
-        --case default@1242x375 --case san_resnet18@640x192
+        --case default@1242x375 --case san_resnet18@640x192 [--int8]
 
 Each ``--case MODEL@WIDTHxHEIGHT`` is an input image of that size for that model; models with
 a canonical camera (the default) resize it keeping its aspect ratio, the others to their fixed
@@ -53,6 +53,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--no-torch", action="store_true", help="ONNX Runtime and classical only")
+    parser.add_argument("--int8", action="store_true",
+                        help="also each model's INT8 ONNX Runtime graph (built-in calibration; quantised once per "
+                             "run, in the run's own cache)")
     args = parser.parse_args()
     cases = args.case or [_case("default@1242x375"), _case("san_resnet18@640x192")]
     torch.set_num_threads(args.threads)
@@ -69,6 +72,9 @@ def main() -> None:
             label = f"{name} @ {w}x{h} ({'shipped' if pretrained else 'initial'} weights)"
             image, K, sparse = _inputs(h, w, rng)
             backends = {"onnxruntime": load_estimator(model, "onnxruntime", cache=cache, threads=args.threads)}
+            if args.int8:
+                backends["onnxruntime int8"] = load_estimator(model, "onnxruntime", cache=cache, threads=args.threads,
+                                                              precision="int8")
             if not args.no_torch:
                 backends["torch"] = load_estimator(model, "torch")
             for backend, est in backends.items():
@@ -87,6 +93,14 @@ def main() -> None:
     first, *others = ort
     for other in others:
         print(f"ONNX Runtime completion: {first} is {ort[other] / ort[first]:.2f}x faster than {other}")
+    int8 = {label: ms for (label, backend, mode), ms in results.items()
+            if backend == "onnxruntime int8" and mode == "completion"}
+    if first in int8:
+        print(f"ONNX Runtime completion: {first} in INT8 ({int8[first]:.1f} ms) is {ort[first] / int8[first]:.2f}x "
+              "its float graph")
+        for other in others:
+            print(f"ONNX Runtime completion: {first} in INT8 is {ort[other] / int8[first]:.2f}x faster than {other} "
+                  "in float")
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """Per-stage costs of the frame pipeline (the node's and the replay's) at 640x480 and 1242x375,
 and pseudo-LiDAR creation against a straightforward per-point implementation.
 
-    OMP_NUM_THREADS=1 taskset -c 1 .venv/bin/python benchmarks/bench_pipeline.py
+    .venv/bin/python benchmarks/bench_pipeline.py [--precisions fp32,int8]
+
+(One core, as before issue 26: ``OMP_NUM_THREADS=1 taskset -c 1 ... --threads 1``.)
 
 "Overhead" is everything but the network: decode, LiDAR projection, preprocessing,
-postprocessing, message encoding and the pseudo-LiDAR cloud.
+postprocessing, message encoding and the pseudo-LiDAR cloud; "frame" is the whole frame and "fps"
+the rate one process sustains. A row per precision (INT8: ONNX Runtime's quantised graph).
 """
 
 from __future__ import annotations
@@ -86,29 +89,65 @@ def accumulation(est, runs: int) -> None:
           f"({rows[4][1]:.0f} points): +{rows[4][0] - rows[0][0]:.1f} ms")
 
 
+def lidar_stage(est, runs: int) -> None:
+    """The LiDAR stage alone, for a 128-beam scan at 1242x375: the node's (decode, filter, move
+    into the camera frame) and the replay's (that, then the scan projected at the image's size and
+    split into input and held-out points)."""
+    from dataclasses import replace
+
+    from depth_core.sim.rigs import lidar_model
+    from depth_ros.eval.replay import _lidar_truth, _split
+
+    cfg = default_config("street", width=1242, height=375)
+    sim = Simulator(replace(cfg, lidar=lidar_model("OS1-128")), seed=0, frames=1)
+    f = sim.render(0)
+    image, info, cloud = frame_messages(sim, f)
+    pipe = FramePipeline(est, PipelineConfig(lidar_extrinsic=list(transform_to_xyzquat(sim.rig.T_cam_lidar))), TYPES)
+    rng = np.random.default_rng(0)
+
+    def replay_stage():
+        frame = pipe.prepare(image, info, cloud)
+        truth, rings, _ = _lidar_truth(frame)
+        _split(truth, rings, 0.8, None, rng)
+
+    node = statistics.median(pipe.prepare(image, info, cloud).timings["lidar"] * 1e3 for _ in range(runs))
+    replay = median_ms(replay_stage, runs) - statistics.median(
+        sum(v for k, v in pipe.prepare(image, info, cloud).timings.items() if k != "lidar") * 1e3 for _ in range(runs))
+    print(f"\nLiDAR stage, OS1-128 scan of {len(f.lidar_points)} points at 1242x375: node {node:.2f} ms, "
+          f"replay (with the projection at the image's size and the input / held-out split) {replay:.2f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="default")
     parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--precisions", default="fp32,int8", help="comma-separated, one table row each")
+    parser.add_argument("--threads", type=int, help="ONNX Runtime threads (default: its own choice, one per core)")
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
-    est = load_estimator(args.model, args.backend)
+    estimators = {p: load_estimator(args.model, args.backend, precision=p, threads=args.threads)
+                  for p in args.precisions.split(",")}
+    est = next(iter(estimators.values()))
     print(f"# {est.description}")
-    print("| size | decode | lidar | preprocess | inference | postprocess | encode | pseudo_lidar | overhead |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    cols = ["decode", "lidar", "preprocess", "inference", "postprocess", "encode", "pseudo_lidar"]
+    print("| size | precision | " + " | ".join(cols) + " | overhead | **frame** | fps |")
+    print("|---|---|" + "---|" * len(cols) + "---|---|---|")
     for scene, w, h in (("indoor", 640, 480), ("street", 1242, 375)):
         image, info, cloud, extrinsic, _ = _frame_messages(scene, w, h)
-        pipe = FramePipeline(est, PipelineConfig(lidar_extrinsic=extrinsic), TYPES)
-        stages: dict[str, list] = {}
-        pipe.process(image, info, cloud)
-        for _ in range(args.runs):
-            for k, v in pipe.process(image, info, cloud).timings.items():
-                stages.setdefault(k, []).append(v * 1e3)
-        med = {k: statistics.median(v) for k, v in stages.items()}
-        overhead = sum(v for k, v in med.items() if k != "inference")
-        cols = ["decode", "lidar", "preprocess", "inference", "postprocess", "encode", "pseudo_lidar"]
-        print(f"| {w}x{h} | " + " | ".join(f"{med.get(c, 0):.1f}" for c in cols) + f" | **{overhead:.1f}** |")
+        for precision, e in estimators.items():
+            pipe = FramePipeline(e, PipelineConfig(lidar_extrinsic=extrinsic), TYPES)
+            stages: dict[str, list] = {}
+            pipe.process(image, info, cloud)
+            for _ in range(args.runs):
+                for k, v in pipe.process(image, info, cloud).timings.items():
+                    stages.setdefault(k, []).append(v * 1e3)
+            med = {k: statistics.median(v) for k, v in stages.items()}
+            overhead = sum(v for k, v in med.items() if k != "inference")
+            total = overhead + med["inference"]
+            print(f"| {w}x{h} | {precision} | " + " | ".join(f"{med.get(c, 0):.1f}" for c in cols)
+                  + f" | {overhead:.1f} | **{total:.1f}** | {1e3 / total:.0f} |")
 
+    lidar_stage(est, args.runs)
     accumulation(est, args.runs)
 
     _, info, _, _, frame = _frame_messages("street", 1242, 375)

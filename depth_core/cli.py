@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .sim import SCENES
 from .sim.rigs import RIG_PRESETS
-from .utils import ArgumentParser, image_size, positive_int
+from .utils import CALIBRATION_HELP, PRECISION_CHOICES, PRECISION_HELP, ArgumentParser, image_size, positive_int
 from .utils.files import OutputError
 
 
@@ -217,9 +217,8 @@ def build_parser() -> ArgumentParser:
                                     "under a benchmark protocol.")
     ev.add_argument("--model", default="default", help="registry name, 'default', or a model file")
     ev.add_argument("--backend", default="auto", help="auto | tensorrt | onnxruntime | torch")
-    ev.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "int8"),
-                    help="tensorrt: engine precision (default fp16)")
-    ev.add_argument("--calibration", help="tensorrt int8: calibration frame set or image folder")
+    ev.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+    ev.add_argument("--calibration", help=CALIBRATION_HELP)
     ev.add_argument("--no-pretrained", action="store_true", help="registry models: initial weights")
     ev.add_argument("--data", required=True, help="data set root (KITTI: raw root; NYU .mat: the file)")
     ev.add_argument("--data-type", default="frames",
@@ -266,7 +265,7 @@ def build_parser() -> ArgumentParser:
     be.add_argument("--opt-size", type=image_size, help="dynamic: WxH to tune for (default: the model's)")
     be.add_argument("--max-size", type=image_size, help="dynamic: largest WxH (default 2048x1088)")
     be.add_argument("--calibration", help="INT8: a frame set (depth-core simulate / depth-ros-dataset) or a folder "
-                                          "of images like the robot's camera sees")
+                                          "of images like the robot's camera sees (default: a built-in simulated set)")
     be.add_argument("--calibration-samples", type=positive_int, default=200,
                     help="INT8: evenly spaced samples to calibrate on (default 200)")
     be.add_argument("--timing-cache", help="timing cache file (default: one per GPU and TensorRT version in the "

@@ -58,20 +58,19 @@ def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[1] != 3:
         raise ValueError(f"points must be [N,3], got shape {points.shape}")
-    with np.errstate(invalid="ignore"):   # (NaN > min_depth is False; x and y are checked per column: faster)
-        front = np.flatnonzero((points[:, 2] > min_depth) & np.isfinite(points[:, 0]) & np.isfinite(points[:, 1])
-                               & np.isfinite(points[:, 2]))
-    # Only points in front of the camera are projected (a 360-degree scan is mostly behind or beside it).
-    x, y, z = (points[front, i].astype(np.float64) for i in range(3))
-    u = (K[0, 0] * x + K[0, 1] * y) / z + K[0, 2]
-    v = K[1, 1] * y / z + K[1, 2]
-    # Pixel centres are integers, so a pixel spans [i - 0.5, i + 0.5).
-    col = np.floor(u + 0.5)
-    row = np.floor(v + 0.5)
-    inside = np.flatnonzero((col >= 0) & (col < width) & (row >= 0) & (row < height))
-    idx = front[inside]
-    flat = row[inside].astype(np.int64) * width + col[inside].astype(np.int64)
-    zk = z[inside]
+    # One float64 pass over every point: the callers' points are mostly in front of the camera
+    # already (the node's and the replay's), so a separate in-front selection first costs more
+    # than it saves. NaN fails every comparison below, so the bounds checks drop non-finite points.
+    xyz = points.astype(np.float64)
+    x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        # Pixel centres are integers, so a pixel spans [i - 0.5, i + 0.5).
+        col = np.floor((K[0, 0] * x + K[0, 1] * y) / z + K[0, 2] + 0.5)
+        row = np.floor(K[1, 1] * y / z + K[1, 2] + 0.5)
+        ok = (z > min_depth) & (z < np.inf) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    idx = np.flatnonzero(ok)
+    flat = row[idx].astype(np.int64) * width + col[idx].astype(np.int64)
+    zk = z[idx]
     # z-buffer: the smallest z per pixel (np.minimum.at is several times faster than sorting).
     zk32 = zk.astype(np.float32)
     depth = np.full(height * width, np.inf, dtype=np.float32)

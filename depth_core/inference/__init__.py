@@ -11,7 +11,14 @@ from .backend import Backend, BackendError
 from .calibration import CalibrationError, CalibrationSet
 from .classical import ClassicalBackend, ip_basic_complete, nearest_fill
 from .estimator import DepthEstimator, DepthResult
-from .loading import BACKENDS, DEFAULT_MODEL, build_model_engine, load_estimator
+from .loading import (
+    BACKENDS,
+    DEFAULT_MODEL,
+    PRECISION_CHOICES,
+    SUPPORTED_PRECISIONS,
+    build_model_engine,
+    load_estimator,
+)
 from .onnxruntime_backend import OnnxRuntimeBackend
 from .preprocess import InputError, check_inputs, prepare_inputs, resize_sparse_depth, restore_depth
 from .tensorrt import CorruptEngineError, EngineError, EngineSpec, Platform, StaleEngineError
@@ -20,6 +27,8 @@ from .torch_backend import TorchBackend
 __all__ = [
     "BACKENDS",
     "DEFAULT_MODEL",
+    "PRECISION_CHOICES",
+    "SUPPORTED_PRECISIONS",
     "Backend",
     "BackendError",
     "CalibrationError",

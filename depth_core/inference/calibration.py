@@ -1,7 +1,14 @@
-"""Sample inputs for INT8 calibration, prepared exactly as the estimator prepares inputs.
+"""Sample inputs for INT8 calibration, prepared exactly as the estimator prepares inputs
+(:func:`~.preprocess.network_inputs`: resized with the aspect ratio kept, padded, and the LiDAR
+in the network's canonical depth units for canonical-camera models).
 
-TensorRT's entropy calibration runs these through the FP32 network and picks per-tensor ranges
-that keep the activations' distributions, so they must look like what the robot will see:
+INT8 calibration (TensorRT's entropy calibrator, ONNX Runtime's static quantisation) runs these
+through the float network and picks per-tensor activation ranges, so they must look like what
+the robot will see:
+
+- **nothing given: the built-in set.** Simulated frames rendered at the network's input size,
+  one random rig (camera, lens, LiDAR, mounting) and one random look per world, every world
+  type, generated once per input size into the cache (about 30 s, in this process). No user data is needed;
 
 - a **frame set** (``depth-core simulate`` or ``depth-ros-dataset`` output, with ``dataset.json``):
   images, intrinsics and the projected LiDAR. For models that take sparse depth, every other
@@ -13,17 +20,43 @@ that keep the activations' distributions, so they must look like what the robot 
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from ..data.io import read_rgb
-from .preprocess import prepare_inputs
+from ..export import cache_dir
+from .preprocess import fit_size, network_inputs
 
-__all__ = ["CalibrationError", "CalibrationSet"]
+__all__ = ["BUILTIN_CALIBRATION", "CalibrationError", "CalibrationSet", "builtin_calibration_set"]
+
+log = logging.getLogger("depth_core.inference")
 
 _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+BUILTIN_CALIBRATION = "builtin"
+# The built-in set: frames per world type, in worlds of this many frames, from this seed. A
+# change here makes new files, hence new fingerprints: every INT8 graph and engine is redone.
+_BUILTIN_FRAMES, _BUILTIN_WORLD_FRAMES, _BUILTIN_SEED = 6, 2, 20261205
+
+
+def builtin_calibration_set(height: int, width: int, *, cache: str | Path | None = None,
+                            progress: bool = True) -> Path:
+    """The built-in calibration frame set for a network input of ``height`` x ``width``:
+    simulated frames of every world type at exactly that size, each world with its own random
+    rig and look (see :mod:`depth_core.data.simulated`); generated on first use, then cached."""
+    from ..data import write_simulated_dataset
+    from ..sim import SCENES
+
+    root = Path(cache or cache_dir()) / "calibration" / f"builtin_v1_{height}x{width}"
+    if not (root / "dataset.json").is_file():
+        log.info("INT8: rendering the built-in calibration set at %dx%d (%d simulated frames, random rigs and looks; "
+                 "once, cached at %s)", width, height, _BUILTIN_FRAMES * len(SCENES), root)
+        write_simulated_dataset(root, SCENES, _BUILTIN_FRAMES, seed=_BUILTIN_SEED,
+                                sequence_length=_BUILTIN_WORLD_FRAMES, width=width, height=height, rigs="random",
+                                appearance=True, workers=1, progress=progress)
+    return root
 
 
 class CalibrationError(ValueError):
@@ -31,15 +64,18 @@ class CalibrationError(ValueError):
 
 
 class CalibrationSet:
-    """``samples`` evenly spaced inputs from ``source`` at ``height`` x ``width``: iterate for
-    (image [1,3,h,w] float32 in [0,1], sparse [1,1,h,w] float32 metres) pairs."""
+    """``samples`` evenly spaced inputs from ``source`` at ``height`` x ``width`` (the network's
+    input, padded): iterate for (image [1,3,h,w] float32 in [0,1], sparse [1,1,h,w] float32)
+    pairs, the sparse depth in metres, or with ``canonical_focal`` in the canonical camera's
+    units, as the network is fed. ``source`` None or ``"builtin"``: the built-in simulated set."""
 
     def __init__(self, source: str | Path | None, height: int, width: int, *, samples: int = 200,
-                 sparse: bool = True) -> None:
-        if source is None or str(source) == "":
-            raise CalibrationError("INT8 needs a calibration set (--calibration DIR): a frame set written by "
-                                   "`depth-core simulate` / `depth-ros-dataset`, or a folder of images like the "
-                                   "robot's camera sees")
+                 sparse: bool = True, canonical_focal: float | None = None, cache: str | Path | None = None,
+                 progress: bool = True) -> None:
+        self.builtin = source is None or str(source) in ("", BUILTIN_CALIBRATION)
+        if self.builtin:
+            source = builtin_calibration_set(height, width, cache=cache, progress=progress)
+        self.canonical_focal = canonical_focal
         self.source = Path(source)
         if not self.source.exists():
             raise CalibrationError(f"{self.source}: calibration set not found")
@@ -73,7 +109,9 @@ class CalibrationSet:
 
     def describe(self) -> str:
         modes = " (every other one without LiDAR)" if self.frames is not None and self.sparse else ""
-        return f"{len(self)} samples of the {self.kind} {self.source}{modes}"
+        kind = f"built-in simulated {self.kind}" if self.builtin else self.kind
+        units = f", depth in canonical units (focal {self.canonical_focal:g} px)" if self.canonical_focal else ""
+        return f"{len(self)} samples of the {kind} {self.source}{modes}{units}"
 
     def _files(self, i: int) -> list[Path]:
         if self.frames is None:
@@ -85,7 +123,9 @@ class CalibrationSet:
     def fingerprint(self) -> str:
         """SHA-256 over the chosen files' contents and the preparation: an INT8 engine is only
         as valid as the data it was calibrated on."""
-        digest = hashlib.sha256(f"calibration-v1|{self.height}x{self.width}|{self.sparse}|".encode())
+        # v2: the sparse depth in the network's canonical units (v1 fed metres to canonical models).
+        digest = hashlib.sha256(f"calibration-v2|{self.height}x{self.width}|{self.sparse}|"
+                                f"{self.canonical_focal}|".encode())
         for i in self.indices:
             for path in self._files(i):
                 if path.is_file():
@@ -104,5 +144,8 @@ class CalibrationSet:
                 sample = self.frames[i]
                 rgb, K = sample["rgb"], sample["K"]
                 sparse = sample["sparse_depth"] if self.sparse and n % 2 == 0 else None
-            image, sparse_net, _, _ = prepare_inputs(rgb, K, sparse, self.height, self.width)
+            H, W = rgb.shape[:2]
+            padded = (self.height, self.width)
+            resized = fit_size(H, W, padded) if self.canonical_focal else padded
+            image, sparse_net, *_ = network_inputs(rgb, K, sparse, resized, padded, self.canonical_focal)
             yield np.ascontiguousarray(image), np.ascontiguousarray(sparse_net)

@@ -17,10 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..geometry import project_points
 from ..models import ModelConfig
 from .backend import Backend
-from .preprocess import InputError, canonical_size, check_inputs, pad_inputs, prepare_inputs, restore_depth
+from .preprocess import InputError, canonical_size, check_inputs, network_inputs, restore_depth, used_region
 
 __all__ = ["DepthEstimator", "DepthResult"]
 
@@ -112,23 +111,18 @@ class DepthEstimator:
         H, W = rgb.shape[:2]
         # Native size without a canonical camera: the networks pad to their stride themselves.
         (h, w), padded = self.network_size(H, W)
-        if not self.uses_sparse_depth:
-            sparse_depth = sparse_points = None
-        image, sparse, K_net, n_points = prepare_inputs(rgb, K, sparse_depth, h, w)
+        points = None
         if sparse_points is not None:
             points = np.asarray(sparse_points)
             if points.ndim != 2 or points.shape[1] != 3 or not np.issubdtype(points.dtype, np.floating):
                 raise InputError(f"sparse_points: expected [N,3] float metres, got {points.dtype} {points.shape}")
-            sparse = project_points(points, K_net, h, w)[None, None]
-            n_points = int(np.count_nonzero(sparse))
+        if not self.uses_sparse_depth:
+            sparse_depth = points = None
+        # Canonical camera: metric depth d is d * canonical / f for the network (and back).
+        image, sparse, _, n_points, to_canonical = network_inputs(
+            rgb, K, sparse_depth, (h, w), padded, self.config.canonical_focal if self.canonical else None, points)
         if n_points == 0 and "image" not in self.backend.inputs:   # it cannot predict without points
             return DepthResult(np.full((H, W), np.nan, np.float32), None, "prediction", 0)
-        # Canonical camera: metric depth d is d * canonical / f for the network (and back).
-        to_canonical = 1.0
-        if self.canonical:
-            to_canonical = self.config.canonical_focal / (0.5 * (K_net[0, 0] + K_net[1, 1]))
-            sparse = sparse * np.float32(to_canonical)
-            image, sparse = pad_inputs(image, sparse, *padded)
         backend = self._runner(padded)
         t1 = time.perf_counter()
         out = backend.run(image, sparse)
@@ -137,9 +131,10 @@ class DepthEstimator:
         depth = out["depth"][0, 0, :h, :w]
         if self.canonical:
             depth = depth * np.float32(1.0 / to_canonical)
-        depth = restore_depth(depth, H, W, max_depth)
+        used = used_region(H, W, h, w)
+        depth = restore_depth(depth, H, W, max_depth, used)
         confidence = out.get("confidence")
         if confidence is not None:
-            confidence = restore_depth(confidence[0, 0, :h, :w], H, W)
+            confidence = restore_depth(confidence[0, 0, :h, :w], H, W, used=used)
         timings = {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": time.perf_counter() - t2}
         return DepthResult(depth, confidence, "completion" if n_points else "prediction", n_points, timings)

@@ -13,12 +13,14 @@ from pathlib import Path
 
 from ..export import ExportError, cache_dir, cached_onnx, onnx_inputs, read_onnx_config
 from ..models import DepthModel, ModelConfig, create_model, list_models, load_model
+from ..utils.cli import PRECISION_CHOICES
 from .backend import Backend, BackendError
-from .calibration import CalibrationError, CalibrationSet
+from .calibration import BUILTIN_CALIBRATION, CalibrationError, CalibrationSet
 from .classical import ClassicalBackend
 from .estimator import DepthEstimator
 from .onnxruntime_backend import OnnxRuntimeBackend, onnxruntime_unavailable
 from .preprocess import canonical_size
+from .quantize import quantized_onnx
 from .tensorrt import (
     TensorRTBackend,
     build_engine,
@@ -32,12 +34,19 @@ from .tensorrt import (
 from .tensorrt.engine_cache import PRECISIONS, EngineSpec, file_sha256
 from .torch_backend import TorchBackend
 
-__all__ = ["BACKENDS", "DEFAULT_MODEL", "build_model_engine", "load_estimator", "resolve_model"]
+__all__ = ["BACKENDS", "DEFAULT_MODEL", "PRECISION_CHOICES", "SUPPORTED_PRECISIONS", "build_model_engine",
+           "load_estimator", "resolve_model"]
 
 log = logging.getLogger("depth_core.inference")
 
 DEFAULT_MODEL = "san_efficientnet_lite0_conf"
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "classical")
+# What each backend runs, the first being what ``precision="auto"`` picks. ONNX Runtime on the
+# CPU has no FP16 kernels worth having; torch here runs float32 only.
+SUPPORTED_PRECISIONS = {"tensorrt": ("fp16", "fp32", "int8"), "onnxruntime-gpu": ("fp16", "fp32", "int8"),
+                        "onnxruntime-cpu": ("fp32", "int8"), "torch": ("fp32",)}
+_LABELS = {"tensorrt": "TensorRT", "onnxruntime-gpu": "ONNX Runtime on the GPU",
+           "onnxruntime-cpu": "ONNX Runtime on the CPU", "torch": "torch"}
 
 
 @dataclass
@@ -76,14 +85,31 @@ def resolve_model(model, pretrained: bool = True) -> ModelSource:
     raise ValueError(f"{path}: unknown model file type (expected .onnx, .safetensors or .engine)")
 
 
-def _check_precision(precision: str) -> None:
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got '{precision}'")
+def _check_precision(precision: str, choices=PRECISIONS) -> None:
+    if precision not in choices:
+        raise ValueError(f"precision: expected one of {', '.join(choices)}, got '{precision}'")
+
+
+def _precision_for(kind: str, precision: str) -> str:
+    """The precision backend ``kind`` runs for ``precision`` ('auto': its default), or a
+    BackendError naming what it supports: an unsupported combination is never ignored."""
+    supported = SUPPORTED_PRECISIONS[kind]
+    if precision == "auto":
+        return supported[0]
+    if precision not in supported:
+        raise BackendError(f"precision {precision} is not supported by {_LABELS[kind]} (it runs "
+                           f"{' or '.join(supported)})")
+    return precision
+
+
+def _onnxruntime_kind() -> str:
+    """What backend 'onnxruntime' is here: on the GPU when a CUDA or TensorRT provider exists."""
+    return "onnxruntime-gpu" if onnxruntime_unavailable(gpu=True) is None else "onnxruntime-cpu"
 
 
 def load_estimator(model: str | Path | DepthModel = "default", backend: str = "auto", *, pretrained: bool = True,
                    input_size: tuple[int, int] | str | None = None, device: str | None = None,
-                   cache: str | Path | None = None, threads: int | None = None, precision: str = "fp16",
+                   cache: str | Path | None = None, threads: int | None = None, precision: str = "auto",
                    calibration: str | Path | None = None) -> DepthEstimator:
     """An estimator for ``model``: a registry name, ``'default'`` (= ``san_efficientnet_lite0``),
     ``'classical'``, a path to ``.onnx`` / ``.safetensors`` / ``.engine``, or a model object.
@@ -92,11 +118,17 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
 
     - ``auto``: TensorRT, else ONNX Runtime on the GPU, else ONNX Runtime on the CPU, else torch,
       logging what it chose and why;
-    - ``tensorrt``: builds an engine from the model (``precision`` fp32 | fp16 | int8; INT8 needs a
-      ``calibration`` set) into the engine cache, or runs a ``.engine`` file after checking its
-      sidecar against this GPU and TensorRT version;
+    - ``tensorrt``: builds an engine from the model into the engine cache, or runs a ``.engine``
+      file after checking its sidecar against this GPU and TensorRT version;
     - ``onnxruntime`` (CUDA provider when there, else CPU; exports and caches registry and
       safetensors models itself), ``torch``, or ``classical``.
+
+    ``precision``: ``auto`` (FP16 on TensorRT and ONNX Runtime on the GPU, FP32 on the CPU and on
+    torch), ``fp32``, ``fp16`` (GPU only) or ``int8`` (TensorRT, ONNX Runtime). A precision the
+    backend does not run is an error that says what it runs. INT8 is calibrated on
+    ``calibration`` (a frame set or an image folder) or, without one, on a built-in simulated set;
+    ONNX Runtime's INT8 graph is static QDQ quantisation (:mod:`.quantize`), cached per camera
+    shape and calibration set like the float export.
 
     ``pretrained=False`` builds registry models with initial weights. ``input_size`` (height,
     width) overrides the model's configured input size; ``"native"`` runs every image at its own
@@ -104,8 +136,10 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend: expected one of {', '.join(BACKENDS)}, got '{backend}'")
-    _check_precision(precision)
+    _check_precision(precision, PRECISION_CHOICES)
     if model == "classical" or backend == "classical":
+        if precision not in ("auto", "fp32"):
+            raise ValueError(f"precision {precision}: the classical completion has no network (it runs fp32 only)")
         if model not in ("classical", "default"):
             log.info("backend 'classical' ignores model '%s': it completes LiDAR without a network", model)
         log.info("depth estimator: classical IP-Basic completion (LiDAR only; no depth without points)")
@@ -115,7 +149,8 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
     source = resolve_model(model, pretrained)
     native = input_size == "native"
     if source.engine_path is not None:
-        runner, config, size, runner_for = _open_engine_file(source.engine_path, backend, input_size, native, cache)
+        runner, config, size, runner_for = _open_engine_file(source.engine_path, backend, input_size, native, cache,
+                                                                  precision)
     else:
         opts = {"device": device, "cache": cache, "threads": threads, "precision": precision,
                 "calibration": calibration}
@@ -125,7 +160,7 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
     return estimator
 
 
-def _open_engine_file(path: Path, backend: str, input_size, native: bool, cache):
+def _open_engine_file(path: Path, backend: str, input_size, native: bool, cache, precision: str = "auto"):
     """A user's engine file on the tensorrt backend: (runner, config, size, runner_for)."""
     if backend not in ("auto", "tensorrt"):
         raise BackendError(f"{path}: a TensorRT engine runs only on the tensorrt backend, not '{backend}'")
@@ -133,6 +168,10 @@ def _open_engine_file(path: Path, backend: str, input_size, native: bool, cache)
     if reason:
         raise BackendError(f"{path}: {reason}")
     runner = open_engine(path, platform=current_platform(), build=build_engine, opener=TensorRTBackend, cache=cache)
+    built = runner.record.get("precision")
+    if precision not in ("auto", built):
+        raise ValueError(f"{path}: this engine was built for {built}, asked for {precision}; build one with "
+                         f"depth-core build-engine --precision {precision}")
     config = ModelConfig.from_dict(runner.record["model_config"], str(path))
     low, opt, high = (tuple(s[2:]) for s in runner.profile["image"])
     if native:
@@ -210,19 +249,33 @@ def _auto_runner(source: ModelSource, size, config, opts: dict) -> tuple[Backend
 
 
 def _make_runner(kind: str, source: ModelSource, size, config, opts: dict) -> Backend:
+    precision = _precision_for(_onnxruntime_kind() if kind == "onnxruntime" else kind, opts["precision"])
     if kind == "torch":
         if source.net is None:
             raise BackendError(f"{source.onnx_path}: the torch backend cannot run an ONNX file; use onnxruntime")
         return TorchBackend(source.net, opts["device"])
     if kind == "tensorrt":
-        return _engine_runner(source, size, config, opts)
+        return _engine_runner(source, size, config, {**opts, "precision": precision})
     onnx_path = _onnx_file(source, size, opts["cache"])
+    if precision == "int8":
+        onnx_path = _int8_onnx(onnx_path, source, size, config, opts)
     if kind == "onnxruntime-gpu":
-        return OnnxRuntimeBackend(onnx_path, _ort_gpu_providers(opts["precision"], opts["cache"]),
-                                  threads=opts["threads"], require_gpu=True)
+        return OnnxRuntimeBackend(onnx_path, _ort_gpu_providers(precision, opts["cache"]),
+                                  threads=opts["threads"], require_gpu=True, precision=precision)
     if kind == "onnxruntime-cpu":
-        return OnnxRuntimeBackend(onnx_path, ["CPUExecutionProvider"], threads=opts["threads"])
-    return OnnxRuntimeBackend(onnx_path, threads=opts["threads"])   # 'onnxruntime': CUDA when there, else CPU
+        return OnnxRuntimeBackend(onnx_path, ["CPUExecutionProvider"], threads=opts["threads"], precision=precision)
+    # 'onnxruntime': CUDA when there, else CPU
+    return OnnxRuntimeBackend(onnx_path, threads=opts["threads"], precision=precision)
+
+
+def _int8_onnx(onnx_path: Path, source: ModelSource, size, config, opts: dict) -> Path:
+    """The INT8 graph of ``onnx_path`` for ONNX Runtime, calibrated in the network's own units."""
+    if size is None:
+        raise BackendError("INT8 on ONNX Runtime needs a fixed network input size (not 'native'): each camera "
+                           "shape gets its own calibrated graph")
+    calibration = CalibrationSet(opts["calibration"], *size, sparse="sparse_depth" in source.inputs,
+                                 canonical_focal=config.canonical_focal, cache=opts["cache"])
+    return quantized_onnx(onnx_path, calibration, cache=opts["cache"])
 
 
 def _sized_runners(kind: str, source: ModelSource, size, config, opts: dict, first: Backend):
@@ -295,13 +348,19 @@ def _engine_for(source: ModelSource, size, config, *, precision: str, calibratio
         limits = {k: v for k, v in (("min_size", low), ("max_size", high)) if v is not None}
         opt = opt or (config.input_height, config.input_width)
     # Check what the user can fix before anything slow: the calibration set, then TensorRT itself.
-    calib = None
-    if precision == "int8":
-        calib = CalibrationSet(calibration, *(size or opt), samples=calibration_samples,
-                               sparse="sparse_depth" in source.inputs)
+    def calibration_set(source):
+        return CalibrationSet(source, *(size or opt), samples=calibration_samples,
+                              sparse="sparse_depth" in source_inputs, canonical_focal=config.canonical_focal,
+                              cache=cache, progress=progress)
+
+    source_inputs = source.inputs
+    builtin = calibration is None or str(calibration) in ("", BUILTIN_CALIBRATION)
+    calib = calibration_set(calibration) if precision == "int8" and not builtin else None
     reason = tensorrt_unavailable()
     if reason:
         raise BackendError(reason)
+    if precision == "int8" and builtin:   # rendered only once TensorRT is known to be there
+        calib = calibration_set(None)
     onnx_path = _onnx_file(source, size, cache)
     fingerprint = calib.fingerprint() if calib else None
     spec = EngineSpec(onnx_sha256=file_sha256(onnx_path), precision=precision,

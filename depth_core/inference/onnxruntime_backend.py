@@ -34,11 +34,13 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, providers: list | None = None, threads: int | None = None, *,
-                 require_gpu: bool = False) -> None:
+                 require_gpu: bool = False, precision: str = "fp32") -> None:
         """``providers``: ONNX Runtime execution providers in order of preference, names or
         (name, options) pairs; those this onnxruntime lacks are left out. ``require_gpu``: fail
         unless a CUDA or TensorRT provider actually started (ONNX Runtime silently falls back to
-        the CPU when, for instance, the CUDA libraries are missing)."""
+        the CPU when, for instance, the CUDA libraries are missing). ``precision``: what the
+        graph at ``path`` runs in, for the log (an INT8 graph is a quantised file of its own)."""
+        self.precision = precision
         try:
             import onnxruntime as ort
         except ImportError:
@@ -70,7 +72,7 @@ class OnnxRuntimeBackend:
 
     @property
     def detail(self) -> str:
-        return str(self.providers)
+        return f"{self.providers} {self.precision}"
 
     def run(self, image: np.ndarray, sparse: np.ndarray) -> dict[str, np.ndarray]:
         if self.session is None:

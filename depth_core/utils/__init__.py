@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from .cli import ArgumentParser, image_size, positive_float, positive_int
+from .cli import (
+    CALIBRATION_HELP,
+    PRECISION_CHOICES,
+    PRECISION_HELP,
+    ArgumentParser,
+    image_size,
+    positive_float,
+    positive_int,
+)
 from .files import atomic_output_dir, atomic_write_bytes
 
-__all__ = ["ArgumentParser", "atomic_output_dir", "atomic_write_bytes", "image_size", "positive_float", "positive_int"]
+__all__ = ["CALIBRATION_HELP", "PRECISION_CHOICES", "PRECISION_HELP", "ArgumentParser", "atomic_output_dir",
+           "atomic_write_bytes", "image_size", "positive_float", "positive_int"]

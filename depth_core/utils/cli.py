@@ -45,3 +45,11 @@ def image_size(text: str) -> tuple[int, int]:
     if w < 1 or h < 1:
         raise argparse.ArgumentTypeError(f"sizes must be >= 1, got '{text}'")
     return h, w
+
+
+# --precision and --calibration, the same in every command that loads a model (and the node's
+# parameters): depth_core.inference.loading checks each backend's own choices.
+PRECISION_CHOICES = ("auto", "fp32", "fp16", "int8")
+PRECISION_HELP = ("auto (default: fp16 on TensorRT and on the GPU, fp32 on the CPU) | fp32 | fp16 (GPU) | int8 "
+                  "(TensorRT, ONNX Runtime); a precision the backend does not run is an error")
+CALIBRATION_HELP = "int8: a frame set or image folder to calibrate on (default: a built-in simulated set)"

@@ -10,7 +10,16 @@ from pathlib import Path
 
 from depth_core.inference import BackendError, load_estimator
 from depth_core.models.checkpoint import ModelFileError
-from depth_core.utils import ArgumentParser, atomic_output_dir, image_size, positive_float, positive_int
+from depth_core.utils import (
+    CALIBRATION_HELP,
+    PRECISION_CHOICES,
+    PRECISION_HELP,
+    ArgumentParser,
+    atomic_output_dir,
+    image_size,
+    positive_float,
+    positive_int,
+)
 from depth_core.utils.files import OutputError
 
 from ..bag import BagError
@@ -28,9 +37,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--lidar-topic", help="PointCloud2 topic: the completion input and the ground truth")
     p.add_argument("--model", default="default", help="registry name, 'default', 'classical', or a model file")
     p.add_argument("--backend", default="auto", help="auto | onnxruntime | torch | tensorrt | classical")
-    p.add_argument("--precision", default="fp16", choices=("fp32", "fp16", "int8"),
-                   help="tensorrt: engine precision (default fp16)")
-    p.add_argument("--calibration", help="tensorrt int8: calibration frame set or image folder")
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES, help=PRECISION_HELP)
+    p.add_argument("--calibration", help=CALIBRATION_HELP)
     p.add_argument("--no-pretrained", action="store_true",
                    help="registry models: initial weights (a pipeline check for families without shipped weights)")
     p.add_argument("--input-size", type=image_size, metavar="WxH",

@@ -68,8 +68,12 @@ def _split(sparse: np.ndarray, rings, fraction: float, beam_keep_every: int | No
             raise ConversionError("missing_field", "beam subsampling needs a 'ring' field in the cloud")
         chosen = valid & (rings >= 0) & (rings % beam_keep_every == 0)
     else:
-        chosen = valid & (rng.uniform(size=sparse.shape) < fraction)
-    return np.where(chosen, sparse, 0).astype(np.float32), np.where(valid & ~chosen, sparse, 0).astype(np.float32)
+        # One draw per point, not per pixel: a 1242x375 image has ten times more pixels than points.
+        chosen = np.zeros(sparse.shape, bool)
+        points = np.flatnonzero(valid)
+        chosen.flat[points] = rng.uniform(size=len(points)) < fraction
+    return (np.where(chosen, sparse, 0).astype(np.float32, copy=False),
+            np.where(valid & ~chosen, sparse, 0).astype(np.float32, copy=False))
 
 
 def _range_errors(result: ReplayResult, row: str, pred: np.ndarray, truth: np.ndarray) -> None:

@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - a workspace without nav_msgs
     Odometry = None
 
 from depth_core.geometry import PoseHistory, transform_from_xyzquat
-from depth_core.inference import BACKENDS, BackendError, load_estimator
+from depth_core.inference import BACKENDS, PRECISION_CHOICES, BackendError, load_estimator
 from depth_core.models.checkpoint import ModelFileError
 
 from ..conversions import ConversionError, rclpy_types, stamp_to_ns
@@ -56,8 +56,9 @@ __all__ = ["SanNode", "main"]
 PARAMETERS = {
     "model": ("default", "registry name, 'default', 'classical', or a path to .onnx/.engine/.safetensors", {}),
     "backend": ("auto", f"inference backend: {' | '.join(BACKENDS)}", {}),
-    "precision": ("fp16", "tensorrt: precision of the engine built for the model (fp32 | fp16 | int8)", {}),
-    "calibration": ("", "tensorrt int8: calibration frame set or image folder", {}),
+    "precision": ("auto", "auto (fp16 on TensorRT and on the GPU, fp32 on the CPU) | fp32 | fp16 | int8 (TensorRT, "
+                          "ONNX Runtime; calibrated on `calibration`, else on a built-in simulated set)", {}),
+    "calibration": ("", "int8: a frame set or image folder to calibrate on (empty: the built-in simulated set)", {}),
     "input_width": (0, "network input width (0: the model's configured size; for canonical-camera models such as "
                     "the default, width x height is the pixel budget and each camera's aspect ratio is kept)", {}),
     "input_height": (0, "network input height (0: the model's configured size; see input_width)", {}),
@@ -184,10 +185,8 @@ class SanNode(Node):
     def _validate(p: dict) -> str | None:
         if p["backend"] not in BACKENDS:
             return f"backend: expected one of {', '.join(BACKENDS)}, got '{p['backend']}'"
-        if p["precision"] not in ("fp32", "fp16", "int8"):
-            return f"precision: expected fp32, fp16 or int8, got '{p['precision']}'"
-        if p["precision"] == "int8" and p["backend"] == "tensorrt" and not p["calibration"]:
-            return "precision int8 needs calibration: a frame set or image folder to calibrate on"
+        if p["precision"] not in PRECISION_CHOICES:
+            return f"precision: expected one of {', '.join(PRECISION_CHOICES)}, got '{p['precision']}'"
         if p["image_transport"] not in ("raw", "compressed"):
             return f"image_transport: expected raw or compressed, got '{p['image_transport']}'"
         if len(p["lidar_extrinsic"]) != 7 or not np.all(np.isfinite(p["lidar_extrinsic"])):

@@ -402,7 +402,8 @@ def truncated_model(tmp_path_factory):
 
 
 @pytest.mark.parametrize("params, message", [
-    ({"backend": "tensorrt", "precision": "int8"}, "precision int8 needs calibration"),
+    ({"backend": "torch", "precision": "int8"}, "precision int8 is not supported by torch (it runs fp32)"),
+    ({"precision": "fp64"}, "precision: expected one of auto, fp32, fp16, int8, got 'fp64'"),
     ({"model": "TRUNCATED"}, "not a readable safetensors file"),
     ({"backend": "tensorrt"}, "TensorRT is not available here"),
     ({"model": "/no/such/model.engine"}, "model '/no/such/model.engine': neither a registered model"),

@@ -343,7 +343,9 @@ def open_engine(path: str | Path, *, platform: Platform, build, opener, cache: s
         try:
             calibration = CalibrationSet(record.get("calibration_source"), image[1][2], image[1][3],
                                          samples=record.get("calibration_samples") or 200,
-                                         sparse="sparse_depth" in record["shapes"])
+                                         sparse="sparse_depth" in record["shapes"],
+                                         canonical_focal=(record.get("model_config") or {}).get("canonical_focal"),
+                                         cache=cache)
         except CalibrationError as exc:
             raise EngineError(f"{problem}; its INT8 calibration set is gone ({exc}): {how}") from None
         if calibration.fingerprint() != record.get("calibration"):

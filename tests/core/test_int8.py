@@ -1,0 +1,111 @@
+"""INT8 on ONNX Runtime: the built-in calibration set and its units, the quantised graph's cache
+key, the accuracy gate against float on the generalisation suite's frames, and the clear errors
+for precisions a backend does not run (API here; the CLI and the node in tests/ros)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depth_core.data import FrameDataset, write_simulated_dataset
+from depth_core.export import cached_onnx
+from depth_core.generalisation import build_suite, evaluate_suite
+from depth_core.inference import DEFAULT_MODEL, BackendError, CalibrationSet, load_estimator
+from depth_core.inference.quantize import quantized_onnx
+from depth_core.models import create_model
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("int8_cache")
+
+
+def test_the_built_in_calibration_set_feeds_canonical_depth_as_the_network_sees_it(cache):
+    config = create_model(DEFAULT_MODEL, pretrained=False).config
+    calib = CalibrationSet(None, 64, 160, canonical_focal=config.canonical_focal, cache=cache, progress=False)
+    assert calib.builtin and calib.kind == "frame set" and "built-in simulated" in calib.describe()
+    frames = FrameDataset(calib.source)
+    assert {seq for seq, _ in frames.samples} >= {"street_0000", "indoor_0000", "orchard_0002"}
+    samples = list(calib)
+    assert len(samples) == len(frames)
+    with_points = 0
+    for n, (i, (image, sparse)) in enumerate(zip(calib.indices, samples)):
+        frame = frames[i]
+        assert image.shape == (1, 3, 64, 160) and frame["rgb"].shape[:2] == (64, 160)   # rendered at that size
+        if n % 2:
+            assert not sparse.any()          # every other one in prediction mode
+            continue
+        K = frame["K"]
+        metric = np.nan_to_num(frame["sparse_depth"])
+        expected = metric * config.canonical_focal / (0.5 * (K[0, 0] + K[1, 1]))
+        np.testing.assert_allclose(sparse[0, 0], expected, rtol=1e-5)   # canonical, not metres
+        with_points += bool(metric.any())
+    assert with_points >= len(samples) // 2 - 1
+    # Cached: the same files, hence the same fingerprint, without rendering again.
+    again = CalibrationSet(None, 64, 160, canonical_focal=config.canonical_focal, cache=cache, progress=False)
+    assert again.source == calib.source and again.fingerprint() == calib.fingerprint()
+    # Metric calibration of a canonical model (issue 15's bug) is another calibration.
+    assert CalibrationSet(calib.source, 64, 160).fingerprint() != calib.fingerprint()
+
+
+def test_the_int8_graph_is_cached_per_graph_and_calibration(cache, tmp_path):
+    import onnx
+
+    model = create_model(DEFAULT_MODEL, pretrained=False).eval()
+    graph = cached_onnx(model, 64, 160, cache)
+    builtin = CalibrationSet(None, 64, 160, canonical_focal=256.0, cache=cache, progress=False)
+    first = quantized_onnx(graph, builtin, cache=cache, progress=False)
+    assert quantized_onnx(graph, builtin, cache=cache, progress=False) == first     # reused
+    own = tmp_path / "own"
+    write_simulated_dataset(own, ["street"], 2, seed=5, width=160, height=64, progress=False, workers=1)
+    other = quantized_onnx(graph, CalibrationSet(own, 64, 160, canonical_focal=256.0), cache=cache, progress=False)
+    assert other != first and first.is_file() and other.is_file()
+    quantised = onnx.load(str(first))
+    assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in quantised.graph.node}
+    # Only the encoder from 1/4 resolution on: the stem, the SAN, the prior and the heads stay float.
+    int8_convs = {n.name for n in quantised.graph.node
+                  if n.op_type == "Conv" and n.input[1].endswith("_DequantizeLinear_Output")}
+    assert int8_convs and all(name.startswith("/model/encoder/_blocks.") for name in int8_convs)
+    assert not any(name.startswith(("/model/encoder/_blocks.0/", "/model/encoder/_blocks.1/_expand"))
+                   for name in int8_convs)
+
+
+def test_int8_stays_within_the_accuracy_gate_of_float_on_the_suite(cache, tmp_path):
+    """Issue 26's gate on a slice of the generalisation suite (held-out rigs, randomised looks):
+    completion AbsRel within 3 % of float, prediction within 5 %."""
+    sets = build_suite(tmp_path / "suite", rigs=["kitti_like", "vga60"], worlds=["street", "indoor"], frames=2,
+                       sequence_length=2, workers=1, progress=False)
+    estimators = {precision: load_estimator("default", "onnxruntime", precision=precision, cache=cache)
+                  for precision in ("fp32", "int8")}
+    assert "int8" in estimators["int8"].description
+    results = evaluate_suite(estimators, load_estimator("classical"), sets, progress=False)
+    mean = {p: {key: np.mean([s[key] for s in results[p].values()]) for key in ("pred_abs_rel", "comp_held")}
+            for p in estimators}
+    assert mean["int8"]["comp_held"] <= 1.03 * mean["fp32"]["comp_held"], mean
+    assert mean["int8"]["pred_abs_rel"] <= 1.05 * mean["fp32"]["pred_abs_rel"], mean
+    assert mean["int8"] != mean["fp32"]      # it did run another graph
+
+
+@pytest.mark.parametrize("backend, precision, message", [
+    ("onnxruntime", "fp16", "precision fp16 is not supported by ONNX Runtime on the CPU (it runs fp32 or int8)"),
+    ("torch", "int8", "precision int8 is not supported by torch (it runs fp32)"),
+    ("auto", "fp16", "onnxruntime on CPU: precision fp16 is not supported by ONNX Runtime on the CPU"),
+])
+def test_a_precision_the_backend_does_not_run_is_an_error_naming_what_it_runs(backend, precision, message):
+    from depth_core.inference.onnxruntime_backend import onnxruntime_unavailable
+    from depth_core.inference.tensorrt import tensorrt_unavailable
+
+    if tensorrt_unavailable() is None or onnxruntime_unavailable(gpu=True) is None:
+        pytest.skip("a GPU backend is usable here: this checks a CPU-only machine")
+    with pytest.raises(BackendError) as err:
+        load_estimator("default", backend, precision=precision)
+    assert message in str(err.value)
+
+
+def test_the_classical_completion_and_unknown_precisions_are_refused():
+    with pytest.raises(ValueError, match="the classical completion has no network"):
+        load_estimator("classical", precision="int8")
+    with pytest.raises(ValueError, match="precision: expected one of auto, fp32, fp16, int8, got 'fp64'"):
+        load_estimator("default", "onnxruntime", precision="fp64")
