@@ -64,12 +64,14 @@ def test_the_int8_graph_is_cached_per_graph_and_calibration(cache, tmp_path):
     assert other != first and first.is_file() and other.is_file()
     quantised = onnx.load(str(first))
     assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in quantised.graph.node}
-    # Only the encoder from 1/4 resolution on: the stem, the SAN, the prior and the heads stay float.
+    # Only the encoder from 1/8 resolution on: the stem, the SAN, the prior and the heads stay float.
     int8_convs = {n.name for n in quantised.graph.node
                   if n.op_type == "Conv" and n.input[1].endswith("_DequantizeLinear_Output")}
     assert int8_convs and all(name.startswith("/model/encoder/_blocks.") for name in int8_convs)
-    assert not any(name.startswith(("/model/encoder/_blocks.0/", "/model/encoder/_blocks.1/_expand"))
+    assert not any(name.startswith(("/model/encoder/_blocks.0/", "/model/encoder/_blocks.1/",
+                                    "/model/encoder/_blocks.2/", "/model/encoder/_blocks.3/_expand"))
                    for name in int8_convs)
+    assert "/model/encoder/_blocks.3/_depthwise_conv/Conv" in int8_convs      # the first at 1/8
 
 
 def test_int8_stays_within_the_accuracy_gate_of_float_on_the_suite(cache, tmp_path):
