@@ -123,5 +123,11 @@ class Probe:
     def close(self) -> None:
         self._spinning = False
         self._thread.join(timeout=5)
+        if self._thread.is_alive():
+            # Still in a callback (a backlog of large messages): shutting the context down ends its
+            # wait; destroying the node under a running executor would wait for it forever.
+            rclpy.try_shutdown(context=self.context)
+            self._thread.join(timeout=10)
+            return
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
