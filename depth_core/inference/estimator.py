@@ -89,6 +89,15 @@ class DepthEstimator:
         pixels = None if self.input_size is None else self.input_size[0] * self.input_size[1]
         return canonical_size(height, width, pixels)
 
+    def prepared(self, height: int, width: int) -> bool:
+        """Whether images of ``height`` x ``width`` run without first preparing a backend."""
+        return self._runner_for is None or self.network_size(height, width)[1] in self._runners
+
+    def prepare(self, height: int, width: int) -> None:
+        """Prepare the backend for images of ``height`` x ``width`` now (an export, a session or an
+        engine per network input size), rather than on the first such image."""
+        self._runner(self.network_size(height, width)[1])
+
     def _runner(self, size: tuple[int, int]) -> Backend:
         if self._runner_for is None:
             return self.backend

@@ -5,8 +5,11 @@ Subscribes ``image`` (or ``image/compressed``), ``camera_info`` and ``lidar_poin
 have one), ``pseudo_lidar/points`` and ``/diagnostics``. See docs/components.md.
 
 Callbacks only store the latest messages; one worker thread runs inference on the newest frame,
-so a slow model never builds a queue of stale images (dropped frames are counted). The camera
-path never waits for the LiDAR: without a fresh cloud the frame is predicted from the image.
+so a slow model never builds a queue of stale images (dropped frames are counted). The one
+exception is the first image of a camera shape: while the backend for it is prepared (about a
+second), the images that arrive are kept and processed in order. The camera path never waits for
+the LiDAR: without a fresh cloud the frame is predicted from the image. A frame waits up to
+0.25 s for a camera_info that has not arrived yet (the topics are not ordered).
 
 Subscriptions are lazy, as in image_pipeline: the node subscribes to its inputs only while some
 node subscribes to one of its outputs (publisher matched events), so an idle node costs nothing
@@ -97,6 +100,9 @@ PARAMETERS = {
 READ_ONLY = {"model", "backend", "precision", "calibration", "input_width", "input_height", "image_transport"}
 
 
+WARMUP_BACKLOG = 100   # images kept while a new camera shape's backend is prepared
+WARMUP_CATCH_UP_S = 2.0   # and for this long after, while the worker catches up on them
+INFO_WAIT_S = 0.25   # how long a frame waits for a camera_info that has not arrived yet
 CLOUD_HOLD_S = 1.0   # s of wall time a received cloud stays usable
 ACCUMULATION_HELP = {
     "no_odometry": "no odometry at the sweep's stamp (publish nav_msgs/Odometry on 'odom', or odom_frame -> "
@@ -154,7 +160,12 @@ class SanNode(Node):
         self.lidar_age = None
 
         self._lock = threading.Condition()
-        self._frame = None            # (image msg, stamp, receive time), the newest unprocessed image
+        # (image msg, stamp, receive time) of the unprocessed images: the newest only, except while
+        # the worker prepares the backend for a new camera shape (about a second, once per shape),
+        # when every image is kept and then processed in order.
+        self._frames: deque = deque()
+        self._warming = False
+        self._catch_up_until = 0.0    # monotonic time until which a warm-up's backlog is kept
         self._infos = CameraInfoBuffer(maxlen=30)
         self._clouds: deque = deque(maxlen=10)   # about 1 s of clouds: each image takes the nearest in time
         self._last_image_stamp = 0
@@ -298,7 +309,7 @@ class SanNode(Node):
                 for sub in self._inputs:
                     self.destroy_subscription(sub)
                 self._inputs = []
-                self._frame = None
+                self._frames.clear()
                 self._clouds.clear()
                 self.get_logger().info("no output has a subscriber: unsubscribed from the inputs until one has")
 
@@ -314,14 +325,17 @@ class SanNode(Node):
                     self.get_logger().info("image stamps went backwards (a looping bag?): LiDAR buffer cleared")
             self._last_image_stamp = stamp
             self._gaps.add(stamp)   # frames lost before they reached us (transport, a dropping driver)
-            if self._frame is not None:
+            self._frames.append((msg, stamp, received))
+            keep = WARMUP_BACKLOG if self._warming or received < self._catch_up_until else 1
+            while len(self._frames) > keep:
+                self._frames.popleft()
                 self.stats.drop()  # the worker had not taken it yet: the latest frame wins
-            self._frame = (msg, stamp, received)
             self._lock.notify()
 
     def _on_info(self, msg: CameraInfo) -> None:
         with self._lock:
             self._infos.add(msg)
+            self._lock.notify_all()   # a frame may be waiting for it
 
     def _on_odometry(self, msg) -> None:
         """nav_msgs/Odometry: the base's pose in the odometry frame (where TF is not installed)."""
@@ -348,15 +362,24 @@ class SanNode(Node):
     def _work(self) -> None:
         while True:
             with self._lock:
-                while self._running and self._frame is None:
+                while self._running and not self._frames:
+                    self._catch_up_until = 0.0   # the backlog of a warm-up is done
                     self._lock.wait(timeout=0.5)
                 if not self._running:
                     return
-                (image, stamp, received), self._frame = self._frame, None
-                info, cloud = self._infos.match(stamp, image), self._matching_cloud(stamp, received)
+                image, stamp, received = self._frames.popleft()
+                info = self._infos.match(stamp, image)
+                # The two topics are not ordered: the first image (a large one in particular) can
+                # arrive before any camera_info, e.g. while discovery of the other topic ends.
+                deadline = time.monotonic() + INFO_WAIT_S
+                while info is None and self._running and time.monotonic() < deadline:
+                    self._lock.wait(timeout=deadline - time.monotonic())
+                    info = self._infos.match(stamp, image)
+                cloud = self._matching_cloud(stamp, received)
             if not self._outputs_wanted():
                 self.stats.skip("no_subscribers")   # the last subscriber left while this frame waited
                 continue
+            self._warm_up(image)
             try:
                 self._process(image, stamp, info, cloud, received)
             except ConversionError as exc:
@@ -367,6 +390,28 @@ class SanNode(Node):
                 self.stats.skip("error")
                 if self.throttle("error"):
                     self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}")
+
+    def _warm_up(self, image) -> None:
+        """Prepare the backend for this image's shape when it is the first of its shape (an ONNX
+        Runtime session, or a TensorRT engine, per camera shape): images that arrive meanwhile
+        are kept, not dropped, and processed in order afterwards."""
+        height, width = int(getattr(image, "height", 0) or 0), int(getattr(image, "width", 0) or 0)
+        if not height or not width or self.estimator.prepared(height, width):
+            return
+        with self._lock:
+            self._warming = True
+        t0 = time.perf_counter()
+        try:
+            self.estimator.prepare(height, width)
+        except Exception:   # the frame's own processing reports it
+            return
+        finally:
+            with self._lock:
+                # Then catch up on what arrived meanwhile, for at most WARMUP_CATCH_UP_S: a node
+                # slower than its camera goes back to the newest image only.
+                self._warming, self._catch_up_until = False, time.monotonic() + WARMUP_CATCH_UP_S
+        self.get_logger().info(f"backend ready for {width}x{height} images in {time.perf_counter() - t0:.1f} s; "
+                               f"{len(self._frames)} image(s) that arrived meanwhile follow in order")
 
     def _process(self, image, stamp: int, info, cloud, received: float) -> None:
         outputs = [name for name, pub in (("depth", self.pub_depth), ("camera_info", self.pub_info),
