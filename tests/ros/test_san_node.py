@@ -188,24 +188,36 @@ def test_full_size_outputs_cross_processes(tmp_path_factory, tmp_path, venv_bin)
         node.stop()
 
 
+def _bag_camera(bag, seed: int):
+    """The bag's camera intrinsics and a random image of its size."""
+    info = next(m.msg for m in read_messages(bag, ["/camera/camera_info"]))
+    cam = intrinsics_from_camera_info(info)
+    return cam, np.random.default_rng(seed).integers(0, 255, (cam.height, cam.width, 3), dtype=np.uint8)
+
+
+def _matched_publishers(probe: Probe, node, *topics) -> list:
+    """Publishers on ``(type, topic)`` pairs, returned once the node has subscribed to each of
+    them and its depth output is discovered, plus a second for discovery to settle."""
+    pubs = [probe.publisher(kind, topic) for kind, topic in topics]
+    deadline = time.monotonic() + 30
+    while min(p.get_subscription_count() for p in pubs) < 1 or probe.node.count_publishers("/depth/image") < 1:
+        assert time.monotonic() < deadline, node.log
+        time.sleep(0.1)
+    time.sleep(1.0)
+    return pubs
+
+
 def test_an_image_whose_camera_info_comes_just_after_it_is_processed(tmp_path, venv_bin, node_bag):
     """The image and camera_info topics are not ordered: a first image that arrives 50 ms before
     any camera_info (as in playback, while discovery of the other topic ends) waits for it."""
     types = rclpy_types()
-    info_bag = next(m.msg for m in read_messages(node_bag, ["/camera/camera_info"]))
-    cam = intrinsics_from_camera_info(info_bag)
-    rgb = np.random.default_rng(1).integers(0, 255, (cam.height, cam.width, 3), dtype=np.uint8)
+    cam, rgb = _bag_camera(node_bag, seed=1)
     node = start_node(tmp_path, {"use_lidar": False}, venv_bin / "san_node")
     probe = Probe(OUTPUTS)
     try:
         assert node.wait_for("ready in", 180), node.log
-        pub_image = probe.publisher(Image, "/camera/image_raw")
-        pub_info = probe.publisher(CameraInfo, "/camera/camera_info")
-        deadline = time.monotonic() + 30                                       # discovery
-        while min(p.get_subscription_count() for p in (pub_image, pub_info)) < 1:
-            assert time.monotonic() < deadline, node.log
-            time.sleep(0.1)
-        time.sleep(1.0)
+        pub_image, pub_info = _matched_publishers(probe, node, (Image, "/camera/image_raw"),
+                                                  (CameraInfo, "/camera/camera_info"))
         header = make_header(types, 1_700_000_000 * 10**9, "camera_optical_frame")
         pub_image.publish(image_to_msg(types, rgb, "rgb8", header))
         time.sleep(0.05)
@@ -220,23 +232,14 @@ def test_an_image_whose_camera_info_comes_just_after_it_is_processed(tmp_path, v
 
 def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_path, venv_bin, node_bag, extrinsic):
     types = rclpy_types()
-    frames = {m.topic: m.msg for m in read_messages(node_bag, ["/camera/camera_info"])}
-    info_bag = frames["/camera/camera_info"]
-    cam = intrinsics_from_camera_info(info_bag)
-    rgb = np.random.default_rng(0).integers(0, 255, (cam.height, cam.width, 3), dtype=np.uint8)
+    cam, rgb = _bag_camera(node_bag, seed=0)
     node = start_node(tmp_path, {"lidar_extrinsic": extrinsic}, venv_bin / "san_node")
     probe = Probe(OUTPUTS)
     try:
         assert node.wait_for("ready in", 180), node.log
-        pub_image = probe.publisher(Image, "/camera/image_raw")
-        pub_info = probe.publisher(CameraInfo, "/camera/camera_info")
-        pub_cloud = probe.publisher(PointCloud2, "/lidar/points")
-        deadline = time.monotonic() + 30                                       # discovery
-        while (min(p.get_subscription_count() for p in (pub_image, pub_info, pub_cloud)) < 1
-               or probe.node.count_publishers("/depth/image") < 1):
-            assert time.monotonic() < deadline, node.log
-            time.sleep(0.1)
-        time.sleep(1.0)
+        pub_image, pub_info, pub_cloud = _matched_publishers(
+            probe, node, (Image, "/camera/image_raw"), (CameraInfo, "/camera/camera_info"),
+            (PointCloud2, "/lidar/points"))
         stamp = [1_700_000_000 * 10**9]
 
         def header(zero=False):
