@@ -121,7 +121,7 @@ def quantized_onnx(onnx_path: str | Path, calibration: CalibrationSet, *, cache:
         inputs = {i.name for i in model.graph.input}
         out = Path(tmp) / "int8.onnx"
         root = logging.getLogger()
-        level = root.level
+        level, handlers = root.level, list(root.handlers)
         root.setLevel(max(level, logging.WARNING))   # its per-weight notes go to the root logger at INFO
         try:
             quantize_static(str(prepared), str(out), _Reader(calibration, inputs, progress),
@@ -131,6 +131,8 @@ def quantized_onnx(onnx_path: str | Path, calibration: CalibrationSet, *, cache:
                             extra_options={"WeightSymmetric": True, "ActivationSymmetric": False})
         finally:
             root.setLevel(level)
+            for handler in [h for h in root.handlers if h not in handlers]:
+                root.removeHandler(handler)   # it may configure the root logger (basicConfig)
         quantised = onnx.load(str(out))
         # The model config travels with the graph, as in the float export.
         del quantised.metadata_props[:]

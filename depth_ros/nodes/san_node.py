@@ -22,6 +22,7 @@ both warn (throttled) and are counted in the diagnostics (``fallback_stamp``, ``
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
@@ -126,9 +127,31 @@ class _Throttle:
         return False
 
 
+class _ToRosLog(logging.Handler):
+    """depth_core's log lines (an export, a calibration, a backend prepared for a new camera shape)
+    in the node's own log, at their level."""
+
+    def __init__(self, logger) -> None:
+        super().__init__(logging.INFO)
+        self.logger = logger
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.levelno >= logging.ERROR:
+            self.logger.error(text)
+        elif record.levelno >= logging.WARNING:
+            self.logger.warning(text)
+        else:
+            self.logger.info(text)
+
+
 class SanNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("san_node", **kwargs)
+        core = logging.getLogger("depth_core")
+        core.setLevel(logging.INFO)
+        core.addHandler(_ToRosLog(self.get_logger()))
+        core.propagate = False   # in the ROS log once, not again through a root handler
         for name, (default, doc, extra) in PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=doc, read_only=name in READ_ONLY,
                                                                       **extra))

@@ -469,6 +469,29 @@ def test_a_model_or_backend_that_cannot_run_stops_the_node_with_one_clear_line(t
     assert message in log and "Traceback" not in log, log
 
 
+def test_the_node_runs_int8_on_onnx_runtime_with_the_built_in_calibration(tmp_path, venv_bin, node_bag, extrinsic,
+                                                                           ground_truth):
+    """precision:=int8 on the CPU: the node quantises the default on its built-in calibration set
+    at start, says so, and publishes completion depth over DDS as accurate as it should be."""
+    node = start_node(tmp_path, {"lidar_extrinsic": extrinsic, "backend": "onnxruntime", "precision": "int8"},
+                      venv_bin / "san_node")
+    probe = Probe(OUTPUTS)
+    player = None
+    try:
+        assert node.wait_for("ready in", 300), node.log
+        assert "INT8: quantising" in node.log and "] int8 at about" in node.log, node.log
+        player = start_player(tmp_path, venv_bin, node_bag, "--loop")
+        depths = probe.wait("/depth/image", 6, 60)[2:6]
+        assert len(depths) == 4, node.log
+        assert _diagnostics(probe).get("model", "").find("int8") >= 0
+        assert _abs_rel(depths, ground_truth) < 0.1, node.log      # completion: a few percent
+    finally:
+        if player:
+            player.stop()
+        probe.close()
+        node.stop()
+
+
 def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_path, venv_bin, node_bag, extrinsic):
     """lidar_hold_s over DDS: a cloud, then images without one, with nav_msgs/Odometry on odom
     (as on the PyPI install, where TF is not): held within the hold, camera-only after it."""
