@@ -111,7 +111,7 @@ def load_estimator(model: str | Path | DepthModel = "default", backend: str = "a
                    input_size: tuple[int, int] | str | None = None, device: str | None = None,
                    cache: str | Path | None = None, threads: int | None = None, precision: str = "auto",
                    calibration: str | Path | None = None) -> DepthEstimator:
-    """An estimator for ``model``: a registry name, ``'default'`` (= ``san_efficientnet_lite0``),
+    """An estimator for ``model``: a registry name, ``'default'`` (= :data:`DEFAULT_MODEL`),
     ``'classical'``, a path to ``.onnx`` / ``.safetensors`` / ``.engine``, or a model object.
 
     ``backend``:
