@@ -68,10 +68,10 @@ def _shrink(rgb: np.ndarray, height: int, width: int):
     H, W = rgb.shape[:2]
     if height >= H or width >= W:
         return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR), (H, W)
-    Hu, Wu = used_region(H, W, height, width)
     k = min(W // width, H // height)
     if k < 2:
         return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA), (H, W)
+    Hu, Wu = used_region(H, W, height, width)
     small = cv2.resize(rgb[:Hu, :Wu], (Wu // k, Hu // k), interpolation=cv2.INTER_AREA)
     if small.shape[:2] != (height, width):
         small = cv2.resize(small, (width, height), interpolation=cv2.INTER_AREA)
@@ -109,9 +109,7 @@ def canonical_size(height: int, width: int, pixels: int | None, stride: int = 32
         return (height, width), (-(-height // stride) * stride, -(-width // stride) * stride)
     scale = (pixels / (height * width)) ** 0.5
     ph, pw = (max(stride, round(n * scale / stride) * stride) for n in (height, width))
-    fit = min(ph / height, pw / width)
-    h, w = min(ph, max(1, round(height * fit))), min(pw, max(1, round(width * fit)))
-    return (h, w), (ph, pw)
+    return fit_size(height, width, (ph, pw)), (ph, pw)
 
 
 def fit_size(height: int, width: int, padded: tuple[int, int]) -> tuple[int, int]:
