@@ -1,6 +1,7 @@
 """Inference latency of models on CPU backends, in one run: torch eager vs ONNX Runtime, plus
 the classical completion. Batch 1, the whole ``DepthEstimator.predict`` call (input checks,
-preprocessing, network, postprocessing), median over ``--runs`` after warm-up.
+preprocessing, network, postprocessing), median over ``--runs`` after warm-up. The cases are timed
+in turn (one call of each per round), so the ratios hold on a machine whose speed drifts.
 
     .venv/bin/python benchmarks/bench_inference.py --runs 20 \
         --case default@1242x375 --case san_resnet18@640x192 [--int8]
@@ -21,7 +22,7 @@ import tempfile
 
 import numpy as np
 import torch
-from _timing import median_ms
+from _timing import interleaved_median_ms
 
 from depth_core.inference import DEFAULT_MODEL, load_estimator
 from depth_core.models import create_model, pretrained_path
@@ -61,7 +62,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     print(f"# batch 1, {args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}")
-    results = {}
+    calls = {}
     with tempfile.TemporaryDirectory() as cache:
         for name, h, w in cases:
             pretrained = pretrained_path(name).is_file()
@@ -79,11 +80,12 @@ def main() -> None:
                 backends["torch"] = load_estimator(model, "torch")
             for backend, est in backends.items():
                 for mode, sp in (("prediction", None), ("completion", sparse)):
-                    results[(label, backend, mode)] = median_ms(
-                        lambda e=est, s=sp, i=image, k=K: e.predict(i, k, s), args.runs, warmup=3)
+                    calls[(label, backend, mode)] = lambda e=est, s=sp, i=image, k=K: e.predict(i, k, s)
             classical = load_estimator("classical")
-            results[(f"classical @ {w}x{h}", "classical", "completion")] = median_ms(
-                lambda c=classical, i=image, k=K, s=sparse: c.predict(i, k, s), args.runs, warmup=3)
+            calls[(f"classical @ {w}x{h}", "classical", "completion")] = (
+                lambda c=classical, i=image, k=K, s=sparse: c.predict(i, k, s))
+        # Interleaved: each round times every case once, so the VM's drift cannot favour one.
+        results = interleaved_median_ms(calls, args.runs, warmup=3)
     print("| model @ input | backend | mode | median ms |")
     print("|---|---|---|---|")
     for (label, backend, mode), ms in results.items():
