@@ -22,6 +22,19 @@ camera, which sits elsewhere, may see them; a z-buffer in the image keeps the ne
 Cells the newest sweep has no return in say nothing and keep their past points. This is one rule
 for both cases of the issue (a point in front of a surface now seen farther away is in space
 measured free).
+
+**Hidden from the camera: the occlusion rule.** A past sweep was taken from somewhere else, so it
+saw surfaces that the camera, now, cannot: the ground behind a post, the wall behind a car that
+has since stopped in front of it. Projected into the image, such a point lands on the nearer
+object's pixels with the far surface's depth, between the nearer object's own points, and the
+completion spreads it. A past point is dropped when the projected cloud has nearer points (by
+more than ``margin_rel``) on both sides of it: left and right within ``reach_deg[0]`` on its own
+row (+-``thickness_deg``), or above and below within ``reach_deg[1]`` in its own column. One
+side alone is an edge, and a point beside an edge is kept; a thin band keeps the ground, whose
+depth falls row by row, from reading as hidden. The windows are angles, made pixels by the
+camera's focal lengths. On the simulated street drives this removes three quarters of the past
+points that disagree with the rendered depth, for one good point in eight dropped
+(docs/benchmarks.md, "Several LiDAR sweeps as one").
 """
 
 from __future__ import annotations
@@ -30,12 +43,15 @@ import logging
 from collections import deque
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
+from .camera import CameraIntrinsics
 from .odometry import PoseHistory
+from .projection import project_points
 from .transforms import invert_transform, transform_points
 
-__all__ = ["Sweep", "SweepAccumulator", "deskew", "free_space_keep", "move_sweep"]
+__all__ = ["Sweep", "SweepAccumulator", "deskew", "free_space_keep", "hidden_keep", "move_sweep"]
 
 log = logging.getLogger("depth_core.geometry")
 
@@ -122,6 +138,74 @@ def free_space_keep(past: np.ndarray, newest: np.ndarray, *, az_step_deg: float 
     return range_past >= limit
 
 
+_FAR = np.float32(1e9)
+
+
+def _nearest_within(depth: np.ndarray, size: tuple[int, int], anchor: tuple[int, int],
+                    shift: tuple[int, int]) -> np.ndarray:
+    """The smallest depth in a window (``size`` (w, h), ``anchor`` (x, y) as OpenCV takes them)
+    of every pixel, moved by ``shift`` (dx, dy) so that the window excludes the pixel's own column
+    or row."""
+    kernel = np.ones(size[::-1], np.uint8)
+    near = cv2.erode(depth, kernel, anchor=anchor, borderType=cv2.BORDER_CONSTANT, borderValue=float(_FAR))
+    out = np.full_like(depth, _FAR)
+    dx, dy = shift
+    h, w = depth.shape
+    rows, cols = slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0))
+    out[rows, cols] = near[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
+    return out
+
+
+def _in_view(points: np.ndarray, T_cam_lidar: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
+    """Boolean [N]: the points (LiDAR frame) within the camera's view cone, a pixel of margin
+    around the image."""
+    R, t = T_cam_lidar[:3, :3].astype(np.float32), T_cam_lidar[:3, 3].astype(np.float32)
+    cam = points @ R.T + t
+    x, y, z = cam[:, 0], cam[:, 1], cam[:, 2]
+    # |u - centre| within half the image plus a pixel, in metres at depth z.
+    off_x, off_y = ((camera.width - 1) / 2 - camera.cx) / camera.fx, ((camera.height - 1) / 2 - camera.cy) / camera.fy
+    half_x, half_y = (camera.width + 2) / (2 * camera.fx), (camera.height + 2) / (2 * camera.fy)
+    return (z > 0.1) & (np.abs(x - z * off_x) <= z * half_x) & (np.abs(y - z * off_y) <= z * half_y)
+
+
+def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrinsics, *,
+                reach_deg: tuple[float, float] = (1.0, 3.0), thickness_deg: float = 0.25,
+                margin_rel: float = 0.1, cell_deg: float = 0.15) -> np.ndarray:
+    """Boolean [N]: False for the ``candidates`` (bool [N]) among ``points`` [N,3] (camera optical
+    frame) that the camera cannot see, because nearer points of the cloud surround them (the
+    occlusion rule of the module's doc). Points outside the image are kept, and so are those that
+    lose their pixel to a nearer point: any projection keeps that one.
+
+    The rule runs on the image shrunk to pixels of about ``cell_deg`` (never enlarged): finer than
+    any LiDAR's spacing, and a quarter of the pixels of a 1242x375 image."""
+    keep = np.ones(len(points), bool)
+    ahead = np.flatnonzero(points[:, 2] > 0.1)       # a 360-degree cloud is mostly outside the image
+    if not candidates[ahead].any():
+        return keep
+    scale = min(1.0, 1.0 / (camera.fx * np.tan(np.radians(cell_deg))))
+    grid = camera.resized(max(1, round(camera.width * scale)), max(1, round(camera.height * scale)))
+    K, h, w = grid.K, grid.height, grid.width
+    depth, index = project_points(points[ahead], K, h, w, return_index=True)
+
+    def pixels(fx: float, degrees: float) -> int:
+        return int(np.ceil(fx * np.tan(np.radians(degrees))))
+
+    rx, ry = max(1, pixels(K[0, 0], reach_deg[0])), max(1, pixels(K[1, 1], reach_deg[1]))
+    tx, ty = pixels(K[0, 0], thickness_deg), pixels(K[1, 1], thickness_deg)
+    near = np.where(depth > 0, depth, _FAR).astype(np.float32)
+    # The four half-windows: columns u-rx..u-1 and u+1..u+rx on rows v-ty..v+ty; rows v-ry..v-1
+    # and v+1..v+ry on columns u-tx..u+tx.
+    left = _nearest_within(near, (rx, 2 * ty + 1), (rx - 1, ty), (1, 0))
+    right = _nearest_within(near, (rx, 2 * ty + 1), (0, ty), (-1, 0))
+    up = _nearest_within(near, (2 * tx + 1, ry), (tx, ry - 1), (0, 1))
+    down = _nearest_within(near, (2 * tx + 1, ry), (tx, 0), (0, -1))
+    limit = depth / (1 + margin_rel)
+    hidden = (depth > 0) & (((left < limit) & (right < limit)) | ((up < limit) & (down < limit)))
+    hidden_points = ahead[index[hidden & (index >= 0)]]
+    keep[hidden_points[candidates[hidden_points]]] = False
+    return keep
+
+
 @dataclass
 class SweepAccumulator:
     """The ``keep`` previous sweeps, moved by odometry into the newest sweep's LiDAR frame.
@@ -137,11 +221,13 @@ class SweepAccumulator:
     T_base_lidar: np.ndarray
     tolerance_ns: int = 100_000_000
     moving_rule: bool = True
+    occlusion_rule: bool = True
     max_speed: float = 40.0
     deskew: bool = True
     history: deque = field(default_factory=deque)
     counts: dict = field(default_factory=lambda: {"sweeps": 0, "no_odometry": 0, "cleared_jump": 0,
-                                                  "cleared_time": 0, "dropped_moving": 0})
+                                                  "cleared_time": 0, "dropped_moving": 0,
+                                                  "dropped_hidden": 0})
     _warned: bool = False
 
     def reset(self) -> None:
@@ -177,9 +263,13 @@ class SweepAccumulator:
         while len(self.history) > self.keep + 1:
             self.history.popleft()
 
-    def cloud(self, stamp_ns: int | None = None) -> tuple[np.ndarray, np.ndarray | None, int]:
+    def cloud(self, stamp_ns: int | None = None, camera: tuple[np.ndarray, CameraIntrinsics] | None = None
+              ) -> tuple[np.ndarray, np.ndarray | None, int]:
         """(points [N,3] in the LiDAR frame of the newest sweep, or of the robot at ``stamp_ns``
-        when given (a held history), rings or None, how many past sweeps went in)."""
+        when given (a held history), rings or None, how many past sweeps went in). With ``camera``
+        (``T_cam_lidar``, the camera's intrinsics) only the past points in its view are kept, and of
+        those the ones it cannot see are dropped (``occlusion_rule``). The newest sweep comes first
+        and whole."""
         if not self.history:
             return np.zeros((0, 3), np.float32), None, 0
         newest, newest_pose = self.history[-1]
@@ -198,7 +288,12 @@ class SweepAccumulator:
             else:
                 pts = move_sweep(sweep.points, pose, target_pose, self.T_base_lidar).astype(np.float32)
                 used += 0 if is_newest else 1
-            parts.append((is_newest, pts, sweep.rings))
+            rings = sweep.rings
+            if camera is not None and not is_newest:
+                # Past points outside the camera's view never reach it: the rules below skip them.
+                seen = _in_view(pts, *camera)
+                pts, rings = pts[seen], None if rings is None else rings[seen]
+            parts.append((is_newest, pts, rings))
         if not parts:
             return np.zeros((0, 3), np.float32), None, 0
         # The newest first, then the past sweeps as one block, which the free-space rule filters at once.
@@ -211,6 +306,12 @@ class SweepAccumulator:
             keep = np.ones(len(points), bool)
             keep[newest_n:] = free_space_keep(points[newest_n:], points[:newest_n])
             self.counts["dropped_moving"] += int((~keep).sum())
+            points = points[keep]
+            ring_all = None if ring_all is None else ring_all[keep]
+        if self.occlusion_rule and camera is not None and len(points) > newest_n:
+            T_cam_lidar, intrinsics = camera
+            keep = hidden_keep(transform_points(T_cam_lidar, points), np.arange(len(points)) >= newest_n, intrinsics)
+            self.counts["dropped_hidden"] += int((~keep).sum())
             points = points[keep]
             ring_all = None if ring_all is None else ring_all[keep]
         return points, ring_all, used

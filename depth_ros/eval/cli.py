@@ -55,6 +55,8 @@ def build_parser() -> ArgumentParser:
                    help="de-skew clouds with per-point times by the bag's /tf odometry (implied by --accumulate)")
     p.add_argument("--keep-moving", action="store_true",
                    help="--accumulate: keep past points the newest sweep sees through (no moving-object rule)")
+    p.add_argument("--keep-hidden", action="store_true",
+                   help="--accumulate: keep past points that nearer points hide from the camera (no occlusion rule)")
     p.add_argument("--odom-frame", default="odom", help="--accumulate: the odometry's fixed frame on /tf")
     p.add_argument("--base-frame", default="base_link", help="--accumulate: the robot's base frame on /tf")
     p.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
@@ -97,7 +99,7 @@ def main(argv=None) -> int:
                             output_bag=None if args.no_output_bag else staging / "output_bag", samples=args.samples,
                             progress=not args.quiet, accumulate=args.accumulate, odom_frame=args.odom_frame,
                             base_frame=args.base_frame, deskew=args.deskew or args.accumulate > 0,
-                            moving_rule=not args.keep_moving)
+                            moving_rule=not args.keep_moving, occlusion_rule=not args.keep_hidden)
             lidar_input = (f"every {args.beam_keep_every}th beam" if args.beam_keep_every
                            else f"{args.lidar_input_fraction:.0%} of the points (seed {args.seed})") \
                 if args.lidar_topic else "none"
@@ -107,6 +109,13 @@ def main(argv=None) -> int:
                     "seconds": round(time.perf_counter() - t0, 1)}
             if result.accumulation:
                 meta["accumulation"] = result.accumulation
+                acc = result.accumulation
+                rules = [f"{acc['dropped_moving']} past points in space the newest sweep sees as free"
+                         + (" (rule off)" if args.keep_moving else ""),
+                         f"{acc['dropped_hidden']} hidden from the camera by nearer points"
+                         + (" (rule off)" if args.keep_hidden else "")]
+                lidar_input += f" ({acc['mean_past_sweeps_used']:.1f} on average); dropped: " + ", ".join(rules)
+                meta["lidar_input"] = lidar_input
             metrics = write_report(result, staging, meta, args.max_depth)
     except OutputError as exc:
         print(f"depth-ros-eval: error: --out: {exc}", file=sys.stderr)

@@ -118,11 +118,12 @@ def _bag_odometry(bag: Path, topics: dict, odom_frame: str, base_frame: str, opt
 class _Accumulation:
     """``--accumulate N``: each frame's model input gains the input points of the ``N`` previous
     sweeps (chosen by the same selection as the current one), moved by the bag's odometry and
-    filtered by the free-space rule (:class:`~depth_core.geometry.SweepAccumulator`, the node's)."""
+    filtered by the free-space and occlusion rules (:class:`~depth_core.geometry.SweepAccumulator`,
+    the node's)."""
 
     def __init__(self, odometry: PoseHistory, n: int, base_frame: str, tree, lidar_extrinsic,
-                 tolerance_ns: int, moving_rule: bool = True) -> None:
-        self.odometry, self.moving_rule = odometry, moving_rule
+                 tolerance_ns: int, moving_rule: bool = True, occlusion_rule: bool = True) -> None:
+        self.odometry, self.moving_rule, self.occlusion_rule = odometry, moving_rule, occlusion_rule
         self.n, self.base_frame, self.tree, self.tolerance = n, base_frame, tree, tolerance_ns
         self.extrinsic = None if lidar_extrinsic is None else transform_from_xyzquat(lidar_extrinsic)
         self.acc: SweepAccumulator | None = None
@@ -137,15 +138,16 @@ class _Accumulation:
         if self.acc is None:
             T_base_lidar = self.tree.lookup(self.base_frame, frame.frame_id) @ T_cam_lidar
             self.acc = SweepAccumulator(keep=self.n, odometry=self.odometry, T_base_lidar=T_base_lidar,
-                                        tolerance_ns=self.tolerance, moving_rule=self.moving_rule)
+                                        tolerance_ns=self.tolerance, moving_rule=self.moving_rule,
+                                        occlusion_rule=self.occlusion_rule)
         chosen = index[(inputs > 0) & (index >= 0)]
         selected = transform_points(invert_transform(T_cam_lidar), frame.points[chosen])
         rings = None if frame.rings is None else frame.rings[chosen]
         self.acc.add(Sweep(stamp_to_ns(cloud.header.stamp), selected, rings))
-        points, _, used = self.acc.cloud()
+        cam = frame.camera
+        points, _, used = self.acc.cloud(camera=(T_cam_lidar, cam))
         self.used.append(used)
         past = transform_points(T_cam_lidar, points[len(selected):])
-        cam = frame.camera
         extra = project_points(past, cam.K, cam.height, cam.width)
         return np.where((inputs > 0) | (extra <= 0), inputs, extra).astype(np.float32)
 
@@ -155,11 +157,13 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
            beam_keep_every: int | None = None, seed: int = 0, max_dt: float = 0.05, lidar_extrinsic=None,
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
            samples: int = 3, progress: bool = True, accumulate: int = 0, odom_frame: str = "odom",
-           base_frame: str = "base_link", deskew: bool = False, moving_rule: bool = True) -> ReplayResult:
+           base_frame: str = "base_link", deskew: bool = False, moving_rule: bool = True,
+           occlusion_rule: bool = True) -> ReplayResult:
     """``accumulate``: the model's input also holds the input points of that many previous sweeps,
     moved by the bag's odometry (``odom_frame`` -> ``base_frame`` on /tf); only the current scan's
     held-out points are scored. ``deskew`` (implied by ``accumulate``): clouds with per-point
-    times are de-skewed by that odometry, input and held-out points alike."""
+    times are de-skewed by that odometry, input and held-out points alike. ``moving_rule`` and
+    ``occlusion_rule``: the accumulation's filters (both on unless ablated)."""
     bag = Path(bag)
     topics = replay_topics(bag, image_topic, camera_info_topic, lidar_topic)
     lookup = tree = None
@@ -173,7 +177,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "--accumulate" if accumulate else "--deskew")
     if accumulate and lidar_topic:
         accumulation = _Accumulation(odometry, accumulate, base_frame, tree, lidar_extrinsic,
-                                     int(max(max_dt, 0.1) * 1e9), moving_rule)
+                                     int(max(max_dt, 0.1) * 1e9), moving_rule, occlusion_rule)
     types = rosbags_types()
     pipeline = FramePipeline(estimator, PipelineConfig(use_lidar=lidar_topic is not None, lidar_max_age=max_dt,
                                                        lidar_extrinsic=lidar_extrinsic,

@@ -280,9 +280,9 @@ class FramePipeline:
         self._sweep_key = key
         return self.sweeps
 
-    def _with_history(self, frame_id: str, cloud_msg, T: np.ndarray, points, rings, times):
-        """The cloud's points plus the accumulated sweeps (camera frame), and what went in:
-        ``(points, rings, past sweeps used, why not)``."""
+    def _with_history(self, frame_id: str, cloud_msg, T: np.ndarray, points, rings, times, cam: CameraIntrinsics):
+        """The cloud's points plus the accumulated sweeps (camera frame) that the camera ``cam``
+        can see, and what went in: ``(points, rings, past sweeps used, why not)``."""
         acc = self._accumulator(frame_id, cloud_msg, T)
         if acc is None:
             return points, rings, 0, "no_base_extrinsic"
@@ -298,10 +298,10 @@ class FramePipeline:
         if self.config.lidar_accumulate <= 0:   # the newest sweep alone, de-skewed when it had times
             newest = acc.history[-1][0]
             return transform_points(T, newest.points).astype(np.float32), newest.rings, 0, ""
-        merged, merged_rings, used = acc.cloud()
+        merged, merged_rings, used = acc.cloud(camera=(T, cam))
         return transform_points(T, merged).astype(np.float32), merged_rings, used, ""
 
-    def _held(self, stamp_ns: int) -> tuple[np.ndarray, np.ndarray | None] | None:
+    def _held(self, stamp_ns: int, cam: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray | None] | None:
         """With no fresh cloud: the recent sweeps moved to the robot's pose at ``stamp_ns``, while
         the newest is at most ``lidar_hold_s`` old and the odometry covers the gap."""
         acc, T = self.sweeps, self._last_extrinsic
@@ -311,7 +311,7 @@ class FramePipeline:
             return None
         if self._pose(stamp_ns) is None:
             return None
-        merged, rings, _ = acc.cloud(stamp_ns=stamp_ns)
+        merged, rings, _ = acc.cloud(stamp_ns=stamp_ns, camera=(T, cam))
         if not len(merged):
             return None
         points, keep = points_in_front(*(merged[:, i] for i in range(3)), T)
@@ -357,7 +357,7 @@ class FramePipeline:
                             points, rings, times = self.camera_points(cloud_msg, T, with_times=True)
                             self._last_extrinsic = T
                             points, rings, used, why = self._with_history(frame_id, cloud_msg, T, points, rings,
-                                                                          times)
+                                                                          times, cam)
                             # Said only where accumulation or a hold was asked for (de-skewing alone
                             # quietly does without odometry).
                             reason = why if self.config.uses_odometry else ""
@@ -369,7 +369,7 @@ class FramePipeline:
                     except KeyError:
                         status = LidarStatus.NO_EXTRINSIC
             if status in (LidarStatus.NONE, LidarStatus.STALE) and self.config.lidar_hold_s > 0:
-                held = self._held(stamp)
+                held = self._held(stamp, cam)
                 if held is not None:
                     (points, rings), status, reason = held, LidarStatus.HELD, ""
         timings["lidar"] = time.perf_counter() - t

@@ -9,11 +9,13 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from depth_core.geometry import (
+    CameraIntrinsics,
     PoseHistory,
     Sweep,
     SweepAccumulator,
     deskew,
     free_space_keep,
+    hidden_keep,
     make_transform,
     project_points,
     transform_points,
@@ -182,3 +184,62 @@ def test_the_free_space_rule_on_a_simulated_car_that_drives_away():
         ghosts[rule] = int((depth[seen] < truth[seen] - 1.0).sum())
     assert ghosts[False] > 200                      # the car's old positions, left behind
     assert ghosts[True] < 0.2 * ghosts[False]
+
+
+def test_the_occlusion_rule_drops_what_a_nearer_object_hides_and_keeps_edges_and_the_ground():
+    cam = CameraIntrinsics(fx=500.0, fy=500.0, cx=319.5, cy=239.5, width=640, height=480)
+    # The current sweep: a post 5 m ahead (0.4 m wide, from 1 m above to 1.4 m below the camera),
+    # a wall at 10 m, and flat ground 1.5 m below the camera up to the wall, on rows of points as a
+    # LiDAR's rings.
+    post = np.array([(x, y, 5.0) for x in np.linspace(-0.2, 0.2, 9) for y in np.linspace(-1.0, 1.4, 13)])
+    wall = np.array([(x, y, 10.0) for x in np.linspace(-4, 4, 81) for y in np.linspace(-2, 1.5, 8)
+                     if abs(x) > 0.45])
+    ground = np.array([(x, 1.5, z) for z in (4.0, 5.0, 6.5, 8.5) for x in np.linspace(-3, 3, 61)])
+    current = np.concatenate([post, wall, ground])
+    # Past points: the wall behind the post (seen from elsewhere), the wall beside it, the ground
+    # between the rings.
+    behind = np.array([(x, y, 10.0) for x in (-0.07, 0.03, 0.12) for y in (-0.5, 0.0, 0.5)])
+    beside = np.array([(x, y, 10.0) for x in (-0.7, 0.7, 1.5) for y in (-0.5, 0.0, 0.5)])
+    between = np.array([(x, 1.5, z) for z in (4.5, 5.7, 7.4, 9.3) for x in (-2.0, -1.0, 1.0, 2.0)])
+    points = np.concatenate([current, behind, beside, between])
+    candidates = np.arange(len(points)) >= len(current)
+    keep = hidden_keep(points, candidates, cam)
+    n = len(current)
+    assert keep[:n].all()                                    # the current sweep is never dropped
+    assert not keep[n:n + len(behind)].any()                 # hidden by the post
+    assert keep[n + len(behind):].all()                      # beside it, and the ground between rings
+    # Without the post nothing hides the wall there.
+    alone = np.concatenate([wall, ground, behind])
+    assert hidden_keep(alone, np.arange(len(alone)) >= len(wall) + len(ground), cam).all()
+
+
+def test_the_occlusion_rule_on_a_simulated_drive_drops_mostly_what_the_camera_cannot_see():
+    sim = _sim(frames=6)
+    frames = [sim.render(i) for i in range(5)]
+    odometry = PoseHistory()
+    for f in frames:
+        odometry.add(f.stamp_ns, f.T_world_base)
+    T_cam_lidar, cam, truth = sim.rig.T_cam_lidar, sim.intrinsics, frames[-1].depth
+
+    def past_depth(rule: bool) -> tuple[np.ndarray, int]:
+        acc = SweepAccumulator(keep=4, odometry=odometry, T_base_lidar=sim.rig.T_base_lidar, occlusion_rule=rule)
+        for f in frames:
+            acc.add(Sweep(f.stamp_ns, f.lidar_points))
+        points, _, _ = acc.cloud(camera=(T_cam_lidar, cam))
+        past = transform_points(T_cam_lidar, points[len(frames[-1].lidar_points):])
+        return project_points(past, cam.K, cam.height, cam.width), acc.counts["dropped_hidden"]
+
+    (without, none), (with_rule, dropped) = past_depth(False), past_depth(True)
+    assert none == 0 and dropped > 0
+    seen = np.isfinite(truth)
+
+    def wrong(depth):   # past points more than 3 % off the surface the camera sees there
+        return (depth > 0) & seen & (np.abs(depth - truth) > 0.03 * truth)
+
+    def right(depth):
+        return (depth > 0) & seen & (np.abs(depth - truth) <= 0.03 * truth)
+
+    removed_wrong = wrong(without).sum() - wrong(with_rule).sum()
+    removed_right = right(without).sum() - right(with_rule).sum()
+    assert removed_wrong > 0.5 * wrong(without).sum()        # most of what the camera cannot see goes
+    assert removed_right < 0.2 * right(without).sum()        # and little of what it can

@@ -175,6 +175,12 @@ def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(t
     assert info["previous"] == 3 and info["mean_past_sweeps_used"] > 1.5 and info["no_odometry"] == 0
     assert "3 previous sweeps moved by odometry" in accumulated["lidar_input"]
     assert accumulated["results"]["completion"]["abs_rel"] != single["results"]["completion"]["abs_rel"]
+    # The occlusion rule drops past points that nearer ones hide from the camera; --keep-hidden ablates it.
+    assert info["dropped_hidden"] > 0 and "hidden from the camera by nearer points" in accumulated["lidar_input"]
+    kept = _eval(venv_bin, sim_bag, tmp_path / "kept", *common, "--accumulate", "3", "--keep-hidden")
+    assert kept.returncode == 0, kept.stderr
+    ablated = json.loads((tmp_path / "kept/metrics.json").read_text())
+    assert ablated["accumulation"]["dropped_hidden"] == 0 and "(rule off)" in ablated["lidar_input"]
     wrong = _eval(venv_bin, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
     assert wrong.returncode == 2
     assert "/tf has no odom -> robot (it has odom -> base_link)" in wrong.stderr and "--base-frame" in wrong.stderr
