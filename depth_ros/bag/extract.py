@@ -29,6 +29,7 @@ from tqdm import tqdm
 from depth_core.data.frames import FrameSetWriter, project_with_rings
 from depth_core.geometry import (
     TransformTree,
+    hidden_keep,
     move_sweep,
     project_points,
     transform_from_xyzquat,
@@ -244,20 +245,26 @@ def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image
 
 def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lidar_frame, base_frame, T_cam_lidar,
                  cam) -> np.ndarray | None:
-    """The centre scan plus up to ``n`` scans either side, moved into the camera at ``stamp``."""
+    """The centre scan plus up to ``n`` scans either side, moved into the camera at ``stamp``,
+    less the other scans' points that nearer points hide from the camera."""
     T_odom_base_now = odometry.at(stamp, tol)
     if T_odom_base_now is None:
         return None
     T_base_lidar = static.lookup(base_frame, cam_frame) @ T_cam_lidar
     k = next(i for i, s in enumerate(scans) if s is centre)
-    clouds = []
+    clouds, others = [], []
     for s in scans[max(0, k - n):k + n + 1]:
         T_odom_base = odometry.at(s[0], tol)
         if T_odom_base is None:
             continue
-        # The same motion as the node's and the replay's accumulation (depth_core.geometry.sweeps).
+        # The same motion and occlusion rule as the node's and the replay's accumulation
+        # (depth_core.geometry.sweeps): ground truth with the far side of a post on the post's
+        # pixels would teach the network exactly the error the rule removes from their input.
         clouds.append(move_sweep(s[1], T_odom_base, T_odom_base_now, T_base_lidar, T_cam_lidar))
-    return project_points(np.concatenate(clouds), cam.K, cam.height, cam.width)
+        others.append(np.full(len(s[1]), s is not centre))
+    points, candidates = np.concatenate(clouds), np.concatenate(others)
+    points = points[hidden_keep(points, candidates, cam)]
+    return project_points(points, cam.K, cam.height, cam.width)
 
 
 DEFAULT_LIDAR_TOPIC = "/lidar/points"
