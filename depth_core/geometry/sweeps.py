@@ -31,8 +31,11 @@ completion spreads it. A past point is dropped when the projected cloud has near
 more than ``margin_rel``) on both sides of it: left and right within ``reach_deg[0]`` on its own
 row (+-``thickness_deg``), or above and below within ``reach_deg[1]`` in its own column. One
 side alone is an edge, and a point beside an edge is kept; a thin band keeps the ground, whose
-depth falls row by row, from reading as hidden. The windows are angles, made pixels by the
-camera's focal lengths. On the simulated street drives this removes three quarters of the past
+depth falls row by row, from reading as hidden. The same image catches what the free-space
+rule's grid misses of a moving object's old places: a past point is gone when the newest sweep
+has returns around it (within the same reach) and all of them lie farther by more than
+``gone_margin_rel``, so that nothing near its depth is seen there now. The windows are angles,
+made pixels by the camera's focal lengths. On the simulated street drives this removes three quarters of the past
 points that disagree with the rendered depth, for one good point in eight dropped
 (docs/benchmarks.md, "Several LiDAR sweeps as one").
 """
@@ -170,9 +173,10 @@ def _in_view(points: np.ndarray, T_cam_lidar: np.ndarray, camera: CameraIntrinsi
 
 def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrinsics, *,
                 reach_deg: tuple[float, float] = (1.0, 3.0), thickness_deg: float = 0.25,
-                margin_rel: float = 0.1, cell_deg: float = 0.15) -> np.ndarray:
+                margin_rel: float = 0.1, gone_margin_rel: float = 0.3, cell_deg: float = 0.15) -> np.ndarray:
     """Boolean [N]: False for the ``candidates`` (bool [N]) among ``points`` [N,3] (camera optical
-    frame) that the camera cannot see, because nearer points of the cloud surround them (the
+    frame) that the camera cannot see, because nearer points of the cloud surround them, or that
+    are gone, because the other points (the newest sweep's) around them all lie farther (the
     occlusion rule of the module's doc). Points outside the image are kept, and so are those that
     lose their pixel to a nearer point: any projection keeps that one.
 
@@ -201,6 +205,14 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     down = _nearest_within(near, (2 * tx + 1, ry), (tx, 0), (0, -1))
     limit = depth / (1 + margin_rel)
     hidden = (depth > 0) & (((left < limit) & (right < limit)) | ((up < limit) & (down < limit)))
+    # Gone: the newest sweep has returns within the reach, and every one is farther by more than
+    # gone_margin_rel. Had the thing still been there, the newest sweep would have hit it too.
+    won = index >= 0
+    newest = np.zeros_like(won)
+    newest[won] = ~candidates[ahead[index[won]]]
+    around = cv2.erode(np.where(newest, depth, _FAR).astype(np.float32), np.ones((2 * ry + 1, 2 * rx + 1), np.uint8),
+                       borderType=cv2.BORDER_CONSTANT, borderValue=float(_FAR))
+    hidden |= (depth > 0) & (around < _FAR) & (around > depth * (1 + gone_margin_rel))
     hidden_points = ahead[index[hidden & (index >= 0)]]
     keep[hidden_points[candidates[hidden_points]]] = False
     return keep
