@@ -1,7 +1,8 @@
 """Inference latency of models on CPU backends, in one run: torch eager vs ONNX Runtime, plus
 the classical completion. Batch 1, the whole ``DepthEstimator.predict`` call (input checks,
 preprocessing, network, postprocessing), median over ``--runs`` after warm-up. The cases are timed
-in turn (one call of each per round), so the ratios hold on a machine whose speed drifts.
+in turn (a warm-up call and 5 timed calls of each per round), so the ratios hold on a machine
+whose speed drifts.
 
     .venv/bin/python benchmarks/bench_inference.py --runs 20 \
         --case default@1242x375 --case san_resnet18@640x192 [--int8]
@@ -84,7 +85,7 @@ def main() -> None:
             classical = load_estimator("classical")
             calls[(f"classical @ {w}x{h}", "classical", "completion")] = (
                 lambda c=classical, i=image, k=K, s=sparse: c.predict(i, k, s))
-        # Interleaved: each round times every case once, so the VM's drift cannot favour one.
+        # Interleaved: each round times every case in a short block, so the drift cannot favour one.
         results = interleaved_median_ms(calls, args.runs, warmup=3)
     print("| model @ input | backend | mode | median ms |")
     print("|---|---|---|---|")
