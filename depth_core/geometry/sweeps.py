@@ -196,25 +196,31 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
 
     rx, ry = max(1, pixels(K[0, 0], reach_deg[0])), max(1, pixels(K[1, 1], reach_deg[1]))
     tx, ty = pixels(K[0, 0], thickness_deg), pixels(K[1, 1], thickness_deg)
-    near = np.where(depth > 0, depth, _FAR).astype(np.float32)
+    near = np.where(depth > 0, depth, _FAR)
+    # The pixels the candidates won, and who won the others: the tests below look only at the former.
+    flat = index.ravel()
+    won = np.flatnonzero(flat >= 0)
+    owner = ahead[flat[won]]
+    mine = candidates[owner]
+    px, owner = won[mine], owner[mine]
+    d = depth.ravel()[px]
     # The four half-windows: columns u-rx..u-1 and u+1..u+rx on rows v-ty..v+ty; rows v-ry..v-1
     # and v+1..v+ry on columns u-tx..u+tx.
-    left = _nearest_within(near, (rx, 2 * ty + 1), (rx - 1, ty), (1, 0))
-    right = _nearest_within(near, (rx, 2 * ty + 1), (0, ty), (-1, 0))
-    up = _nearest_within(near, (2 * tx + 1, ry), (tx, ry - 1), (0, 1))
-    down = _nearest_within(near, (2 * tx + 1, ry), (tx, 0), (0, -1))
-    limit = depth / (1 + margin_rel)
-    hidden = (depth > 0) & (((left < limit) & (right < limit)) | ((up < limit) & (down < limit)))
+    limit = d / (1 + margin_rel)
+
+    def nearer(size, anchor, shift) -> np.ndarray:
+        return _nearest_within(near, size, anchor, shift).ravel()[px] < limit
+
+    hidden = ((nearer((rx, 2 * ty + 1), (rx - 1, ty), (1, 0)) & nearer((rx, 2 * ty + 1), (0, ty), (-1, 0)))
+              | (nearer((2 * tx + 1, ry), (tx, ry - 1), (0, 1)) & nearer((2 * tx + 1, ry), (tx, 0), (0, -1))))
     # Gone: the newest sweep has returns within the reach, and every one is farther by more than
     # gone_margin_rel. Had the thing still been there, the newest sweep would have hit it too.
-    won = index >= 0
-    newest = np.zeros_like(won)
-    newest[won] = ~candidates[ahead[index[won]]]
-    around = cv2.erode(np.where(newest, depth, _FAR).astype(np.float32), np.ones((2 * ry + 1, 2 * rx + 1), np.uint8),
-                       borderType=cv2.BORDER_CONSTANT, borderValue=float(_FAR))
-    hidden |= (depth > 0) & (around < _FAR) & (around > depth * (1 + gone_margin_rel))
-    hidden_points = ahead[index[hidden & (index >= 0)]]
-    keep[hidden_points[candidates[hidden_points]]] = False
+    newest = np.full(h * w, _FAR, np.float32)
+    newest[won[~mine]] = depth.ravel()[won[~mine]]
+    around = cv2.erode(newest.reshape(h, w), np.ones((2 * ry + 1, 2 * rx + 1), np.uint8),
+                       borderType=cv2.BORDER_CONSTANT, borderValue=float(_FAR)).ravel()[px]
+    gone = (around < _FAR) & (around > d * (1 + gone_margin_rel))
+    keep[owner[hidden | gone]] = False
     return keep
 
 
