@@ -56,7 +56,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--keep-moving", action="store_true",
                    help="--accumulate: keep past points the newest sweep sees through (no moving-object rule)")
     p.add_argument("--keep-hidden", action="store_true",
-                   help="--accumulate: keep past points that nearer points hide from the camera (no occlusion rule)")
+                   help="--accumulate: keep past points that nearer points hide from the camera, or that the newest "
+                        "sweep no longer finds (no occlusion rule)")
     p.add_argument("--odom-frame", default="odom", help="--accumulate: the odometry's fixed frame on /tf")
     p.add_argument("--base-frame", default="base_link", help="--accumulate: the robot's base frame on /tf")
     p.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
@@ -112,7 +113,7 @@ def main(argv=None) -> int:
                 acc = result.accumulation
                 rules = [f"{acc['dropped_moving']} past points in space the newest sweep sees as free"
                          + (" (rule off)" if args.keep_moving else ""),
-                         f"{acc['dropped_hidden']} hidden from the camera by nearer points"
+                         f"{acc['dropped_hidden']} hidden from the camera or gone"
                          + (" (rule off)" if args.keep_hidden else "")]
                 lidar_input += f" ({acc['mean_past_sweeps_used']:.1f} on average); dropped: " + ", ".join(rules)
                 meta["lidar_input"] = lidar_input
