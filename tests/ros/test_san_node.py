@@ -3,6 +3,7 @@ by depth-ros-play or by this test process, on this run's own ROS_DOMAIN_ID."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -646,10 +647,12 @@ def test_without_an_extrinsic_the_node_says_it_ignores_the_lidar_and_how_to_fix_
 
 
 def test_large_raw_images_played_at_rate_1_all_reach_the_node(tmp_path, venv_bin):
-    """20 frames of 1280x720 raw images (2.7 MB each) through depth-ros-play at rate 1 give 20
-    depth images: the player and the node share the large-message transport (before, 10 of 20
+    """20 frames of 1280x720 raw images (2.7 MB each) through depth-ros-play at rate 1 all reach
+    the node: the player and the node share the large-message transport (before, 10 of 20
     arrived), and the images that arrive while the node prepares the backend for the new camera
-    shape (about a second) are kept, not dropped (before, 9 of 20 were)."""
+    shape (about a second) are kept and processed in order, not dropped (before, 9 of 20 were).
+    After that the node keeps up or drops as designed: on an idle 2-core VM it processes all 20, in
+    a loaded CI run 16 once, so the test does not ask for all 20."""
     bag = write_sim_bag(tmp_path / "large", "street", 20, seed=9, width=1280, height=720, progress=False)
     node = start_node(tmp_path, {"use_lidar": False, "diagnostics_period": 0.5}, venv_bin / "san_node")
     probe = Probe({"/depth/image": Image, "/diagnostics": DiagnosticArray})
@@ -668,10 +671,17 @@ def test_large_raw_images_played_at_rate_1_all_reach_the_node(tmp_path, venv_bin
         time.sleep(1.0)
         values = _diagnostics(probe)
         assert int(values["processed"]) + int(values["dropped"]) == 20 and values["missed_input_frames"] == "0", values
-        depths = probe.wait("/depth/image", 20, 10)
+        depths = probe.wait("/depth/image", int(values["processed"]), 10)
         assert len(depths) == int(values["processed"]) and (depths[0].width, depths[0].height) == (1280, 720)
-        assert values["processed"] == "20", (values, node.log)
-        assert "backend ready for 1280x720 images" in node.log
+        # Every image that arrived during the warm-up has its depth image.
+        found = re.search(r"backend ready for 1280x720 images in [0-9.]+ s; (\d+) image\(s\) that arrived meanwhile",
+                          node.log)
+        assert found, node.log
+        waited = int(found.group(1))
+        sent = sorted(stamp_to_ns(m.msg.header.stamp) for m in read_messages(bag, ["/camera/image_raw"]))
+        # The image that started the warm-up, then those that arrived during it.
+        assert set(sent[:waited + 1]) <= {stamp_to_ns(m.header.stamp) for m in depths}, (waited, values)
+        assert int(values["processed"]) >= waited + 1
     finally:
         if player:
             player.stop()
