@@ -666,7 +666,8 @@ def test_large_raw_images_played_at_rate_1_all_reach_the_node(tmp_path, venv_bin
             values = _diagnostics(probe)
             if int(values.get("processed", 0)) + int(values.get("dropped", 0)) >= 20:
                 break
-            assert time.monotonic() < deadline, (values, player.log)
+            counts = {k: values.get(k) for k in ("processed", "dropped", "skipped", "missed_input_frames")}
+            assert time.monotonic() < deadline, (counts, node.log[-2000:], player.log)
             time.sleep(0.2)
         time.sleep(1.0)
         values = _diagnostics(probe)
