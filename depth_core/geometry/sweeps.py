@@ -229,8 +229,9 @@ class SweepAccumulator:
     """The ``keep`` previous sweeps, moved by odometry into the newest sweep's LiDAR frame.
 
     ``add(sweep)`` takes sweeps in time order; :meth:`cloud` gives the newest sweep's points plus
-    the past points that survive the free-space rule (``moving_rule``), all in the newest
-    sweep's LiDAR frame, and :attr:`counts` what happened. Time running backwards (a looping bag)
+    the past points that survive the free-space rule (``moving_rule``) and, given the camera, the
+    occlusion rule (``occlusion_rule``), all in the newest sweep's LiDAR frame, and :attr:`counts`
+    what happened. Time running backwards (a looping bag)
     and an odometry jump (faster than ``max_speed``: a reset) clear the history; a sweep whose
     time has no odometry is used alone, counted once per sweep and warned about once."""
 
