@@ -162,8 +162,7 @@ def _nearest_within(depth: np.ndarray, size: tuple[int, int], anchor: tuple[int,
 def _in_view(points: np.ndarray, T_cam_lidar: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
     """Boolean [N]: the points (LiDAR frame) within the camera's view cone, a pixel of margin
     around the image."""
-    R, t = T_cam_lidar[:3, :3].astype(np.float32), T_cam_lidar[:3, 3].astype(np.float32)
-    cam = points @ R.T + t
+    cam = transform_points(T_cam_lidar, points)
     x, y, z = cam[:, 0], cam[:, 1], cam[:, 2]
     # |u - centre| within half the image plus a pixel, in metres at depth z.
     off_x, off_y = ((camera.width - 1) / 2 - camera.cx) / camera.fx, ((camera.height - 1) / 2 - camera.cy) / camera.fy
