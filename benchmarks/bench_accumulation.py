@@ -48,7 +48,7 @@ def _completion(bag: Path, args: list[str], model: str) -> tuple[float, float]:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "eval"
         with contextlib.redirect_stdout(io.StringIO()):    # the table below says it all
-                rc = eval_main([str(bag), *TOPICS, "--lidar-input-fraction", "0.3", "--model", model, "--no-output-bag",
+            rc = eval_main([str(bag), *TOPICS, "--lidar-input-fraction", "0.3", "--model", model, "--no-output-bag",
                             "--samples", "0", "--sweep", "0", "--out", str(out), "--quiet", *args])
         if rc != 0:
             raise SystemExit(f"depth-ros-eval failed on {bag} {args}")
