@@ -42,6 +42,12 @@ class AugmentConfig:
     channel_swap: float = 0.25                   # probability of a random RGB permutation
     window_drop: float = 0.0                     # probability of blanking one random rectangle
     window_max: float = 0.3                      # its largest side, as a fraction of the crop
+    # Probability that the network is shown a real-looking image that does not match the depth
+    # (the crop rolled sideways by a quarter to three quarters of its width, and mirrored half the
+    # time), with the ground truth and the LiDAR unchanged: what a completion meets when the
+    # camera-only depth is wrong, as on images unlike its training ones. It must learn to follow
+    # its LiDAR then. Not applied to video samples.
+    image_mismatch: float = 0.0
     # Focal-length augmentation (canonical-camera models): every sample is resized, intrinsics and
     # sparse depth with it, by a zoom drawn log-uniformly in ``rescale`` (low, high), relative to
     # the size that gives ``rescale_pixels`` pixels when set (what the estimator resizes to).
@@ -190,7 +196,16 @@ def augment_sample(sample: dict, cfg: AugmentConfig, rng: np.random.Generator) -
     if video:   # the photometric loss compares the frames as recorded; only the network's input is jittered
         sample["rgb_clean"] = sample["rgb"]
     sample["rgb"] = _photometric(sample["rgb"], cfg, rng)
+    if cfg.image_mismatch and not video and rng.uniform() < cfg.image_mismatch:
+        sample["rgb"] = _mismatch(sample["rgb"], rng)
     return sample
+
+
+def _mismatch(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The image rolled sideways by 1/4 to 3/4 of its width, mirrored half the time."""
+    w = rgb.shape[1]
+    out = np.roll(rgb, int(rng.integers(w // 4, max(w // 4 + 1, 3 * w // 4 + 1))), axis=1)
+    return np.ascontiguousarray(out[:, ::-1] if rng.uniform() < 0.5 else out)
 
 
 def _keep(sparse: np.ndarray, keep: np.ndarray) -> np.ndarray:

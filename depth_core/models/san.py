@@ -12,6 +12,7 @@ from torch import nn
 
 from .base import DepthModel
 from .config import ModelConfig
+from .layers.candidates import CandidateSelection, WindowFills
 from .layers.decoder import DepthDecoder
 from .layers.efficientnet import EfficientNetLite0, load_efficientnet_imagenet
 from .layers.packnet import Conv2D, InvDepth, PackLayerConv3d, ResidualBlock, UnpackLayerConv3d
@@ -172,6 +173,16 @@ class SANEfficientNet(_SANModel):
             self.propagate = AffinityPropagation(dec[0] + 3 + 4, hidden=int(prop.get("hidden", 16)),
                                                  dilations=tuple(prop.get("dilations", (4, 2, 1))),
                                                  iterations=int(prop.get("iterations", 3)))
+        # The selection model: the first default's fusion, then a learned choice among it, the
+        # prior and the nearest and farthest measurements within a few reaches.
+        sel = arch.get("selection")
+        self.selection = sel is not None
+        if sel is not None:
+            if self.learned_fusion:
+                raise ValueError(f"{config.name}: arch.selection and arch.propagation are alternatives, not both")
+            self.fills = WindowFills(tuple(sel.get("reaches", (1, 2, 4, 8))))
+            n = 2 + 2 * len(self.fills.reaches)
+            self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2, n, hidden=int(sel.get("hidden", 16)))
         self.with_confidence = bool(arch.get("confidence", False))
         if self.with_confidence:
             self.confidence = ConfidenceHead(dec[0] + 4, hidden=int(arch.get("confidence_channels", 16)))
@@ -254,6 +265,8 @@ class SANEfficientNet(_SANModel):
             trust = torch.clamp(confidence / self.prior.decay ** self.trust_levels, max=1.0)
             a = mask + (1 - mask) * torch.maximum(trust, confidence * torch.sigmoid(gate))
             fused = log_net + a * ratio + (1 - a) * confidence * delta
+            if self.selection:
+                fused = self._select(fused, log_prior, scaled, mask, confidence, has_points, features, image)
         else:
             # A learned gate whose trust in the prior falls with the distance to the nearest
             # point (a learned slope and radius in pyramid levels, starting at slope 2 and the
@@ -279,9 +292,26 @@ class SANEfficientNet(_SANModel):
             out["scale"] = self.confidence(head_in)
         return out
 
+    def _select(self, fused, log_prior, scaled, mask, confidence, has_points, features, image):
+        """The learned choice (``arch.selection``): candidates in log inverse depth are the fused
+        estimate, the prior and the window fills (the prior where a window holds no point); a
+        softmax per pixel from the image, its features and the candidates relative to the fused
+        estimate; measured pixels keep their measurement."""
+        if image is None:
+            raise ValueError(f"{self.config.name}: the selection needs the image")
+        fills, valid = self.fills(scaled, mask)
+        log_fills = torch.log(torch.clamp(fills, min=1e-6)) - math.log(self.config.min_depth)
+        log_fills = valid * log_fills + (1 - valid) * log_prior
+        candidates = torch.cat([fused, log_prior, log_fills], 1)
+        guide = torch.cat([features, image, (candidates[:, 1:] - fused) * has_points, valid, confidence, mask], 1)
+        chosen, _ = self.select(candidates, guide)
+        chosen = mask * log_prior + (1 - mask) * chosen
+        c = self.config
+        return torch.clamp(chosen, min=math.log(1.0 / c.max_depth), max=math.log(1.0 / c.min_depth))
+
     def components(self):
         return {"rgb_encoder": ["encoder."], "san": ["san.", "refine.", "trust_", "propagate."],
-                "decoder": ["decoder."], "confidence": ["confidence."]}
+                "selection": ["select."], "decoder": ["decoder."], "confidence": ["confidence."]}
 
 
 class SANPackNet(_SANModel):

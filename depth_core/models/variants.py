@@ -12,7 +12,7 @@ from .san import SANEfficientNet, SANPackNet, SANResNet
 from .structure_aware import StructureAware
 
 __all__ = ["decomposition", "densedepth", "fusanet", "san_efficientnet_lite0", "san_efficientnet_lite0_conf",
-           "san_efficientnet_lite0_spn", "san_packnet", "san_resnet18",
+           "san_efficientnet_lite0_sel", "san_efficientnet_lite0_spn", "san_packnet", "san_resnet18",
            "san_resnet34", "structure_aware"]
 
 
@@ -110,3 +110,16 @@ def san_efficientnet_lite0_spn(**overrides) -> SANEfficientNet:
                 "arch": {"propagation": {"hidden": 16, "dilations": [4, 2, 1], "iterations": 3},
                          "confidence": True}}
     return SANEfficientNet(_config("san_efficientnet_lite0_spn", defaults, overrides))
+
+
+@register_model
+def san_efficientnet_lite0_sel(**overrides) -> SANEfficientNet:
+    """``san_efficientnet_lite0_conf`` whose completion ends in a learned choice, per pixel, among
+    its fused estimate, the in-graph prior and the nearest and farthest LiDAR measurements within
+    1, 2, 4 and 8 pixels (:mod:`~depth_core.models.layers.candidates`), trained in place with the
+    SAN and the confidence; camera-only depth is the first default's."""
+    defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
+                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0,
+                "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16},
+                         "confidence": True, "confidence_shifted": True}}
+    return SANEfficientNet(_config("san_efficientnet_lite0_sel", defaults, overrides))

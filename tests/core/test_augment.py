@@ -70,6 +70,22 @@ def test_photometric_changes_only_the_image():
     np.testing.assert_array_equal(out["depth"], s["depth"])
 
 
+def test_image_mismatch_rolls_only_the_image():
+    still = {"brightness": 0.0, "contrast": 0.0, "saturation": 0.0, "channel_swap": 0.0}
+    s = _sample()
+    plain = augment_sample(s, AugmentConfig(crop=None, hflip=0.0, rotate_p=0.0, **still), np.random.default_rng(2))
+    for seed in range(6):
+        cfg = AugmentConfig(crop=None, hflip=0.0, rotate_p=0.0, image_mismatch=1.0, **still)
+        out = augment_sample(s, cfg, np.random.default_rng(seed))
+        for key in ("depth", "sparse_depth", "ring", "K"):
+            np.testing.assert_array_equal(out[key], s[key])
+        shifts = [k for k in range(64) for img in (out["rgb"], out["rgb"][:, ::-1])
+                  if np.array_equal(img, np.roll(plain["rgb"], k, axis=1))]
+        assert shifts and all(16 <= k <= 48 for k in shifts)
+    assert np.array_equal(augment_sample(s, AugmentConfig(crop=None, hflip=0.0, rotate_p=0.0, image_mismatch=0.0,
+                                                          **still), np.random.default_rng(2))["rgb"], plain["rgb"])
+
+
 def test_sparse_policies():
     s = _sample()
     cfg = SparseConfig()

@@ -136,14 +136,17 @@ def test_confidence_is_a_probability_that_falls_with_the_error_scale():
     assert torch.allclose(head(torch.randn(1, 3, 8, 8)), torch.full((1, 1, 8, 8), 0.205), atol=1e-3)
 
 
-@pytest.fixture(scope="module")
-def spn():
+@pytest.fixture(scope="module", params=["san_efficientnet_lite0_spn", "san_efficientnet_lite0_sel"])
+def spn(request):
+    """Each completion trained in place: the propagation model, and the one that chooses among
+    measurements (tests/core/test_candidates.py), with non-trivial heads as after training."""
     torch.manual_seed(0)
-    model = create_model("san_efficientnet_lite0_spn").eval()
-    with torch.no_grad():   # non-trivial gate, affinities and confidence, as after training
+    model = create_model(request.param).eval()
+    with torch.no_grad():
         model.refine[-1].weight.normal_(0, 0.3)
-        model.propagate.head[-1].weight.normal_(0, 0.3)
         model.confidence.net[-1].weight.normal_(0, 0.3)
+        head = model.propagate.head if request.param.endswith("_spn") else model.select.head
+        head[-1].weight.normal_(0, 0.3)
     return model
 
 

@@ -1,0 +1,80 @@
+"""Completion by learned choice among depths the LiDAR measured.
+
+At a held-out LiDAR point the classical interpolation is hard to beat on a smooth surface (the
+nearest measurement is almost right), and its error is concentrated at depth edges: on the
+generalisation suite, 3 % of the points (those more than 30 % off) carry 69 % of its AbsRel,
+where the nearest measurements lie on the wrong side of an edge. A network whose depth is a few
+per cent off everywhere cannot win there by predicting a value; it can by *choosing*: which of the
+measurements near a pixel belong to its surface is a question the image answers.
+
+:class:`WindowFills` gives, for a few reaches ``r`` (pixels at the network's resolution), the
+nearest surface measured within ``r`` (the largest inverse depth in the ``(2r+1)²`` window: the
+foreground) and the farthest (the smallest: the background), with where each exists. Max pooling
+is separable, so each reach costs a row and a column pooling on the previous one.
+
+:class:`CandidateSelection` predicts from image features, the image and the candidates (relative
+to the network's estimate) a softmax over the candidates, per pixel, and returns the weighted
+mean in log inverse depth. Within reach of points the output is then a convex combination of
+values the LiDAR measured, the push-pull prior and the network's fused estimate; the head decides
+how much of each, and its candidates bound what it can do on images unlike its training ones.
+
+Pooling, logs, a softmax and convolutions only: it exports to one ONNX graph.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["CandidateSelection", "WindowFills"]
+
+
+class WindowFills(nn.Module):
+    """``(scaled [B,1,H,W], mask) -> (fills [B,2R,H,W], valid [B,2R,H,W])``: ``scaled`` is inverse
+    depth times a positive constant in (0, 1], 0 where ``mask`` is 0. Per reach, in order, the
+    foreground (largest ``scaled`` within the window) and background (smallest) fill, each with
+    where it exists (1 when the window holds a measured pixel): the fill equals ``scaled`` at one
+    measured pixel of the window there, and is 0 elsewhere."""
+
+    def __init__(self, reaches: tuple[int, ...] = (1, 2, 4, 8)) -> None:
+        super().__init__()
+        reaches = tuple(int(r) for r in reaches)
+        if not reaches or min(reaches) < 1 or list(reaches) != sorted(set(reaches)):
+            raise ValueError(f"window fills: reaches must be increasing and >= 1, got {reaches}")
+        self.reaches = reaches
+
+    def forward(self, scaled: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Both fills as maxima: the background as the largest of (2 - scaled) where measured (in
+        # [1, 2) for scaled in (0, 1]; 0 where nothing is), so the missing 0s never win.
+        stack = torch.cat([scaled * mask, (2 - scaled) * mask, mask], 1)
+        fills, valid, done = [], [], 0
+        for r in self.reaches:
+            k = 2 * (r - done) + 1      # the window grows from 2*done+1 to 2*r+1
+            stack = F.max_pool2d(stack, (1, k), stride=1, padding=(0, k // 2))
+            stack = F.max_pool2d(stack, (k, 1), stride=1, padding=(k // 2, 0))
+            done = r
+            near, far, seen = stack.split(1, dim=1)
+            fills += [near, (2 - far) * seen]
+            valid += [seen, seen]
+        return torch.cat(fills, 1), torch.cat(valid, 1)
+
+
+class CandidateSelection(nn.Module):
+    """``(candidates [B,N,H,W], guide [B,C,H,W]) -> (chosen [B,1,H,W], weights [B,N,H,W])``: a
+    per-pixel softmax over the ``N`` candidates from a small head on ``guide``. Candidate 0 is
+    favoured at the start (``start_bias``), so training begins close to it."""
+
+    def __init__(self, in_channels: int, candidates: int, hidden: int = 16, start_bias: float = 5.0) -> None:
+        super().__init__()
+        self.head = nn.Sequential(nn.Conv2d(in_channels, hidden, 3, 1, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(hidden, hidden, 3, 1, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(hidden, candidates, 3, 1, 1))
+        nn.init.zeros_(self.head[-1].weight)
+        with torch.no_grad():
+            self.head[-1].bias.zero_()
+            self.head[-1].bias[0] = start_bias
+
+    def forward(self, candidates: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        weights = torch.softmax(self.head(guide), dim=1)
+        return (weights * candidates).sum(1, keepdim=True), weights

@@ -1,0 +1,93 @@
+"""The completion that chooses among measurements (san_efficientnet_lite0_sel): window fills
+against a brute-force reference, a choice the image makes at a depth edge, training reaches the
+choice. Measured pixels kept, no points bit-identical to prediction and one ONNX graph are tested
+with the propagation model's, in test_propagation.py."""
+
+import numpy as np
+import pytest
+import torch
+
+from depth_core.models import create_model
+from depth_core.models.layers.candidates import CandidateSelection, WindowFills
+
+
+def _brute_fills(scaled: np.ndarray, r: int):
+    h, w = scaled.shape
+    near, far, valid = (np.zeros((h, w)) for _ in range(3))
+    for y in range(h):
+        for x in range(w):
+            win = scaled[max(0, y - r): y + r + 1, max(0, x - r): x + r + 1]
+            seen = win[win > 0]
+            if seen.size:
+                near[y, x], far[y, x], valid[y, x] = seen.max(), seen.min(), 1
+    return near, far, valid
+
+
+def test_window_fills_are_the_nearest_and_farthest_measurement_in_each_window():
+    rng = np.random.default_rng(0)
+    scaled = np.where(rng.uniform(size=(23, 31)) < 0.06, rng.uniform(0.01, 1.0, (23, 31)), 0).astype(np.float32)
+    mask = (scaled > 0).astype(np.float32)
+    fills, valid = WindowFills((1, 2, 4))(torch.from_numpy(scaled)[None, None], torch.from_numpy(mask)[None, None])
+    assert fills.shape == valid.shape == (1, 6, 23, 31)
+    for i, r in enumerate((1, 2, 4)):
+        near, far, seen = _brute_fills(scaled, r)
+        np.testing.assert_allclose(fills[0, 2 * i].numpy(), near, atol=1e-6)
+        np.testing.assert_allclose(fills[0, 2 * i + 1].numpy(), far, atol=1e-6)
+        assert np.array_equal(valid[0, 2 * i].numpy(), seen) and np.array_equal(valid[0, 2 * i + 1].numpy(), seen)
+    with pytest.raises(ValueError, match="increasing"):
+        WindowFills((2, 1))
+
+
+def test_selection_follows_the_image_across_a_depth_edge():
+    """A near wall (left, bright) and a far one (right, dark) with sparse points on both: a head
+    that picks the nearest measurement on bright pixels and the farthest on dark ones completes
+    both sides exactly up to the edge, where the average of the candidates would smear it."""
+    h, w = 16, 32
+    depth = np.where(np.arange(w)[None] < 16, 0.5, 0.1) * np.ones((h, 1))      # scaled: near 0.5, far 0.1
+    bright = (np.arange(w)[None] < 16) * np.ones((h, 1))
+    sparse = np.zeros((h, w))
+    sparse[::3, ::3] = depth[::3, ::3]
+    scaled = torch.tensor(sparse, dtype=torch.float32)[None, None]
+    fills, valid = WindowFills((2,))(scaled, (scaled > 0).float())
+    logs = torch.log(fills.clamp(min=1e-6))
+    selection = CandidateSelection(1, 2, hidden=2)
+    with torch.no_grad():   # hidden 0 = bright, hidden 1 = 1 - bright; logits 20x each
+        for conv in selection.head[:3:2]:
+            conv.weight.zero_()
+            conv.bias.zero_()
+        selection.head[0].weight[0, 0, 1, 1], selection.head[0].weight[1, 0, 1, 1] = 1.0, -1.0
+        selection.head[0].bias[1] = 1.0
+        selection.head[2].weight[0, 0, 1, 1] = selection.head[2].weight[1, 1, 1, 1] = 1.0
+        selection.head[4].weight.zero_()
+        selection.head[4].bias.zero_()
+        selection.head[4].weight[0, 0, 1, 1] = selection.head[4].weight[1, 1, 1, 1] = 20.0
+        chosen, weights = selection(logs, torch.tensor(bright, dtype=torch.float32)[None, None])
+    out = torch.exp(chosen)[0, 0].numpy()
+    seen = valid[0, 0].numpy() > 0
+    np.testing.assert_allclose(out[seen], depth[seen], rtol=1e-6)
+    mean = torch.exp(logs.mean(1))[0].numpy()
+    assert np.abs(mean[seen] - depth[seen]).max() > 0.1        # what no choice would give at the edge
+    torch.testing.assert_close(weights.sum(1), torch.ones(1, h, w))
+
+
+def test_sel_trains_its_choice_with_the_completion_loss():
+    from depth_core.losses import log_l1
+
+    torch.manual_seed(1)
+    model = create_model("san_efficientnet_lite0_sel").train()
+    with torch.no_grad():
+        model.select.head[-1].weight.normal_(0, 0.1)
+    image = torch.rand(2, 3, 96, 128)
+    gt = torch.rand(2, 1, 96, 128) * 20 + 2
+    lidar = torch.where(torch.rand_like(gt) < 0.1, gt, torch.zeros_like(gt))
+    sparse = torch.where(torch.rand_like(gt) < 0.5, lidar, torch.zeros_like(gt))
+    comp = model.forward_passes(image, sparse, ("completion",))["completion"]
+    log_l1(comp["depth"], gt, lidar, sparse).backward()
+    grads = dict(model.named_parameters())
+    for name in ("select.head.0.weight", "select.head.4.weight", "san.blocks.0.branches.0.convs.0.weight"):
+        assert grads[name].grad is not None and float(grads[name].grad.abs().sum()) > 0, name
+
+
+def test_selection_and_propagation_are_alternatives():
+    with pytest.raises(ValueError, match="alternatives"):
+        create_model("san_efficientnet_lite0_sel", arch={"propagation": {}})
