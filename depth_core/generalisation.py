@@ -36,7 +36,7 @@ from .evaluate import HELD_OUT_INPUT_FRACTION
 from .metrics import Sparsification, compute_depth_metrics
 from .sim.rigs import HELD_OUT_RIGS
 
-__all__ = ["SUITE_SEED", "SUITE_WORLDS", "SuiteSet", "build_suite", "evaluate_suite", "suite_tables",
+__all__ = ["SUITE_SEED", "SUITE_WORLDS", "SuiteSet", "build_suite", "evaluate_suite", "split_scan", "suite_tables",
            "write_suite_report"]
 
 log = logging.getLogger("depth_core.generalisation")
@@ -94,7 +94,7 @@ def build_suite(root: str | Path, *, rigs=HELD_OUT_RIGS, worlds=SUITE_WORLDS, fr
     return sets
 
 
-def _split(sparse: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def split_scan(sparse: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """The input (``INPUT_FRACTION`` of the points) and the held-out rest, as two sparse maps."""
     points = sparse > 0
     take = points & (rng.uniform(size=sparse.shape) < INPUT_FRACTION)
@@ -153,7 +153,7 @@ def evaluate_set(est, classical, suite_set: SuiteSet, *, seed: int = 0, progress
         valid = (gt > 1e-3) & (gt < MAX_DEPTH)
         if valid.any():
             rows["median_abs_rel"].append(_score(np.full(gt.shape, np.median(gt[valid]), np.float32), gt)["abs_rel"])
-        sparse_in, held = _split(s["sparse_depth"], np.random.default_rng([seed, i]))
+        sparse_in, held = split_scan(s["sparse_depth"], np.random.default_rng([seed, i]))
         if (sparse_in > 0).any() and (held > 0).any():
             ref = classical.predict(rgb, K, sparse_in).depth
             rows["classical_held"].append(_score(ref, held)["abs_rel"])

@@ -102,8 +102,9 @@ def read_config(path: str | Path) -> ModelConfig:
 
 def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...] = ()) -> DepthModel:
     """Load the weights of the model file ``path`` into ``model`` (strictly: every key, every
-    shape, except that tensors under the prefixes ``new_parts`` may be missing from the file and
-    keep their initial values); returns it in eval mode. Building the model its config names is
+    shape, except that tensors under the prefixes ``new_parts`` keep their initial values: the file
+    may lack them, or hold them in another shape, and whatever it holds there is not used);
+    returns it in eval mode. Building the model its config names is
     :func:`~depth_core.models.load_model`'s."""
     path = Path(path)
     name = model.config.name
@@ -113,6 +114,8 @@ def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...]
     except (SafetensorError, OSError) as exc:
         raise ModelFileError(f"{path}: not a readable safetensors file (truncated or corrupt?): {exc}") from None
     own = model.state_dict()
+    if new_parts:
+        state = {k: v for k, v in state.items() if not k.startswith(tuple(new_parts))}
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     missing = [k for k in missing if not k.startswith(tuple(new_parts))] if new_parts else missing
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own

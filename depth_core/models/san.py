@@ -182,7 +182,9 @@ class SANEfficientNet(_SANModel):
                 raise ValueError(f"{config.name}: arch.selection and arch.propagation are alternatives, not both")
             self.fills = WindowFills(tuple(sel.get("reaches", (1, 2, 4, 8))))
             n = 2 + 2 * len(self.fills.reaches)
-            self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2, n, hidden=int(sel.get("hidden", 16)))
+            self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2, n, hidden=int(sel.get("hidden", 16)),
+                                             stride=int(sel.get("stride", 1)),
+                                             first_kernel=int(sel.get("first_kernel", 3)))
         self.with_confidence = bool(arch.get("confidence", False))
         if self.with_confidence:
             self.confidence = ConfidenceHead(dec[0] + 4, hidden=int(arch.get("confidence_channels", 16)))

@@ -55,9 +55,10 @@ class TrainConfig:
     init: str | None = None           # start from these weights: default, a registry name with shipped weights,
     #                                   or a .safetensors model file (its config is the architecture, with
     #                                   model_args on top); --resume's checkpoint takes precedence
-    init_new: list = field(default_factory=list)   # parameter-name prefixes the init file may lack: a model
+    init_new: list = field(default_factory=list)   # parameter-name prefixes that start at their initial values
+    #                                   whatever the init file holds there (missing, or another shape): a model
     #                                   (model:, which may then differ from init's) grown from smaller weights,
-    #                                   its new parts at their initial values
+    #                                   or with a part replaced
     data: list = field(default_factory=lambda: [DatasetConfig()])   # list of DatasetConfig
     val: DatasetConfig | None = None
     holdout: float = 0.0              # with no val set: hold the last share of each training sequence's frames,

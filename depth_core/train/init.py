@@ -43,8 +43,9 @@ def init_model(spec: str, model: str | None, model_args: dict,
     """The model ``init: spec`` starts from, its architecture from the file's config with
     ``model_args`` on top, and the file. ``model`` (the config's ``model:``, when given) must name
     the same architecture, unless ``new_parts`` (``init_new:``) lists the parameter-name prefixes
-    that ``model`` adds to the file's: then ``model`` is built with the file's input settings and
-    every tensor outside ``new_parts`` is loaded. Missing or unexpected tensors and wrong shapes
+    that ``model`` adds to the file's or replaces (a head of another shape): then ``model`` is built
+    with the file's input settings and every tensor outside ``new_parts`` is loaded; those under
+    them start at their initial values. Missing or unexpected tensors and wrong shapes
     are listed by name."""
     path = resolve_init(spec)
     try:

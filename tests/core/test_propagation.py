@@ -10,6 +10,7 @@ import itertools
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from depth_core.metrics import Sparsification, sparsification_table
 from depth_core.models import create_model, save_model
@@ -244,6 +245,14 @@ def test_a_model_grows_from_smaller_weights_only_with_init_new(tmp_path):
         init_model(str(path), "san_efficientnet_lite0_spn", {})
     with pytest.raises(ConfigError, match="missing .*propagate"):
         init_model(str(path), "san_efficientnet_lite0_spn", {}, ("trust_", "confidence."))
+    # A part replaced by one of another shape: listed, it starts afresh; the rest is loaded.
+    wide = save_model(create_model("san_efficientnet_lite0_sel"), tmp_path / "wide.safetensors")
+    lean = {"arch": {"selection": {"stride": 2, "first_kernel": 1}, "confidence": True}}
+    with pytest.raises(ConfigError, match=r"wrong shapes \['select.head.0.weight"):
+        init_model(str(wide), None, lean)
+    swapped, _ = init_model(str(wide), "san_efficientnet_lite0_sel", lean, ("select.",))
+    assert swapped.select.head[0].kernel_size == (1, 1) and swapped.select.stride == 2
+    assert torch.equal(swapped.state_dict()["san.bias"], load_file(wide)["san.bias"].float())
 
 
 def test_sparsification_falls_when_the_confidence_ranks_the_errors():

@@ -55,6 +55,24 @@ def test_config_schema_yaml_and_overrides(tmp_path, frames):
 
 
 @pytest.mark.slow
+def test_every_committed_recipe_loads_and_names_registered_parts(repo_root):
+    """Each config under config/train parses, names a registered model, and its stages freeze,
+    scale and weigh only components and losses that exist."""
+    from depth_core.models import list_models
+    from depth_core.train.objectives import LOSSES
+
+    recipes = sorted((repo_root / "config" / "train").glob("*.yaml"))
+    assert len(recipes) > 10
+    for path in recipes:
+        cfg = load_train_config(path)
+        assert cfg.model is None or cfg.model in list_models(), path.name
+        parts = create_model(cfg.model).components() if cfg.model else {}
+        for stage in cfg.stages:
+            for part in (*stage.freeze, *stage.freeze_norm_stats, *stage.lr_scale):
+                assert not parts or part in parts, f"{path.name}: {part}"
+            assert set(stage.losses) <= set(LOSSES), path.name
+
+
 def test_staged_training_freezes_checkpoints_and_resumes(tmp_path, frames):
     cfg = load_train_config(_config(tmp_path, frames))
     torch.manual_seed(cfg.seed)

@@ -65,9 +65,19 @@ class CandidateSelection(nn.Module):
     per-pixel softmax over the ``N`` candidates from a small head on ``guide``. Candidate 0 is
     favoured at the start (``start_bias``), so training begins close to it."""
 
-    def __init__(self, in_channels: int, candidates: int, hidden: int = 16, start_bias: float = 5.0) -> None:
+    def __init__(self, in_channels: int, candidates: int, hidden: int = 16, start_bias: float = 5.0,
+                 stride: int = 1, first_kernel: int = 3) -> None:
         super().__init__()
-        self.head = nn.Sequential(nn.Conv2d(in_channels, hidden, 3, 1, 1), nn.ReLU(inplace=True),
+        if stride not in (1, 2):
+            raise ValueError(f"candidate selection: stride must be 1 or 2, got {stride}")
+        # With stride 2 the head reads the guide averaged over 2x2 pixels and its logits are
+        # resized back bilinearly: a quarter of the cost; the choice is still made per pixel,
+        # among full-resolution candidates.
+        self.stride = stride
+        # ``first_kernel`` 1 mixes the many guide channels per pixel before the 3x3 layers: most of
+        # the head's cost is that first layer.
+        self.head = nn.Sequential(nn.Conv2d(in_channels, hidden, first_kernel, 1, first_kernel // 2),
+                                  nn.ReLU(inplace=True),
                                   nn.Conv2d(hidden, hidden, 3, 1, 1), nn.ReLU(inplace=True),
                                   nn.Conv2d(hidden, candidates, 3, 1, 1))
         nn.init.zeros_(self.head[-1].weight)
@@ -76,5 +86,13 @@ class CandidateSelection(nn.Module):
             self.head[-1].bias[0] = start_bias
 
     def forward(self, candidates: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        weights = torch.softmax(self.head(guide), dim=1)
+        if self.stride == 1:
+            logits = self.head(guide)
+        else:
+            logits = F.interpolate(self.head(F.avg_pool2d(guide, 2)), scale_factor=2.0, mode="bilinear",
+                                   align_corners=False)
+        # The softmax over candidates written out: ONNX Runtime's Softmax on axis 1 transposes the
+        # whole tensor twice (6.7 ms of a 38 ms graph at 512x160); this is a few elementwise passes.
+        weights = torch.exp(logits - logits.amax(dim=1, keepdim=True))
+        weights = weights / weights.sum(dim=1, keepdim=True)
         return (weights * candidates).sum(1, keepdim=True), weights
