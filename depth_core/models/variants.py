@@ -90,8 +90,8 @@ def fusanet(**overrides) -> FuSaNet:
 def san_efficientnet_lite0_conf(**overrides) -> SANEfficientNet:
     """``san_efficientnet_lite0`` with a learned per-pixel confidence (a Laplacian on the log-depth
     error, in both modes): its depth is bit-identical to ``san_efficientnet_lite0``'s, since only the
-    confidence head was trained, on top of the frozen network. The package's default model
-    (docs/models/san_efficientnet_lite0_conf.md)."""
+    confidence head was trained, on top of the frozen network. The default before
+    ``san_efficientnet_lite0_sel`` (docs/models/san_efficientnet_lite0_conf.md)."""
     defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
                 "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0,
                 "arch": {"confidence": True, "confidence_shifted": True}}
@@ -116,10 +116,11 @@ def san_efficientnet_lite0_spn(**overrides) -> SANEfficientNet:
 def san_efficientnet_lite0_sel(**overrides) -> SANEfficientNet:
     """``san_efficientnet_lite0_conf`` whose completion ends in a learned choice, per pixel, among
     its fused estimate, the in-graph prior and the nearest and farthest LiDAR measurements within
-    1, 2, 4 and 8 pixels (:mod:`~depth_core.models.layers.candidates`), trained in place with the
-    SAN and the confidence; camera-only depth is the first default's."""
+    1, 2, 4 and 8 pixels (:mod:`~depth_core.models.layers.candidates`; the choosing head reads a
+    2x2-averaged guide), trained in place with the SAN and the confidence; camera-only depth is the
+    first default's. The package's default model (docs/models/san_efficientnet_lite0_sel.md)."""
     defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
                 "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0,
-                "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16},
+                "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1},
                          "confidence": True, "confidence_shifted": True}}
     return SANEfficientNet(_config("san_efficientnet_lite0_sel", defaults, overrides))

@@ -306,18 +306,38 @@ def test_the_shipped_propagation_model_completes_a_plane_and_gives_a_confidence_
     assert float(np.mean(completed.confidence)) > float(np.mean(alone.confidence))
 
 
-def test_the_default_is_the_first_default_with_a_confidence():
-    """``default`` (``san_efficientnet_lite0_conf``): the depth of ``san_efficientnet_lite0``, bit for
-    bit, with and without points; a confidence in [0, 1] in both modes that is higher where the
-    LiDAR is than where the image alone speaks."""
-    default, first = load_estimator("default", "torch"), load_estimator("san_efficientnet_lite0", "torch")
-    assert default.config.name == "san_efficientnet_lite0_conf" and default.config.arch["confidence_shifted"]
+def test_the_confidence_model_is_the_first_default_with_a_confidence():
+    """``san_efficientnet_lite0_conf`` (the default before ``san_efficientnet_lite0_sel``): the
+    depth of ``san_efficientnet_lite0``, bit for bit, with and without points; a confidence in
+    [0, 1] in both modes that is higher where the LiDAR is than where the image alone speaks."""
+    conf = load_estimator("san_efficientnet_lite0_conf", "torch")
+    first = load_estimator("san_efficientnet_lite0", "torch")
+    assert conf.config.arch["confidence_shifted"]
     rgb, K, depth, sparse = _tilted_wall()
     for points in (None, sparse):
-        ours, theirs = default.predict(rgb, K, points), first.predict(rgb, K, points)
+        ours, theirs = conf.predict(rgb, K, points), first.predict(rgb, K, points)
         np.testing.assert_array_equal(ours.depth, theirs.depth)
         assert theirs.confidence is None
         assert ours.confidence.shape == depth.shape
         assert 0 <= float(ours.confidence.min()) and float(ours.confidence.max()) <= 1
-    with_points = default.predict(rgb, K, sparse).confidence
-    assert float(np.mean(with_points)) > float(np.mean(default.predict(rgb, K).confidence))
+    with_points = conf.predict(rgb, K, sparse).confidence
+    assert float(np.mean(with_points)) > float(np.mean(conf.predict(rgb, K).confidence))
+
+
+def test_the_default_chooses_among_measurements_and_keeps_the_first_defaults_camera_depth():
+    """``default`` (``san_efficientnet_lite0_sel``) as shipped: camera-only depth is the first
+    default's, bit for bit; a plane with rows of points is completed to within 1 %; measured
+    pixels keep their depth; the confidence lies in [0, 1] in both modes and is higher with
+    points."""
+    default, first = load_estimator("default", "torch"), load_estimator("san_efficientnet_lite0", "torch")
+    assert default.config.name == "san_efficientnet_lite0_sel" and "selection" in default.config.arch
+    rgb, K, depth, sparse = _tilted_wall()
+    alone = default.predict(rgb, K)
+    np.testing.assert_array_equal(alone.depth, first.predict(rgb, K).depth)
+    completed = default.predict(rgb, K, sparse)
+    err = np.abs(completed.depth / depth - 1)[16:-16, 16:-16]
+    assert np.median(err) < 0.01 and np.percentile(err, 99) < 0.01
+    for result in (completed, alone):
+        assert result.confidence.shape == depth.shape
+        assert 0 <= float(result.confidence.min()) and float(result.confidence.max()) <= 1
+    assert float(np.mean(completed.confidence)) > float(np.mean(alone.confidence))

@@ -246,8 +246,9 @@ def test_a_model_grows_from_smaller_weights_only_with_init_new(tmp_path):
     with pytest.raises(ConfigError, match="missing .*propagate"):
         init_model(str(path), "san_efficientnet_lite0_spn", {}, ("trust_", "confidence."))
     # A part replaced by one of another shape: listed, it starts afresh; the rest is loaded.
-    wide = save_model(create_model("san_efficientnet_lite0_sel"), tmp_path / "wide.safetensors")
-    lean = {"arch": {"selection": {"stride": 2, "first_kernel": 1}, "confidence": True}}
+    full = {"selection": {"stride": 1, "first_kernel": 3}}
+    wide = save_model(create_model("san_efficientnet_lite0_sel", arch=full), tmp_path / "wide.safetensors")
+    lean = {"arch": {"selection": {"stride": 2, "first_kernel": 1}}}
     with pytest.raises(ConfigError, match=r"wrong shapes \['select.head.0.weight"):
         init_model(str(wide), None, lean)
     swapped, _ = init_model(str(wide), "san_efficientnet_lite0_sel", lean, ("select.",))
