@@ -140,9 +140,12 @@ class SANEfficientNet(_SANModel):
     (:class:`~depth_core.models.layers.propagation.AffinityPropagation`). With
     ``arch.confidence`` a head outputs the scale of a Laplacian on the log-depth error, published
     as ``'confidence'``: the probability that the depth is within 10 % (both modes). With
-    ``arch.confidence_shifted`` (the default, ``san_efficientnet_lite0_conf``) the head sees the
+    ``arch.confidence_shifted`` (``san_efficientnet_lite0_conf`` and the default) the head sees the
     completion's change from the network's *scale-shifted* estimate, so that a camera-only scale
-    error, the same over the whole image, does not read as a local correction.
+    error, the same over the whole image, does not read as a local correction. With
+    ``arch.selection`` (the default, ``san_efficientnet_lite0_sel``) the fused estimate is finished
+    by a learned choice, per pixel, among it, the prior and the nearest and farthest measurements
+    within a few pixels (:mod:`~depth_core.models.layers.candidates`).
 
     Images are normalised as the ImageNet checkpoint expects: ``(255 x - 127) / 128``.
     """
