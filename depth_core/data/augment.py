@@ -204,7 +204,7 @@ def augment_sample(sample: dict, cfg: AugmentConfig, rng: np.random.Generator) -
 def _mismatch(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The image rolled sideways by 1/4 to 3/4 of its width, mirrored half the time."""
     w = rgb.shape[1]
-    out = np.roll(rgb, int(rng.integers(w // 4, max(w // 4 + 1, 3 * w // 4 + 1))), axis=1)
+    out = np.roll(rgb, int(rng.integers(w // 4, 3 * w // 4 + 1)), axis=1)
     return np.ascontiguousarray(out[:, ::-1] if rng.uniform() < 0.5 else out)
 
 

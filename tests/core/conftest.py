@@ -25,6 +25,18 @@ def small_model():
     return create_model("san_resnet18", input_height=96, input_width=320).eval()
 
 
+@pytest.fixture
+def completion_batch():
+    """A training batch for a completion's losses: ``(image, gt, lidar, sparse)``, two 96x128
+    samples, the scan on 10 % of the pixels and the input half of it."""
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 96, 128, generator=g)
+    gt = torch.rand(2, 1, 96, 128, generator=g) * 20 + 2
+    lidar = torch.where(torch.rand(gt.shape, generator=g) < 0.1, gt, torch.zeros_like(gt))
+    sparse = torch.where(torch.rand(gt.shape, generator=g) < 0.5, lidar, torch.zeros_like(gt))
+    return image, gt, lidar, sparse
+
+
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory):
     """A small simulated frame set: 4 frames of street and indoor at 96x64, in sequences of 2."""

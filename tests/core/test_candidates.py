@@ -70,17 +70,14 @@ def test_selection_follows_the_image_across_a_depth_edge():
     torch.testing.assert_close(weights.sum(1), torch.ones(1, h, w))
 
 
-def test_sel_trains_its_choice_with_the_completion_loss():
+def test_sel_trains_its_choice_with_the_completion_loss(completion_batch):
     from depth_core.losses import log_l1
 
     torch.manual_seed(1)
     model = create_model("san_efficientnet_lite0_sel").train()
     with torch.no_grad():
         model.select.head[-1].weight.normal_(0, 0.1)
-    image = torch.rand(2, 3, 96, 128)
-    gt = torch.rand(2, 1, 96, 128) * 20 + 2
-    lidar = torch.where(torch.rand_like(gt) < 0.1, gt, torch.zeros_like(gt))
-    sparse = torch.where(torch.rand_like(gt) < 0.5, lidar, torch.zeros_like(gt))
+    image, gt, lidar, sparse = completion_batch
     comp = model.forward_passes(image, sparse, ("completion",))["completion"]
     log_l1(comp["depth"], gt, lidar, sparse).backward()
     grads = dict(model.named_parameters())

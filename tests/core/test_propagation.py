@@ -173,7 +173,7 @@ def test_spn_without_points_is_bit_identical_to_its_prediction_and_keeps_measure
     assert float(out["confidence"].std()) > 0
 
 
-def test_spn_trains_with_its_fusion_in_place(spn):
+def test_spn_trains_with_its_fusion_in_place(spn, completion_batch):
     """The training pass carries the confidence's error scale for its loss, and every learned
     part of the completion gets a gradient from the completion's loss."""
     from depth_core.losses import laplace_nll, log_l1
@@ -181,10 +181,7 @@ def test_spn_trains_with_its_fusion_in_place(spn):
     model = create_model("san_efficientnet_lite0_spn").train()
     with torch.no_grad():
         model.propagate.head[-1].weight.normal_(0, 0.1)
-    image = torch.rand(2, 3, 96, 128)
-    gt = torch.rand(2, 1, 96, 128) * 20 + 2
-    lidar = torch.where(torch.rand_like(gt) < 0.1, gt, torch.zeros_like(gt))
-    sparse = torch.where(torch.rand_like(gt) < 0.5, lidar, torch.zeros_like(gt))
+    image, gt, lidar, sparse = completion_batch
     out = model.forward_passes(image, sparse, ("prediction", "completion"))
     comp = out["completion"]
     assert {"depth", "confidence", "error_scale", "inv_depths"} <= set(comp) and "error_scale" in out["prediction"]
