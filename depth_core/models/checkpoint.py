@@ -100,11 +100,15 @@ def read_config(path: str | Path) -> ModelConfig:
     return ModelConfig.from_dict(json.loads(meta["depth_ros.config"]), str(path))
 
 
-def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...] = ()) -> DepthModel:
+def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...] = (),
+                 grown_parts: tuple[str, ...] = ()) -> DepthModel:
     """Load the weights of the model file ``path`` into ``model`` (strictly: every key, every
     shape, except that tensors under the prefixes ``new_parts`` keep their initial values: the file
     may lack them, or hold them in another shape, and whatever it holds there is not used);
-    returns it in eval mode. Building the model its config names is
+    returns it in eval mode. Tensors under ``grown_parts`` may be larger in ``model`` than in the
+    file (more channels in or out, added last): the file's values fill their leading slice and
+    the rest starts at 0, so that the grown part first computes what the file's did (its added
+    outputs aside) and learns from there. Building the model its config names is
     :func:`~depth_core.models.load_model`'s."""
     path = Path(path)
     name = model.config.name
@@ -118,6 +122,15 @@ def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...]
         state = {k: v for k, v in state.items() if not k.startswith(tuple(new_parts))}
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     missing = [k for k in missing if not k.startswith(tuple(new_parts))] if new_parts else missing
+    grown = tuple(grown_parts)
+    for k in list(state) if grown else ():
+        if k.startswith(grown) and k in own and state[k].shape != own[k].shape:
+            small, big = state[k], own[k]
+            if small.dim() != big.dim() or any(a > b for a, b in zip(small.shape, big.shape)):
+                continue   # reported below as a wrong shape
+            merged = torch.zeros_like(big)
+            merged[tuple(slice(0, n) for n in small.shape)] = small.to(merged.dtype)
+            state[k] = merged
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own
              if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or wrong:

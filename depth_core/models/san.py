@@ -12,7 +12,7 @@ from torch import nn
 
 from .base import DepthModel
 from .config import ModelConfig
-from .layers.candidates import CandidateSelection, WindowFills
+from .layers.candidates import CandidateSelection, PyramidMean, WindowFills
 from .layers.decoder import DepthDecoder
 from .layers.efficientnet import EfficientNetLite0, load_efficientnet_imagenet
 from .layers.packnet import Conv2D, InvDepth, PackLayerConv3d, ResidualBlock, UnpackLayerConv3d
@@ -184,7 +184,13 @@ class SANEfficientNet(_SANModel):
             if self.learned_fusion:
                 raise ValueError(f"{config.name}: arch.selection and arch.propagation are alternatives, not both")
             self.fills = WindowFills(tuple(sel.get("reaches", (1, 2, 4, 8))))
-            n = 2 + 2 * len(self.fills.reaches)
+            # ``mean_levels``: one more candidate, the pyramid mean of the measurements, which is
+            # also what a window fill falls back to where its window holds no point (instead of
+            # the prior). Its two guide channels come last, so that a head grown from one without
+            # it starts where that one ended (``init_grow``).
+            levels = sel.get("mean_levels")
+            self.means = PyramidMean(int(levels)) if levels else None
+            n = 2 + 2 * len(self.fills.reaches) + (self.means is not None)
             self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2, n, hidden=int(sel.get("hidden", 16)),
                                              stride=int(sel.get("stride", 1)),
                                              first_kernel=int(sel.get("first_kernel", 3)))
@@ -299,17 +305,26 @@ class SANEfficientNet(_SANModel):
 
     def _select(self, fused, log_prior, scaled, mask, confidence, has_points, features, image):
         """The learned choice (``arch.selection``): candidates in log inverse depth are the fused
-        estimate, the prior and the window fills (the prior where a window holds no point); a
-        softmax per pixel from the image, its features and the candidates relative to the fused
+        estimate, the prior and the window fills (the prior where a window holds no point), and
+        with ``mean_levels`` the pyramid mean of the measurements (then also the fills' fallback);
+        a softmax per pixel from the image, its features and the candidates relative to the fused
         estimate; measured pixels keep their measurement."""
         if image is None:
             raise ValueError(f"{self.config.name}: the selection needs the image")
         fills, valid = self.fills(scaled, mask)
         log_fills = torch.log(torch.clamp(fills, min=1e-6)) - math.log(self.config.min_depth)
-        log_fills = valid * log_fills + (1 - valid) * log_prior
+        fallback = log_prior
+        if self.means is not None:
+            log_scaled = torch.log(torch.clamp(scaled, min=1e-6)) - math.log(self.config.min_depth)
+            mean, mean_valid = self.means(log_scaled, mask)
+            fallback = mean_valid * mean + (1 - mean_valid) * log_prior
+        log_fills = valid * log_fills + (1 - valid) * fallback
         candidates = torch.cat([fused, log_prior, log_fills], 1)
-        guide = torch.cat([features, image, (candidates[:, 1:] - fused) * has_points, valid, confidence, mask], 1)
-        chosen, _ = self.select(candidates, guide)
+        guide = [features, image, (candidates[:, 1:] - fused) * has_points, valid, confidence, mask]
+        if self.means is not None:
+            candidates = torch.cat([candidates, fallback], 1)
+            guide += [(fallback - fused) * has_points, mean_valid]
+        chosen, _ = self.select(candidates, torch.cat(guide, 1))
         return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen)
 
     def _clamp_log_inverse(self, x: torch.Tensor) -> torch.Tensor:

@@ -12,8 +12,8 @@ from .san import SANEfficientNet, SANPackNet, SANResNet
 from .structure_aware import StructureAware
 
 __all__ = ["decomposition", "densedepth", "fusanet", "san_efficientnet_lite0", "san_efficientnet_lite0_conf",
-           "san_efficientnet_lite0_sel", "san_efficientnet_lite0_spn", "san_packnet", "san_resnet18",
-           "san_resnet34", "structure_aware"]
+           "san_efficientnet_lite0_sel", "san_efficientnet_lite0_selm", "san_efficientnet_lite0_spn", "san_packnet",
+           "san_resnet18", "san_resnet34", "structure_aware"]
 
 
 # The EfficientNet-Lite0 SAN's input and depth settings, shared by its variants: a canonical camera
@@ -125,3 +125,16 @@ def san_efficientnet_lite0_sel(**overrides) -> SANEfficientNet:
                 "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1},
                          "confidence": True, "confidence_shifted": True}}
     return SANEfficientNet(_config("san_efficientnet_lite0_sel", defaults, overrides))
+
+
+@register_model
+def san_efficientnet_lite0_selm(**overrides) -> SANEfficientNet:
+    """``san_efficientnet_lite0_sel`` with one more candidate: the pyramid mean of the
+    measurements over six levels (:class:`~depth_core.models.layers.candidates.PyramidMean`),
+    which is also what a window fill falls back to where its window holds no point, in place of
+    the push-pull prior (docs/models.md)."""
+    defaults = {**_LITE0,
+                "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1,
+                                       "mean_levels": 6},
+                         "confidence": True, "confidence_shifted": True}}
+    return SANEfficientNet(_config("san_efficientnet_lite0_selm", defaults, overrides))

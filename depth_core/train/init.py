@@ -39,22 +39,24 @@ def resolve_init(spec: str) -> Path:
 
 
 def init_model(spec: str, model: str | None, model_args: dict,
-               new_parts: tuple[str, ...] = ()) -> tuple[DepthModel, Path]:
+               new_parts: tuple[str, ...] = (), grown_parts: tuple[str, ...] = ()) -> tuple[DepthModel, Path]:
     """The model ``init: spec`` starts from, its architecture from the file's config with
     ``model_args`` on top, and the file. ``model`` (the config's ``model:``, when given) must name
     the same architecture, unless ``new_parts`` (``init_new:``) lists the parameter-name prefixes
     that ``model`` adds to the file's or replaces (a head of another shape): then ``model`` is built
     with the file's input settings and every tensor outside ``new_parts`` is loaded; those under
-    them start at their initial values. Missing or unexpected tensors and wrong shapes
-    are listed by name."""
+    them start at their initial values. ``grown_parts`` (``init_grow:``) lists those that ``model``
+    widens (channels added last): the file's values fill their leading slice, the rest starts at 0. Missing or
+    unexpected tensors and wrong shapes are listed by name."""
     path = resolve_init(spec)
     try:
         config: ModelConfig = read_config(path)
     except (ModelFileError, ValueError) as exc:
         raise ConfigError(f"init: {exc}") from None
-    if new_parts:
+    if new_parts or grown_parts:
         if model is None:
-            raise ConfigError("init_new: needs model: (the larger model to grow from the init weights)")
+            key = "init_new" if new_parts else "init_grow"
+            raise ConfigError(f"{key}: needs model: (the larger model to grow from the init weights)")
         if model not in list_models():
             raise ConfigError(f"model: '{model}' is not a registry model ({', '.join(list_models())})")
         # The file's settings (depth range, canonical camera, input size, its architecture
@@ -63,7 +65,8 @@ def init_model(spec: str, model: str | None, model_args: dict,
         saved["arch"] = {k: v for k, v in saved["arch"].items() if k not in _INITIAL_ONLY}
         args = {k: v for k, v in model_args.items() if k not in _INITIAL_ONLY}
         try:
-            return load_weights(create_model(model, **{**saved, **args}), path, tuple(new_parts)), path
+            return load_weights(create_model(model, **{**saved, **args}), path, tuple(new_parts),
+                                tuple(grown_parts)), path
         except (ModelFileError, ValueError) as exc:
             raise ConfigError(f"init: {exc}") from None
     if model is not None and model != config.name:

@@ -140,9 +140,12 @@ class Trainer:
             model = load_model(latest / "model.safetensors")
             self.init_path = self._init_if_present(cfg.init)
         elif cfg.init:
-            if not isinstance(cfg.init_new, list) or not all(isinstance(p, str) and p for p in cfg.init_new):
-                raise ConfigError(f"init_new: expected a list of parameter-name prefixes, got {cfg.init_new!r}")
-            model, self.init_path = init_model(cfg.init, cfg.model, cfg.model_args, tuple(cfg.init_new))
+            for key in ("init_new", "init_grow"):
+                prefixes = getattr(cfg, key)
+                if not isinstance(prefixes, list) or not all(isinstance(p, str) and p for p in prefixes):
+                    raise ConfigError(f"{key}: expected a list of parameter-name prefixes, got {prefixes!r}")
+            model, self.init_path = init_model(cfg.init, cfg.model, cfg.model_args, tuple(cfg.init_new),
+                                               tuple(cfg.init_grow))
         else:
             model = create_model(cfg.model or "san_resnet18", **cfg.model_args)
         self.model = model.to(self.device, memory_format=self.memory_format)

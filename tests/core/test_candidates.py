@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from depth_core.models import create_model
-from depth_core.models.layers.candidates import CandidateSelection, WindowFills
+from depth_core.models.layers.candidates import CandidateSelection, PyramidMean, WindowFills
 
 
 def _brute_fills(scaled: np.ndarray, r: int):
@@ -36,6 +36,44 @@ def test_window_fills_are_the_nearest_and_farthest_measurement_in_each_window():
         assert np.array_equal(valid[0, 2 * i].numpy(), seen) and np.array_equal(valid[0, 2 * i + 1].numpy(), seen)
     with pytest.raises(ValueError, match="increasing"):
         WindowFills((2, 1))
+
+
+def _brute_pyramid_mean(values: np.ndarray, mask: np.ndarray, levels: int):
+    """Per pixel: the mean of the measured values in the 3x3 blocks of 2**l pixels around its
+    own block, at the smallest l whose window holds one."""
+    h, w = values.shape
+    mean, valid = np.zeros((h, w)), np.zeros((h, w))
+    for y in range(h):
+        for x in range(w):
+            for level in range(levels):
+                s = 2 ** level
+                by, bx = y // s, x // s
+                win = (slice(max(0, (by - 1) * s), (by + 2) * s), slice(max(0, (bx - 1) * s), (bx + 2) * s))
+                seen = mask[win] > 0
+                if seen.any():
+                    mean[y, x], valid[y, x] = values[win][seen].mean(), 1
+                    break
+    return mean, valid
+
+
+def test_pyramid_mean_is_the_mean_of_the_nearest_window_that_holds_measurements():
+    rng = np.random.default_rng(3)
+    mask = (rng.uniform(size=(32, 48)) < 0.02).astype(np.float32)
+    mask[20:, 30:] = 0                     # a hole wider than the finest windows
+    values = (rng.uniform(-3, 1, (32, 48)) * mask).astype(np.float32)
+    mean, valid = PyramidMean(4)(torch.from_numpy(values)[None, None], torch.from_numpy(mask)[None, None])
+    ref_mean, ref_valid = _brute_pyramid_mean(values, mask, 4)
+    np.testing.assert_allclose(mean[0, 0].numpy(), ref_mean, atol=1e-5)
+    assert np.array_equal(valid[0, 0].numpy(), ref_valid) and 0.5 < ref_valid.mean() < 1
+    # A measured pixel alone in its window is its own mean; no points: nothing is valid.
+    lone = torch.zeros(1, 1, 8, 8)
+    lone[..., 0, 0] = 1.0
+    mean, valid = PyramidMean(3)(lone * 2.5, lone)
+    assert float(mean[0, 0, 1, 1]) == 2.5 and float(valid.min()) == 1.0
+    mean, valid = PyramidMean(2)(lone * 2.5, lone)
+    assert float(valid[0, 0, 7, 7]) == 0 and float(mean[0, 0, 7, 7]) == 0
+    with pytest.raises(ValueError, match="levels"):
+        PyramidMean(0)
 
 
 def test_selection_follows_the_image_across_a_depth_edge():

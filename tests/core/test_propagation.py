@@ -137,9 +137,10 @@ def test_confidence_is_a_probability_that_falls_with_the_error_scale():
     assert torch.allclose(head(torch.randn(1, 3, 8, 8)), torch.full((1, 1, 8, 8), 0.205), atol=1e-3)
 
 
-@pytest.fixture(scope="module", params=["san_efficientnet_lite0_spn", "san_efficientnet_lite0_sel"])
+@pytest.fixture(scope="module", params=["san_efficientnet_lite0_spn", "san_efficientnet_lite0_sel",
+                                        "san_efficientnet_lite0_selm"])
 def spn(request):
-    """Each completion trained in place: the propagation model, and the one that chooses among
+    """Each completion trained in place: the propagation model, and the ones that choose among
     measurements (tests/core/test_candidates.py), with non-trivial heads as after training."""
     torch.manual_seed(0)
     model = create_model(request.param).eval()
@@ -251,6 +252,36 @@ def test_a_model_grows_from_smaller_weights_only_with_init_new(tmp_path):
     swapped, _ = init_model(str(wide), "san_efficientnet_lite0_sel", lean, ("select.",))
     assert swapped.select.head[0].kernel_size == (1, 1) and swapped.select.stride == 2
     assert torch.equal(swapped.state_dict()["san.bias"], load_file(wide)["san.bias"].float())
+
+
+def test_a_head_grows_from_a_narrower_one_with_init_grow(tmp_path):
+    """init_grow: the file's head fills the leading slice of the wider one, the added channels
+    start at 0, so the grown head first computes what the file's did; a file wider than the model
+    is an error that names the tensor."""
+    torch.manual_seed(0)
+    narrow = create_model("san_efficientnet_lite0_sel")
+    with torch.no_grad():
+        for p in narrow.select.parameters():
+            p.normal_(0, 0.3)
+    path = save_model(narrow, tmp_path / "sel.safetensors")
+    args = {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1, "mean_levels": 6}}
+    with pytest.raises(ConfigError, match="holds a 'san_efficientnet_lite0_sel' model, but model: is"):
+        init_model(str(path), "san_efficientnet_lite0_selm", args)
+    grown, _ = init_model(str(path), "san_efficientnet_lite0_selm", args, (), ("select.",))
+    saved = load_file(path)
+    first, last = grown.select.head[0], grown.select.head[-1]
+    assert first.weight.shape == (16, 32, 1, 1) and last.weight.shape == (11, 16, 3, 3)
+    assert torch.equal(first.weight[:, :30], saved["select.head.0.weight"].float())
+    assert torch.equal(last.bias[:10], saved["select.head.4.bias"].float())
+    assert not first.weight[:, 30:].any() and not last.weight[10:].any() and not last.bias[10:].any()
+    # The head's logits for the old candidates are the file's, whatever the added guide channels hold.
+    guide = torch.randn(1, 32, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(grown.select.head(guide)[:, :10], narrow.select.head(guide[:, :30]))
+    wide = save_model(grown, tmp_path / "selm.safetensors")
+    lean = {"selection": {k: v for k, v in args["selection"].items() if k != "mean_levels"}}
+    with pytest.raises(ConfigError, match=r"wrong shapes \['select.head.0.weight \(16, 32, 1, 1\) != \(16, 30, 1, 1\)"):
+        init_model(str(wide), "san_efficientnet_lite0_sel", lean, (), ("select.",))
 
 
 def test_sparsification_falls_when_the_confidence_ranks_the_errors():

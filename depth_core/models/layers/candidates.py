@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["CandidateSelection", "WindowFills"]
+__all__ = ["CandidateSelection", "PyramidMean", "WindowFills"]
 
 
 class WindowFills(nn.Module):
@@ -96,3 +96,42 @@ class CandidateSelection(nn.Module):
         weights = torch.exp(logits - logits.amax(dim=1, keepdim=True))
         weights = weights / weights.sum(dim=1, keepdim=True)
         return (weights * candidates).sum(1, keepdim=True), weights
+
+
+class PyramidMean(nn.Module):
+    """``(values [B,1,H,W], mask [B,1,H,W]) -> (mean [B,1,H,W], valid [B,1,H,W])``: per pixel, the
+    mean of the measured ``values`` within the 3x3 blocks around it at the finest pyramid level
+    (blocks of 1, 2, 4, ... ``2**(levels-1)`` pixels) whose window holds a measurement; ``valid``
+    is 0 where none of them does (and ``mean`` is 0 there). H and W must be multiples of
+    ``2**(levels-1)``.
+
+    A hole-filling interpolation that, unlike a push-pull pyramid, never blends a coarse level
+    into a pixel a finer level can fill: near a point it is the local mean of the measurements,
+    far from all it is a wider one. On the real kitchen its fill scores 1.02-1.19x classical
+    interpolation, where the push-pull prior scores 1.14-1.58x (docs/models.md). Each level is a
+    2x2 average pool of the previous one and a 3x3 one, and the cascade runs coarse to fine with
+    one nearest-neighbour upsampling per level: 0.3 ms at 512x160 on ONNX Runtime, where a
+    centred window of the same reaches (separable pools of up to 33 pixels) costs 4 ms."""
+
+    def __init__(self, levels: int = 6) -> None:
+        super().__init__()
+        if levels < 1:
+            raise ValueError(f"pyramid mean: need levels >= 1, got {levels}")
+        self.levels = int(levels)
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        stack = torch.cat([values * mask, mask], 1)
+        means, seen = [], []
+        for level in range(self.levels):
+            if level:
+                stack = F.avg_pool2d(stack, 2)
+            total, count = F.avg_pool2d(stack, 3, stride=1, padding=1).split(1, dim=1)
+            means.append(total / torch.clamp(count, min=1e-12))
+            seen.append((count > 0).to(values.dtype))
+        mean, valid = means[-1] * seen[-1], seen[-1]
+        for level in range(self.levels - 2, -1, -1):
+            mean = F.interpolate(mean, scale_factor=2.0, mode="nearest")
+            valid = F.interpolate(valid, scale_factor=2.0, mode="nearest")
+            mean = seen[level] * means[level] + (1 - seen[level]) * mean
+            valid = torch.maximum(valid, seen[level])
+        return mean, valid
