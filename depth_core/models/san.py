@@ -143,9 +143,10 @@ class SANEfficientNet(_SANModel):
     ``arch.confidence_shifted`` (``san_efficientnet_lite0_conf`` and the default) the head sees the
     completion's change from the network's *scale-shifted* estimate, so that a camera-only scale
     error, the same over the whole image, does not read as a local correction. With
-    ``arch.selection`` (the default, ``san_efficientnet_lite0_sel``) the fused estimate is finished
-    by a learned choice, per pixel, among it, the prior and the nearest and farthest measurements
-    within a few pixels (:mod:`~depth_core.models.layers.candidates`).
+    ``arch.selection`` (``san_efficientnet_lite0_sel``, and the default,
+    ``san_efficientnet_lite0_selm``) the fused estimate is finished by a learned choice, per pixel,
+    among it, the prior, the nearest and farthest measurements within a few pixels and (``selm``)
+    the pyramid mean of the measurements (:mod:`~depth_core.models.layers.candidates`).
 
     Images are normalised as the ImageNet checkpoint expects: ``(255 x - 127) / 128``.
     """
@@ -193,7 +194,8 @@ class SANEfficientNet(_SANModel):
             n = 2 + 2 * len(self.fills.reaches) + (self.means is not None)
             self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2, n, hidden=int(sel.get("hidden", 16)),
                                              stride=int(sel.get("stride", 1)),
-                                             first_kernel=int(sel.get("first_kernel", 3)))
+                                             first_kernel=int(sel.get("first_kernel", 3)),
+                                             pixel=bool(sel.get("pixel", False)))
         self.with_confidence = bool(arch.get("confidence", False))
         if self.with_confidence:
             self.confidence = ConfidenceHead(dec[0] + 4, hidden=int(arch.get("confidence_channels", 16)))

@@ -120,7 +120,8 @@ def san_efficientnet_lite0_sel(**overrides) -> SANEfficientNet:
     its fused estimate, the in-graph prior and the nearest and farthest LiDAR measurements within
     1, 2, 4 and 8 pixels (:mod:`~depth_core.models.layers.candidates`; the choosing head reads a
     2x2-averaged guide), trained in place with the SAN and the confidence; camera-only depth is the
-    first default's. The package's default model (docs/models/san_efficientnet_lite0_sel.md)."""
+    first default's. The default before ``san_efficientnet_lite0_selm``
+    (docs/models/san_efficientnet_lite0_sel.md)."""
     defaults = {**_LITE0,
                 "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1},
                          "confidence": True, "confidence_shifted": True}}
@@ -132,9 +133,10 @@ def san_efficientnet_lite0_selm(**overrides) -> SANEfficientNet:
     """``san_efficientnet_lite0_sel`` with one more candidate: the pyramid mean of the
     measurements over six levels (:class:`~depth_core.models.layers.candidates.PyramidMean`),
     which is also what a window fill falls back to where its window holds no point, in place of
-    the push-pull prior (docs/models.md)."""
+    the push-pull prior; and a 1x1 layer on the full-resolution guide whose logits add to the
+    half-resolution head's. The package's default model (docs/models/san_efficientnet_lite0_selm.md)."""
     defaults = {**_LITE0,
                 "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1,
-                                       "mean_levels": 6},
+                                       "mean_levels": 6, "pixel": True},
                          "confidence": True, "confidence_shifted": True}}
     return SANEfficientNet(_config("san_efficientnet_lite0_selm", defaults, overrides))

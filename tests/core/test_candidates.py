@@ -108,6 +108,28 @@ def test_selection_follows_the_image_across_a_depth_edge():
     torch.testing.assert_close(weights.sum(1), torch.ones(1, h, w))
 
 
+def test_the_pixel_layer_lets_the_choice_change_from_one_pixel_to_the_next():
+    """A half-resolution head reads the guide averaged over 2x2 pixels: a guide that alternates
+    from pixel to pixel reads as constant, and so is its choice. The pixel layer (``pixel``) reads
+    the full-resolution guide; it starts at 0, so the choice is first the head's alone."""
+    torch.manual_seed(0)
+    stripes = (torch.arange(16) % 2).float().view(1, 1, 1, 16).expand(1, 1, 8, 16)
+    candidates = torch.cat([torch.zeros(1, 1, 8, 16), torch.ones(1, 1, 8, 16)], 1)
+    for pixel in (False, True):
+        selection = CandidateSelection(1, 2, hidden=4, stride=2, first_kernel=1, pixel=pixel)
+        with torch.no_grad():
+            selection.head[-1].weight.normal_(0, 1.0)
+            chosen, _ = selection(candidates, stripes)
+        inner = chosen[0, 0, 2:-2, 2:-2]
+        assert float((inner[:, 1::2] - inner[:, 0::2]).abs().max()) < 0.01     # the stripes are not seen
+        if pixel:
+            with torch.no_grad():
+                selection.pixel.weight[1, 0] = 20.0              # candidate 1 where the stripe is on
+                chosen, _ = selection(candidates, stripes)
+            inner = chosen[0, 0, 2:-2, 2:-2]
+            assert float((inner[:, 1::2] - inner[:, 0::2]).min()) > 0.9
+
+
 def test_sel_trains_its_choice_with_the_completion_loss(completion_batch):
     from depth_core.losses import log_l1
 

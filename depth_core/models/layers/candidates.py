@@ -66,7 +66,7 @@ class CandidateSelection(nn.Module):
     favoured at the start (``start_bias``), so training begins close to it."""
 
     def __init__(self, in_channels: int, candidates: int, hidden: int = 16, start_bias: float = 5.0,
-                 stride: int = 1, first_kernel: int = 3) -> None:
+                 stride: int = 1, first_kernel: int = 3, pixel: bool = False) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"candidate selection: stride must be 1 or 2, got {stride}")
@@ -84,6 +84,14 @@ class CandidateSelection(nn.Module):
         with torch.no_grad():
             self.head[-1].bias.zero_()
             self.head[-1].bias[0] = start_bias
+        # ``pixel``: a 1x1 layer on the full-resolution guide adds to the logits, so that a choice
+        # can change from one pixel to the next (next to a measurement, say) where the
+        # half-resolution head's logits are smooth. It starts at 0: the head's choice unchanged.
+        self.pixel = None
+        if pixel:
+            self.pixel = nn.Conv2d(in_channels, candidates, 1)
+            nn.init.zeros_(self.pixel.weight)
+            nn.init.zeros_(self.pixel.bias)
 
     def forward(self, candidates: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.stride == 1:
@@ -91,6 +99,8 @@ class CandidateSelection(nn.Module):
         else:
             logits = F.interpolate(self.head(F.avg_pool2d(guide, 2)), scale_factor=2.0, mode="bilinear",
                                    align_corners=False)
+        if self.pixel is not None:
+            logits = logits + self.pixel(guide)
         # The softmax over candidates written out: ONNX Runtime's Softmax on axis 1 transposes the
         # whole tensor twice (6.7 ms of a 38 ms graph at 512x160); this is a few elementwise passes.
         weights = torch.exp(logits - logits.amax(dim=1, keepdim=True))
