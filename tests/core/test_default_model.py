@@ -307,7 +307,7 @@ def test_the_shipped_propagation_model_completes_a_plane_and_gives_a_confidence_
 
 
 def test_the_confidence_model_is_the_first_default_with_a_confidence():
-    """``san_efficientnet_lite0_conf`` (the default before ``san_efficientnet_lite0_sel``): the
+    """``san_efficientnet_lite0_conf`` (a default before ``san_efficientnet_lite0_sel``): the
     depth of ``san_efficientnet_lite0``, bit for bit, with and without points; a confidence in
     [0, 1] in both modes that is higher where the LiDAR is than where the image alone speaks."""
     conf = load_estimator("san_efficientnet_lite0_conf", "torch")
@@ -324,13 +324,15 @@ def test_the_confidence_model_is_the_first_default_with_a_confidence():
     assert float(np.mean(with_points)) > float(np.mean(conf.predict(rgb, K).confidence))
 
 
-def test_the_default_chooses_among_measurements_and_keeps_the_first_defaults_camera_depth():
-    """``default`` (``san_efficientnet_lite0_sel``) as shipped: camera-only depth is the first
-    default's, bit for bit; a plane with rows of points is completed to within 1 %; measured
-    pixels keep their depth; the confidence lies in [0, 1] in both modes and is higher with
-    points."""
-    default, first = load_estimator("default", "torch"), load_estimator("san_efficientnet_lite0", "torch")
-    assert default.config.name == "san_efficientnet_lite0_sel" and "selection" in default.config.arch
+@pytest.mark.parametrize("name", ["default", "san_efficientnet_lite0_sel"])
+def test_the_default_chooses_among_measurements_and_keeps_the_first_defaults_camera_depth(name):
+    """``default`` (``san_efficientnet_lite0_selm``) and the default before it
+    (``san_efficientnet_lite0_sel``) as shipped: camera-only depth is the first default's, bit for
+    bit; a plane with rows of points is completed to within 1 %; measured pixels keep their depth;
+    the confidence lies in [0, 1] in both modes and is higher with points."""
+    default, first = load_estimator(name, "torch"), load_estimator("san_efficientnet_lite0", "torch")
+    expected = "san_efficientnet_lite0_selm" if name == "default" else name
+    assert default.config.name == expected and "selection" in default.config.arch
     rgb, K, depth, sparse = _tilted_wall()
     alone = default.predict(rgb, K)
     np.testing.assert_array_equal(alone.depth, first.predict(rgb, K).depth)
