@@ -106,9 +106,10 @@ def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...]
     shape, except that tensors under the prefixes ``new_parts`` keep their initial values: the file
     may lack them, or hold them in another shape, and whatever it holds there is not used);
     returns it in eval mode. Tensors under ``grown_parts`` may be larger in ``model`` than in the
-    file (more channels in or out, added last): the file's values fill their leading slice and
-    the rest starts at 0, so that the grown part first computes what the file's did (its added
-    outputs aside) and learns from there. Building the model its config names is
+    file (more channels in or out, appended: channels inserted elsewhere would be misaligned):
+    the file's values fill their leading slice; the rest of a parameter starts at 0, so that the
+    grown layers first compute what the file's did on the old channels, and the rest of a buffer
+    (running statistics, say) at the model's initial values. Building the model its config names is
     :func:`~depth_core.models.load_model`'s."""
     path = Path(path)
     name = model.config.name
@@ -123,12 +124,13 @@ def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...]
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     missing = [k for k in missing if not k.startswith(tuple(new_parts))] if new_parts else missing
     grown = tuple(grown_parts)
+    params = dict(model.named_parameters())
     for k in list(state) if grown else ():
         if k.startswith(grown) and k in own and state[k].shape != own[k].shape:
             small, big = state[k], own[k]
             if small.dim() != big.dim() or any(a > b for a, b in zip(small.shape, big.shape)):
                 continue   # reported below as a wrong shape
-            merged = torch.zeros_like(big)
+            merged = torch.zeros_like(big) if k in params else big.detach().clone()
             merged[tuple(slice(0, n) for n in small.shape)] = small.to(merged.dtype)
             state[k] = merged
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own

@@ -185,11 +185,15 @@ class SANEfficientNet(_SANModel):
             if self.learned_fusion:
                 raise ValueError(f"{config.name}: arch.selection and arch.propagation are alternatives, not both")
             self.fills = WindowFills(tuple(sel.get("reaches", (1, 2, 4, 8))))
-            # ``mean_levels``: one more candidate, the pyramid mean of the measurements, which is
-            # also what a window fill falls back to where its window holds no point (instead of
-            # the prior). Its two guide channels come last, so that a head grown from one without
-            # it starts where that one ended (``init_grow``).
+            # ``mean_levels``: one more candidate, the pyramid mean of the measurements (the prior
+            # where no level holds a point), which is also what a window fill falls back to where
+            # its window holds no point (instead of the prior). Its two guide channels come last,
+            # so that a head grown from one without it (``init_grow``) keeps that one's logits for
+            # the old candidates; the output still changes, with the fills' fallback.
             levels = sel.get("mean_levels")
+            if levels and not 1 <= int(levels) <= 6:
+                raise ValueError(f"{config.name}: arch.selection.mean_levels must be 1..6 (the network pads its "
+                                 f"input to multiples of 32 = 2**5), got {levels}")
             self.means = PyramidMean(int(levels)) if levels else None
             n = 2 + 2 * len(self.fills.reaches) + (self.means is not None)
             self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2, n, hidden=int(sel.get("hidden", 16)),
@@ -308,7 +312,8 @@ class SANEfficientNet(_SANModel):
     def _select(self, fused, log_prior, scaled, mask, confidence, has_points, features, image):
         """The learned choice (``arch.selection``): candidates in log inverse depth are the fused
         estimate, the prior and the window fills (the prior where a window holds no point), and
-        with ``mean_levels`` the pyramid mean of the measurements (then also the fills' fallback);
+        with ``mean_levels`` the pyramid mean of the measurements, the prior where no level holds
+        one (then also the fills' fallback);
         a softmax per pixel from the image, its features and the candidates relative to the fused
         estimate; measured pixels keep their measurement."""
         if image is None:

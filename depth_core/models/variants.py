@@ -35,8 +35,8 @@ def san_resnet18(**overrides) -> SANResNet:
 @register_model
 def san_efficientnet_lite0(**overrides) -> SANEfficientNet:
     """SAN on an EfficientNet-Lite0 encoder with the in-graph LiDAR prior, working in a canonical
-    camera (focal 256 px at about 512x160 pixels, aspect kept): the first default (the default,
-    ``san_efficientnet_lite0_conf``, is this network with a learned confidence).
+    camera (focal 256 px at about 512x160 pixels, aspect kept): the first default (its encoder and
+    decoder are those of every later default, so their camera-only depth is this network's).
     Its depth range is canonical: 300 canonical metres are 100 m for a camera whose focal length
     at the network's resolution is a third of the canonical one (a wide lens), 300 m for one at
     the canonical focal.

@@ -56,10 +56,11 @@ class TrainConfig:
     #                                   or a .safetensors model file (its config is the architecture, with
     #                                   model_args on top); --resume's checkpoint takes precedence
     init_new: list = field(default_factory=list)   # parameter-name prefixes that start at their initial values
-    init_grow: list = field(default_factory=list)  # prefixes whose tensors the model widens (channels added last)
     #                                   whatever the init file holds there (missing, or another shape): a model
     #                                   (model:, which may then differ from init's) grown from smaller weights,
     #                                   or with a part replaced
+    init_grow: list = field(default_factory=list)  # prefixes whose tensors the model widens by channels added
+    #                                   last: the file's values fill the leading slice, the rest starts at 0
     data: list = field(default_factory=lambda: [DatasetConfig()])   # list of DatasetConfig
     val: DatasetConfig | None = None
     holdout: float = 0.0              # with no val set: hold the last share of each training sequence's frames,

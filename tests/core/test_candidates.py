@@ -60,7 +60,7 @@ def test_pyramid_mean_is_the_mean_of_the_nearest_window_that_holds_measurements(
     rng = np.random.default_rng(3)
     mask = (rng.uniform(size=(32, 48)) < 0.02).astype(np.float32)
     mask[20:, 30:] = 0                     # a hole wider than the finest windows
-    values = (rng.uniform(-3, 1, (32, 48)) * mask).astype(np.float32)
+    values = rng.uniform(-3, 1, (32, 48)).astype(np.float32)   # unmeasured pixels hold values too: ignored
     mean, valid = PyramidMean(4)(torch.from_numpy(values)[None, None], torch.from_numpy(mask)[None, None])
     ref_mean, ref_valid = _brute_pyramid_mean(values, mask, 4)
     np.testing.assert_allclose(mean[0, 0].numpy(), ref_mean, atol=1e-5)
@@ -72,8 +72,15 @@ def test_pyramid_mean_is_the_mean_of_the_nearest_window_that_holds_measurements(
     assert float(mean[0, 0, 1, 1]) == 2.5 and float(valid.min()) == 1.0
     mean, valid = PyramidMean(2)(lone * 2.5, lone)
     assert float(valid[0, 0, 7, 7]) == 0 and float(mean[0, 0, 7, 7]) == 0
+    # Empty windows stay finite in half precision (a TensorRT FP16 engine's).
+    mean, valid = PyramidMean(4)(torch.from_numpy(values).half()[None, None], torch.from_numpy(mask).half()[None, None])
+    assert torch.isfinite(mean).all() and np.array_equal(valid[0, 0].float().numpy(), ref_valid)
     with pytest.raises(ValueError, match="levels"):
         PyramidMean(0)
+    with pytest.raises(ValueError, match="multiples of 8"):
+        PyramidMean(4)(torch.zeros(1, 1, 12, 16), torch.zeros(1, 1, 12, 16))
+    with pytest.raises(ValueError, match="mean_levels must be 1..6"):
+        create_model("san_efficientnet_lite0_selm", arch={"selection": {"mean_levels": 7}})
 
 
 def test_selection_follows_the_image_across_a_depth_edge():

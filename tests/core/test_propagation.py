@@ -149,6 +149,8 @@ def spn(request):
         model.confidence.net[-1].weight.normal_(0, 0.3)
         head = model.propagate.head if request.param.endswith("_spn") else model.select.head
         head[-1].weight.normal_(0, 0.3)
+        if getattr(getattr(model, "select", None), "pixel", None) is not None:
+            model.select.pixel.weight.normal_(0, 0.3)
     return model
 
 
@@ -255,9 +257,10 @@ def test_a_model_grows_from_smaller_weights_only_with_init_new(tmp_path):
 
 
 def test_a_head_grows_from_a_narrower_one_with_init_grow(tmp_path):
-    """init_grow: the file's head fills the leading slice of the wider one, the added channels
-    start at 0, so the grown head first computes what the file's did; a file wider than the model
-    is an error that names the tensor."""
+    """init_grow: the file's head fills the leading slice of the wider one and the added channels
+    start at 0, so the grown head's logits for the old candidates are the file's (the model's
+    output still changes: the window fills fall back to the pyramid mean); a file wider than the
+    model is an error that names the tensor."""
     torch.manual_seed(0)
     narrow = create_model("san_efficientnet_lite0_sel")
     with torch.no_grad():

@@ -13,7 +13,7 @@ from pathlib import Path
 import rclpy
 import yaml
 from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
 
 REMAPS = {"image": "/camera/image_raw", "camera_info": "/camera/camera_info", "lidar_points": "/lidar/points"}
 
@@ -75,9 +75,11 @@ def start_player(tmp: Path, bin_dir: Path, bag: Path, *extra: str, name: str = "
 
 
 class Probe:
-    """Subscribes in the test process and keeps every message per topic (sensor-data QoS)."""
+    """Subscribes in the test process and keeps every message per topic (sensor-data QoS;
+    ``history``: a deeper queue for some topics, where large messages arrive faster than this
+    process's executor takes them)."""
 
-    def __init__(self, topics: dict[str, type]) -> None:
+    def __init__(self, topics: dict[str, type], history: dict[str, int] | None = None) -> None:
         self.context = rclpy.Context()
         rclpy.init(context=self.context)
         self.node = rclpy.create_node("test_probe", context=self.context)
@@ -85,6 +87,8 @@ class Probe:
         self._lock = threading.Lock()
         for topic, cls in topics.items():
             qos = 10 if topic == "/diagnostics" else qos_profile_sensor_data
+            if history and topic in history:
+                qos = QoSProfile(depth=history[topic], reliability=ReliabilityPolicy.BEST_EFFORT)
             self.node.create_subscription(cls, topic, self._store(topic), qos)
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)

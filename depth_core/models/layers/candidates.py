@@ -113,7 +113,7 @@ class PyramidMean(nn.Module):
     mean of the measured ``values`` within the 3x3 blocks around it at the finest pyramid level
     (blocks of 1, 2, 4, ... ``2**(levels-1)`` pixels) whose window holds a measurement; ``valid``
     is 0 where none of them does (and ``mean`` is 0 there). H and W must be multiples of
-    ``2**(levels-1)``.
+    ``2**(levels-1)`` (the SAN models pad to 32: ``levels`` <= 6).
 
     A hole-filling interpolation that, unlike a push-pull pyramid, never blends a coarse level
     into a pixel a finer level can fill: near a point it is the local mean of the measurements,
@@ -130,14 +130,19 @@ class PyramidMean(nn.Module):
         self.levels = int(levels)
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        block = 2 ** (self.levels - 1)
+        if values.shape[-2] % block or values.shape[-1] % block:
+            raise ValueError(f"pyramid mean: {self.levels} levels need H and W multiples of {block}, "
+                             f"got {tuple(values.shape[-2:])}")
         stack = torch.cat([values * mask, mask], 1)
         means, seen = [], []
         for level in range(self.levels):
             if level:
                 stack = F.avg_pool2d(stack, 2)
             total, count = F.avg_pool2d(stack, 3, stride=1, padding=1).split(1, dim=1)
-            means.append(total / torch.clamp(count, min=1e-12))
-            seen.append((count > 0).to(values.dtype))
+            empty = (count <= 0).to(values.dtype)
+            means.append(total / (count + empty))   # 0 where empty, in any precision (1e-12 is 0 in fp16)
+            seen.append(1 - empty)
         mean, valid = means[-1] * seen[-1], seen[-1]
         for level in range(self.levels - 2, -1, -1):
             mean = F.interpolate(mean, scale_factor=2.0, mode="nearest")
