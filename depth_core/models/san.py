@@ -202,7 +202,8 @@ class SANEfficientNet(_SANModel):
                                              pixel=bool(sel.get("pixel", False)))
         self.with_confidence = bool(arch.get("confidence", False))
         if self.with_confidence:
-            self.confidence = ConfidenceHead(dec[0] + 4, hidden=int(arch.get("confidence_channels", 16)))
+            self.confidence = ConfidenceHead(dec[0] + 4, hidden=int(arch.get("confidence_channels", 16)),
+                                             stride=int(arch.get("confidence_stride", 1)))
             self.confidence_tolerance = float(arch.get("confidence_tolerance", 0.1))
             self.confidence_shifted = bool(arch.get("confidence_shifted", False))
         weights = arch.get("imagenet_weights")

@@ -135,6 +135,20 @@ def test_confidence_is_a_probability_that_falls_with_the_error_scale():
     assert torch.all((c >= 0) & (c <= 1)) and torch.all(c[:-1] > c[1:])
     head = ConfidenceHead(3)
     assert torch.allclose(head(torch.randn(1, 3, 8, 8)), torch.full((1, 1, 8, 8), 0.205), atol=1e-3)
+    # At half resolution: the same layers on the 2x2-averaged input, the scale resized back; on a
+    # uniform input, away from the borders, the same scale as at full resolution.
+    half = ConfidenceHead(3, stride=2)
+    with torch.no_grad():
+        half.net[0].weight.normal_(0, 0.3)
+        half.net[-1].weight.normal_(0, 0.3)
+        full = ConfidenceHead(3)
+        full.load_state_dict(half.state_dict())
+        uniform = torch.randn(1, 3, 1, 1).expand(1, 3, 32, 32).contiguous()
+        out = half(uniform)
+        assert out.shape == (1, 1, 32, 32) and float(half(torch.randn(1, 3, 32, 32)).std()) > 0
+        torch.testing.assert_close(out[..., 8:-8, 8:-8], full(uniform)[..., 8:-8, 8:-8])
+    with pytest.raises(ValueError, match="stride"):
+        ConfidenceHead(3, stride=3)
 
 
 @pytest.fixture(scope="module", params=["san_efficientnet_lite0_spn", "san_efficientnet_lite0_sel",
