@@ -100,6 +100,25 @@ def read_config(path: str | Path) -> ModelConfig:
     return ModelConfig.from_dict(json.loads(meta["depth_ros.config"]), str(path))
 
 
+def _grown(state: dict, model: DepthModel, own: dict, prefixes: tuple[str, ...]) -> dict:
+    """``state`` with each tensor under ``prefixes`` that ``model`` holds larger (same rank, no
+    side smaller) widened to the model's shape: the file's values in the leading slice, 0 beyond
+    in a parameter, the model's initial values (``own``, its state) beyond in a buffer. Any other
+    mismatch is left for the caller to report."""
+    params = dict(model.named_parameters())
+    out = dict(state)
+    for k, small in state.items():
+        big = own.get(k)
+        if not k.startswith(prefixes) or big is None or small.shape == big.shape:
+            continue
+        if small.dim() != big.dim() or any(a > b for a, b in zip(small.shape, big.shape)):
+            continue
+        merged = torch.zeros_like(big) if k in params else big.detach().clone()
+        merged[tuple(slice(0, n) for n in small.shape)] = small.to(merged.dtype)
+        out[k] = merged
+    return out
+
+
 def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...] = (),
                  grown_parts: tuple[str, ...] = ()) -> DepthModel:
     """Load the weights of the model file ``path`` into ``model`` (strictly: every key, every
@@ -123,16 +142,8 @@ def load_weights(model: DepthModel, path: str | Path, new_parts: tuple[str, ...]
         state = {k: v for k, v in state.items() if not k.startswith(tuple(new_parts))}
     missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
     missing = [k for k in missing if not k.startswith(tuple(new_parts))] if new_parts else missing
-    grown = tuple(grown_parts)
-    params = dict(model.named_parameters())
-    for k in list(state) if grown else ():
-        if k.startswith(grown) and k in own and state[k].shape != own[k].shape:
-            small, big = state[k], own[k]
-            if small.dim() != big.dim() or any(a > b for a, b in zip(small.shape, big.shape)):
-                continue   # reported below as a wrong shape
-            merged = torch.zeros_like(big) if k in params else big.detach().clone()
-            merged[tuple(slice(0, n) for n in small.shape)] = small.to(merged.dtype)
-            state[k] = merged
+    if grown_parts:
+        state = _grown(state, model, own, tuple(grown_parts))
     wrong = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}" for k in own
              if k in state and state[k].shape != own[k].shape]
     if missing or unexpected or wrong:

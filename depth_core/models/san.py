@@ -314,17 +314,15 @@ class SANEfficientNet(_SANModel):
         """The learned choice (``arch.selection``): candidates in log inverse depth are the fused
         estimate, the prior and the window fills (the prior where a window holds no point), and
         with ``mean_levels`` the pyramid mean of the measurements, the prior where no level holds
-        one (then also the fills' fallback);
-        a softmax per pixel from the image, its features and the candidates relative to the fused
-        estimate; measured pixels keep their measurement."""
+        one (then also the fills' fallback); a softmax per pixel from the image, its features and
+        the candidates relative to the fused estimate; measured pixels keep their measurement."""
         if image is None:
             raise ValueError(f"{self.config.name}: the selection needs the image")
         fills, valid = self.fills(scaled, mask)
-        log_fills = torch.log(torch.clamp(fills, min=1e-6)) - math.log(self.config.min_depth)
+        log_fills = self._log_inverse(fills)
         fallback = log_prior
         if self.means is not None:
-            log_scaled = torch.log(torch.clamp(scaled, min=1e-6)) - math.log(self.config.min_depth)
-            mean, mean_valid = self.means(log_scaled, mask)
+            mean, mean_valid = self.means(self._log_inverse(scaled), mask)
             fallback = mean_valid * mean + (1 - mean_valid) * log_prior
         log_fills = valid * log_fills + (1 - valid) * fallback
         candidates = torch.cat([fused, log_prior, log_fills], 1)
@@ -334,6 +332,10 @@ class SANEfficientNet(_SANModel):
             guide += [(fallback - fused) * has_points, mean_valid]
         chosen, _ = self.select(candidates, torch.cat(guide, 1))
         return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen)
+
+    def _log_inverse(self, scaled: torch.Tensor) -> torch.Tensor:
+        """Log inverse depth from ``min_depth / depth`` (the SAN's sparse values and the fills)."""
+        return torch.log(torch.clamp(scaled, min=1e-6)) - math.log(self.config.min_depth)
 
     def _clamp_log_inverse(self, x: torch.Tensor) -> torch.Tensor:
         """Log inverse depth within the model's depth range."""

@@ -46,8 +46,9 @@ def init_model(spec: str, model: str | None, model_args: dict,
     that ``model`` adds to the file's or replaces (a head of another shape): then ``model`` is built
     with the file's input settings and every tensor outside ``new_parts`` is loaded; those under
     them start at their initial values. ``grown_parts`` (``init_grow:``) lists those that ``model``
-    widens (channels added last): the file's values fill their leading slice, the rest starts at 0. Missing or
-    unexpected tensors and wrong shapes are listed by name."""
+    widens (channels added last): the file's values fill their leading slice
+    (:func:`~depth_core.models.checkpoint.load_weights`). Missing or unexpected tensors and wrong
+    shapes are listed by name."""
     path = resolve_init(spec)
     try:
         config: ModelConfig = read_config(path)

@@ -27,6 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .propagation import at_half_resolution
+
 __all__ = ["CandidateSelection", "PyramidMean", "WindowFills"]
 
 
@@ -94,11 +96,7 @@ class CandidateSelection(nn.Module):
             nn.init.zeros_(self.pixel.bias)
 
     def forward(self, candidates: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.stride == 1:
-            logits = self.head(guide)
-        else:
-            logits = F.interpolate(self.head(F.avg_pool2d(guide, 2)), scale_factor=2.0, mode="bilinear",
-                                   align_corners=False)
+        logits = self.head(guide) if self.stride == 1 else at_half_resolution(self.head, guide)
         if self.pixel is not None:
             logits = logits + self.pixel(guide)
         # The softmax over candidates written out: ONNX Runtime's Softmax on axis 1 transposes the

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["AffinityPropagation", "ConfidenceHead", "laplace_confidence", "neighbours"]
+__all__ = ["AffinityPropagation", "ConfidenceHead", "at_half_resolution", "laplace_confidence", "neighbours"]
 
 #: The eight neighbour offsets (dy, dx) of a 3x3 window, in a fixed order.
 OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
@@ -94,6 +94,12 @@ def laplace_confidence(scale: torch.Tensor, tolerance: float = 0.1) -> torch.Ten
     return 1 - torch.exp(-math.log1p(tolerance) / scale)
 
 
+def at_half_resolution(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``net`` on ``x`` averaged over 2x2 pixels, its output resized back bilinearly: a small head
+    at a quarter of the cost (H and W even)."""
+    return F.interpolate(net(F.avg_pool2d(x, 2)), scale_factor=2.0, mode="bilinear", align_corners=False)
+
+
 class ConfidenceHead(nn.Module):
     """Features [B,C,H,W] -> the Laplacian scale ``b`` [B,1,H,W] of the log-depth error, in
     ``[min_scale, inf)``."""
@@ -114,9 +120,5 @@ class ConfidenceHead(nn.Module):
         nn.init.constant_(self.net[-1].bias, math.log(math.expm1(0.2)))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        if self.stride == 1:
-            raw = self.net(features)
-        else:
-            raw = F.interpolate(self.net(F.avg_pool2d(features, 2)), scale_factor=2.0, mode="bilinear",
-                                align_corners=False)
+        raw = self.net(features) if self.stride == 1 else at_half_resolution(self.net, features)
         return F.softplus(raw) + self.min_scale
