@@ -14,6 +14,7 @@ from depth_core.data.augment import (
     augment_sample,
     block_sector,
     move_sparse,
+    precise_scan,
     sample_sparse,
 )
 from depth_core.data.training import MixedSampler, mixing_weights
@@ -141,6 +142,36 @@ def test_inputs_like_real_scans_ranges_rosette_blocked_sector_miscalibration_and
     assert (turned > 0).sum() > 0.5 * n_all and not np.array_equal(turned > 0, s["sparse_depth"] > 0)
     clean, _ = sample_sparse(s, SparseConfig(modes={"all": 1.0}), np.random.default_rng(5), "all")
     np.testing.assert_array_equal(clean, s["sparse_depth"])         # no corruption unless asked
+
+
+def test_precise_scan_takes_the_rendered_depth_at_the_scans_pixels():
+    s = _sample()
+    noisy = s["sparse_depth"] * np.where(s["sparse_depth"] > 0, 1.03, 1.0).astype(np.float32)  # 3 % off
+    s = dict(s, sparse_depth=noisy)
+    s["depth"][0, :] = np.nan                        # no rendered depth here: those points keep their value
+    points = noisy > 0
+    exact = precise_scan(s, SparseConfig(precise=1.0, precise_noise=0.0), np.random.default_rng(0))
+    assert ((exact["sparse_depth"] > 0) == points).all()   # the same pixels, only the values change
+    rendered = points & np.isfinite(s["depth"])
+    np.testing.assert_array_equal(exact["sparse_depth"][rendered], s["depth"][rendered])
+    np.testing.assert_array_equal(exact["sparse_depth"][points & ~rendered], noisy[points & ~rendered])
+    assert s["sparse_depth"] is noisy                # the input sample is untouched
+    rel = [np.abs(precise_scan(s, SparseConfig(precise=1.0, precise_noise=0.01), np.random.default_rng(i))
+                  ["sparse_depth"][rendered] / s["depth"][rendered] - 1).std() for i in range(6)]
+    assert 0 < min(rel) and max(rel) < 0.012 and max(rel) - min(rel) > 1e-3   # a noise level drawn per frame
+    rng = np.random.default_rng(3)
+    assert precise_scan(s, SparseConfig(), rng) is s and rng.uniform() == np.random.default_rng(3).uniform()
+    kept = sum(precise_scan(s, SparseConfig(precise=0.3), np.random.default_rng(i)) is s for i in range(200))
+    assert 110 < kept < 170                          # about 70 % of the scans left as the LiDAR gave them
+    # training sees it in the input and in the held-out points it is scored at
+    from depth_core.data.training import TrainingSet
+
+    still = AugmentConfig(crop=None, hflip=0.0, rotate_p=0.0, brightness=0.0, contrast=0.0, saturation=0.0,
+                          channel_swap=0.0)
+    item = TrainingSet([[s]], still, SparseConfig(modes={"all": 1.0}, precise=1.0, precise_noise=0.0),
+                       max_depth=80.0)[(0, 0, 0)]
+    for key in ("sparse_depth", "lidar"):
+        np.testing.assert_array_equal(item[key][0].numpy()[rendered], s["depth"][rendered])
 
 
 def test_mixing_draws_data_sets_in_proportion_to_k_over_k_i():
