@@ -80,6 +80,15 @@ class SparseConfig:
     #                                                   takes the rendered depth at its pixels, with up to
     precise_noise: float = 0.005                      # this much relative Gaussian noise (drawn per frame)
 
+    def __post_init__(self) -> None:
+        for name in ("blocked_sector", "miscalibration", "motion", "precise"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"sparse.{name} is a probability, in [0, 1]; got {value}")
+        if not 0.0 <= self.precise_noise <= 0.1:
+            raise ValueError(f"sparse.precise_noise is a relative noise in [0, 0.1] (a precise sensor); "
+                             f"got {self.precise_noise}")
+
 
 def _rescale(sample: dict, scale: float) -> dict:
     """Resize every map by ``scale``: the image anti-aliased, ground truth by nearest neighbour,

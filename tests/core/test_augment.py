@@ -172,6 +172,10 @@ def test_precise_scan_takes_the_rendered_depth_at_the_scans_pixels():
                        max_depth=80.0)[(0, 0, 0)]
     for key in ("sparse_depth", "lidar"):
         np.testing.assert_array_equal(item[key][0].numpy()[rendered], s["depth"][rendered])
+    with pytest.raises(ValueError, match="sparse.precise is a probability"):
+        SparseConfig(precise=1.5)
+    with pytest.raises(ValueError, match="sparse.precise_noise"):
+        SparseConfig(precise_noise=0.5)
 
 
 def test_mixing_draws_data_sets_in_proportion_to_k_over_k_i():
