@@ -64,6 +64,8 @@ class SparseConfig:
                                                  "sift": 0.0, "livox": 0.0, "none": 0.2})
     points: tuple[int, ...] = (200, 500)
     points_range: tuple[int, int] | None = None      # (low, high): a count drawn log-uniformly instead
+    points_from_scan: float = 0.0                     # probability: ``points`` drawn from the scan (its noise
+    #                                                   with it), not from the denser ground truth
     fraction: float = 0.2
     fraction_range: tuple[float, float] | None = None   # (low, high): a fraction drawn uniformly instead
     beam_keep_every: tuple[int, ...] = (2, 4)
@@ -81,7 +83,7 @@ class SparseConfig:
     precise_noise: float = 0.005                      # this much relative Gaussian noise (drawn per frame)
 
     def __post_init__(self) -> None:
-        for name in ("blocked_sector", "miscalibration", "motion", "precise"):
+        for name in ("blocked_sector", "miscalibration", "motion", "precise", "points_from_scan"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"sparse.{name} is a probability, in [0, 1]; got {value}")
@@ -282,8 +284,10 @@ def _pattern(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
     if mode == "all":
         return sparse.astype(np.float32), mode
     if mode == "points":
-        # N points drawn from the ground truth (SAN's NYUv2 protocol), else from the LiDAR
-        source = gt if (gt > 0).sum() > valid.sum() else sparse
+        # N points drawn from the ground truth (SAN's NYUv2 protocol), else from the LiDAR; with
+        # ``points_from_scan``, from the LiDAR as a sparse sensor gives them (its noise with them)
+        from_scan = bool(cfg.points_from_scan) and rng.uniform() < cfg.points_from_scan
+        source = gt if (gt > 0).sum() > valid.sum() and not from_scan else sparse
         idx = np.flatnonzero(source > 0)
         wanted = int(rng.choice(cfg.points)) if cfg.points_range is None else \
             round(np.exp(rng.uniform(np.log(cfg.points_range[0]), np.log(cfg.points_range[1]))))

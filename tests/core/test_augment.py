@@ -96,6 +96,10 @@ def test_sparse_policies():
     assert (sample_sparse(s, cfg, rng, "all")[0] > 0).sum() == n_all
     pts = sample_sparse(s, cfg, rng, "points")[0]
     assert (pts > 0).sum() in (200, 500) and np.isin(pts[pts > 0], s["depth"]).all()
+    noisy = dict(s, sparse_depth=s["sparse_depth"] * 1.01)   # a scan that differs from the truth
+    scan_pts = sample_sparse(noisy, SparseConfig(points=(200,), points_from_scan=1.0), rng, "points")[0]
+    assert (scan_pts > 0).sum() == 200 and np.isin(scan_pts[scan_pts > 0], noisy["sparse_depth"]).all()
+    assert not np.isin(scan_pts[scan_pts > 0], s["depth"]).any()
     frac = (sample_sparse(s, cfg, rng, "fraction")[0] > 0).sum() / n_all
     assert 0.1 < frac < 0.3
     beams = sample_sparse(s, SparseConfig(beam_keep_every=(4,)), rng, "beams")[0]
@@ -174,6 +178,8 @@ def test_precise_scan_takes_the_rendered_depth_at_the_scans_pixels():
         np.testing.assert_array_equal(item[key][0].numpy()[rendered], s["depth"][rendered])
     with pytest.raises(ValueError, match="sparse.precise is a probability"):
         SparseConfig(precise=1.5)
+    with pytest.raises(ValueError, match="sparse.points_from_scan is a probability"):
+        SparseConfig(points_from_scan=-0.1)
     with pytest.raises(ValueError, match="sparse.precise_noise"):
         SparseConfig(precise_noise=0.5)
 
