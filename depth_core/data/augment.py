@@ -229,7 +229,11 @@ def precise_scan(sample: dict, cfg: SparseConfig, rng: np.random.Generator) -> d
     LiDAR's range noise (0.5-4 cm, which on a surface 2 m away is 1-2 %). Where neighbouring
     measurements agree to within a few millimetres the nearest one is the best guess, where a
     noisy scan is better averaged; the completion learns both. Points with no rendered depth
-    keep their value. No random number is drawn when ``cfg.precise`` is 0."""
+    keep their value. No random number is drawn when ``cfg.precise`` is 0.
+
+    Meant for simulated data, whose ``depth`` is rendered: on a recorded frame set the ground
+    truth is itself measured (accumulated LiDAR, a depth camera), and this would only swap one
+    measurement for another."""
     if not cfg.precise or rng.uniform() >= cfg.precise:
         return sample
     sparse, gt = sample["sparse_depth"], sample["depth"]
