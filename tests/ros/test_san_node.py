@@ -351,7 +351,9 @@ def test_parameters_are_validated_and_inputs_are_subscribed_only_while_an_output
         assert depth, node.log
         probe.node.destroy_subscription(sub)
         assert inputs_subscribed(0), node.log                 # the last one left: the node unsubscribes
-        assert "subscribed to the camera and LiDAR inputs" in node.log and "unsubscribed from the inputs" in node.log
+        # It logs after it has unsubscribed, and its log reaches us through a pipe: wait for the line.
+        assert node.wait_for("unsubscribed from the inputs", 10), node.log
+        assert "subscribed to the camera and LiDAR inputs" in node.log
     finally:
         if player:
             player.stop()
