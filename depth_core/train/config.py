@@ -60,7 +60,8 @@ class TrainConfig:
     #                                   (model:, which may then differ from init's) grown from smaller weights,
     #                                   or with a part replaced
     init_grow: list = field(default_factory=list)  # prefixes whose tensors the model widens by channels added
-    #                                   last: the file's values fill the leading slice, the rest starts at 0
+    #                                   last: the file's values fill the leading slice; the rest of a parameter
+    #                                   starts at 0, of a buffer at its initial value (models.checkpoint.load_weights)
     data: list = field(default_factory=lambda: [DatasetConfig()])   # list of DatasetConfig
     val: DatasetConfig | None = None
     holdout: float = 0.0              # with no val set: hold the last share of each training sequence's frames,
