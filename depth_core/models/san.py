@@ -12,7 +12,7 @@ from torch import nn
 
 from .base import DepthModel
 from .config import ModelConfig
-from .layers.candidates import CandidateSelection, PyramidMean, WindowFills
+from .layers.candidates import CandidateSelection, GrowFill, PyramidMean, WindowFills
 from .layers.decoder import DepthDecoder
 from .layers.efficientnet import EfficientNetLite0, load_efficientnet_imagenet
 from .layers.packnet import Conv2D, InvDepth, PackLayerConv3d, ResidualBlock, UnpackLayerConv3d
@@ -195,7 +195,13 @@ class SANEfficientNet(_SANModel):
                 raise ValueError(f"{config.name}: arch.selection.mean_levels must be 1..6 (the network pads its "
                                  f"input to multiples of 32 = 2**5), got {levels}")
             self.means = PyramidMean(int(levels)) if levels else None
-            n = 2 + 2 * len(self.fills.reaches) + (self.means is not None)
+            # ``grow_steps``: one more candidate, the nearest measurement within that many pixels
+            # (GrowFill), the fills' fallback beyond; its guide channels come after the mean's.
+            steps = sel.get("grow_steps")
+            if steps and not levels:
+                raise ValueError(f"{config.name}: arch.selection.grow_steps needs mean_levels (its fallback)")
+            self.grow = GrowFill(int(steps)) if steps else None
+            n = 2 + 2 * len(self.fills.reaches) + (self.means is not None) + (self.grow is not None)
             self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2, n, hidden=int(sel.get("hidden", 16)),
                                              stride=int(sel.get("stride", 1)),
                                              first_kernel=int(sel.get("first_kernel", 3)),
@@ -315,14 +321,17 @@ class SANEfficientNet(_SANModel):
         estimate, the prior and the window fills (the prior where a window holds no point), and
         with ``mean_levels`` the pyramid mean of the measurements, the prior where no level holds
         one (then also the fills' fallback); a softmax per pixel from the image, its features and
-        the candidates relative to the fused estimate; measured pixels keep their measurement."""
+        the candidates relative to the fused estimate; measured pixels keep their measurement.
+        With ``grow_steps`` the last candidate is the nearest measurement within that many pixels
+        (the fallback beyond)."""
         if image is None:
             raise ValueError(f"{self.config.name}: the selection needs the image")
         fills, valid = self.fills(scaled, mask)
         log_fills = self._log_inverse(fills)
         fallback = log_prior
         if self.means is not None:
-            mean, mean_valid = self.means(self._log_inverse(scaled), mask)
+            measured = self._log_inverse(scaled)
+            mean, mean_valid = self.means(measured, mask)
             fallback = mean_valid * mean + (1 - mean_valid) * log_prior
         log_fills = valid * log_fills + (1 - valid) * fallback
         candidates = torch.cat([fused, log_prior, log_fills], 1)
@@ -330,6 +339,11 @@ class SANEfficientNet(_SANModel):
         if self.means is not None:
             candidates = torch.cat([candidates, fallback], 1)
             guide += [(fallback - fused) * has_points, mean_valid]
+        if self.grow is not None:
+            grown, grown_valid = self.grow(measured, mask)
+            grown = grown_valid * grown + (1 - grown_valid) * fallback
+            candidates = torch.cat([candidates, grown], 1)
+            guide += [(grown - fused) * has_points, grown_valid]
         chosen, _ = self.select(candidates, torch.cat(guide, 1))
         return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen)
 

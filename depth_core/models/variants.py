@@ -12,7 +12,8 @@ from .san import SANEfficientNet, SANPackNet, SANResNet
 from .structure_aware import StructureAware
 
 __all__ = ["decomposition", "densedepth", "fusanet", "san_efficientnet_lite0", "san_efficientnet_lite0_conf",
-           "san_efficientnet_lite0_sel", "san_efficientnet_lite0_selm", "san_efficientnet_lite0_spn", "san_packnet",
+           "san_efficientnet_lite0_sel", "san_efficientnet_lite0_selg", "san_efficientnet_lite0_selm",
+           "san_efficientnet_lite0_spn", "san_packnet",
            "san_resnet18", "san_resnet34", "structure_aware"]
 
 
@@ -141,3 +142,16 @@ def san_efficientnet_lite0_selm(**overrides) -> SANEfficientNet:
                                        "mean_levels": 6, "pixel": True},
                          "confidence": True, "confidence_shifted": True, "confidence_stride": 2}}
     return SANEfficientNet(_config("san_efficientnet_lite0_selm", defaults, overrides))
+
+
+@register_model
+def san_efficientnet_lite0_selg(**overrides) -> SANEfficientNet:
+    """``san_efficientnet_lite0_selm`` with one more candidate: the nearest measurement within 8
+    pixels, grown outwards ring by ring (:class:`~depth_core.models.layers.candidates.GrowFill`;
+    the pyramid mean beyond), which on a smooth surface measured precisely is the best
+    interpolation there is (docs/models/san_efficientnet_lite0_selg.md)."""
+    defaults = {**_LITE0,
+                "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1,
+                                       "mean_levels": 6, "pixel": True, "grow_steps": 8},
+                         "confidence": True, "confidence_shifted": True, "confidence_stride": 2}}
+    return SANEfficientNet(_config("san_efficientnet_lite0_selg", defaults, overrides))

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from depth_core.models import create_model
-from depth_core.models.layers.candidates import CandidateSelection, PyramidMean, WindowFills
+from depth_core.models.layers.candidates import CandidateSelection, GrowFill, PyramidMean, WindowFills
 
 
 def _brute_fills(scaled: np.ndarray, r: int):
@@ -81,6 +81,41 @@ def test_pyramid_mean_is_the_mean_of_the_nearest_window_that_holds_measurements(
         PyramidMean(4)(torch.zeros(1, 1, 12, 16), torch.zeros(1, 1, 12, 16))
     with pytest.raises(ValueError, match="mean_levels must be 1..6"):
         create_model("san_efficientnet_lite0_selm", arch={"selection": {"mean_levels": 7}})
+
+
+def test_grow_fill_is_the_nearest_measurement_within_its_steps():
+    rng = np.random.default_rng(5)
+    h, w, steps = 29, 37, 4
+    mask = (rng.uniform(size=(h, w)) < 0.03).astype(np.float32)
+    mask[18:, 22:] = 0                       # a hole wider than the steps reach
+    values = rng.uniform(-3, 1, (h, w)).astype(np.float32)   # unmeasured pixels hold values too: ignored
+    fill, valid = GrowFill(steps)(torch.from_numpy(values)[None, None], torch.from_numpy(mask)[None, None])
+    fill, valid = fill[0, 0].numpy(), valid[0, 0].numpy()
+    # City-block distance of every pixel to each measurement, by brute force.
+    ys, xs = np.nonzero(mask)
+    yy, xx = np.mgrid[:h, :w]
+    dist = np.abs(yy[..., None] - ys) + np.abs(xx[..., None] - xs)      # [h, w, points]
+    nearest = dist.min(-1)
+    assert np.array_equal(valid, (nearest <= steps).astype(np.float32)) and 0.3 < valid.mean() < 1
+    assert np.all(fill[valid == 0] == 0)
+    # Measured pixels keep their values; a pixel strictly nearer one measurement than any other
+    # holds exactly its value; where several are as near, the fill lies among theirs.
+    np.testing.assert_array_equal(fill[mask > 0], values[mask > 0])
+    ties = (dist == nearest[..., None]).sum(-1)
+    unique = (valid > 0) & (ties == 1)
+    owner = dist.argmin(-1)
+    np.testing.assert_allclose(fill[unique], values[ys, xs][owner[unique]], rtol=0, atol=1e-6)
+    point_values = values[ys, xs]
+    for y, x in zip(*np.nonzero((valid > 0) & (ties > 1))):
+        among = point_values[dist[y, x] == nearest[y, x]]
+        assert among.min() - 1e-6 <= fill[y, x] <= among.max() + 1e-6
+    # No points: nothing is valid.
+    fill, valid = GrowFill(2)(torch.ones(1, 1, 6, 6), torch.zeros(1, 1, 6, 6))
+    assert float(valid.max()) == 0 and float(fill.abs().max()) == 0
+    with pytest.raises(ValueError, match="steps"):
+        GrowFill(0)
+    with pytest.raises(ValueError, match="needs mean_levels"):
+        create_model("san_efficientnet_lite0_selg", arch={"selection": {"mean_levels": 0, "grow_steps": 8}})
 
 
 def test_selection_follows_the_image_across_a_depth_edge():

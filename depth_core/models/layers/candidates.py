@@ -29,7 +29,7 @@ from torch import nn
 
 from .propagation import at_half_resolution
 
-__all__ = ["CandidateSelection", "PyramidMean", "WindowFills"]
+__all__ = ["CandidateSelection", "GrowFill", "PyramidMean", "WindowFills"]
 
 
 class WindowFills(nn.Module):
@@ -148,3 +148,41 @@ class PyramidMean(nn.Module):
             mean = seen[level] * means[level] + (1 - seen[level]) * mean
             valid = torch.maximum(valid, seen[level])
         return mean, valid
+
+
+class GrowFill(nn.Module):
+    """``(values [B,1,H,W], mask [B,1,H,W]) -> (fill [B,1,H,W], valid [B,1,H,W])``: the measured
+    ``values`` grown outwards one ring of pixels per step, ``steps`` times: each step, every empty
+    pixel with measured or already filled 4-neighbours takes their mean. A pixel within
+    ``steps`` pixels (city-block distance) of a measurement then holds, in effect, the nearest
+    measurement (the mean of the nearest where several are as near); ``valid`` is 0 beyond (and
+    ``fill`` 0 there). Measured pixels keep their values.
+
+    Why a nearest-measurement fill, when the window fills already give the nearest foreground and
+    background within a few pixels: on a smooth surface measured precisely (the real kitchen's
+    depth camera) the *nearest* measurement is the best interpolation there is at a held-out
+    point, and neither extreme of a window is it. Scored alone at the network's resolution
+    (the shipped ``selm`` weights; ratios to classical at full resolution; the prior beyond
+    ``steps``) it gives 1.02x classical on kitchen beams32, where the best earlier candidate gave
+    1.19x, and 0.95x on the suite's mean (docs/models.md). The 4-neighbour growth beat the
+    8-neighbour one on every suite set (mean 0.95x against 0.99x).
+
+    One grouped 3x3 convolution and a few elementwise operations per step: it exports to one ONNX
+    graph."""
+
+    def __init__(self, steps: int = 8) -> None:
+        super().__init__()
+        if steps < 1:
+            raise ValueError(f"grow fill: need steps >= 1, got {steps}")
+        self.steps = int(steps)
+        cross = torch.tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+        self.register_buffer("kernel", cross.expand(2, 1, 3, 3).clone(), persistent=False)
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        fill, valid = values * mask, mask
+        for _ in range(self.steps):
+            total, count = F.conv2d(torch.cat([fill, valid], 1), self.kernel, padding=1, groups=2).split(1, dim=1)
+            grow = (1 - valid) * (count > 0).to(values.dtype)
+            fill = fill + grow * total / count.clamp(min=1.0)
+            valid = valid + grow
+        return fill, valid
