@@ -25,9 +25,10 @@ from ..geometry import (
     resize_sparse_depth,
     transform_points,
 )
+from .sparse_patterns import lidar_pattern_sparse
 
-__all__ = ["AugmentConfig", "SparseConfig", "augment_sample", "block_sector", "livox_pattern_sparse", "move_sparse",
-           "precise_scan", "sample_sparse"]
+__all__ = ["AugmentConfig", "SparseConfig", "augment_sample", "block_sector", "camera_scan", "livox_pattern_sparse",
+           "move_sparse", "precise_scan", "sample_sparse"]
 
 
 @dataclass
@@ -81,15 +82,27 @@ class SparseConfig:
     precise: float = 0.0                              # probability: the whole scan (input and held-out points)
     #                                                   takes the rendered depth at its pixels, with up to
     precise_noise: float = 0.005                      # this much relative Gaussian noise (drawn per frame)
+    camera_scan: float = 0.0                          # probability: the scan is a spinning LiDAR at the camera
+    camera_scan_beams: tuple[int, int] = (8, 40)      # centre with this many beams across the image (log-uniform),
+    camera_scan_azimuth_deg: tuple[float, float] = (0.1, 0.4)   # this azimuth step, sampled from the rendered
+    #                                                   depth with up to precise_noise of noise (camera_scan)
 
     def __post_init__(self) -> None:
-        for name in ("blocked_sector", "miscalibration", "motion", "precise", "points_from_scan"):
+        for name in ("blocked_sector", "miscalibration", "motion", "precise", "points_from_scan", "camera_scan"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"sparse.{name} is a probability, in [0, 1]; got {value}")
         if not 0.0 <= self.precise_noise <= 0.1:
             raise ValueError(f"sparse.precise_noise is a relative noise in [0, 0.1] (a precise sensor); "
                              f"got {self.precise_noise}")
+        low, high = self.camera_scan_beams
+        if not 1 <= low <= high:
+            raise ValueError(f"sparse.camera_scan_beams is (low, high) with 1 <= low <= high; "
+                             f"got {self.camera_scan_beams}")
+        low, high = self.camera_scan_azimuth_deg
+        if not 0 < low <= high:
+            raise ValueError(f"sparse.camera_scan_azimuth_deg is (low, high) with 0 < low <= high; "
+                             f"got {self.camera_scan_azimuth_deg}")
 
 
 def _rescale(sample: dict, scale: float) -> dict:
@@ -243,6 +256,37 @@ def precise_scan(sample: dict, cfg: SparseConfig, rng: np.random.Generator) -> d
     noisy = gt * (1.0 + sigma * rng.standard_normal(gt.shape))
     out = dict(sample)
     out["sparse_depth"] = np.where(use, noisy, sparse).astype(np.float32)
+    return out
+
+
+def camera_scan(sample: dict, cfg: SparseConfig, rng: np.random.Generator) -> dict:
+    """With probability ``cfg.camera_scan``, the sample's scan (and its ring map) replaced by a
+    spinning LiDAR at the camera's centre, sampled from the rendered depth
+    (:func:`~depth_core.data.sparse_patterns.lidar_pattern_sparse`): ``camera_scan_beams`` beams
+    spread over the image's height (drawn log-uniformly), an azimuth step drawn from
+    ``camera_scan_azimuth_deg``, a random firing phase, and a relative Gaussian noise of up to
+    ``cfg.precise_noise`` (drawn per frame).
+
+    Such a scan has no parallax and no range noise to speak of, and its rings are dense along the
+    row: what a depth camera subsampled, or a LiDAR mounted at the camera, gives, and how the
+    real kitchen's protocol makes its inputs. There the nearest measurement along a ring is
+    nearly exact and a smooth blend across rings is not; the simulated rigs' LiDARs, offset from
+    the camera and noisier, never show that. No random number is drawn when ``cfg.camera_scan``
+    is 0. Meant for simulated data, whose ``depth`` is rendered."""
+    if not cfg.camera_scan or rng.uniform() >= cfg.camera_scan:
+        return sample
+    low, high = cfg.camera_scan_beams
+    beams = round(np.exp(rng.uniform(np.log(low), np.log(high))))
+    step = float(rng.uniform(*cfg.camera_scan_azimuth_deg))
+    with np.errstate(invalid="ignore"):
+        depth = np.where(np.isfinite(sample["depth"]) & (sample["depth"] > 0), sample["depth"], 0)
+    sparse, ring = lidar_pattern_sparse(depth, sample["K"], beams, azimuth_step_deg=step,
+                                        azimuth_offset_deg=float(rng.uniform(0, step)))
+    sigma = rng.uniform(0.0, cfg.precise_noise)
+    noisy = sparse * (1.0 + sigma * rng.standard_normal(sparse.shape))
+    out = dict(sample)
+    out["sparse_depth"] = np.where(sparse > 0, noisy, 0).astype(np.float32)
+    out["ring"] = ring
     return out
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, Sampler
 
-from .augment import AugmentConfig, SparseConfig, augment_sample, precise_scan, sample_sparse
+from .augment import AugmentConfig, SparseConfig, augment_sample, camera_scan, precise_scan, sample_sparse
 from .io import DataFileError
 
 __all__ = ["MixedSampler", "TrainingSet", "collate", "mixing_weights"]
@@ -76,6 +76,7 @@ class TrainingSet(Dataset):
             return None
         rng = np.random.default_rng(seed)
         sample = augment_sample(sample, self.augment, rng)
+        sample = camera_scan(sample, self.sparse, rng)
         sample = precise_scan(sample, self.sparse, rng)
         sparse, mode = sample_sparse(sample, self.sparse, rng)
         depth = _finite_below(sample["depth"], self.max_depth)

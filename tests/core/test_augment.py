@@ -13,6 +13,7 @@ from depth_core.data.augment import (
     _rotate,
     augment_sample,
     block_sector,
+    camera_scan,
     move_sparse,
     precise_scan,
     sample_sparse,
@@ -189,6 +190,53 @@ def test_precise_scan_takes_the_rendered_depth_at_the_scans_pixels():
         SparseConfig(points_from_scan=-0.1)
     with pytest.raises(ValueError, match="sparse.precise_noise"):
         SparseConfig(precise_noise=0.5)
+
+
+def test_camera_scan_is_a_lidar_at_the_camera_sampled_from_the_rendered_depth():
+    s = _sample(h=60, w=120)
+    s["depth"][:, :8] = np.nan                       # no rendered depth here: no point
+    cfg = SparseConfig(camera_scan=1.0, camera_scan_beams=(12, 12), camera_scan_azimuth_deg=(0.5, 0.5),
+                       precise_noise=0.0)
+    out = camera_scan(s, cfg, np.random.default_rng(0))
+    scan, ring = out["sparse_depth"], out["ring"]
+    points = scan > 0
+    np.testing.assert_array_equal(scan[points], s["depth"][points])       # exact, without noise
+    assert not points[:, :8].any() and ((ring >= 0) == points).all()
+    assert sorted(np.unique(ring[points])) == list(range(12))             # 12 rings, all in the image
+    # A ring is dense along the row: the middle rings have a point in nearly every one of the 112
+    # columns with depth (0.5 deg is under a pixel near the axis at f = 50; the outer rings curve out
+    # of this wide view).
+    assert all(np.unique(np.nonzero(ring == b)[1]).size >= 100 for b in range(3, 10))
+    assert s["sparse_depth"] is not scan and s.get("ring") is not ring  # the input sample is untouched
+    scans = [camera_scan(s, SparseConfig(camera_scan=1.0, precise_noise=0.01), np.random.default_rng(i))
+             ["sparse_depth"] for i in range(6)]
+    rel = [(r[r > 0] / s["depth"][r > 0] - 1).std() for r in scans]
+    assert max(rel) <= 0.011 and max(rel) - min(rel) > 1e-3               # a noise level drawn per frame
+    counts = {len(np.unique(camera_scan(s, SparseConfig(camera_scan=1.0), np.random.default_rng(i))["ring"])) - 1
+              for i in range(20)}
+    assert min(counts) >= 8 and max(counts) <= 40 and len(counts) > 5     # beams drawn from (8, 40)
+    rng = np.random.default_rng(3)
+    assert camera_scan(s, SparseConfig(), rng) is s and rng.uniform() == np.random.default_rng(3).uniform()
+    kept = sum(camera_scan(s, SparseConfig(camera_scan=0.3), np.random.default_rng(i)) is s for i in range(200))
+    assert 110 < kept < 170
+    # Training takes its input from it and is scored at the rest of it; its rings feed the beams mode.
+    from depth_core.data.training import TrainingSet
+
+    still = AugmentConfig(crop=None, hflip=0.0, rotate_p=0.0, brightness=0.0, contrast=0.0, saturation=0.0,
+                          channel_swap=0.0)
+    item = TrainingSet([[s]], still, SparseConfig(modes={"beams": 1.0}, beam_keep_every=(2,), camera_scan=1.0,
+                                                   camera_scan_beams=(12, 12), precise_noise=0.0),
+                       max_depth=80.0)[(0, 0, 0)]
+    lidar, given = item["lidar"][0].numpy(), item["sparse_depth"][0].numpy()
+    assert item["sparse_mode"] == "beams" and 0.3 < (given > 0).sum() / (lidar > 0).sum() < 0.7
+    np.testing.assert_array_equal(lidar[lidar > 0], s["depth"][lidar > 0])
+    assert ((given > 0) <= (lidar > 0)).all()
+    with pytest.raises(ValueError, match="sparse.camera_scan is a probability"):
+        SparseConfig(camera_scan=2.0)
+    with pytest.raises(ValueError, match="camera_scan_beams"):
+        SparseConfig(camera_scan_beams=(10, 5))
+    with pytest.raises(ValueError, match="camera_scan_azimuth_deg"):
+        SparseConfig(camera_scan_azimuth_deg=(0.0, 0.2))
 
 
 def test_mixing_draws_data_sets_in_proportion_to_k_over_k_i():

@@ -162,10 +162,9 @@ class GrowFill(nn.Module):
     background within a few pixels: on a smooth surface measured precisely (the real kitchen's
     depth camera) the *nearest* measurement is the best interpolation there is at a held-out
     point, and neither extreme of a window is it. Scored alone at the network's resolution
-    (the shipped ``selm`` weights; ratios to classical at full resolution; the prior beyond
-    ``steps``) it gives 1.02x classical on kitchen beams32, where the best earlier candidate gave
-    1.19x, and 0.95x on the suite's mean (docs/models.md). The 4-neighbour growth beat the
-    8-neighbour one on every suite set (mean 0.95x against 0.99x).
+    (ratios to classical at full resolution; the prior beyond ``steps``) it gives 1.03x classical
+    on kitchen beams32, where the best earlier candidate gave 1.19x, and 0.94x on the simulated
+    suite (docs/models.md). The 4-neighbour growth beat the 8-neighbour one there (1.01x).
 
     One grouped 3x3 convolution and a few elementwise operations per step: it exports to one ONNX
     graph."""
