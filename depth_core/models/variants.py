@@ -146,12 +146,12 @@ def san_efficientnet_lite0_selm(**overrides) -> SANEfficientNet:
 
 @register_model
 def san_efficientnet_lite0_selg(**overrides) -> SANEfficientNet:
-    """``san_efficientnet_lite0_selm`` with one more candidate: the nearest measurement within 8
+    """``san_efficientnet_lite0_selm`` with one more candidate: the nearest measurement within 4
     pixels, grown outwards ring by ring (:class:`~depth_core.models.layers.candidates.GrowFill`;
     the pyramid mean beyond), which on a smooth surface measured precisely is the best
     interpolation there is (docs/models/san_efficientnet_lite0_selg.md)."""
     defaults = {**_LITE0,
                 "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1,
-                                       "mean_levels": 6, "pixel": True, "grow_steps": 8},
+                                       "mean_levels": 6, "pixel": True, "grow_steps": 4},
                          "confidence": True, "confidence_shifted": True, "confidence_stride": 2}}
     return SANEfficientNet(_config("san_efficientnet_lite0_selg", defaults, overrides))
