@@ -143,10 +143,11 @@ class SANEfficientNet(_SANModel):
     ``arch.confidence_shifted`` (``san_efficientnet_lite0_conf`` and the default) the head sees the
     completion's change from the network's *scale-shifted* estimate, so that a camera-only scale
     error, the same over the whole image, does not read as a local correction. With
-    ``arch.selection`` (``san_efficientnet_lite0_sel``, and the default,
-    ``san_efficientnet_lite0_selm``) the fused estimate is finished by a learned choice, per pixel,
-    among it, the prior, the nearest and farthest measurements within a few pixels and (``selm``)
-    the pyramid mean of the measurements (:mod:`~depth_core.models.layers.candidates`).
+    ``arch.selection`` (``san_efficientnet_lite0_sel``, ``san_efficientnet_lite0_selm`` and the
+    default, ``san_efficientnet_lite0_selg``) the fused estimate is finished by a learned choice, per
+    pixel, among it, the prior, the nearest and farthest measurements within a few pixels, (``selm``)
+    the pyramid mean of the measurements and (``selg``) the nearest measurement
+    (:mod:`~depth_core.models.layers.candidates`).
 
     Images are normalised as the ImageNet checkpoint expects: ``(255 x - 127) / 128``.
     """
@@ -198,6 +199,8 @@ class SANEfficientNet(_SANModel):
             # ``grow_steps``: one more candidate, the nearest measurement within that many pixels
             # (GrowFill), the fills' fallback beyond; its guide channels come after the mean's.
             steps = sel.get("grow_steps")
+            if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+                raise ValueError(f"{config.name}: arch.selection.grow_steps must be a whole number >= 1, got {steps!r}")
             if steps and not levels:
                 raise ValueError(f"{config.name}: arch.selection.grow_steps needs mean_levels (its fallback)")
             self.grow = GrowFill(int(steps)) if steps else None
@@ -329,8 +332,8 @@ class SANEfficientNet(_SANModel):
         fills, valid = self.fills(scaled, mask)
         log_fills = self._log_inverse(fills)
         fallback = log_prior
+        measured = self._log_inverse(scaled)
         if self.means is not None:
-            measured = self._log_inverse(scaled)
             mean, mean_valid = self.means(measured, mask)
             fallback = mean_valid * mean + (1 - mean_valid) * log_prior
         log_fills = valid * log_fills + (1 - valid) * fallback

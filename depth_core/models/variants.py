@@ -135,8 +135,8 @@ def san_efficientnet_lite0_selm(**overrides) -> SANEfficientNet:
     measurements over six levels (:class:`~depth_core.models.layers.candidates.PyramidMean`),
     which is also what a window fill falls back to where its window holds no point, in place of
     the push-pull prior; a 1x1 layer on the full-resolution guide whose logits add to the
-    half-resolution head's; and its confidence head at half resolution. The package's default
-    model (docs/models/san_efficientnet_lite0_selm.md)."""
+    half-resolution head's; and its confidence head at half resolution. The default before
+    ``san_efficientnet_lite0_selg`` (docs/models/san_efficientnet_lite0_selm.md)."""
     defaults = {**_LITE0,
                 "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1,
                                        "mean_levels": 6, "pixel": True},

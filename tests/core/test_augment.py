@@ -195,6 +195,8 @@ def test_precise_scan_takes_the_rendered_depth_at_the_scans_pixels():
 def test_camera_scan_is_a_lidar_at_the_camera_sampled_from_the_rendered_depth():
     s = _sample(h=60, w=120)
     s["depth"][:, :8] = np.nan                       # no rendered depth here: no point
+    scan_before, ring_before = s["sparse_depth"], s["ring"]
+    copies = scan_before.copy(), ring_before.copy()
     cfg = SparseConfig(camera_scan=1.0, camera_scan_beams=(12, 12), camera_scan_azimuth_deg=(0.5, 0.5),
                        precise_noise=0.0)
     out = camera_scan(s, cfg, np.random.default_rng(0))
@@ -207,7 +209,9 @@ def test_camera_scan_is_a_lidar_at_the_camera_sampled_from_the_rendered_depth():
     # columns with depth (0.5 deg is under a pixel near the axis at f = 50; the outer rings curve out
     # of this wide view).
     assert all(np.unique(np.nonzero(ring == b)[1]).size >= 100 for b in range(3, 10))
-    assert s["sparse_depth"] is not scan and s.get("ring") is not ring  # the input sample is untouched
+    assert s["sparse_depth"] is scan_before and s["ring"] is ring_before    # the input sample is untouched
+    np.testing.assert_array_equal(scan_before, copies[0])
+    np.testing.assert_array_equal(ring_before, copies[1])
     scans = [camera_scan(s, SparseConfig(camera_scan=1.0, precise_noise=0.01), np.random.default_rng(i))
              ["sparse_depth"] for i in range(6)]
     rel = [(r[r > 0] / s["depth"][r > 0] - 1).std() for r in scans]

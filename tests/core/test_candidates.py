@@ -91,6 +91,7 @@ def test_grow_fill_is_the_nearest_measurement_within_its_steps():
     values = rng.uniform(-3, 1, (h, w)).astype(np.float32)   # unmeasured pixels hold values too: ignored
     fill, valid = GrowFill(steps)(torch.from_numpy(values)[None, None], torch.from_numpy(mask)[None, None])
     fill, valid = fill[0, 0].numpy(), valid[0, 0].numpy()
+    fill_ref = fill.copy()
     # City-block distance of every pixel to each measurement, by brute force.
     ys, xs = np.nonzero(mask)
     yy, xx = np.mgrid[:h, :w]
@@ -114,6 +115,18 @@ def test_grow_fill_is_the_nearest_measurement_within_its_steps():
     assert float(valid.max()) == 0 and float(fill.abs().max()) == 0
     with pytest.raises(ValueError, match="steps"):
         GrowFill(0)
+    # Batches are filled each on its own, and half precision (a TensorRT FP16 engine's) gives the same.
+    pair = torch.stack([torch.from_numpy(values), torch.from_numpy(values[::-1].copy())])[:, None]
+    masks = torch.stack([torch.from_numpy(mask), torch.from_numpy(mask[::-1].copy())])[:, None]
+    both, both_valid = GrowFill(steps)(pair, masks)
+    np.testing.assert_array_equal(both[0, 0].numpy(), fill_ref)
+    second, _ = GrowFill(steps)(pair[1:], masks[1:])
+    np.testing.assert_array_equal(both[1:].numpy(), second.numpy())
+    half, half_valid = GrowFill(steps)(pair.half(), masks.half())
+    assert torch.equal(half_valid.float(), both_valid)
+    np.testing.assert_allclose(half.float().numpy(), both.numpy(), atol=5e-3)
+    with pytest.raises(ValueError, match="grow_steps must be a whole number"):
+        create_model("san_efficientnet_lite0_selg", arch={"selection": {"mean_levels": 6, "grow_steps": 2.5}})
     with pytest.raises(ValueError, match="needs mean_levels"):
         create_model("san_efficientnet_lite0_selg", arch={"selection": {"mean_levels": 0, "grow_steps": 8}})
 

@@ -154,9 +154,10 @@ class GrowFill(nn.Module):
     """``(values [B,1,H,W], mask [B,1,H,W]) -> (fill [B,1,H,W], valid [B,1,H,W])``: the measured
     ``values`` grown outwards one ring of pixels per step, ``steps`` times: each step, every empty
     pixel with measured or already filled 4-neighbours takes their mean. A pixel within
-    ``steps`` pixels (city-block distance) of a measurement then holds, in effect, the nearest
-    measurement (the mean of the nearest where several are as near); ``valid`` is 0 beyond (and
-    ``fill`` 0 there). Measured pixels keep their values.
+    ``steps`` pixels (city-block distance) of a measurement then holds the nearest measurement
+    where one is nearer than all others, and a blend of the nearest where several are as near
+    (weighted by the paths the growth took); ``valid`` is 0 beyond (and ``fill`` 0 there).
+    Measured pixels keep their values.
 
     Why a nearest-measurement fill, when the window fills already give the nearest foreground and
     background within a few pixels: on a smooth surface measured precisely (the real kitchen's
@@ -180,7 +181,8 @@ class GrowFill(nn.Module):
     def forward(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fill, valid = values * mask, mask
         for _ in range(self.steps):
-            total, count = F.conv2d(torch.cat([fill, valid], 1), self.kernel, padding=1, groups=2).split(1, dim=1)
+            total, count = F.conv2d(torch.cat([fill, valid], 1), self.kernel.to(values.dtype), padding=1,
+                                    groups=2).split(1, dim=1)
             grow = (1 - valid) * (count > 0).to(values.dtype)
             fill = fill + grow * total / count.clamp(min=1.0)
             valid = valid + grow
