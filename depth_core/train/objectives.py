@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..losses import laplace_nll, log_l1, multiscale_silog, scale_loss, valid_depth_mask
+from ..losses import held_out_log_error, laplace_nll, log_l1, multiscale_silog, scale_loss, valid_depth_mask
 from ..losses.decomposition import decomposition_losses
 from ..losses.densedepth import densedepth_loss
 from ..losses.fusanet import SCALE_WEIGHTS, depth_confidence_loss, normalized_hessian_loss, sparse_loss
@@ -66,6 +66,16 @@ def _logl1_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.
     """The completion's log-depth error on dense ground truth plus, as its own mean, at the
     scan's points held out of the input (the protocol it is scored by)."""
     return log_l1(outputs["completion"]["depth"], batch["depth"], batch.get("lidar"), batch.get("sparse"))
+
+
+@register_loss("logrel_completion")
+def _logrel_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    """The log of each sample's mean log-depth error at its held-out scan points (0 without a
+    scan): a relative error, so that precise scans, whose errors are small, count as much as noisy
+    ones (:func:`~depth_core.losses.held_out_log_error`)."""
+    if batch.get("lidar") is None:
+        return outputs["completion"]["depth"].sum() * 0
+    return held_out_log_error(outputs["completion"]["depth"], batch["lidar"], batch["sparse"])
 
 
 @register_loss("confidence_completion")

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from depth_core.losses import multiscale_silog, san_loss, silog_loss
+from depth_core.losses import held_out_log_error, multiscale_silog, san_loss, silog_loss
 
 
 def test_silog_matches_equation_3_by_hand():
@@ -61,3 +61,27 @@ def test_scale_loss_measures_the_global_scale_error_only():
     assert float(scale_loss(wobble, gt)) == pytest.approx(0.0, abs=1e-5)
     mask = torch.zeros_like(gt, dtype=torch.bool)
     assert float(scale_loss(gt * 3, gt, mask)) == 0.0   # no valid pixel: no loss
+
+
+def test_held_out_log_error_weighs_each_sample_by_its_own_error():
+    lidar = torch.zeros(2, 1, 4, 6)
+    lidar[:, :, 1, :] = 10.0                        # a ring of 6 points per sample
+    sparse = torch.zeros_like(lidar)
+    sparse[:, :, 1, :2] = 10.0                      # 2 given as input, 4 held out
+    factor = torch.tensor([1.005, 1.05]).view(2, 1, 1, 1)   # 0.5 % and 5 % off everywhere
+    depth = (torch.full_like(lidar, 7.0) * factor).requires_grad_(True)
+    depth.data[:, :, 1, :] = 10.0 * factor.view(2, 1, 1)
+    depth.data[:, :, 1, :2] = 99.0                  # the input points' own values are not scored
+    loss = held_out_log_error(depth, lidar, sparse)
+    expected = (math.log(1e-3 + math.log(1.005)) + math.log(1e-3 + math.log(1.05))) / 2
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
+    loss.backward()
+    g = depth.grad[:, 0, 1, 2:].abs().mean(1)       # per sample, at its held-out points
+    assert float(g[0] / g[1]) == pytest.approx((1e-3 + math.log(1.05)) / (1e-3 + math.log(1.005)) * 1.05 / 1.005,
+                                               rel=1e-4)   # the precise sample pulls ~9x harder
+    assert float(depth.grad[:, 0, 1, :2].abs().max()) == 0 and float(depth.grad[:, 0, 0].abs().max()) == 0
+    # A sample without held-out points is left out; none at all gives 0 with a gradient.
+    sparse[1] = lidar[1]
+    assert float(held_out_log_error(depth, lidar, sparse)) == pytest.approx(math.log(1e-3 + math.log(1.005)), rel=1e-5)
+    zero = held_out_log_error(depth, lidar, lidar.clone())
+    assert float(zero) == 0 and zero.requires_grad
