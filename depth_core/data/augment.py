@@ -235,6 +235,13 @@ def _mismatch(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(out[:, ::-1] if rng.uniform() < 0.5 else out)
 
 
+def _relative_noise(values: np.ndarray, max_noise: float, rng: np.random.Generator) -> np.ndarray:
+    """``values`` times ``1 + sigma * N(0, 1)`` per pixel, ``sigma`` drawn once from [0, max_noise]
+    (a precise sensor's noise level, per frame)."""
+    sigma = rng.uniform(0.0, max_noise)
+    return values * (1.0 + sigma * rng.standard_normal(values.shape))
+
+
 def precise_scan(sample: dict, cfg: SparseConfig, rng: np.random.Generator) -> dict:
     """With probability ``cfg.precise``, the sample's scan as a precise sensor measures it (a depth
     camera, a short-range solid-state LiDAR): each point takes the rendered depth at its pixel,
@@ -250,10 +257,9 @@ def precise_scan(sample: dict, cfg: SparseConfig, rng: np.random.Generator) -> d
     if not cfg.precise or rng.uniform() >= cfg.precise:
         return sample
     sparse, gt = sample["sparse_depth"], sample["depth"]
-    sigma = rng.uniform(0.0, cfg.precise_noise)
     with np.errstate(invalid="ignore"):
         use = (sparse > 0) & np.isfinite(gt) & (gt > 0)
-    noisy = gt * (1.0 + sigma * rng.standard_normal(gt.shape))
+    noisy = _relative_noise(gt, cfg.precise_noise, rng)
     out = dict(sample)
     out["sparse_depth"] = np.where(use, noisy, sparse).astype(np.float32)
     return out
@@ -278,12 +284,10 @@ def camera_scan(sample: dict, cfg: SparseConfig, rng: np.random.Generator) -> di
     low, high = cfg.camera_scan_beams
     beams = round(np.exp(rng.uniform(np.log(low), np.log(high))))
     step = float(rng.uniform(*cfg.camera_scan_azimuth_deg))
-    with np.errstate(invalid="ignore"):
-        depth = np.where(np.isfinite(sample["depth"]) & (sample["depth"] > 0), sample["depth"], 0)
-    sparse, ring = lidar_pattern_sparse(depth, sample["K"], beams, azimuth_step_deg=step,
+    # The pattern places a point only where the depth is finite and positive.
+    sparse, ring = lidar_pattern_sparse(sample["depth"], sample["K"], beams, azimuth_step_deg=step,
                                         azimuth_offset_deg=float(rng.uniform(0, step)))
-    sigma = rng.uniform(0.0, cfg.precise_noise)
-    noisy = sparse * (1.0 + sigma * rng.standard_normal(sparse.shape))
+    noisy = _relative_noise(sparse, cfg.precise_noise, rng)
     out = dict(sample)
     out["sparse_depth"] = np.where(sparse > 0, noisy, 0).astype(np.float32)
     out["ring"] = ring

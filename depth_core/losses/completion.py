@@ -16,6 +16,12 @@ def held_out_mask(lidar: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
     return valid_depth_mask(lidar) & ~(sparse > 0)
 
 
+def _log_error(depth: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``|log depth - log target|`` per pixel (the target floored at 1 mm; anything where it is
+    missing is masked by the caller)."""
+    return (torch.log(depth) - torch.log(target.clamp(min=1e-3))).abs()
+
+
 def _mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """The mean of ``x`` where ``mask``; whatever ``x`` holds elsewhere (inf, NaN) is ignored."""
     return torch.where(mask, x, torch.zeros_like(x)).sum() / mask.sum().clamp(min=1)
@@ -27,10 +33,10 @@ def log_l1(depth: torch.Tensor, gt: torch.Tensor, lidar: torch.Tensor | None = N
     mean at the held-out points of ``lidar`` against the LiDAR's own values (what the
     held-out protocol scores)."""
     valid = valid_depth_mask(gt)
-    loss = _mean((torch.log(depth) - torch.log(gt.clamp(min=1e-3))).abs(), valid)
+    loss = _mean(_log_error(depth, gt), valid)
     if lidar is not None and held_out_weight:
         held = held_out_mask(lidar, sparse)
-        loss = loss + held_out_weight * _mean((torch.log(depth) - torch.log(lidar.clamp(min=1e-3))).abs(), held)
+        loss = loss + held_out_weight * _mean(_log_error(depth, lidar), held)
     return loss
 
 
@@ -45,7 +51,7 @@ def held_out_log_error(depth: torch.Tensor, lidar: torch.Tensor, sparse: torch.T
     mean lets the noisy, large errors decide. ``floor`` (0.1 %) keeps an exact sample from
     dominating."""
     held = held_out_mask(lidar, sparse)
-    err = torch.where(held, (torch.log(depth) - torch.log(lidar.clamp(min=1e-3))).abs(), torch.zeros_like(depth))
+    err = torch.where(held, _log_error(depth, lidar), torch.zeros_like(depth))
     count = held.flatten(1).sum(1)
     per_sample = err.flatten(1).sum(1) / count.clamp(min=1)
     has = count > 0

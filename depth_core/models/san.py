@@ -203,7 +203,7 @@ class SANEfficientNet(_SANModel):
                 raise ValueError(f"{config.name}: arch.selection.grow_steps must be a whole number >= 1, got {steps!r}")
             if steps and not levels:
                 raise ValueError(f"{config.name}: arch.selection.grow_steps needs mean_levels (its fallback)")
-            self.grow = GrowFill(int(steps)) if steps else None
+            self.grow = GrowFill(steps) if steps else None
             n = 2 + 2 * len(self.fills.reaches) + (self.means is not None) + (self.grow is not None)
             self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2, n, hidden=int(sel.get("hidden", 16)),
                                              stride=int(sel.get("stride", 1)),
@@ -332,8 +332,8 @@ class SANEfficientNet(_SANModel):
         fills, valid = self.fills(scaled, mask)
         log_fills = self._log_inverse(fills)
         fallback = log_prior
-        measured = self._log_inverse(scaled)
-        if self.means is not None:
+        if self.means is not None:    # always with ``grow`` (checked in __init__), which reuses ``measured``
+            measured = self._log_inverse(scaled)
             mean, mean_valid = self.means(measured, mask)
             fallback = mean_valid * mean + (1 - mean_valid) * log_prior
         log_fills = valid * log_fills + (1 - valid) * fallback

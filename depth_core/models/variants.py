@@ -129,6 +129,11 @@ def san_efficientnet_lite0_sel(**overrides) -> SANEfficientNet:
     return SANEfficientNet(_config("san_efficientnet_lite0_sel", defaults, overrides))
 
 
+_SELM_ARCH = {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1,
+                             "mean_levels": 6, "pixel": True},
+              "confidence": True, "confidence_shifted": True, "confidence_stride": 2}
+
+
 @register_model
 def san_efficientnet_lite0_selm(**overrides) -> SANEfficientNet:
     """``san_efficientnet_lite0_sel`` with one more candidate: the pyramid mean of the
@@ -137,10 +142,7 @@ def san_efficientnet_lite0_selm(**overrides) -> SANEfficientNet:
     the push-pull prior; a 1x1 layer on the full-resolution guide whose logits add to the
     half-resolution head's; and its confidence head at half resolution. The default before
     ``san_efficientnet_lite0_selg`` (docs/models/san_efficientnet_lite0_selm.md)."""
-    defaults = {**_LITE0,
-                "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1,
-                                       "mean_levels": 6, "pixel": True},
-                         "confidence": True, "confidence_shifted": True, "confidence_stride": 2}}
+    defaults = {**_LITE0, "arch": _SELM_ARCH}
     return SANEfficientNet(_config("san_efficientnet_lite0_selm", defaults, overrides))
 
 
@@ -150,8 +152,5 @@ def san_efficientnet_lite0_selg(**overrides) -> SANEfficientNet:
     pixels, grown outwards ring by ring (:class:`~depth_core.models.layers.candidates.GrowFill`;
     the pyramid mean beyond), which on a smooth surface measured precisely is the best
     interpolation there is (docs/models/san_efficientnet_lite0_selg.md)."""
-    defaults = {**_LITE0,
-                "arch": {"selection": {"reaches": [1, 2, 4, 8], "hidden": 16, "stride": 2, "first_kernel": 1,
-                                       "mean_levels": 6, "pixel": True, "grow_steps": 4},
-                         "confidence": True, "confidence_shifted": True, "confidence_stride": 2}}
+    defaults = {**_LITE0, "arch": {**_SELM_ARCH, "selection": {**_SELM_ARCH["selection"], "grow_steps": 4}}}
     return SANEfficientNet(_config("san_efficientnet_lite0_selg", defaults, overrides))
