@@ -12,7 +12,7 @@ from torch import nn
 
 from .base import DepthModel
 from .config import ModelConfig
-from .layers.candidates import CandidateSelection, GrowFill, PyramidMean, WindowFills
+from .layers.candidates import CandidateSelection, GrowFill, PyramidMean, ScanNoise, WindowFills
 from .layers.decoder import DepthDecoder
 from .layers.efficientnet import EfficientNetLite0, load_efficientnet_imagenet
 from .layers.packnet import Conv2D, InvDepth, PackLayerConv3d, ResidualBlock, UnpackLayerConv3d
@@ -204,8 +204,14 @@ class SANEfficientNet(_SANModel):
             if steps and not levels:
                 raise ValueError(f"{config.name}: arch.selection.grow_steps needs mean_levels (its fallback)")
             self.grow = GrowFill(steps) if steps else None
+            # ``noise_guide``: three more guide channels, last, that say per frame how much the
+            # measurements disagree with their neighbours (ScanNoise): a precise sensor's scan
+            # wants the nearest measurement, a noisy one an average.
+            self.noise = ScanNoise() if sel.get("noise_guide", False) else None
             n = 2 + 2 * len(self.fills.reaches) + (self.means is not None) + (self.grow is not None)
-            self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2, n, hidden=int(sel.get("hidden", 16)),
+            extra = 3 if self.noise is not None else 0
+            self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2 + extra, n,
+                                             hidden=int(sel.get("hidden", 16)),
                                              stride=int(sel.get("stride", 1)),
                                              first_kernel=int(sel.get("first_kernel", 3)),
                                              pixel=bool(sel.get("pixel", False)))
@@ -326,7 +332,7 @@ class SANEfficientNet(_SANModel):
         one (then also the fills' fallback); a softmax per pixel from the image, its features and
         the candidates relative to the fused estimate; measured pixels keep their measurement.
         With ``grow_steps`` the last candidate is the nearest measurement within that many pixels
-        (the fallback beyond)."""
+        (the fallback beyond); with ``noise_guide`` the head also reads the frame's scan noise."""
         if image is None:
             raise ValueError(f"{self.config.name}: the selection needs the image")
         fills, valid = self.fills(scaled, mask)
@@ -347,6 +353,9 @@ class SANEfficientNet(_SANModel):
             grown = grown_valid * grown + (1 - grown_valid) * fallback
             candidates = torch.cat([candidates, grown], 1)
             guide += [(grown - fused) * has_points, grown_valid]
+        if self.noise is not None:
+            noise = self.noise(self._log_inverse(scaled) if self.means is None else measured, mask)
+            guide.append(noise * torch.ones_like(mask))
         chosen, _ = self.select(candidates, torch.cat(guide, 1))
         return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen)
 

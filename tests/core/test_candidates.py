@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from depth_core.models import create_model
-from depth_core.models.layers.candidates import CandidateSelection, GrowFill, PyramidMean, WindowFills
+from depth_core.models.layers.candidates import CandidateSelection, GrowFill, PyramidMean, ScanNoise, WindowFills
 
 
 def _brute_fills(scaled: np.ndarray, r: int):
@@ -129,6 +129,51 @@ def test_grow_fill_is_the_nearest_measurement_within_its_steps():
         create_model("san_efficientnet_lite0_selg", arch={"selection": {"mean_levels": 6, "grow_steps": 2.5}})
     with pytest.raises(ValueError, match="needs mean_levels"):
         create_model("san_efficientnet_lite0_selg", arch={"selection": {"mean_levels": 0, "grow_steps": 8}})
+
+
+def test_scan_noise_measures_how_far_measurements_stray_from_their_neighbours():
+    rng = np.random.default_rng(7)
+    h, w = 24, 40
+    plane = 0.5 - 0.02 * np.mgrid[:h, :w][0].astype(np.float32)   # log inverse depth of a ground plane
+    rows = np.zeros((h, w), np.float32)
+    rows[2::6, :] = 1                                    # a dense-along-the-row scan, rows 6 px apart
+    noise = ScanNoise()
+
+    def t(a):
+        return torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
+
+    # A noiseless plane: every pixel within `smooth` of its neighbours' mean, the level at its floor.
+    exists, share, level = noise(t(plane), t(rows))[0, :, 0, 0].tolist()
+    assert exists == 1 and share == pytest.approx(1.0) and level == pytest.approx((np.log(1e-4) + 6) / 3, abs=0.02)
+    # With noise, against a numpy reference of the same definition.
+    noisy = plane + rng.normal(0, 0.01, plane.shape).astype(np.float32)
+    mask = rows * (rng.uniform(size=rows.shape) < 0.6)
+    off = []
+    for y, x in zip(*np.nonzero(mask)):
+        ys, xs = slice(max(y - 1, 0), y + 2), slice(max(x - 1, 0), x + 2)
+        count = mask[ys, xs].sum() - 1
+        if count > 0:
+            off.append(abs(noisy[y, x] - ((noisy * mask)[ys, xs].sum() - noisy[y, x]) / count))
+    off = np.array(off)
+    got = noise(t(noisy), t(mask))[0, :, 0, 0].numpy()
+    want = [1.0, (off < noise.smooth).mean(), (np.log(np.minimum(off, noise.cap).mean() + 1e-4) + 6) / 3]
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    assert got[1] < 0.5 and got[2] > 0          # 1 % noise reads as rough
+    # No measured neighbours (scattered points) or no points: all zero. Frames of a batch are
+    # measured each on its own.
+    lone = np.zeros((h, w), np.float32)
+    lone[::5, ::5] = 1
+    assert float(noise(t(noisy), t(lone)).abs().max()) == 0
+    assert float(noise(t(noisy), t(np.zeros_like(lone))).abs().max()) == 0
+    batch = noise(torch.cat([t(plane), t(noisy)]), torch.cat([t(rows), t(mask)]))
+    np.testing.assert_allclose(batch[1, :, 0, 0].numpy(), got, rtol=1e-6)
+    with pytest.raises(ValueError, match="smooth"):
+        ScanNoise(smooth=0.05, cap=0.02)
+    # As a model option: three guide channels appended last, so a head grows into them.
+    plain = create_model("san_efficientnet_lite0_selg")
+    model = create_model("san_efficientnet_lite0_selg", arch={"selection": {
+        **plain.config.arch["selection"], "noise_guide": True}})
+    assert model.select.head[0].in_channels == plain.select.head[0].in_channels + 3
 
 
 def test_selection_follows_the_image_across_a_depth_edge():

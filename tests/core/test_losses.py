@@ -86,3 +86,27 @@ def test_held_out_log_error_weighs_each_sample_by_its_own_error():
     assert float(one) == pytest.approx(math.log(1e-3 + math.log(1.005)), rel=1e-5)
     zero = held_out_log_error(depth, lidar, lidar.clone())
     assert zero.requires_grad and float(zero.detach()) == 0
+
+
+def test_held_out_log_error_per_point_weighs_each_point_by_its_own_error():
+    lidar = torch.zeros(1, 1, 3, 6)
+    lidar[:, :, 1, :] = 10.0
+    sparse = torch.zeros_like(lidar)
+    sparse[:, :, 1, :2] = 10.0                      # 4 points held out
+    factor = torch.tensor([1.0, 1.0, 1.005, 1.005, 1.3, 1.3])   # two on a smooth surface, two at an edge
+    depth = torch.full_like(lidar, 7.0)
+    depth[0, 0, 1] = 10.0 * factor
+    depth.requires_grad_(True)
+    loss = held_out_log_error(depth, lidar, sparse, per_point=True)
+    expected = (math.log(1e-3 + math.log(1.005)) + math.log(1e-3 + math.log(1.3))) / 2
+    assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
+    loss.backward()
+    g = depth.grad[0, 0, 1]
+    # The point 0.5 % off pulls harder than the one 30 % off, by the ratio of their errors.
+    assert float(g[2] / g[4]) == pytest.approx((1e-3 + math.log(1.3)) / (1e-3 + math.log(1.005)) * 1.3 / 1.005,
+                                               rel=1e-4)
+    assert float(g[:2].abs().max()) == 0 and float(depth.grad[0, 0, 0].abs().max()) == 0
+    # Without per_point the sample's mean error is logged once: a different figure.
+    assert float(held_out_log_error(depth, lidar, sparse).detach()) != pytest.approx(expected, rel=1e-3)
+    zero = held_out_log_error(depth, lidar, lidar.clone(), per_point=True)
+    assert zero.requires_grad and float(zero.detach()) == 0
