@@ -167,6 +167,13 @@ def test_scan_noise_measures_how_far_measurements_stray_from_their_neighbours():
     assert float(noise(t(noisy), t(np.zeros_like(lone))).abs().max()) == 0
     batch = noise(torch.cat([t(plane), t(noisy)]), torch.cat([t(rows), t(mask)]))
     np.testing.assert_allclose(batch[1, :, 0, 0].numpy(), got, rtol=1e-6)
+    # Half precision (a TensorRT FP16 engine's) on a frame of the network's size, whose pixel
+    # count is beyond half precision's range: the same figures.
+    big = torch.from_numpy(np.tile(noisy, (7, 13)))[None, None]
+    big_mask = torch.ones_like(big)       # every pixel measured, each with measured neighbours
+    assert big.numel() > 65504
+    np.testing.assert_allclose(noise(big.half(), big_mask.half()).float().numpy(),
+                               noise(big, big_mask).numpy(), rtol=0, atol=0.02)
     with pytest.raises(ValueError, match="smooth"):
         ScanNoise(smooth=0.05, cap=0.02)
     # As a model option: three guide channels appended last, so a head grows into them.

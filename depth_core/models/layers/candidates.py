@@ -218,9 +218,11 @@ class ScanNoise(nn.Module):
                                 groups=2).split(1, dim=1)
         has = mask * (count > 0).to(values.dtype)
         off = torch.abs(values - total / count.clamp(min=1.0))
-        pixels = has.sum(dim=(2, 3), keepdim=True)
-        exists = (pixels > 0).to(values.dtype)
-        share = ((off < self.smooth).to(values.dtype) * has).sum(dim=(2, 3), keepdim=True) / pixels.clamp(min=1.0)
-        mean = (torch.clamp(off, max=self.cap) * has).sum(dim=(2, 3), keepdim=True) / pixels.clamp(min=1.0)
+        # Ratios of means, not of sums: a frame's pixel count overflows half precision (65504).
+        covered = has.mean(dim=(2, 3), keepdim=True)
+        exists = (covered > 0).to(values.dtype)
+        covered = torch.where(covered > 0, covered, torch.ones_like(covered))
+        share = ((off < self.smooth).to(values.dtype) * has).mean(dim=(2, 3), keepdim=True) / covered
+        mean = (torch.clamp(off, max=self.cap) * has).mean(dim=(2, 3), keepdim=True) / covered
         level = (torch.log(mean + 1e-4) + 6.0) / 3.0
         return torch.cat([exists, share * exists, level * exists], 1)
