@@ -207,7 +207,10 @@ class SANEfficientNet(_SANModel):
             # ``noise_guide``: three more guide channels, last, that say per frame how much the
             # measurements disagree with their neighbours (ScanNoise): a precise sensor's scan
             # wants the nearest measurement, a noisy one an average.
-            self.noise = ScanNoise() if sel.get("noise_guide", False) else None
+            noise = sel.get("noise_guide", False)
+            if not isinstance(noise, bool):
+                raise ValueError(f"{config.name}: arch.selection.noise_guide must be true or false, got {noise!r}")
+            self.noise = ScanNoise() if noise else None
             n = 2 + 2 * len(self.fills.reaches) + (self.means is not None) + (self.grow is not None)
             extra = 3 if self.noise is not None else 0
             self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2 + extra, n,
@@ -354,8 +357,7 @@ class SANEfficientNet(_SANModel):
             candidates = torch.cat([candidates, grown], 1)
             guide += [(grown - fused) * has_points, grown_valid]
         if self.noise is not None:
-            noise = self.noise(self._log_inverse(scaled) if self.means is None else measured, mask)
-            guide.append(noise * torch.ones_like(mask))
+            guide.append(self.noise(scaled, mask) * torch.ones_like(mask))
         chosen, _ = self.select(candidates, torch.cat(guide, 1))
         return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen)
 

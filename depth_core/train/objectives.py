@@ -80,9 +80,10 @@ def _logrel_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch
 
 @register_loss("logpt_completion")
 def _logpt_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
-    """The mean log of the log-depth error at each held-out scan point (0 without a scan): a
-    relative error per point, so that a smooth surface's small errors count as much as a depth
-    edge's large ones (:func:`~depth_core.losses.held_out_log_error` with ``per_point``)."""
+    """The log of the log-depth error at each held-out scan point, averaged per sample and then
+    over the samples (0 without a scan): a relative error per point, so that a smooth surface's
+    small errors count as much as a depth edge's large ones
+    (:func:`~depth_core.losses.held_out_log_error` with ``per_point``)."""
     if batch.get("lidar") is None:
         return outputs["completion"]["depth"].sum() * 0
     return held_out_log_error(outputs["completion"]["depth"], batch["lidar"], batch["sparse"], per_point=True)

@@ -134,26 +134,30 @@ def test_grow_fill_is_the_nearest_measurement_within_its_steps():
 def test_scan_noise_measures_how_far_measurements_stray_from_their_neighbours():
     rng = np.random.default_rng(7)
     h, w = 24, 40
-    plane = 0.5 - 0.02 * np.mgrid[:h, :w][0].astype(np.float32)   # log inverse depth of a ground plane
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    plane = 0.05 + 0.002 * yy + 0.0004 * xx        # inverse depth of a tilted plane: linear in pixels
     rows = np.zeros((h, w), np.float32)
-    rows[2::6, :] = 1                                    # a dense-along-the-row scan, rows 6 px apart
+    rows[2::6, :] = 1                               # a dense-along-the-row scan, rows 6 px apart
     noise = ScanNoise()
 
     def t(a):
         return torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
 
-    # A noiseless plane: every pixel within `smooth` of its neighbours' mean, the level at its floor.
+    # A noiseless plane: symmetric neighbours cancel its slope; only each ring's two ends, with
+    # one neighbour, read part of it (0.4-0.8 % here, above `smooth`).
     exists, share, level = noise(t(plane), t(rows))[0, :, 0, 0].tolist()
-    assert exists == 1 and share == pytest.approx(1.0) and level == pytest.approx((np.log(1e-4) + 6) / 3, abs=0.02)
+    interior = (w - 2) / w
+    assert exists == 1 and share == pytest.approx(interior, abs=1e-6) and level < -0.35
     # With noise, against a numpy reference of the same definition.
-    noisy = plane + rng.normal(0, 0.01, plane.shape).astype(np.float32)
+    noisy = plane * (1 + rng.normal(0, 0.01, plane.shape)).astype(np.float32)
     mask = rows * (rng.uniform(size=rows.shape) < 0.6)
     off = []
     for y, x in zip(*np.nonzero(mask)):
         ys, xs = slice(max(y - 1, 0), y + 2), slice(max(x - 1, 0), x + 2)
         count = mask[ys, xs].sum() - 1
         if count > 0:
-            off.append(abs(noisy[y, x] - ((noisy * mask)[ys, xs].sum() - noisy[y, x]) / count))
+            near = ((noisy * mask)[ys, xs].sum() - noisy[y, x]) / count
+            off.append(abs(noisy[y, x] - near) / near)
     off = np.array(off)
     got = noise(t(noisy), t(mask))[0, :, 0, 0].numpy()
     want = [1.0, (off < noise.smooth).mean(), (np.log(np.minimum(off, noise.cap).mean() + 1e-4) + 6) / 3]
@@ -167,20 +171,53 @@ def test_scan_noise_measures_how_far_measurements_stray_from_their_neighbours():
     assert float(noise(t(noisy), t(np.zeros_like(lone))).abs().max()) == 0
     batch = noise(torch.cat([t(plane), t(noisy)]), torch.cat([t(rows), t(mask)]))
     np.testing.assert_allclose(batch[1, :, 0, 0].numpy(), got, rtol=1e-6)
-    # Half precision (a TensorRT FP16 engine's) on a frame of the network's size, whose pixel
-    # count is beyond half precision's range: the same figures.
-    big = torch.from_numpy(np.tile(noisy, (7, 13)))[None, None]
-    big_mask = torch.ones_like(big)       # every pixel measured, each with measured neighbours
+    # Half precision on a frame of the network's size, every pixel measured (more than half
+    # precision's 65504), at far ranges (inverse depths of 10-80 m): the same figures.
+    far = np.tile(noisy, (7, 13)) / noisy.max() * 0.01
+    big, big_mask = torch.from_numpy(far)[None, None], torch.ones(1, 1, *far.shape)
     assert big.numel() > 65504
     np.testing.assert_allclose(noise(big.half(), big_mask.half()).float().numpy(),
                                noise(big, big_mask).numpy(), rtol=0, atol=0.02)
     with pytest.raises(ValueError, match="smooth"):
         ScanNoise(smooth=0.05, cap=0.02)
-    # As a model option: three guide channels appended last, so a head grows into them.
-    plain = create_model("san_efficientnet_lite0_selg")
+
+
+def test_a_head_grown_into_the_noise_guide_first_computes_what_it_did(tmp_path):
+    """As a model option, the noise adds three guide channels, last: a head grown into them from
+    one without (``init_grow``) starts with exactly the old output, in torch and in ONNX Runtime."""
+    from depth_core.models.checkpoint import _grown
+
+    torch.manual_seed(0)
+    plain = create_model("san_efficientnet_lite0_selg").eval()
+    with torch.no_grad():
+        plain.select.head[-1].weight.normal_(0, 0.3)
+        plain.select.pixel.weight.normal_(0, 0.3)
     model = create_model("san_efficientnet_lite0_selg", arch={"selection": {
-        **plain.config.arch["selection"], "noise_guide": True}})
+        **plain.config.arch["selection"], "noise_guide": True}}).eval()
     assert model.select.head[0].in_channels == plain.select.head[0].in_channels + 3
+    model.load_state_dict(_grown(plain.state_dict(), model, model.state_dict(), ("select.",)))
+    image = torch.rand(1, 3, 160, 256)
+    sparse = torch.zeros(1, 1, 160, 256)
+    sparse[..., 40::6, :] = torch.rand(1, 1, 20, 256) * 30 + 2
+    with torch.no_grad():
+        before, after = plain(image, sparse)["depth"], model(image, sparse)["depth"]
+        torch.testing.assert_close(after, before, rtol=0, atol=0)
+        # Once the new channels weigh in, the output moves, and the exported graph follows.
+        model.select.head[0].weight[:, -3:].normal_(0, 1.0)
+        moved = model(image, sparse)["depth"]
+    assert not torch.equal(moved, before)
+    import onnxruntime as ort
+
+    from depth_core.export import export_onnx
+
+    path = export_onnx(model, tmp_path / "noise.onnx", height=160, width=256)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    out = session.run(None, dict(zip(names, (image.numpy(), sparse.numpy()))))[0]
+    np.testing.assert_allclose(out, moved.numpy(), rtol=1e-3, atol=0)
+    with pytest.raises(ValueError, match="noise_guide must be true or false"):
+        create_model("san_efficientnet_lite0_selg", arch={"selection": {
+            **plain.config.arch["selection"], "noise_guide": "false"}})
 
 
 def test_selection_follows_the_image_across_a_depth_edge():

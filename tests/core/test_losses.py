@@ -88,7 +88,7 @@ def test_held_out_log_error_weighs_each_sample_by_its_own_error():
     assert zero.requires_grad and float(zero.detach()) == 0
 
 
-def test_held_out_log_error_per_point_weighs_each_point_by_its_own_error():
+def test_held_out_log_error_per_point_weighs_each_point_relative_to_its_own_error():
     lidar = torch.zeros(1, 1, 3, 6)
     lidar[:, :, 1, :] = 10.0
     sparse = torch.zeros_like(lidar)
@@ -102,7 +102,8 @@ def test_held_out_log_error_per_point_weighs_each_point_by_its_own_error():
     assert float(loss.detach()) == pytest.approx(expected, rel=1e-5)
     loss.backward()
     g = depth.grad[0, 0, 1]
-    # The point 0.5 % off pulls harder than the one 30 % off, by the ratio of their errors.
+    # The point 0.5 % off pulls harder than the one 30 % off: by the ratio of their log errors
+    # (plus the floor), times that of their depths (d log depth / d depth = 1 / depth).
     assert float(g[2] / g[4]) == pytest.approx((1e-3 + math.log(1.3)) / (1e-3 + math.log(1.005)) * 1.3 / 1.005,
                                                rel=1e-4)
     assert float(g[:2].abs().max()) == 0 and float(depth.grad[0, 0, 0].abs().max()) == 0
@@ -110,3 +111,11 @@ def test_held_out_log_error_per_point_weighs_each_point_by_its_own_error():
     assert float(held_out_log_error(depth, lidar, sparse).detach()) != pytest.approx(expected, rel=1e-3)
     zero = held_out_log_error(depth, lidar, lidar.clone(), per_point=True)
     assert zero.requires_grad and float(zero.detach()) == 0
+    # Averaged per sample, then over the samples that have held-out points: a sample with 1 point
+    # weighs as much as one with 4, and one with none is left out.
+    pair = torch.cat([depth.detach(), depth.detach(), depth.detach()])
+    pair_lidar, pair_sparse = torch.cat([lidar] * 3), torch.cat([sparse, sparse, lidar])
+    pair_sparse[1, 0, 1, 2:5] = 10.0                # sample 1: only its last point held out
+    got = held_out_log_error(pair, pair_lidar, pair_sparse, per_point=True)
+    last = math.log(1e-3 + math.log(1.3))
+    assert float(got) == pytest.approx((expected + last) / 2, rel=1e-5)

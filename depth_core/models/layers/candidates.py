@@ -192,17 +192,22 @@ class GrowFill(nn.Module):
 class ScanNoise(nn.Module):
     """``(values [B,1,H,W], mask [B,1,H,W]) -> features [B,3,1,1]``: how much each frame's
     measurements disagree with their measured 8-neighbours, a per-frame estimate of the sensor's
-    noise. At each measured pixel with a measured neighbour, the distance of its value from its
-    neighbours' mean (on a plane, symmetric neighbours cancel its slope). The features are: whether
-    any pixel has a measured neighbour; the share of those within ``smooth`` of their neighbours'
-    mean; and the mean distance, capped at ``cap``, as ``(log(mean + 1e-4) + 6) / 3`` (about -1 for
-    a noiseless scan, 0.7 at the cap). All three are 0 where no pixel has a measured neighbour (a
-    few hundred scattered points).
+    noise. ``values`` are positive and proportional to inverse depth (the SAN's ``min_depth /
+    depth``), which on a plane is linear in the pixel coordinates, so symmetric neighbours cancel
+    a plane's slope exactly. At each measured pixel with a measured neighbour, the relative
+    distance of its value from its neighbours' mean, ``|v - mean| / mean`` (about the relative
+    depth error); one-sided neighbours (a gap, a ring's end) read part of the slope as noise. The
+    features are: whether any pixel has a measured neighbour; the share of those within ``smooth``
+    of their neighbours' mean; and the mean of the distances, each capped at ``cap``, as
+    ``(log(mean + 1e-4) + 6) / 3`` (about -1 for a noiseless scan, 0.7 at the cap). All three are 0
+    where no pixel has a measured neighbour (a few hundred scattered points).
 
     Why a per-frame figure: the best choice at a held-out point depends on the sensor. Where range
     noise is centimetres (a spinning LiDAR), averaging several measurements pays; where it is
     millimetres (a depth camera, the real kitchen), the nearest measurement is best, and at one
-    pixel the two look alike (docs/models.md). Two convolutions and a few sums: it exports to ONNX."""
+    pixel the two look alike (docs/models.md). Relative distances of inverse depths and ratios of
+    means keep it exact in half precision. One grouped convolution and a few means: it exports to
+    ONNX."""
 
     def __init__(self, smooth: float = 0.003, cap: float = 0.02) -> None:
         super().__init__()
@@ -217,7 +222,8 @@ class ScanNoise(nn.Module):
         total, count = F.conv2d(torch.cat([values * mask, mask], 1), self.kernel.to(values.dtype), padding=1,
                                 groups=2).split(1, dim=1)
         has = mask * (count > 0).to(values.dtype)
-        off = torch.abs(values - total / count.clamp(min=1.0))
+        near = total / count.clamp(min=1.0)
+        off = torch.abs(values - near) / torch.where(has > 0, near, torch.ones_like(near))
         # Ratios of means, not of sums: a frame's pixel count overflows half precision (65504).
         covered = has.mean(dim=(2, 3), keepdim=True)
         exists = (covered > 0).to(values.dtype)
