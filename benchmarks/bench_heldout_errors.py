@@ -17,11 +17,17 @@ Prints, over all held-out points of the suite:
   - ``choice guided by truth``: per pixel, the input measurement within 8 px nearest to the
     rendered depth (how far a choice among measurements can go with a perfect guide);
   - the same choice guided by each model's own completion.
+
+With ``--real-root DIR`` (7-Scenes redkitchen), the same for the real set's two inputs, and for
+every set a second table: the AbsRel of each completion at the points binned by classical's own
+error there (< 0.5 %: smooth surfaces it fills almost exactly; > 10 %: depth edges), which says
+whether a model loses where interpolation is easy or where it is hard.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 
 import cv2
 import numpy as np
@@ -33,6 +39,7 @@ from depth_core.inference.classical import ClassicalBackend
 
 MAX_DEPTH = 80.0
 BANDS = (0.02, 0.1, 0.3)
+CLASSICAL_BINS = (0.0, 0.005, 0.02, 0.1, np.inf)   # bins of classical's own error
 
 
 def choose_nearest_in_value(guide: np.ndarray, sparse: np.ndarray, reach: int = 8) -> np.ndarray:
@@ -55,26 +62,49 @@ def choose_nearest_in_value(guide: np.ndarray, sparse: np.ndarray, reach: int = 
 
 
 def _rel_errors(pred: np.ndarray, held: np.ndarray) -> np.ndarray:
-    ok = (held > 1e-3) & (held < MAX_DEPTH) & np.isfinite(pred)
+    """Relative error at every held-out point, NaN where ``pred`` has no depth (the same points
+    for every completion, so that they can be binned alike)."""
+    ok = (held > 1e-3) & (held < MAX_DEPTH)
     return np.abs(pred[ok] - held[ok]) / held[ok]
+
+
+def binned_by_reference(reference: np.ndarray, errors: dict[str, np.ndarray],
+                        bins=CLASSICAL_BINS) -> list[dict]:
+    """Per bin of ``reference`` (classical's relative error at each point): the share of the
+    points and each completion's mean relative error there (NaN for an empty bin)."""
+    rows = []
+    scored = np.isfinite(reference) & np.all([np.isfinite(e) for e in errors.values()], axis=0)
+    for lo, hi in itertools.pairwise(bins):
+        inside = scored & (reference >= lo) & (reference < hi)
+        rows.append({"from": lo, "to": hi, "share": float(inside.sum() / max(scored.sum(), 1)),
+                     **{k: float(e[inside].mean()) if inside.any() else float("nan") for k, e in errors.items()}})
+    return rows
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--models", default="default", help="comma-separated registry names or model files")
     ap.add_argument("--suite-root", default="data/generalisation_suite")
+    ap.add_argument("--real-root", default=None, help="7-Scenes redkitchen folder: add its two inputs")
     args = ap.parse_args(argv)
     models = [m for m in args.models.split(",") if m]
     ests = {m: load_estimator(m, backend="onnxruntime") for m in models}
     classical = ClassicalBackend()
-    sets = build_suite(args.suite_root, progress=False)
+    sets = build_suite(args.suite_root, real_root=args.real_root, progress=False)
     errors: dict[str, list] = {}
     per_set: dict[str, dict[str, list]] = {}
+    points: dict[str, dict[str, list]] = {}     # per set, every point's error, for the bins
 
     def add(key: str, name: str, pred: np.ndarray, held: np.ndarray) -> None:
-        e = _rel_errors(pred, held)
-        errors.setdefault(key, []).append(e)
-        per_set.setdefault(name, {}).setdefault(key, []).append(float(e.mean()) if e.size else np.nan)
+        with np.errstate(invalid="ignore"):
+            e = _rel_errors(pred, held)
+        points.setdefault(name, {}).setdefault(key, []).append(e)
+        e = e[np.isfinite(e)]
+        if name in sims:
+            errors.setdefault(key, []).append(e)
+            per_set.setdefault(name, {}).setdefault(key, []).append(float(e.mean()) if e.size else np.nan)
+
+    sims = {s.name for s in sets if s.kind == "sim"}
 
     for suite_set in tqdm(sets, desc="suite", unit="set"):
         data = suite_set.dataset
@@ -85,8 +115,12 @@ def main(argv=None) -> int:
             if not (given > 0).any() or not (held > 0).any():
                 continue
             ref = classical.run(None, given[None, None])["depth"][0, 0]
-            truth = np.where(truth > 0, truth, ref)
             add("classical", suite_set.name, ref, held)
+            if suite_set.kind == "real":    # the bins only: the bounds need a rendered truth
+                for m, est in ests.items():
+                    add(m, suite_set.name, est.predict(rgb, K, given).depth, held)
+                continue
+            truth = np.where(truth > 0, truth, ref)
             add("truth", suite_set.name, truth, held)
             if ests:   # the first model's network size
                 (h, w), _ = next(iter(ests.values())).network_size(*truth.shape)
@@ -109,6 +143,18 @@ def main(argv=None) -> int:
         mean = np.mean([np.nanmean(v[key]) for v in per_set.values()])
         bands = " | ".join(f"{(e > b).mean():.1%} ({e[e > b].sum() / e.sum():.0%})" for b in BANDS)
         print(f"| {key} | {mean / base:.2f} | {bands} |")
+    print("\nAbsRel at the held-out points, binned by classical's own error at each point "
+          "(share of the points; the simulated sets pooled, then each real input):")
+    keys = ["classical", *ests]
+    print("\n| set | classical's error | share | " + " | ".join(keys) + " |")
+    print("|---|---|---|" + "---|" * len(keys))
+    groups = {"simulated suite": sorted(sims), **{n: [n] for n in points if n not in sims}}
+    for label, names in groups.items():
+        pooled = {k: np.concatenate([e for n in names for e in points[n][k]]) for k in keys}
+        for row in binned_by_reference(pooled["classical"], pooled):
+            span = f"> {row['from']:.1%}" if np.isinf(row["to"]) else f"{row['from']:.1%}–{row['to']:.1%}"
+            print(f"| {label} | {span} | {row['share']:.1%} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |")
+        print(f"| {label} | all | 100% | " + " | ".join(f"{np.nanmean(pooled[k]):.4f}" for k in keys) + " |")
     return 0
 
 
