@@ -547,6 +547,21 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def spin_until_shutdown(executor, context=None) -> None:
+    """``executor.spin()``, where an error raised once the ROS context has been shut down is a
+    normal stop: a SIGINT that lands between the executor's check of the context and its next
+    wait makes rclpy raise "the given context is not valid" from the wait set, after the signal
+    handler has already shut the context down. Any error while the context is still up is
+    raised."""
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    except Exception:
+        if rclpy.ok(context=context):
+            raise
+
+
 def main(args=None) -> None:
     argv = sys.argv[1:] if args is None else list(args)
     ours = argv[:argv.index("--ros-args")] if "--ros-args" in argv else argv
@@ -560,7 +575,7 @@ def main(args=None) -> None:
         node = SanNode()
         executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
-        executor.spin()
+        spin_until_shutdown(executor)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except (ValueError, BackendError, FileNotFoundError, ModelFileError) as exc:  # bad parameters or model: one line

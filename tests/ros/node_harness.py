@@ -41,7 +41,8 @@ class Process:
 
     @property
     def log(self) -> str:
-        self._file.flush()
+        if not self._file.closed:      # still readable after stop(), for the failure message
+            self._file.flush()
         return self.log_path.read_text()
 
     def wait_for(self, text: str, timeout: float, since: int = 0) -> bool:

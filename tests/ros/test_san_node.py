@@ -697,3 +697,31 @@ def test_large_raw_images_played_at_rate_1_all_reach_the_node(tmp_path, venv_bin
             player.stop()
         probe.close()
         node.stop()
+
+
+def test_an_error_after_the_context_is_shut_down_is_a_clean_stop():
+    """A SIGINT between the executor's check of the context and its next wait makes rclpy raise
+    from the wait set after the signal handler shut the context down: the node stops cleanly
+    then (exit 0), and raises an error that comes while the context is up."""
+    import rclpy
+
+    from depth_ros.nodes.san_node import spin_until_shutdown
+
+    class Executor:          # rclpy's, reduced to what the race does
+        def __init__(self, context, shut_down: bool) -> None:
+            self.context, self.shut_down = context, shut_down
+
+        def spin(self) -> None:
+            if self.shut_down:
+                rclpy.shutdown(context=self.context)
+            raise RuntimeError("failed to initialize wait set: the given context is not valid")
+
+    context = rclpy.Context()
+    rclpy.init(context=context)
+    try:
+        with pytest.raises(RuntimeError, match="wait set"):
+            spin_until_shutdown(Executor(context, shut_down=False), context)
+        spin_until_shutdown(Executor(context, shut_down=True), context)
+        assert not rclpy.ok(context=context)
+    finally:
+        rclpy.try_shutdown(context=context)
