@@ -62,8 +62,8 @@ def choose_nearest_in_value(guide: np.ndarray, sparse: np.ndarray, reach: int = 
 
 
 def _rel_errors(pred: np.ndarray, held: np.ndarray) -> np.ndarray:
-    """Relative error at every held-out point, NaN where ``pred`` has no depth (the same points
-    for every completion, so that they can be binned alike)."""
+    """Relative error at every held-out point, not finite where ``pred`` has no depth (the same
+    points for every completion, so that they can be binned alike)."""
     ok = (held > 1e-3) & (held < MAX_DEPTH)
     return np.abs(pred[ok] - held[ok]) / held[ok]
 
@@ -94,6 +94,7 @@ def main(argv=None) -> int:
     errors: dict[str, list] = {}
     per_set: dict[str, dict[str, list]] = {}
     points: dict[str, dict[str, list]] = {}     # per set, every point's error, for the bins
+    sims = {s.name for s in sets if s.kind == "sim"}
 
     def add(key: str, name: str, pred: np.ndarray, held: np.ndarray) -> None:
         with np.errstate(invalid="ignore"):
@@ -103,8 +104,6 @@ def main(argv=None) -> int:
         if name in sims:
             errors.setdefault(key, []).append(e)
             per_set.setdefault(name, {}).setdefault(key, []).append(float(e.mean()) if e.size else np.nan)
-
-    sims = {s.name for s in sets if s.kind == "sim"}
 
     for suite_set in tqdm(sets, desc="suite", unit="set"):
         data = suite_set.dataset

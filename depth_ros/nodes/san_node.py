@@ -552,12 +552,10 @@ def spin_until_shutdown(executor, context=None) -> None:
     normal stop: a SIGINT that lands between the executor's check of the context and its next
     wait makes rclpy raise "the given context is not valid" from the wait set, after the signal
     handler has already shut the context down. Any error while the context is still up is
-    raised."""
+    raised (a KeyboardInterrupt is left to the caller)."""
     try:
         executor.spin()
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except Exception:
+    except Exception:     # ExternalShutdownException too: raised only once the context is down
         if rclpy.ok(context=context):
             raise
 

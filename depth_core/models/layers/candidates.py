@@ -150,6 +150,12 @@ class PyramidMean(nn.Module):
         return mean, valid
 
 
+def _neighbour_sums(weighted: torch.Tensor, weights: torch.Tensor, kernel: torch.Tensor):
+    """Per pixel, the sums of ``weighted`` and of ``weights`` [B,1,H,W] over the neighbours that
+    ``kernel`` [2,1,3,3] marks (one grouped convolution): ``(total, count)``."""
+    return F.conv2d(torch.cat([weighted, weights], 1), kernel.to(weighted.dtype), padding=1, groups=2).split(1, dim=1)
+
+
 class GrowFill(nn.Module):
     """``(values [B,1,H,W], mask [B,1,H,W]) -> (fill [B,1,H,W], valid [B,1,H,W])``: the measured
     ``values`` grown outwards one ring of pixels per step, ``steps`` times: each step, every empty
@@ -181,8 +187,7 @@ class GrowFill(nn.Module):
     def forward(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         fill, valid = values * mask, mask
         for _ in range(self.steps):
-            total, count = F.conv2d(torch.cat([fill, valid], 1), self.kernel.to(values.dtype), padding=1,
-                                    groups=2).split(1, dim=1)
+            total, count = _neighbour_sums(fill, valid, self.kernel)
             grow = (1 - valid) * (count > 0).to(values.dtype)
             fill = fill + grow * total / count.clamp(min=1.0)
             valid = valid + grow
@@ -219,8 +224,7 @@ class ScanNoise(nn.Module):
         self.register_buffer("kernel", ring.expand(2, 1, 3, 3).clone(), persistent=False)
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        total, count = F.conv2d(torch.cat([values * mask, mask], 1), self.kernel.to(values.dtype), padding=1,
-                                groups=2).split(1, dim=1)
+        total, count = _neighbour_sums(values * mask, mask, self.kernel)
         has = mask * (count > 0).to(values.dtype)
         near = total / count.clamp(min=1.0)
         off = torch.abs(values - near) / torch.where(has > 0, near, torch.ones_like(near))
@@ -228,7 +232,7 @@ class ScanNoise(nn.Module):
         covered = has.mean(dim=(2, 3), keepdim=True)
         exists = (covered > 0).to(values.dtype)
         covered = torch.where(covered > 0, covered, torch.ones_like(covered))
-        share = ((off < self.smooth).to(values.dtype) * has).mean(dim=(2, 3), keepdim=True) / covered
+        share = ((off < self.smooth).to(values.dtype) * has).mean(dim=(2, 3), keepdim=True) / covered  # 0 if none
         mean = (torch.clamp(off, max=self.cap) * has).mean(dim=(2, 3), keepdim=True) / covered
         level = (torch.log(mean + 1e-4) + 6.0) / 3.0
-        return torch.cat([exists, share * exists, level * exists], 1)
+        return torch.cat([exists, share, level * exists], 1)
