@@ -12,7 +12,7 @@ from torch import nn
 
 from .base import DepthModel
 from .config import ModelConfig
-from .layers.candidates import CandidateSelection, GrowFill, PyramidMean, ScanNoise, WindowFills
+from .layers.candidates import CandidateSelection, GrowFill, PlaneFill, PyramidMean, ScanNoise, WindowFills
 from .layers.decoder import DepthDecoder
 from .layers.efficientnet import EfficientNetLite0, load_efficientnet_imagenet
 from .layers.packnet import Conv2D, InvDepth, PackLayerConv3d, ResidualBlock, UnpackLayerConv3d
@@ -211,7 +211,20 @@ class SANEfficientNet(_SANModel):
             if not isinstance(noise, bool):
                 raise ValueError(f"{config.name}: arch.selection.noise_guide must be true or false, got {noise!r}")
             self.noise = ScanNoise() if noise else None
-            n = 2 + 2 * len(self.fills.reaches) + (self.means is not None) + (self.grow is not None)
+            # ``plane_reach``: one more candidate, the plane fitted to the measurements within that
+            # many pixels (PlaneFill), kept within their range there (the window fills of that
+            # reach, which must be one of ``reaches``), the fills' fallback beyond. It is last, and
+            # so are its two guide channels (after the noise guide's), so that a head grows into it.
+            reach = sel.get("plane_reach")
+            if reach is not None and (isinstance(reach, bool) or not isinstance(reach, int)
+                                      or reach not in self.fills.reaches):
+                raise ValueError(f"{config.name}: arch.selection.plane_reach must be one of the reaches "
+                                 f"{list(self.fills.reaches)}, got {reach!r}")
+            if reach and not levels:
+                raise ValueError(f"{config.name}: arch.selection.plane_reach needs mean_levels (its fallback)")
+            self.plane = PlaneFill(reach, ridge=float(sel.get("plane_ridge", 0.1))) if reach else None
+            n = (2 + 2 * len(self.fills.reaches) + (self.means is not None) + (self.grow is not None)
+                 + (self.plane is not None))
             extra = 3 if self.noise is not None else 0
             self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2 + extra, n,
                                              hidden=int(sel.get("hidden", 16)),
@@ -335,7 +348,8 @@ class SANEfficientNet(_SANModel):
         one (then also the fills' fallback); a softmax per pixel from the image, its features and
         the candidates relative to the fused estimate; measured pixels keep their measurement.
         With ``grow_steps`` the last candidate is the nearest measurement within that many pixels
-        (the fallback beyond); with ``noise_guide`` the head also reads the frame's scan noise."""
+        (the fallback beyond); with ``noise_guide`` the head also reads the frame's scan noise; with
+        ``plane_reach`` the last candidate is the local plane through the measurements."""
         if image is None:
             raise ValueError(f"{self.config.name}: the selection needs the image")
         fills, valid = self.fills(scaled, mask)
@@ -358,6 +372,13 @@ class SANEfficientNet(_SANModel):
             guide += [(grown - fused) * has_points, grown_valid]
         if self.noise is not None:
             guide.append(self.noise(scaled, mask) * torch.ones_like(mask))
+        if self.plane is not None:
+            fit, fit_valid = self.plane(scaled, mask)
+            i = 2 * self.fills.reaches.index(self.plane.reach)   # that reach's nearest and farthest
+            fit = torch.minimum(torch.maximum(fit, fills[:, i + 1:i + 2]), fills[:, i:i + 1])
+            plane = fit_valid * self._log_inverse(fit) + (1 - fit_valid) * fallback
+            candidates = torch.cat([candidates, plane], 1)
+            guide += [(plane - fused) * has_points, fit_valid]
         chosen, _ = self.select(candidates, torch.cat(guide, 1))
         return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen)
 

@@ -13,6 +13,7 @@ from .structure_aware import StructureAware
 
 __all__ = ["decomposition", "densedepth", "fusanet", "san_efficientnet_lite0", "san_efficientnet_lite0_conf",
            "san_efficientnet_lite0_sel", "san_efficientnet_lite0_selg", "san_efficientnet_lite0_selm",
+           "san_efficientnet_lite0_selp",
            "san_efficientnet_lite0_spn", "san_packnet",
            "san_resnet18", "san_resnet34", "structure_aware"]
 
@@ -154,3 +155,15 @@ def san_efficientnet_lite0_selg(**overrides) -> SANEfficientNet:
     interpolation there is (docs/models/san_efficientnet_lite0_selg.md)."""
     defaults = {**_LITE0, "arch": {**_SELM_ARCH, "selection": {**_SELM_ARCH["selection"], "grow_steps": 4}}}
     return SANEfficientNet(_config("san_efficientnet_lite0_selg", defaults, overrides))
+
+
+@register_model
+def san_efficientnet_lite0_selp(**overrides) -> SANEfficientNet:
+    """``san_efficientnet_lite0_selg`` with one more candidate: the plane through the measurements
+    within 4 pixels, fitted by weighted least squares in inverse depth and kept within their range
+    (:class:`~depth_core.models.layers.candidates.PlaneFill`; the pyramid mean beyond), which
+    reproduces a planar surface between the rings where every other candidate is piecewise
+    constant (docs/models/san_efficientnet_lite0_selp.md)."""
+    selection = {**_SELM_ARCH["selection"], "grow_steps": 4, "plane_reach": 4}
+    defaults = {**_LITE0, "arch": {**_SELM_ARCH, "selection": selection}}
+    return SANEfficientNet(_config("san_efficientnet_lite0_selp", defaults, overrides))

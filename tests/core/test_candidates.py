@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from depth_core.models import create_model
-from depth_core.models.layers.candidates import CandidateSelection, GrowFill, PyramidMean, ScanNoise, WindowFills
+from depth_core.models.layers.candidates import (
+    CandidateSelection,
+    GrowFill,
+    PlaneFill,
+    PyramidMean,
+    ScanNoise,
+    WindowFills,
+)
 
 
 def _brute_fills(scaled: np.ndarray, r: int):
@@ -129,6 +136,116 @@ def test_grow_fill_is_the_nearest_measurement_within_its_steps():
         create_model("san_efficientnet_lite0_selg", arch={"selection": {"mean_levels": 6, "grow_steps": 2.5}})
     with pytest.raises(ValueError, match="needs mean_levels"):
         create_model("san_efficientnet_lite0_selg", arch={"selection": {"mean_levels": 0, "grow_steps": 8}})
+
+
+def _plane_reference(values, mask, reach, sigma, ridge, y, x):
+    """The ridge-regularised weighted least-squares plane of one window, read at its centre."""
+    h, w = values.shape
+    rows, cols, z, wt = [], [], [], []
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            yy, xx = y + dy, x + dx
+            if 0 <= yy < h and 0 <= xx < w and mask[yy, xx]:
+                rows.append(dy), cols.append(dx), z.append(values[yy, xx])
+                wt.append(np.exp(-0.5 * (dx * dx + dy * dy) / sigma**2))
+    if not wt:
+        return None
+    wt, u, v, z = (np.asarray(a, np.float64) for a in (wt, cols, rows, z))
+    wt = wt / wt.sum()
+    mu, mv, mz = wt @ u, wt @ v, wt @ z
+    du, dv, dz = u - mu, v - mv, z - mz
+    cov = np.array([[wt @ (du * du), wt @ (du * dv)], [wt @ (du * dv), wt @ (dv * dv)]]) + ridge * np.eye(2)
+    b, c = np.linalg.solve(cov, [wt @ (du * dz), wt @ (dv * dz)])
+    return mz - b * mu - c * mv
+
+
+def test_plane_fill_is_the_weighted_plane_through_the_window():
+    """Against a per-window numpy least-squares reference; a plane in inverse depth is reproduced
+    where the window's points span it; one ring is fitted flat across it; one point is its own value."""
+    rng = np.random.default_rng(3)
+    h, w, reach = 30, 44, 4
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    plane = 0.2 + 0.004 * xx - 0.003 * yy                       # inverse depth of a tilted plane
+    mask = (rng.uniform(size=(h, w)) < 0.08).astype(np.float32)
+    noisy = (plane * (1 + rng.normal(0, 0.01, plane.shape))).astype(np.float32)
+
+    def t(a):
+        return torch.from_numpy(np.ascontiguousarray(a, np.float32))[None, None]
+
+    fill, valid = PlaneFill(reach, ridge=0.1)(t(noisy), t(mask))
+    fill, valid = fill[0, 0].numpy(), valid[0, 0].numpy()
+    for y, x in zip(rng.integers(0, h, 60), rng.integers(0, w, 60)):
+        ref = _plane_reference(noisy, mask, reach, reach / 2, 0.1, y, x)
+        if ref is None:
+            assert valid[y, x] == 0 and fill[y, x] == 0
+        else:
+            assert valid[y, x] == 1 and fill[y, x] == pytest.approx(ref, rel=1e-4)
+    # Noiseless, with a small ridge: the plane itself wherever the window holds 6 or more points
+    # (most of the window) - within 1 %.
+    exact, _ = PlaneFill(reach, ridge=1e-3)(t(plane), t(mask))
+    counts = torch.nn.functional.conv2d(t(mask), torch.ones(1, 1, 9, 9), padding=4)[0, 0].numpy()
+    spanned = counts >= 6
+    assert spanned.mean() > 0.5
+    np.testing.assert_allclose(exact[0, 0].numpy()[spanned], plane[spanned], rtol=0.01)
+    # One ring (row 10, every 3rd pixel): along it the fit follows the plane; across it, it is flat.
+    ring = np.zeros((h, w), np.float32)
+    ring[10, ::3] = 1
+    across, _ = PlaneFill(reach, ridge=0.1)(t(plane), t(ring))
+    assert float(across[0, 0, 7, 21]) == pytest.approx(float(across[0, 0, 10, 21]), rel=1e-5)
+    assert float(across[0, 0, 10, 21]) == pytest.approx(float(plane[10, 21]), rel=1e-3)
+    # One point: its own value everywhere within reach, nothing beyond.
+    single = np.zeros((h, w), np.float32)
+    single[15, 20] = 1
+    one, one_valid = PlaneFill(reach)(t(plane), t(single))
+    inside = one_valid[0, 0].numpy() > 0
+    assert inside.sum() == (2 * reach + 1) ** 2
+    np.testing.assert_allclose(one[0, 0].numpy()[inside], plane[15, 20], rtol=1e-4)   # float32 moments
+    assert float(one[0, 0].numpy()[~inside].max()) == 0
+    with pytest.raises(ValueError, match="reach"):
+        PlaneFill(0)
+    with pytest.raises(ValueError, match="ridge"):
+        PlaneFill(4, ridge=0)
+
+
+def test_the_plane_candidate_completes_a_plane_and_exports(tmp_path):
+    """As a model option (``plane_reach``; ``san_efficientnet_lite0_selp``), the plane is the last
+    candidate: a head that picks it completes a tilted ground plane with sparse rings to within 1 %
+    between them, measured pixels keep their values, and the exported graph computes the same."""
+    model = create_model("san_efficientnet_lite0_selp").eval()
+    assert model.plane is not None and model.plane.reach == 4
+    n = model.select.head[-1].out_channels
+    with torch.no_grad():
+        model.select.head[-1].bias.zero_()
+        model.select.head[-1].bias[n - 1] = 30.0      # always the plane
+        model.select.pixel.weight.zero_()
+    h, w = 160, 256
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    depth = 1.5 / np.clip((yy - 60) / 200, 1e-3, None)       # a ground plane seen from 1.5 m: 1/depth linear in rows
+    depth = np.where(yy > 70, depth, 0).astype(np.float32)
+    rows = np.zeros((h, w), bool)
+    rows[72::3, ::2] = True                                     # rings every 3 rows, every 2nd pixel
+    sparse = torch.from_numpy(np.where(rows, depth, 0))[None, None]
+    image = torch.rand(1, 3, h, w)
+    with torch.no_grad():
+        out = model(image, sparse)["depth"][0, 0].numpy()
+    between = (yy > 80) & (yy < 150) & ~rows & (xx > 8) & (xx < w - 8)
+    np.testing.assert_allclose(out[between], depth[between], rtol=0.01)
+    np.testing.assert_allclose(out[rows], depth[rows], rtol=1e-5)
+    import onnxruntime as ort
+
+    from depth_core.export import export_onnx
+
+    path = export_onnx(model, tmp_path / "plane.onnx", height=h, width=w)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    got = session.run(None, dict(zip(names, (image.numpy(), sparse.numpy()))))[0][0, 0]
+    np.testing.assert_allclose(got, out, rtol=1e-3, atol=0)
+    selection = create_model("san_efficientnet_lite0_selg").config.arch["selection"]
+    with pytest.raises(ValueError, match="plane_reach must be one of the reaches"):
+        create_model("san_efficientnet_lite0_selg", arch={"selection": {**selection, "plane_reach": 3}})
+    with pytest.raises(ValueError, match="plane_reach needs mean_levels"):
+        create_model("san_efficientnet_lite0_selg", arch={"selection": {**selection, "mean_levels": 0,
+                                                                         "grow_steps": None, "plane_reach": 4}})
 
 
 def test_scan_noise_measures_how_far_measurements_stray_from_their_neighbours():

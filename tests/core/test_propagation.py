@@ -152,7 +152,8 @@ def test_confidence_is_a_probability_that_falls_with_the_error_scale():
 
 
 @pytest.fixture(scope="module", params=["san_efficientnet_lite0_spn", "san_efficientnet_lite0_sel",
-                                        "san_efficientnet_lite0_selm", "san_efficientnet_lite0_selg"])
+                                        "san_efficientnet_lite0_selm", "san_efficientnet_lite0_selg",
+                                        "san_efficientnet_lite0_selp"])
 def spn(request):
     """Each completion trained in place: the propagation model, and the ones that choose among
     measurements (tests/core/test_candidates.py), with non-trivial heads as after training."""

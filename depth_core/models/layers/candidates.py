@@ -236,3 +236,63 @@ class ScanNoise(nn.Module):
         mean = (torch.clamp(off, max=self.cap) * has).mean(dim=(2, 3), keepdim=True) / covered
         level = (torch.log(mean + 1e-4) + 6.0) / 3.0
         return torch.cat([exists, share, level * exists], 1)
+
+
+class PlaneFill(nn.Module):
+    """``(values [B,1,H,W], mask [B,1,H,W]) -> (fill [B,1,H,W], valid [B,1,H,W])``: per pixel,
+    the plane through the measured ``values`` of the ``(2*reach+1)²`` window around it, fitted by
+    weighted least squares (Gaussian weights of ``sigma`` pixels, ``reach / 2`` unless given) and
+    read at the pixel. ``values`` are proportional to inverse depth (the SAN's ``min_depth /
+    depth``), which on a plane in the world is affine in the pixel coordinates, so a planar
+    surface is reproduced exactly, and noise averages out over the window. ``valid`` is 0 where
+    the window holds no measurement (and ``fill`` 0 there).
+
+    The slope is ridge-regularised by ``ridge`` (pixels²): along a direction the window's points do
+    not span (a single LiDAR ring) the fit is flat, the weighted mean along it. It is computed
+    about the measurements' weighted centroid (centred moments), so a point on its own is its own
+    value.
+
+    Why: on a smooth surface scanned precisely (the real kitchen's depth camera) classical
+    interpolation beat every candidate the selection had, the nearest measurement included
+    (docs/models.md). Nearest and window extremes are piecewise constant; a plane is what such a
+    surface is, between rings.
+
+    Weighted moments are separable convolutions (a row then a column pass of a few fixed
+    kernels), then a 2x2 solve per pixel in closed form: it exports to one ONNX graph. It needs
+    float32: the centred moments subtract numbers of similar size."""
+
+    def __init__(self, reach: int = 4, sigma: float | None = None, ridge: float = 0.1) -> None:
+        super().__init__()
+        if reach < 1:
+            raise ValueError(f"plane fill: need reach >= 1, got {reach}")
+        if ridge <= 0:
+            raise ValueError(f"plane fill: need ridge > 0, got {ridge}")
+        self.reach, self.ridge = int(reach), float(ridge)
+        sigma = float(sigma) if sigma is not None else reach / 2.0
+        d = torch.arange(-self.reach, self.reach + 1, dtype=torch.float32)
+        w = torch.exp(-0.5 * (d / sigma) ** 2)
+        taps = torch.stack([w, w * d, w * d * d])          # orders 0, 1, 2 of the offset
+        # Row pass: (mask, mask*value) x 3 orders; column pass: each of those 6 x 3 orders.
+        self.register_buffer("rows", taps.repeat(2, 1)[:, None, None, :].clone(), persistent=False)
+        self.register_buffer("cols", taps.repeat(6, 1)[:, None, :, None].clone(), persistent=False)
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        r = self.reach
+        x = torch.cat([mask, values * mask], 1)
+        x = F.conv2d(x, self.rows.to(x.dtype), padding=(0, r), groups=2)     # [B,6]: m·u^i, mv·u^i
+        x = F.conv2d(x, self.cols.to(x.dtype), padding=(r, 0), groups=6)     # [B,18]: (row i) x v^j
+        # channel = 3 * (3 * source + i) + j, source 0 = mask, 1 = mask * value; u across, v down.
+        s = lambda source, i, j: x[:, 3 * (3 * source + i) + j: 3 * (3 * source + i) + j + 1]  # noqa: E731
+        n = s(0, 0, 0)
+        valid = (n > 1e-6).to(values.dtype)
+        n = torch.where(valid > 0, n, torch.ones_like(n))
+        u, v, z = s(0, 1, 0) / n, s(0, 0, 1) / n, s(1, 0, 0) / n
+        cuu = s(0, 2, 0) / n - u * u + self.ridge
+        cvv = s(0, 0, 2) / n - v * v + self.ridge
+        cuv = s(0, 1, 1) / n - u * v
+        cuz = s(1, 1, 0) / n - u * z
+        cvz = s(1, 0, 1) / n - v * z
+        det = cuu * cvv - cuv * cuv
+        b = (cvv * cuz - cuv * cvz) / det
+        c = (cuu * cvz - cuv * cuz) / det
+        return valid * (z - b * u - c * v), valid
