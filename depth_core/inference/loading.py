@@ -39,7 +39,7 @@ __all__ = ["BACKENDS", "DEFAULT_MODEL", "PRECISION_CHOICES", "SUPPORTED_PRECISIO
 
 log = logging.getLogger("depth_core.inference")
 
-DEFAULT_MODEL = "san_efficientnet_lite0_selg"
+DEFAULT_MODEL = "san_efficientnet_lite0_selp"
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "torch", "classical")
 # What each backend runs, the first being what ``precision="auto"`` picks. ONNX Runtime on the
 # CPU has no FP16 kernels worth having; torch here runs float32 only.

@@ -324,15 +324,16 @@ def test_the_confidence_model_is_the_first_default_with_a_confidence():
     assert float(np.mean(with_points)) > float(np.mean(conf.predict(rgb, K).confidence))
 
 
-@pytest.mark.parametrize("name", ["default", "san_efficientnet_lite0_selm", "san_efficientnet_lite0_sel"])
+@pytest.mark.parametrize("name", ["default", "san_efficientnet_lite0_selg", "san_efficientnet_lite0_selm",
+                                  "san_efficientnet_lite0_sel"])
 def test_the_default_chooses_among_measurements_and_keeps_the_first_defaults_camera_depth(name):
-    """``default`` (``san_efficientnet_lite0_selg``) and the defaults before it
-    (``san_efficientnet_lite0_selm``, ``san_efficientnet_lite0_sel``) as shipped: camera-only depth
+    """``default`` (``san_efficientnet_lite0_selp``) and the defaults before it
+    (``san_efficientnet_lite0_selg``, ``_selm``, ``_sel``) as shipped: camera-only depth
     is the first default's, bit for bit; a plane with rows of points is completed to within 1 %;
     measured pixels keep their depth; the confidence lies in [0, 1] in both modes and is higher
     with points."""
     default, first = load_estimator(name, "torch"), load_estimator("san_efficientnet_lite0", "torch")
-    expected = "san_efficientnet_lite0_selg" if name == "default" else name
+    expected = "san_efficientnet_lite0_selp" if name == "default" else name
     assert default.config.name == expected and "selection" in default.config.arch
     rgb, K, depth, sparse = _tilted_wall()
     alone = default.predict(rgb, K)

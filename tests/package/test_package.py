@@ -97,7 +97,8 @@ def test_colcon_build_installs_runnable_executables(colcon_install, tmp_path):
     assert (out / "metadata.yaml").is_file()
     shipped = next(prefix.glob("lib/python3*/site-packages/depth_core/models/weights"))
     for name in ("san_efficientnet_lite0", "san_efficientnet_lite0_conf", "san_efficientnet_lite0_sel",
-                 "san_efficientnet_lite0_selg", "san_efficientnet_lite0_selm", "san_efficientnet_lite0_spn",
+                 "san_efficientnet_lite0_selg", "san_efficientnet_lite0_selm", "san_efficientnet_lite0_selp",
+                 "san_efficientnet_lite0_spn",
                  "san_resnet18"):   # every shipped model
         assert (shipped / f"{name}.safetensors").is_file() and (shipped / f"{name}.json").is_file()
 
