@@ -143,11 +143,11 @@ class SANEfficientNet(_SANModel):
     ``arch.confidence_shifted`` (``san_efficientnet_lite0_conf`` and the default) the head sees the
     completion's change from the network's *scale-shifted* estimate, so that a camera-only scale
     error, the same over the whole image, does not read as a local correction. With
-    ``arch.selection`` (``san_efficientnet_lite0_sel``, ``san_efficientnet_lite0_selm`` and the
-    default, ``san_efficientnet_lite0_selg``) the fused estimate is finished by a learned choice, per
-    pixel, among it, the prior, the nearest and farthest measurements within a few pixels, (``selm``)
-    the pyramid mean of the measurements and (``selg``) the nearest measurement
-    (:mod:`~depth_core.models.layers.candidates`).
+    ``arch.selection`` (``san_efficientnet_lite0_sel``, ``_selm``, ``_selg`` and the default,
+    ``san_efficientnet_lite0_selp``) the fused estimate is finished by a learned choice, per pixel,
+    among it, the prior, the nearest and farthest measurements within a few pixels, (``selm``) the
+    pyramid mean of the measurements, (``selg``) the nearest measurement and (``selp``) the local
+    plane through the measurements (:mod:`~depth_core.models.layers.candidates`).
 
     Images are normalised as the ImageNet checkpoint expects: ``(255 x - 127) / 128``.
     """
@@ -212,9 +212,10 @@ class SANEfficientNet(_SANModel):
                 raise ValueError(f"{config.name}: arch.selection.noise_guide must be true or false, got {noise!r}")
             self.noise = ScanNoise() if noise else None
             # ``plane_reach``: one more candidate, the plane fitted to the measurements within that
-            # many pixels (PlaneFill), kept within their range there (the window fills of that
-            # reach, which must be one of ``reaches``), the fills' fallback beyond. It is last, and
-            # so are its two guide channels (after the noise guide's), so that a head grows into it.
+            # many pixels (PlaneFill; its slope's ridge ``plane_ridge``, 0.1 px²), kept within their
+            # range there (the window fills of that reach, which must be one of ``reaches``), the
+            # fills' fallback beyond. It is last, and so are its two guide channels (after the noise
+            # guide's), so that a head grows into it.
             reach = sel.get("plane_reach")
             if reach is not None and (isinstance(reach, bool) or not isinstance(reach, int)
                                       or reach not in self.fills.reaches):
@@ -222,7 +223,14 @@ class SANEfficientNet(_SANModel):
                                  f"{list(self.fills.reaches)}, got {reach!r}")
             if reach and not levels:
                 raise ValueError(f"{config.name}: arch.selection.plane_reach needs mean_levels (its fallback)")
-            self.plane = PlaneFill(reach, ridge=float(sel.get("plane_ridge", 0.1))) if reach else None
+            ridge = sel.get("plane_ridge", 0.1)
+            if "plane_ridge" in sel and not reach:
+                raise ValueError(f"{config.name}: arch.selection.plane_ridge needs plane_reach")
+            if isinstance(ridge, bool) or not isinstance(ridge, (int, float)):
+                raise ValueError(f"{config.name}: arch.selection.plane_ridge must be a number, got {ridge!r}")
+            self.plane = PlaneFill(reach, ridge=float(ridge)) if reach else None
+            # Where that reach's nearest and farthest fills are among the window fills' channels.
+            self.plane_fills = 2 * self.fills.reaches.index(reach) if reach else None
             n = (2 + 2 * len(self.fills.reaches) + (self.means is not None) + (self.grow is not None)
                  + (self.plane is not None))
             extra = 3 if self.noise is not None else 0
@@ -347,9 +355,9 @@ class SANEfficientNet(_SANModel):
         with ``mean_levels`` the pyramid mean of the measurements, the prior where no level holds
         one (then also the fills' fallback); a softmax per pixel from the image, its features and
         the candidates relative to the fused estimate; measured pixels keep their measurement.
-        With ``grow_steps`` the last candidate is the nearest measurement within that many pixels
-        (the fallback beyond); with ``noise_guide`` the head also reads the frame's scan noise; with
-        ``plane_reach`` the last candidate is the local plane through the measurements."""
+        With ``grow_steps`` the next candidate is the nearest measurement within that many pixels
+        (the fallback beyond); with ``plane_reach`` the last one is the local plane through the
+        measurements; with ``noise_guide`` the head also reads the frame's scan noise."""
         if image is None:
             raise ValueError(f"{self.config.name}: the selection needs the image")
         fills, valid = self.fills(scaled, mask)
@@ -374,8 +382,8 @@ class SANEfficientNet(_SANModel):
             guide.append(self.noise(scaled, mask) * torch.ones_like(mask))
         if self.plane is not None:
             fit, fit_valid = self.plane(scaled, mask)
-            i = 2 * self.fills.reaches.index(self.plane.reach)   # that reach's nearest and farthest
-            fit = torch.minimum(torch.maximum(fit, fills[:, i + 1:i + 2]), fills[:, i:i + 1])
+            i = self.plane_fills
+            fit = torch.minimum(torch.maximum(fit, fills[:, i + 1:i + 2]), fills[:, i:i + 1])   # far <= fit <= near
             plane = fit_valid * self._log_inverse(fit) + (1 - fit_valid) * fallback
             candidates = torch.cat([candidates, plane], 1)
             guide += [(plane - fused) * has_points, fit_valid]

@@ -152,7 +152,8 @@ def san_efficientnet_lite0_selg(**overrides) -> SANEfficientNet:
     """``san_efficientnet_lite0_selm`` with one more candidate: the nearest measurement within 4
     pixels, grown outwards ring by ring (:class:`~depth_core.models.layers.candidates.GrowFill`;
     the pyramid mean beyond), which on a smooth surface measured precisely is the best
-    interpolation there is (docs/models/san_efficientnet_lite0_selg.md)."""
+    interpolation there is. The default before ``san_efficientnet_lite0_selp``
+    (docs/models/san_efficientnet_lite0_selg.md)."""
     defaults = {**_LITE0, "arch": {**_SELM_ARCH, "selection": {**_SELM_ARCH["selection"], "grow_steps": 4}}}
     return SANEfficientNet(_config("san_efficientnet_lite0_selg", defaults, overrides))
 

@@ -205,6 +205,19 @@ def test_plane_fill_is_the_weighted_plane_through_the_window():
         PlaneFill(0)
     with pytest.raises(ValueError, match="ridge"):
         PlaneFill(4, ridge=0)
+    with pytest.raises(ValueError, match="ridge"):
+        PlaneFill(4, ridge=float("nan"))
+    with pytest.raises(ValueError, match="sigma"):
+        PlaneFill(4, sigma=0)
+    # It runs in float32 whatever its inputs and autocast say: bfloat16 inputs give the float32
+    # fill of those same values, rounded once at the end (computed in bfloat16 it is off by tens
+    # of per cent near sparse windows' edges).
+    rounded = t(noisy).bfloat16()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half, _ = PlaneFill(reach, ridge=0.1)(rounded, t(mask).bfloat16())
+    exact, _ = PlaneFill(reach, ridge=0.1)(rounded.float(), t(mask))
+    assert half.dtype == torch.bfloat16
+    np.testing.assert_allclose(half.float().numpy(), exact.numpy(), rtol=8e-3, atol=1e-6)
 
 
 def test_the_plane_candidate_completes_a_plane_and_exports(tmp_path):
@@ -240,7 +253,31 @@ def test_the_plane_candidate_completes_a_plane_and_exports(tmp_path):
     names = [i.name for i in session.get_inputs()]
     got = session.run(None, dict(zip(names, (image.numpy(), sparse.numpy()))))[0][0, 0]
     np.testing.assert_allclose(got, out, rtol=1e-3, atol=0)
+    # Across a depth step (2 m left, 20 m right, 6 % of the pixels measured) the least-squares
+    # plane overshoots both sides near the edge; the candidate stays between the nearest and the
+    # farthest measurement of its window.
+    rng = np.random.default_rng(1)
+    step = np.where(xx < w // 2, 2.0, 20.0).astype(np.float32)
+    measured = rng.uniform(size=(h, w)) < 0.06
+    sparse = torch.from_numpy(np.where(measured, step, 0).astype(np.float32))[None, None]
+    scaled = torch.where(sparse > 0, model.config.min_depth / sparse.clamp(min=1e-6), torch.zeros_like(sparse))
+    fit, fit_valid = PlaneFill(4)(scaled, (sparse > 0).float())
+    fills, _ = WindowFills((4,))(scaled, (sparse > 0).float())
+    nearest, farthest = (model.config.min_depth / fills[0, i].clamp(min=1e-9) for i in (0, 1))
+    unclamped = model.config.min_depth / fit[0, 0].clamp(min=1e-9)
+    inside = (fit_valid[0, 0] > 0) & ~torch.from_numpy(measured)
+    overshoot = inside & ((unclamped < nearest * 0.99) | (unclamped > farthest * 1.01))
+    assert int(overshoot.sum()) > 10, "the fixture must make the plane overshoot"
+    with torch.no_grad():
+        out = model(image, sparse)["depth"][0, 0]
+    assert bool((out[overshoot] >= nearest[overshoot] * 0.999).all())
+    assert bool((out[overshoot] <= farthest[overshoot] * 1.001).all())
     selection = create_model("san_efficientnet_lite0_selg").config.arch["selection"]
+    with pytest.raises(ValueError, match="plane_ridge needs plane_reach"):
+        create_model("san_efficientnet_lite0_selg", arch={"selection": {**selection, "plane_ridge": 0.2}})
+    with pytest.raises(ValueError, match="plane_ridge must be a number"):
+        create_model("san_efficientnet_lite0_selp", arch={"selection": {
+            **model.config.arch["selection"], "plane_ridge": True}})
     with pytest.raises(ValueError, match="plane_reach must be one of the reaches"):
         create_model("san_efficientnet_lite0_selg", arch={"selection": {**selection, "plane_reach": 3}})
     with pytest.raises(ValueError, match="plane_reach needs mean_levels"):

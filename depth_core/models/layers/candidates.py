@@ -23,6 +23,8 @@ Pooling, logs, a softmax and convolutions only: it exports to one ONNX graph.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -247,52 +249,65 @@ class PlaneFill(nn.Module):
     surface is reproduced exactly, and noise averages out over the window. ``valid`` is 0 where
     the window holds no measurement (and ``fill`` 0 there).
 
-    The slope is ridge-regularised by ``ridge`` (pixels²): along a direction the window's points do
-    not span (a single LiDAR ring) the fit is flat, the weighted mean along it. It is computed
-    about the measurements' weighted centroid (centred moments), so a point on its own is its own
-    value.
+    The slope is ridge-regularised by ``ridge`` (pixels², 0.1 unless given) and computed about the
+    measurements' weighted centroid (centred moments): along a direction the window's points do
+    not span (a single straight LiDAR ring) the slope is 0, so the fill is the ring's fitted line
+    read at the pixel's column, and a point on its own is its own value.
 
-    Why: on a smooth surface scanned precisely (the real kitchen's depth camera) classical
-    interpolation beat every candidate the selection had, the nearest measurement included
-    (docs/models.md). Nearest and window extremes are piecewise constant; a plane is what such a
-    surface is, between rings.
+    Why: on a smooth surface seen at an angle every other candidate of the selection (the nearest
+    measurement, a window's extremes, a mean) is constant between measurements and off by the
+    slope; a plane is what such a surface is, between rings (docs/models.md).
 
     Weighted moments are separable convolutions (a row then a column pass of a few fixed
-    kernels), then a 2x2 solve per pixel in closed form: it exports to one ONNX graph. It needs
-    float32: the centred moments subtract numbers of similar size."""
+    kernels), then a 2x2 solve per pixel in closed form: it exports to one ONNX graph. It always
+    runs in float32, as the normalised convolution does: the centred moments subtract numbers of
+    similar size, and in half precision the fill is off by several per cent (bfloat16: up to a
+    factor of two), more than the errors it is there to fix."""
 
     def __init__(self, reach: int = 4, sigma: float | None = None, ridge: float = 0.1) -> None:
         super().__init__()
         if reach < 1:
             raise ValueError(f"plane fill: need reach >= 1, got {reach}")
-        if ridge <= 0:
-            raise ValueError(f"plane fill: need ridge > 0, got {ridge}")
-        self.reach, self.ridge = int(reach), float(ridge)
+        if not (math.isfinite(ridge) and ridge > 0):
+            raise ValueError(f"plane fill: need a finite ridge > 0, got {ridge}")
         sigma = float(sigma) if sigma is not None else reach / 2.0
+        if not (math.isfinite(sigma) and sigma > 0):
+            raise ValueError(f"plane fill: need a finite sigma > 0, got {sigma}")
+        self.reach, self.ridge = int(reach), float(ridge)
         d = torch.arange(-self.reach, self.reach + 1, dtype=torch.float32)
         w = torch.exp(-0.5 * (d / sigma) ** 2)
+        # Any measurement in the window weighs at least the corner's w², far above this floor
+        # unless sigma is tiny against the reach; below it the window counts as empty.
+        self.empty = float(w[0] ** 2) * 1e-3
         taps = torch.stack([w, w * d, w * d * d])          # orders 0, 1, 2 of the offset
-        # Row pass: (mask, mask*value) x 3 orders; column pass: each of those 6 x 3 orders.
+        # Row pass: (mask, mask*value) x 3 orders; column pass: each of those 6 x 3 orders. Of the
+        # 18 products 9 are used; a dense pass that computes exactly those 9 was no faster on ONNX
+        # Runtime than these two grouped ones (docs/models.md).
         self.register_buffer("rows", taps.repeat(2, 1)[:, None, None, :].clone(), persistent=False)
         self.register_buffer("cols", taps.repeat(6, 1)[:, None, :, None].clone(), persistent=False)
 
     def forward(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(values.device.type, enabled=False):
+            fill, valid = self._forward(values.float(), mask.float())
+        return fill.to(values.dtype), valid.to(values.dtype)
+
+    def _forward(self, values: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         r = self.reach
         x = torch.cat([mask, values * mask], 1)
-        x = F.conv2d(x, self.rows.to(x.dtype), padding=(0, r), groups=2)     # [B,6]: m·u^i, mv·u^i
-        x = F.conv2d(x, self.cols.to(x.dtype), padding=(r, 0), groups=6)     # [B,18]: (row i) x v^j
-        # channel = 3 * (3 * source + i) + j, source 0 = mask, 1 = mask * value; u across, v down.
-        s = lambda source, i, j: x[:, 3 * (3 * source + i) + j: 3 * (3 * source + i) + j + 1]  # noqa: E731
-        n = s(0, 0, 0)
-        valid = (n > 1e-6).to(values.dtype)
+        x = F.conv2d(x, self.rows, padding=(0, r), groups=2)     # [B,6]: m·u^i, mv·u^i
+        x = F.conv2d(x, self.cols, padding=(r, 0), groups=6)     # [B,18]: (row i) x v^j
+        # [B, source, i, j, H, W]: source 0 = mask, 1 = mask * value; u^i across, v^j down.
+        m = x.unflatten(1, (2, 3, 3))
+        n = m[:, 0, 0, 0:1]
+        valid = (n > self.empty).to(values.dtype)
         n = torch.where(valid > 0, n, torch.ones_like(n))
-        u, v, z = s(0, 1, 0) / n, s(0, 0, 1) / n, s(1, 0, 0) / n
-        cuu = s(0, 2, 0) / n - u * u + self.ridge
-        cvv = s(0, 0, 2) / n - v * v + self.ridge
-        cuv = s(0, 1, 1) / n - u * v
-        cuz = s(1, 1, 0) / n - u * z
-        cvz = s(1, 0, 1) / n - v * z
-        det = cuu * cvv - cuv * cuv
+        u, v, z = m[:, 0, 1, 0:1] / n, m[:, 0, 0, 1:2] / n, m[:, 1, 0, 0:1] / n
+        cuu = m[:, 0, 2, 0:1] / n - u * u + self.ridge
+        cvv = m[:, 0, 0, 2:3] / n - v * v + self.ridge
+        cuv = m[:, 0, 1, 1:2] / n - u * v
+        cuz = m[:, 1, 1, 0:1] / n - u * z
+        cvz = m[:, 1, 0, 1:2] / n - v * z
+        det = cuu * cvv - cuv * cuv                          # >= ridge² (a covariance plus ridge·I)
         b = (cvv * cuz - cuv * cvz) / det
         c = (cuu * cvz - cuv * cuz) / det
         return valid * (z - b * u - c * v), valid
