@@ -138,6 +138,18 @@ def test_grow_fill_is_the_nearest_measurement_within_its_steps():
         create_model("san_efficientnet_lite0_selg", arch={"selection": {"mean_levels": 0, "grow_steps": 8}})
 
 
+def _onnx_depth(model, path, image: torch.Tensor, sparse: torch.Tensor) -> np.ndarray:
+    """``model`` exported to one ONNX graph at ``image``'s size, and its depth there on ONNX Runtime."""
+    import onnxruntime as ort
+
+    from depth_core.export import export_onnx
+
+    path = export_onnx(model, path, height=image.shape[-2], width=image.shape[-1])
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, dict(zip(names, (image.numpy(), sparse.numpy()))))[0]
+
+
 def _plane_reference(values, mask, reach, sigma, ridge, y, x):
     """The ridge-regularised weighted least-squares plane of one window, read at its centre."""
     h, w = values.shape
@@ -244,14 +256,7 @@ def test_the_plane_candidate_completes_a_plane_and_exports(tmp_path):
     between = (yy > 80) & (yy < 150) & ~rows & (xx > 8) & (xx < w - 8)
     np.testing.assert_allclose(out[between], depth[between], rtol=0.01)
     np.testing.assert_allclose(out[rows], depth[rows], rtol=1e-5)
-    import onnxruntime as ort
-
-    from depth_core.export import export_onnx
-
-    path = export_onnx(model, tmp_path / "plane.onnx", height=h, width=w)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    got = session.run(None, dict(zip(names, (image.numpy(), sparse.numpy()))))[0][0, 0]
+    got = _onnx_depth(model, tmp_path / "plane.onnx", image, sparse)[0, 0]
     np.testing.assert_allclose(got, out, rtol=1e-3, atol=0)
     # Across a depth step (2 m left, 20 m right, 6 % of the pixels measured) the least-squares
     # plane overshoots both sides near the edge; the candidate stays between the nearest and the
@@ -360,14 +365,7 @@ def test_a_head_grown_into_the_noise_guide_first_computes_what_it_did(tmp_path):
         model.select.head[0].weight[:, -3:].normal_(0, 1.0)
         moved = model(image, sparse)["depth"]
     assert not torch.equal(moved, before)
-    import onnxruntime as ort
-
-    from depth_core.export import export_onnx
-
-    path = export_onnx(model, tmp_path / "noise.onnx", height=160, width=256)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    out = session.run(None, dict(zip(names, (image.numpy(), sparse.numpy()))))[0]
+    out = _onnx_depth(model, tmp_path / "noise.onnx", image, sparse)
     np.testing.assert_allclose(out, moved.numpy(), rtol=1e-3, atol=0)
     with pytest.raises(ValueError, match="noise_guide must be true or false"):
         create_model("san_efficientnet_lite0_selg", arch={"selection": {
