@@ -134,5 +134,8 @@ class Probe:
             rclpy.try_shutdown(context=self.context)
             self._thread.join(timeout=10)
             return
+        # The executor keeps the node's handles while it exists: destroying the node first can wait
+        # for them forever (seen once in CI, in rclpy's destroy_when_not_in_use).
+        self.executor.shutdown(timeout_sec=5)
         self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)
