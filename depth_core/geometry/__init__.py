@@ -6,7 +6,7 @@ from .camera import CameraIntrinsics, validate_intrinsic_matrix
 from .clouds import organised_points, points_in_front, ring_image, transform_coordinates
 from .odometry import PoseHistory
 from .projection import backproject, lidar_fov_mask, pixel_rays, project_lidar, project_points, resize_sparse_depth
-from .sweeps import Sweep, SweepAccumulator, deskew, free_space_keep, hidden_keep, move_sweep
+from .sweeps import FreeSpace, Sweep, SweepAccumulator, deskew, free_space_keep, hidden_keep, move_sweep
 from .transforms import (
     TransformTree,
     compose,
@@ -22,6 +22,7 @@ from .transforms import (
 
 __all__ = [
     "CameraIntrinsics",
+    "FreeSpace",
     "PoseHistory",
     "Sweep",
     "SweepAccumulator",

@@ -11,17 +11,18 @@ A point measured at time ``t`` is moved by ``T_lidar(ref)^-1 T_lidar(t)`` with
 ``T_lidar(t) = T_odom_base(t) T_base_lidar``, into the LiDAR frame at the reference stamp (the
 sweep's header stamp).
 
-**Moving objects: the free-space rule.** Each ray of the newest sweep measured free space up to
-its range. A past point that falls in the newest sweep's view (the same cell of a spherical grid of
-0.5 deg azimuth x 2.2 deg elevation, just coarser than a 16-line LiDAR's 2 deg between rings, so
-that no cell falls between two rings) closer than the nearest newest return there, by more than
-``margin`` (absolute plus relative to the range), lies in space now seen as free: whatever was there moved away (a car
-that drove off, a person who walked on), or the odometry is wrong. It is dropped. Past points
-behind the newest surface are kept: they are hidden from the LiDAR, not contradicted, and the
-camera, which sits elsewhere, may see them; a z-buffer in the image keeps the nearest anyway.
-Cells the newest sweep has no return in say nothing and keep their past points. This is one rule
-for both cases of the issue (a point in front of a surface now seen farther away is in space
-measured free).
+**Moving objects: the free-space rule.** Each ray of a sweep measured free space up to its range.
+A past point lies in space that a later sweep measured as free when, seen from that sweep's own
+origin, the rays next to it on both sides (the nearest returns at or above and at or below its
+elevation, within 2.5 deg, in its 0.5 deg azimuth cell, on a 0.25 deg elevation grid) went past
+it by more than ``margin`` (absolute plus relative to the range): whatever was there moved away (a
+car that drove off, a person who walked on), or the odometry is wrong. It is dropped. Every later
+sweep is asked, not only the newest: each sweep, as it arrives, tests the points of all the past
+ones once, so a point stays dropped once any later sweep saw through it. Rays on both sides, and
+not a cell's nearest return, because a cell spans a range of elevations: on the ground the ray
+just below a point meets the ground nearer than the point, and a single-ray rule (the first
+release's) dropped good ground points there. Past points behind the newest surface are not
+in free space; cells with no return on one side say nothing.
 
 **Hidden from the camera: the occlusion rule.** A past sweep was taken from somewhere else, so it
 saw surfaces that the camera, now, cannot: the ground behind a post, the wall behind a car that
@@ -35,7 +36,11 @@ depth falls row by row, from reading as hidden. The same image catches what the 
 rule's grid misses of a moving object's old places: a past point is gone when the newest sweep
 has returns around it (within the same reach) and all of them lie farther by more than
 ``gone_margin_rel``, so that nothing near its depth is seen there now. The windows are angles,
-made pixels by the camera's focal lengths. On a simulated street drive the rules remove two
+made pixels by the camera's focal lengths. The same test runs in the newest sweep's own
+spherical grid too (:meth:`FreeSpace.visible`): a past point that the rays on both sides of it,
+from the newest sweep's origin, found a nearer surface in front of is hidden from the LiDAR now,
+and so from the camera beside it (the background behind a car that has since moved in front of
+it). On a simulated street drive the rules remove two
 thirds of the past points more than 3 % off the rendered depth, and 2.6 % of the others
 (docs/benchmarks.md, "Several LiDAR sweeps as one").
 """
@@ -54,7 +59,7 @@ from .odometry import PoseHistory
 from .projection import project_points
 from .transforms import invert_transform, transform_points
 
-__all__ = ["Sweep", "SweepAccumulator", "deskew", "free_space_keep", "hidden_keep", "move_sweep"]
+__all__ = ["FreeSpace", "Sweep", "SweepAccumulator", "deskew", "free_space_keep", "hidden_keep", "move_sweep"]
 
 log = logging.getLogger("depth_core.geometry")
 
@@ -109,36 +114,80 @@ def move_sweep(points: np.ndarray, T_odom_base_then: np.ndarray, T_odom_base_now
     return transform_points(T, points)
 
 
-def _cells(points: np.ndarray, az_step: float, el_step: float) -> tuple[np.ndarray, np.ndarray]:
-    """Spherical grid cell of each point and its range."""
-    rng = np.linalg.norm(points, axis=1)
-    az = np.arctan2(points[:, 1], points[:, 0])
-    el = np.arcsin(np.clip(points[:, 2] / np.maximum(rng, 1e-9), -1, 1))
-    n_az = int(np.ceil(2 * np.pi / az_step))
-    a = np.floor((az + np.pi) / az_step).astype(np.int64) % n_az
-    e = np.floor((el + np.pi / 2) / el_step).astype(np.int64)
-    return e * n_az + a, rng
+class FreeSpace:
+    """The space one sweep measured as free, from its own origin (the free-space rule of the
+    module's doc), on a spherical grid of ``az_step_deg`` x ``el_step_deg`` cells holding the
+    nearest and farthest return of each. For a point, the rays next to it are the nearest
+    occupied cells strictly above and strictly below it in its azimuth column, each within
+    ``max_gap_deg``. It lies in free space when both rays returned farther than it by the margin
+    (``margin`` metres plus ``margin_rel`` of its range), and hidden when both returned nearer. One
+    side alone says nothing, which keeps the ground: the ray below a ground point meets the ground
+    nearer, the ray above it farther. Built once per sweep; :meth:`keep` and :meth:`visible` test
+    any points given in that sweep's LiDAR frame."""
+
+    def __init__(self, points: np.ndarray, *, az_step_deg: float = 0.5, el_step_deg: float = 0.25,
+                 max_gap_deg: float = 2.5, margin: float = 0.1, margin_rel: float = 0.02) -> None:
+        self.az, self.el = np.radians(az_step_deg), np.radians(el_step_deg)
+        self.margin, self.margin_rel = margin, margin_rel
+        self.n_az = int(np.ceil(2 * np.pi / self.az))
+        gap = max(1, round(max_gap_deg / el_step_deg))
+        e, a, r = self._cells(points)
+        # Only the band of elevations the sweep covers (a 16-line LiDAR's 30 deg, not 180): a
+        # point outside it has no ray on one side.
+        self.lo = int(e.min()) if len(e) else 0
+        n_el = int(e.max()) - self.lo + 1 if len(e) else 0
+        near = np.full((n_el, self.n_az), np.inf, np.float32)
+        far = np.full((n_el, self.n_az), -np.inf, np.float32)
+        np.minimum.at(near, (e - self.lo, a), r.astype(np.float32))
+        np.maximum.at(far, (e - self.lo, a), r.astype(np.float32))
+        rows = np.arange(n_el)[:, None]
+        cols = np.arange(self.n_az)[None, :]
+        occupied = np.isfinite(near)
+        # Per cell, the nearest occupied row strictly below / strictly above. Not the cell's own
+        # row: its rays may be a fraction of a cell above or below the point, which on ground seen
+        # at a grazing angle is a difference in range larger than any margin.
+        below = np.maximum.accumulate(np.where(occupied, rows, -1), axis=0)
+        above = np.minimum.accumulate(np.where(occupied, rows, n_el)[::-1], axis=0)[::-1]
+        below = np.r_[np.full((1, self.n_az), -1), below[:-1]]
+        above = np.r_[above[1:], np.full((1, self.n_az), n_el)]
+        both = (below >= 0) & (rows - below <= gap) & (above < n_el) & (above - rows <= gap)
+        below, above = np.clip(below, 0, None), np.clip(above, None, n_el - 1)
+        # Free up to the nearer of the two rays' nearest returns; hidden beyond the farther of their
+        # farthest. Without both rays: nothing is free (-inf) and nothing hidden (inf).
+        self.free = np.where(both, np.minimum(near[below, cols], near[above, cols]), -np.inf)
+        self.hidden = np.where(both, np.maximum(far[below, cols], far[above, cols]), np.inf)
+
+    def _cells(self, points: np.ndarray):
+        """Elevation row, azimuth column and range of each point."""
+        rng = np.linalg.norm(points, axis=1)
+        az = np.arctan2(points[:, 1], points[:, 0])
+        el = np.arcsin(np.clip(points[:, 2] / np.maximum(rng, 1e-9), -1, 1))
+        a = np.floor((az + np.pi) / self.az).astype(np.int64) % self.n_az
+        return np.floor((el + np.pi / 2) / self.el).astype(np.int64), a, rng
+
+    def _lookup(self, table: np.ndarray, points: np.ndarray, outside: float):
+        e, a, r = self._cells(points)
+        e = e - self.lo
+        inside = (e >= 0) & (e < len(table))
+        values = np.full(len(points), outside, np.float32)
+        values[inside] = table[e[inside], a[inside]]
+        return values, r
+
+    def keep(self, points: np.ndarray) -> np.ndarray:
+        """Boolean [len(points)]: the points not in this sweep's free space."""
+        free, r = self._lookup(self.free, points, -np.inf)
+        return free <= r * (1 + self.margin_rel) + self.margin
+
+    def visible(self, points: np.ndarray) -> np.ndarray:
+        """Boolean [len(points)]: the points not hidden behind this sweep's returns."""
+        hidden, r = self._lookup(self.hidden, points, np.inf)
+        return hidden >= r * (1 - self.margin_rel) - self.margin
 
 
-def free_space_keep(past: np.ndarray, newest: np.ndarray, *, az_step_deg: float = 0.5, el_step_deg: float = 2.2,
-                    margin: float = 0.3, margin_rel: float = 0.05) -> np.ndarray:
+def free_space_keep(past: np.ndarray, newest: np.ndarray, **grid) -> np.ndarray:
     """Boolean [len(past)]: the past points (in the newest sweep's LiDAR frame) that the newest
-    sweep does not contradict (see the module's doc)."""
-    if not len(past) or not len(newest):
-        return np.ones(len(past), bool)
-    az, el = np.radians(az_step_deg), np.radians(el_step_deg)
-    cell_new, range_new = _cells(newest, az, el)
-    order = np.argsort(cell_new, kind="stable")
-    cell_sorted, range_sorted = cell_new[order], range_new[order]
-    starts = np.flatnonzero(np.r_[True, cell_sorted[1:] != cell_sorted[:-1]])
-    unique_cells = cell_sorted[starts]
-    near = np.minimum.reduceat(range_sorted, starts)     # free space up to the nearest return in the cell
-    cell_past, range_past = _cells(past, az, el)
-    pos = np.searchsorted(unique_cells, cell_past)
-    pos_c = np.minimum(pos, len(unique_cells) - 1)
-    seen = unique_cells[pos_c] == cell_past
-    limit = np.where(seen, near[pos_c] - (margin + margin_rel * near[pos_c]), -np.inf)
-    return range_past >= limit
+    sweep does not contradict (see the module's doc); ``grid``: :class:`FreeSpace`'s options."""
+    return FreeSpace(newest, **grid).keep(past)
 
 
 _FAR = np.float32(1e9)
@@ -242,11 +291,13 @@ class SweepAccumulator:
     occlusion_rule: bool = True
     max_speed: float = 40.0
     deskew: bool = True
+    free_space: dict = field(default_factory=dict)     # FreeSpace's grid and margins
     history: deque = field(default_factory=deque)
     counts: dict = field(default_factory=lambda: {"sweeps": 0, "no_odometry": 0, "cleared_jump": 0,
                                                   "cleared_time": 0, "dropped_moving": 0,
                                                   "dropped_hidden": 0})
     _warned: bool = False
+    _space: object = None
 
     def reset(self) -> None:
         self.history.clear()
@@ -277,7 +328,17 @@ class SweepAccumulator:
                 log.warning("odometry jumped %.1f m in %.2f s (a reset?): sweep history cleared",
                             float(np.linalg.norm(pose[:3, 3] - last_pose[:3, 3])), dt)
                 self.history.clear()
-        self.history.append((Sweep(sweep.stamp_ns, points, sweep.rings, None), pose))
+        if pose is not None and self.moving_rule:
+            # The free-space rule, once per pair: every past sweep against this one, from this
+            # one's own origin. A past point stays dropped once any later sweep saw through it.
+            space = FreeSpace(points, **self.free_space)
+            self._space = space
+            for past, past_pose, keep in self.history:
+                if past_pose is None or not keep.any():
+                    continue
+                idx = np.flatnonzero(keep)
+                keep[idx] = space.keep(move_sweep(past.points[idx], past_pose, pose, self.T_base_lidar))
+        self.history.append((Sweep(sweep.stamp_ns, points, sweep.rings, None), pose, np.ones(len(points), bool)))
         while len(self.history) > self.keep + 1:
             self.history.popleft()
 
@@ -290,14 +351,14 @@ class SweepAccumulator:
         and whole."""
         if not self.history:
             return np.zeros((0, 3), np.float32), None, 0
-        newest, newest_pose = self.history[-1]
+        newest, newest_pose, _ = self.history[-1]
         target_pose = newest_pose
         if stamp_ns is not None and stamp_ns != newest.stamp_ns:
             target_pose = self.odometry.at(stamp_ns, self.tolerance_ns)
             if target_pose is None or newest_pose is None:
                 return np.zeros((0, 3), np.float32), None, 0
         parts, used = [], 0
-        for sweep, pose in self.history:
+        for sweep, pose, free in self.history:
             is_newest = sweep is newest
             if is_newest and target_pose is newest_pose:
                 pts = sweep.points
@@ -307,25 +368,27 @@ class SweepAccumulator:
                 pts = move_sweep(sweep.points, pose, target_pose, self.T_base_lidar).astype(np.float32)
                 used += 0 if is_newest else 1
             rings = sweep.rings
-            if camera is not None and not is_newest:
-                # Past points outside the camera's view never reach it: the rules below skip them.
-                seen = _in_view(pts, *camera)
+            if not is_newest:
+                # Past points outside the camera's view never reach it; the free-space rule (see
+                # add) has dropped those that a later sweep saw through.
+                seen = _in_view(pts, *camera) if camera is not None else np.ones(len(pts), bool)
+                self.counts["dropped_moving"] += int((seen & ~free).sum())
+                seen &= free
+                if self.occlusion_rule and self._space is not None and target_pose is newest_pose:
+                    # Hidden from the newest sweep's origin: rays on both sides stopped nearer.
+                    visible = self._space.visible(pts[seen])
+                    self.counts["dropped_hidden"] += int((~visible).sum())
+                    seen[seen] = visible
                 pts, rings = pts[seen], None if rings is None else rings[seen]
             parts.append((is_newest, pts, rings))
         if not parts:
             return np.zeros((0, 3), np.float32), None, 0
-        # The newest first, then the past sweeps as one block, which the free-space rule filters at once.
+        # The newest first, then the past sweeps as one block, which the occlusion rule filters at once.
         parts.sort(key=lambda part: not part[0])
         points = np.concatenate([p for _, p, _ in parts])
         have_rings = all(r is not None for _, _, r in parts)
         ring_all = np.concatenate([r for _, _, r in parts]) if have_rings else None
         newest_n = len(parts[0][1]) if parts[0][0] else 0
-        if self.moving_rule and newest_n and len(points) > newest_n:
-            keep = np.ones(len(points), bool)
-            keep[newest_n:] = free_space_keep(points[newest_n:], points[:newest_n])
-            self.counts["dropped_moving"] += int((~keep).sum())
-            points = points[keep]
-            ring_all = None if ring_all is None else ring_all[keep]
         if self.occlusion_rule and camera is not None and len(points) > newest_n:
             T_cam_lidar, intrinsics = camera
             keep = hidden_keep(transform_points(T_cam_lidar, points), np.arange(len(points)) >= newest_n, intrinsics)

@@ -54,10 +54,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--deskew", action="store_true",
                    help="de-skew clouds with per-point times by the bag's /tf odometry (implied by --accumulate)")
     p.add_argument("--keep-moving", action="store_true",
-                   help="--accumulate: keep past points the newest sweep sees through (no moving-object rule)")
+                   help="--accumulate: keep past points a later sweep saw through (no free-space rule for "
+                        "moving objects)")
     p.add_argument("--keep-hidden", action="store_true",
-                   help="--accumulate: keep past points that nearer points hide from the camera, or that the newest "
-                        "sweep no longer finds (no occlusion rule)")
+                   help="--accumulate: keep past points that nearer points hide from the newest sweep or the "
+                        "camera, or that the newest sweep no longer finds (no occlusion rule)")
     p.add_argument("--odom-frame", default="odom", help="--accumulate: the odometry's fixed frame on /tf")
     p.add_argument("--base-frame", default="base_link", help="--accumulate: the robot's base frame on /tf")
     p.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
@@ -111,9 +112,9 @@ def main(argv=None) -> int:
             if result.accumulation:
                 meta["accumulation"] = result.accumulation
                 acc = result.accumulation
-                rules = [f"{acc['dropped_moving']} past points in space the newest sweep sees as free"
+                rules = [f"{acc['dropped_moving']} past points in space a later sweep saw as free"
                          + (" (rule off)" if args.keep_moving else ""),
-                         f"{acc['dropped_hidden']} hidden from the camera or gone"
+                         f"{acc['dropped_hidden']} hidden from the LiDAR or the camera, or gone"
                          + (" (rule off)" if args.keep_hidden else "")]
                 lidar_input += f" ({acc['mean_past_sweeps_used']:.1f} on average); dropped: " + ", ".join(rules)
                 meta["lidar_input"] = lidar_input

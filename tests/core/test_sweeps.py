@@ -10,6 +10,7 @@ from scipy.spatial import cKDTree
 
 from depth_core.geometry import (
     CameraIntrinsics,
+    FreeSpace,
     PoseHistory,
     Sweep,
     SweepAccumulator,
@@ -33,7 +34,9 @@ def test_past_sweeps_of_a_static_world_land_on_the_current_surfaces():
     odometry = PoseHistory()
     for f in frames:
         odometry.add(f.stamp_ns, f.T_world_base)
-    acc = SweepAccumulator(keep=4, odometry=odometry, T_base_lidar=sim.rig.T_base_lidar)
+    # Registration alone: the occlusion rule would also drop what the newest sweep's origin cannot
+    # see any more (tested below).
+    acc = SweepAccumulator(keep=4, odometry=odometry, T_base_lidar=sim.rig.T_base_lidar, occlusion_rule=False)
     for f in frames:
         acc.add(Sweep(f.stamp_ns, f.lidar_points, f.lidar_ring))
     points, rings, used = acc.cloud()
@@ -59,15 +62,48 @@ def test_past_sweeps_of_a_static_world_land_on_the_current_surfaces():
 
 
 def test_the_free_space_rule_drops_a_car_that_drove_away_and_keeps_what_is_hidden():
-    # The newest sweep sees a wall 20 m ahead (+x) and nothing to the left (+y).
+    # The newest sweep sees a wall 20 m ahead (+x), on rows 0.29 deg apart, and nothing to the left (+y).
     ys, zs = np.meshgrid(np.linspace(-2, 2, 41), np.linspace(-0.5, 0.5, 11))
     wall = np.stack([np.full(ys.size, 20.0), ys.ravel(), zs.ravel()], 1)
-    car = wall[::7] * np.array([0.5, 0.5, 0.5])            # a car 10 m ahead in the same directions, gone now
-    behind = wall[::7] * np.array([1.3, 1.3, 1.3])         # 26 m: hidden by the wall, not contradicted
+    inside = (np.abs(zs.ravel()) < 0.45)                    # rows with a wall row above and below
+    car = wall[inside][::7] * 0.5                           # a car 10 m ahead in the same directions, gone now
+    behind = wall[::7] * 1.3                                # 26 m: hidden by the wall, not contradicted
     left = np.array([[0.0, 8.0, 0.0], [0.5, 12.0, 0.2]])    # where the newest sweep has no return
-    keep = free_space_keep(np.concatenate([car, behind, left]), wall)
+    edge = wall[~inside][::7] * 0.5                         # on its top and bottom rows: no ray beyond them
+    keep = free_space_keep(np.concatenate([car, behind, left, edge]), wall)
     assert not keep[:len(car)].any()
     assert keep[len(car):].all()
+
+
+def test_the_free_space_rule_keeps_the_ground_between_rings_and_drops_what_floats_above_it():
+    # A LiDAR 1.7 m above flat ground, rings 2 deg apart: each ring meets the ground farther than
+    # the one below it. A past ground point between two rings is neither in front of both (the ray
+    # below meets the ground nearer) nor behind both; a past point 1 m above the ground, 6 m
+    # ahead, is in front of both rays: something that has gone.
+    az = np.radians(np.linspace(-20, 20, 81))
+    rings = np.radians([-11.0, -9.0, -7.0, -5.0])
+    el, a = np.meshgrid(rings, az)
+    r = 1.7 / np.sin(-el)
+    newest = np.stack([r * np.cos(el) * np.cos(a), r * np.cos(el) * np.sin(a), r * np.sin(el)], -1).reshape(-1, 3)
+    ground = np.array([[x, y, -1.7] for x in (9.0, 12.0, 16.0) for y in (-1.0, 0.0, 1.5)])   # -10.7 to -6.1 deg
+    floating = np.array([[6.0, y, -0.7] for y in (-1.0, 0.0, 1.5)])                          # -6.6 deg, 1 m up
+    keep = free_space_keep(np.concatenate([ground, floating]), newest)
+    assert keep[:len(ground)].all()
+    assert not keep[len(ground):].any()
+
+
+def test_past_points_hidden_from_the_newest_origin_are_dropped_and_those_beside_it_kept():
+    # The newest sweep: a wall 10 m ahead, 4 m wide, rows 1 deg apart, a point every 0.3 deg on
+    # each. Past points: 5 m behind the wall's middle (hidden), and just beyond its ends at 15 m
+    # (no ray there is nearer).
+    ys, zs = np.meshgrid(np.linspace(-2, 2, 81), np.tan(np.radians(np.arange(-5, 6))) * 10)
+    wall = np.stack([np.full(ys.size, 10.0), ys.ravel(), zs.ravel()], 1)
+    space = FreeSpace(wall)
+    behind = np.array([[15.0, 0.0, 0.1], [15.0, 1.0, -0.3]])
+    beside = np.array([[15.0, 3.5, 0.1], [15.0, -3.2, 0.0]])
+    assert not space.visible(behind).any()
+    assert space.visible(beside).all()
+    assert space.keep(behind).all() and space.keep(beside).all()   # neither is in front of the wall
 
 
 def test_deskewing_moves_each_point_by_the_odometry_at_its_time():

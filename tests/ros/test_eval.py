@@ -176,7 +176,7 @@ def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(t
     assert "3 previous sweeps moved by odometry" in accumulated["lidar_input"]
     assert accumulated["results"]["completion"]["abs_rel"] != single["results"]["completion"]["abs_rel"]
     # The occlusion rule drops past points that nearer ones hide from the camera; --keep-hidden ablates it.
-    assert info["dropped_hidden"] > 0 and "hidden from the camera or gone" in accumulated["lidar_input"]
+    assert info["dropped_hidden"] > 0 and "hidden from the LiDAR or the camera, or gone" in accumulated["lidar_input"]
     kept = _eval(venv_bin, sim_bag, tmp_path / "kept", *common, "--accumulate", "3", "--keep-hidden")
     assert kept.returncode == 0, kept.stderr
     ablated = json.loads((tmp_path / "kept/metrics.json").read_text())
