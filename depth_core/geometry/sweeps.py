@@ -297,10 +297,11 @@ class SweepAccumulator:
                                                   "cleared_time": 0, "dropped_moving": 0,
                                                   "dropped_hidden": 0})
     _warned: bool = False
-    _space: object = None
+    _space: FreeSpace | None = None
 
     def reset(self) -> None:
         self.history.clear()
+        self._space = None
 
     def add(self, sweep: Sweep) -> None:
         """Append the sweep (de-skewed when it has per-point times and the odometry covers it)."""
@@ -328,11 +329,15 @@ class SweepAccumulator:
                 log.warning("odometry jumped %.1f m in %.2f s (a reset?): sweep history cleared",
                             float(np.linalg.norm(pose[:3, 3] - last_pose[:3, 3])), dt)
                 self.history.clear()
-        if pose is not None and self.moving_rule:
+        # The newest sweep's returns on its spherical grid: the free-space rule's and the
+        # occlusion rule's test from its origin (none without a pose to move past points by).
+        self._space = None
+        if pose is not None and (self.moving_rule or self.occlusion_rule):
+            self._space = FreeSpace(points, **self.free_space)
+        if self._space is not None and self.moving_rule:
             # The free-space rule, once per pair: every past sweep against this one, from this
             # one's own origin. A past point stays dropped once any later sweep saw through it.
-            space = FreeSpace(points, **self.free_space)
-            self._space = space
+            space = self._space
             for past, past_pose, keep in self.history:
                 if past_pose is None or not keep.any():
                     continue

@@ -286,3 +286,23 @@ def test_the_occlusion_rule_on_a_simulated_drive_drops_mostly_what_the_camera_ca
     removed_right = right(without).sum() - right(with_rule).sum()
     assert removed_wrong > 0.5 * wrong(without).sum()        # most of what the camera cannot see goes
     assert removed_right < 0.2 * right(without).sum()        # and little of what it can
+
+
+def test_the_accumulator_drops_past_points_behind_the_newest_sweep_with_either_rule_set():
+    # A robot standing still: the past sweep saw 15 m ahead, the newest sees a wall at 10 m (a
+    # truck pulled in). The past points behind the wall go, with or without the free-space rule,
+    # and stay without the occlusion rule.
+    odometry = PoseHistory()
+    for k in range(3):
+        odometry.add(k * SECOND // 10, np.eye(4))
+    ys, zs = np.meshgrid(np.linspace(-2, 2, 81), np.tan(np.radians(np.arange(-5, 6))) * 10)
+    wall = np.stack([np.full(ys.size, 10.0), ys.ravel(), zs.ravel()], 1)
+    before = np.array([[15.0, 0.0, 0.1], [15.0, 1.0, -0.3]])
+    for moving, occlusion, kept in ((True, True, 0), (False, True, 0), (True, False, 2)):
+        acc = SweepAccumulator(keep=2, odometry=odometry, T_base_lidar=np.eye(4), moving_rule=moving,
+                               occlusion_rule=occlusion)
+        acc.add(Sweep(0, before))
+        acc.add(Sweep(SECOND // 10, wall))
+        points, _, used = acc.cloud()
+        assert used == 1 and len(points) == len(wall) + kept
+        assert acc.counts["dropped_hidden"] == 2 - kept
