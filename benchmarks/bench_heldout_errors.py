@@ -21,7 +21,12 @@ Prints, over all held-out points of the suite:
 With ``--real-root DIR`` (7-Scenes redkitchen), the same for the real set's two inputs, and for
 every set a second table: the AbsRel of each completion at the points binned by classical's own
 error there (< 0.5 %: smooth surfaces it fills almost exactly; > 10 %: depth edges), which says
-whether a model loses where interpolation is easy or where it is hard.
+whether a model loses where interpolation is easy or where it is hard. A third table bins the
+points by their distance to the nearest input point (pixels at the image's size), and a fourth
+gives, per set, the share of points each completion gets exactly (relative error < 1e-5: a copy
+of a measured value) and how many distinct depth values the held-out points take: a sensor that
+quantises depth (the kitchen's Kinect, in steps of about 1 cm at 2 m) rewards copying a
+neighbour's value over any interpolation.
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ from depth_core.inference.classical import ClassicalBackend
 MAX_DEPTH = 80.0
 BANDS = (0.02, 0.1, 0.3)
 CLASSICAL_BINS = (0.0, 0.005, 0.02, 0.1, np.inf)   # bins of classical's own error
+DISTANCE_BINS = (0.0, 5.0, 10.0, 20.0, 40.0, np.inf)  # pixels from a held-out point to the nearest input point
+EXACT = 1e-5     # a relative error this small: the completion copied a measured value
 
 
 def choose_nearest_in_value(guide: np.ndarray, sparse: np.ndarray, reach: int = 8) -> np.ndarray:
@@ -94,6 +101,8 @@ def main(argv=None) -> int:
     errors: dict[str, list] = {}
     per_set: dict[str, dict[str, list]] = {}
     points: dict[str, dict[str, list]] = {}     # per set, every point's error, for the bins
+    distance: dict[str, list] = {}               # per set, every point's distance to the nearest input
+    values: dict[str, set] = {}                  # per set, the distinct held-out depths (mm)
     sims = {s.name for s in sets if s.kind == "sim"}
 
     def add(key: str, name: str, pred: np.ndarray, held: np.ndarray) -> None:
@@ -115,6 +124,10 @@ def main(argv=None) -> int:
                 continue
             ref = classical.run(None, given[None, None])["depth"][0, 0]
             add("classical", suite_set.name, ref, held)
+            ok = (held > 1e-3) & (held < MAX_DEPTH)   # the points _rel_errors scores, in its order
+            far = cv2.distanceTransform((given <= 0).astype(np.uint8), cv2.DIST_L2, 5)
+            distance.setdefault(suite_set.name, []).append(far[ok])
+            values.setdefault(suite_set.name, set()).update(np.unique(np.round(held[ok] * 1000)).tolist())
             if suite_set.kind == "real":    # the bins only: the bounds need a rendered truth
                 for m, est in ests.items():
                     add(m, suite_set.name, est.predict(rgb, K, given).depth, held)
@@ -154,6 +167,23 @@ def main(argv=None) -> int:
             span = f"> {row['from']:.1%}" if np.isinf(row["to"]) else f"{row['from']:.1%}–{row['to']:.1%}"
             print(f"| {label} | {span} | {row['share']:.1%} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |")
         print(f"| {label} | all | 100% | " + " | ".join(f"{np.nanmean(pooled[k]):.4f}" for k in keys) + " |")
+    print("\nAbsRel at the held-out points, binned by their distance to the nearest input point (pixels):")
+    print("\n| set | distance | share | " + " | ".join(keys) + " |")
+    print("|---|---|---|" + "---|" * len(keys))
+    for label, names in groups.items():
+        pooled = {k: np.concatenate([e for n in names for e in points[n][k]]) for k in keys}
+        far = np.concatenate([d for n in names for d in distance[n]])
+        for row in binned_by_reference(far, pooled, DISTANCE_BINS):
+            span = f"> {row['from']:.0f}" if np.isinf(row["to"]) else f"{row['from']:.0f}–{row['to']:.0f}"
+            print(f"| {label} | {span} | {row['share']:.1%} | " + " | ".join(f"{row[k]:.4f}" for k in keys) + " |")
+    print("\nExact copies (relative error < 1e-5) and the held-out points' distinct depths (to the mm):")
+    print("\n| set | distinct depths | " + " | ".join(f"exact, {k}" for k in keys) + " |")
+    print("|---|---|" + "---|" * len(keys))
+    for label, names in groups.items():
+        pooled = {k: np.concatenate([e for n in names for e in points[n][k]]) for k in keys}
+        distinct = len(set().union(*(values[n] for n in names)))
+        print(f"| {label} | {distinct} | " + " | ".join(f"{np.mean(pooled[k][np.isfinite(pooled[k])] < EXACT):.1%}"
+                                                    for k in keys) + " |")
     return 0
 
 
