@@ -117,10 +117,10 @@ def move_sweep(points: np.ndarray, T_odom_base_then: np.ndarray, T_odom_base_now
 class FreeSpace:
     """The space one sweep measured as free, from its own origin (the free-space rule of the
     module's doc), on a spherical grid of ``az_step_deg`` x ``el_step_deg`` cells holding the
-    nearest and farthest return of each. For a point, the rays next to it are the nearest
-    occupied cells strictly above and strictly below it in its azimuth column, each within
-    ``max_gap_deg``. It lies in free space when both rays returned farther than it by the margin
-    (``margin`` metres plus ``margin_rel`` of its range), and hidden when both returned nearer. One
+    nearest return of each. For a point, the rays next to it are the nearest occupied cells
+    strictly above and strictly below it in its azimuth column, each within ``max_gap_deg``. It
+    lies in free space when both rays returned farther than it by the margin (``margin`` metres
+    plus ``margin_rel`` of its range), and hidden when both returned nearer. One
     side alone says nothing, which keeps the ground: the ray below a ground point meets the ground
     nearer, the ray above it farther. Built once per sweep; :meth:`keep` and :meth:`visible` test
     any points given in that sweep's LiDAR frame."""
@@ -130,58 +130,76 @@ class FreeSpace:
         self.az, self.el = np.radians(az_step_deg), np.radians(el_step_deg)
         self.margin, self.margin_rel = margin, margin_rel
         self.n_az = int(np.ceil(2 * np.pi / self.az))
-        gap = max(1, round(max_gap_deg / el_step_deg))
+        self.gap = max(1, round(max_gap_deg / el_step_deg))
         e, a, r = self._cells(points)
         # Only the band of elevations the sweep covers (a 16-line LiDAR's 30 deg, not 180): a
         # point outside it has no ray on one side.
         self.lo = int(e.min()) if len(e) else 0
         n_el = int(e.max()) - self.lo + 1 if len(e) else 0
-        near = np.full((n_el, self.n_az), np.inf, np.float32)
-        far = np.full((n_el, self.n_az), -np.inf, np.float32)
-        np.minimum.at(near, (e - self.lo, a), r.astype(np.float32))
-        np.maximum.at(far, (e - self.lo, a), r.astype(np.float32))
-        rows = np.arange(n_el)[:, None]
-        cols = np.arange(self.n_az)[None, :]
-        occupied = np.isfinite(near)
+        # And only the azimuths it covers: from the column after its widest empty arc, round to
+        # the column before it (half the columns for the returns ahead of a camera).
+        self.start, width = 0, self.n_az
+        if len(a):
+            used = np.flatnonzero(np.bincount(a, minlength=self.n_az))
+            gaps = np.diff(np.r_[used, used[0] + self.n_az])
+            widest = int(np.argmax(gaps))
+            if gaps[widest] > 1:
+                self.start = int(used[(widest + 1) % len(used)])
+                width = self.n_az - int(gaps[widest]) + 1
+            a = (a - self.start) % self.n_az
+        self.near = np.full((n_el, width), np.inf, np.float32)
+        np.minimum.at(self.near, (e - self.lo, a), r)
         # Per cell, the nearest occupied row strictly below / strictly above. Not the cell's own
         # row: its rays may be a fraction of a cell above or below the point, which on ground seen
-        # at a grazing angle is a difference in range larger than any margin.
-        below = np.maximum.accumulate(np.where(occupied, rows, -1), axis=0)
-        above = np.minimum.accumulate(np.where(occupied, rows, n_el)[::-1], axis=0)[::-1]
-        below = np.r_[np.full((1, self.n_az), -1), below[:-1]]
-        above = np.r_[above[1:], np.full((1, self.n_az), n_el)]
-        both = (below >= 0) & (rows - below <= gap) & (above < n_el) & (above - rows <= gap)
-        below, above = np.clip(below, 0, None), np.clip(above, None, n_el - 1)
-        # Free up to the nearer of the two rays' nearest returns; hidden beyond the farther of their
-        # farthest. Without both rays: nothing is free (-inf) and nothing hidden (inf).
-        self.free = np.where(both, np.minimum(near[below, cols], near[above, cols]), -np.inf)
-        self.hidden = np.where(both, np.maximum(far[below, cols], far[above, cols]), np.inf)
+        # at a grazing angle is a difference in range larger than any margin. The ranges are read
+        # only for the points tested.
+        rows = np.arange(n_el, dtype=np.int32)[:, None]
+        occupied = np.isfinite(self.near)
+        below = np.maximum.accumulate(np.where(occupied, rows, np.int32(-1)), axis=0)
+        above = np.minimum.accumulate(np.where(occupied, rows, np.int32(n_el))[::-1], axis=0)[::-1]
+        self.below = np.r_[np.full((1, width), -1, np.int32), below[:-1]]
+        self.above = np.r_[above[1:], np.full((1, width), n_el, np.int32)]
 
     def _cells(self, points: np.ndarray):
         """Elevation row, azimuth column and range of each point."""
-        rng = np.linalg.norm(points, axis=1)
-        az = np.arctan2(points[:, 1], points[:, 0])
-        el = np.arcsin(np.clip(points[:, 2] / np.maximum(rng, 1e-9), -1, 1))
-        a = np.floor((az + np.pi) / self.az).astype(np.int64) % self.n_az
-        return np.floor((el + np.pi / 2) / self.el).astype(np.int64), a, rng
+        # Float32 throughout (a tenth of a millimetre at 100 m): twice as fast as float64 here.
+        x, y, z = np.asarray(points, np.float32).T
+        flat = np.hypot(x, y)
+        rng = np.hypot(flat, z)
+        a = ((np.arctan2(y, x) + np.float32(np.pi)) * np.float32(1 / self.az)).astype(np.int32) % self.n_az
+        e = ((np.arctan2(z, flat) + np.float32(np.pi / 2)) * np.float32(1 / self.el)).astype(np.int32)
+        return e, a, rng
 
-    def _lookup(self, table: np.ndarray, points: np.ndarray, outside: float):
+    def _rays(self, points: np.ndarray):
+        """For each point: its range, the indices of those with a ray on both sides (within the
+        gap), and for those the nearer and the farther of the two rays' (nearest) returns."""
         e, a, r = self._cells(points)
-        e = e - self.lo
-        inside = (e >= 0) & (e < len(table))
-        values = np.full(len(points), outside, np.float32)
-        values[inside] = table[e[inside], a[inside]]
-        return values, r
+        e -= self.lo
+        a = (a - self.start) % self.n_az
+        n_el, n_az = self.near.shape
+        inside = np.flatnonzero((e >= 0) & (e < n_el) & (a < n_az))
+        e, a = e[inside], a[inside]
+        cell = e * n_az + a       # flat indices: np.take is faster than 2-D fancy indexing
+        below, above = self.below.take(cell), self.above.take(cell)
+        both = (below >= 0) & (e - below <= self.gap) & (above < n_el) & (above - e <= self.gap)
+        inside, a, below, above = inside[both], a[both], below[both], above[both]
+        below, above = below * n_az + a, above * n_az + a
+        below, above = self.near.take(below), self.near.take(above)
+        return r, inside, np.minimum(below, above), np.maximum(below, above)
 
     def keep(self, points: np.ndarray) -> np.ndarray:
         """Boolean [len(points)]: the points not in this sweep's free space."""
-        free, r = self._lookup(self.free, points, -np.inf)
-        return free <= r * (1 + self.margin_rel) + self.margin
+        r, idx, near, _ = self._rays(points)
+        keep = np.ones(len(points), bool)
+        keep[idx] = near <= r[idx] * (1 + self.margin_rel) + self.margin
+        return keep
 
     def visible(self, points: np.ndarray) -> np.ndarray:
         """Boolean [len(points)]: the points not hidden behind this sweep's returns."""
-        hidden, r = self._lookup(self.hidden, points, np.inf)
-        return hidden >= r * (1 - self.margin_rel) - self.margin
+        r, idx, _, far = self._rays(points)
+        visible = np.ones(len(points), bool)
+        visible[idx] = far >= r[idx] * (1 - self.margin_rel) - self.margin
+        return visible
 
 
 def free_space_keep(past: np.ndarray, newest: np.ndarray, **grid) -> np.ndarray:
@@ -206,6 +224,11 @@ def _nearest_within(depth: np.ndarray, size: tuple[int, int], anchor: tuple[int,
     rows, cols = slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0))
     out[rows, cols] = near[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
     return out
+
+
+def _same_view(a, b) -> bool:
+    """Whether two ``(T_cam_lidar, intrinsics)`` describe the same camera."""
+    return a is b or (a is not None and b is not None and a[1] == b[1] and np.array_equal(a[0], b[0]))
 
 
 def _in_view(points: np.ndarray, T_cam_lidar: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
@@ -298,10 +321,12 @@ class SweepAccumulator:
                                                   "dropped_hidden": 0})
     _warned: bool = False
     _space: FreeSpace | None = None
+    _view: tuple | None = None         # the camera of the last cloud(camera=...)
+    _moved: dict = field(default_factory=dict)   # add()'s past sweeps moved into the newest's frame
 
     def reset(self) -> None:
         self.history.clear()
-        self._space = None
+        self._space, self._moved = None, {}
 
     def add(self, sweep: Sweep) -> None:
         """Append the sweep (de-skewed when it has per-point times and the odometry covers it)."""
@@ -331,18 +356,28 @@ class SweepAccumulator:
                 self.history.clear()
         # The newest sweep's returns on its spherical grid: the free-space rule's and the
         # occlusion rule's test from its origin (none without a pose to move past points by).
-        self._space = None
+        # Once a camera has been given (cloud(camera=...)), only what lies ahead of it is tested:
+        # the grid holds the returns in front of the camera, and a past point is tested when it is
+        # in the camera's view from here. A point outside it now is tested by the sweeps after the
+        # one that brings it into view; a 360-degree sweep is mostly outside a camera's view.
+        self._space, self._moved = None, {}
         if pose is not None and (self.moving_rule or self.occlusion_rule):
-            self._space = FreeSpace(points, **self.free_space)
-        if self._space is not None and self.moving_rule:
-            # The free-space rule, once per pair: every past sweep against this one, from this
-            # one's own origin. A past point stays dropped once any later sweep saw through it.
-            space = self._space
+            ahead = points if self._view is None else points[transform_points(self._view[0], points)[:, 2] > 0]
+            self._space = FreeSpace(ahead, **self.free_space)
+        if pose is not None:
+            # Each past sweep moved into this one's frame, with what of it the camera sees: the
+            # free-space rule's input here, and cloud()'s for this sweep (kept until the next).
             for past, past_pose, keep in self.history:
-                if past_pose is None or not keep.any():
+                if past_pose is None:
                     continue
-                idx = np.flatnonzero(keep)
-                keep[idx] = space.keep(move_sweep(past.points[idx], past_pose, pose, self.T_base_lidar))
+                moved = move_sweep(past.points, past_pose, pose, self.T_base_lidar).astype(np.float32)
+                seen = None if self._view is None else _in_view(moved, *self._view)
+                self._moved[id(past)] = (moved, seen, self._view)
+                if self.moving_rule and keep.any():
+                    # The free-space rule, once per pair: every past sweep against this one, from
+                    # this one's own origin. A point stays dropped once any later sweep saw through it.
+                    idx = np.flatnonzero(keep if seen is None else keep & seen)
+                    keep[idx] = self._space.keep(moved[idx])
         self.history.append((Sweep(sweep.stamp_ns, points, sweep.rings, None), pose, np.ones(len(points), bool)))
         while len(self.history) > self.keep + 1:
             self.history.popleft()
@@ -354,6 +389,8 @@ class SweepAccumulator:
         (``T_cam_lidar``, the camera's intrinsics) only the past points in its view are kept, and of
         those the ones it cannot see are dropped (``occlusion_rule``). The newest sweep comes first
         and whole."""
+        if camera is not None:
+            self._view = camera
         if not self.history:
             return np.zeros((0, 3), np.float32), None, 0
         newest, newest_pose, _ = self.history[-1]
@@ -370,13 +407,20 @@ class SweepAccumulator:
             elif pose is None or target_pose is None:
                 continue    # no odometry at its time: it cannot be moved
             else:
-                pts = move_sweep(sweep.points, pose, target_pose, self.T_base_lidar).astype(np.float32)
+                cached = self._moved.get(id(sweep)) if target_pose is newest_pose else None
+                pts = cached[0] if cached is not None else \
+                    move_sweep(sweep.points, pose, target_pose, self.T_base_lidar).astype(np.float32)
                 used += 0 if is_newest else 1
             rings = sweep.rings
             if not is_newest:
                 # Past points outside the camera's view never reach it; the free-space rule (see
                 # add) has dropped those that a later sweep saw through.
-                seen = _in_view(pts, *camera) if camera is not None else np.ones(len(pts), bool)
+                if camera is None:
+                    seen = np.ones(len(pts), bool)
+                elif cached is not None and cached[1] is not None and _same_view(cached[2], camera):
+                    seen = cached[1].copy()
+                else:
+                    seen = _in_view(pts, *camera)
                 self.counts["dropped_moving"] += int((seen & ~free).sum())
                 seen &= free
                 if self.occlusion_rule and self._space is not None and target_pose is newest_pose:
