@@ -18,7 +18,9 @@ elevation, within 2.5 deg, in its 0.5 deg azimuth cell, on a 0.25 deg elevation 
 it by more than ``margin`` (absolute plus relative to the range): whatever was there moved away (a
 car that drove off, a person who walked on), or the odometry is wrong. It is dropped. Every later
 sweep is asked, not only the newest: each sweep, as it arrives, tests the points of all the past
-ones once, so a point stays dropped once any later sweep saw through it. Rays on both sides, and
+ones once, so a point stays dropped once any later sweep saw through it. Once a camera is known
+(the last :meth:`SweepAccumulator.cloud` call's), only the past points in its view are tested,
+against the returns ahead of it: a 360-degree sweep is mostly outside any camera's view. Rays on both sides, and
 not a cell's nearest return, because a cell spans a range of elevations: on the ground the ray
 just below a point meets the ground nearer than the point, and a single-ray rule (the first
 release's) dropped good ground points there. Past points behind the newest surface are not
