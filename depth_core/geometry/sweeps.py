@@ -13,8 +13,9 @@ sweep's header stamp).
 
 **Moving objects: the free-space rule.** Each ray of a sweep measured free space up to its range.
 A past point lies in space that a later sweep measured as free when, seen from that sweep's own
-origin, the rays next to it on both sides (the nearest returns at or above and at or below its
-elevation, within 2.5 deg, in its 0.5 deg azimuth cell, on a 0.25 deg elevation grid) went past
+origin, the rays next to it on both sides (the nearest returns in the rows strictly above and
+strictly below its own, within about 2.5 deg, in its 0.5 deg azimuth column, on a 0.25 deg
+elevation grid) went past
 it by more than ``margin`` (absolute plus relative to the range): whatever was there moved away (a
 car that drove off, a person who walked on), or the odometry is wrong. It is dropped. Every later
 sweep is asked, not only the newest: each sweep, as it arrives, tests the points of all the past
@@ -133,7 +134,8 @@ class FreeSpace:
         self.margin, self.margin_rel = margin, margin_rel
         self.n_az = int(np.ceil(2 * np.pi / self.az))
         self.gap = max(1, round(max_gap_deg / el_step_deg))
-        e, a, r = self._cells(points)
+        points = np.asarray(points)
+        e, a, r = self._cells(points[np.isfinite(points).all(axis=1)])
         # Only the band of elevations the sweep covers (a 16-line LiDAR's 30 deg, not 180): a
         # point outside it has no ray on one side.
         self.lo = int(e.min()) if len(e) else 0
@@ -331,9 +333,15 @@ class SweepAccumulator:
         self._space, self._moved = None, {}
 
     def add(self, sweep: Sweep) -> None:
-        """Append the sweep (de-skewed when it has per-point times and the odometry covers it)."""
-        self.counts["sweeps"] += 1
-        if self.history and sweep.stamp_ns <= self.history[-1][0].stamp_ns:
+        """Append the sweep (de-skewed when it has per-point times and the odometry covers it). A
+        sweep with the newest one's stamp replaces it: the same cloud again (paired with the next
+        image of a camera faster than the LiDAR, or with another selection of its points in a
+        replay) is not time running backwards."""
+        if self.history and sweep.stamp_ns == self.history[-1][0].stamp_ns:
+            self.history.pop()
+        else:
+            self.counts["sweeps"] += 1
+        if self.history and sweep.stamp_ns < self.history[-1][0].stamp_ns:
             self.counts["cleared_time"] += 1
             log.info("LiDAR time ran backwards (%d -> %d ns): sweep history cleared",
                      self.history[-1][0].stamp_ns, sweep.stamp_ns)
@@ -366,6 +374,8 @@ class SweepAccumulator:
         if pose is not None and (self.moving_rule or self.occlusion_rule):
             ahead = points if self._view is None else points[transform_points(self._view[0], points)[:, 2] > 0]
             self._space = FreeSpace(ahead, **self.free_space)
+        while len(self.history) > self.keep:     # room for this one: no work on a sweep about to go
+            self.history.popleft()
         if pose is not None:
             # Each past sweep moved into this one's frame, with what of it the camera sees: the
             # free-space rule's input here, and cloud()'s for this sweep (kept until the next).
@@ -377,12 +387,12 @@ class SweepAccumulator:
                 self._moved[id(past)] = (moved, seen, self._view)
                 if self.moving_rule and keep.any():
                     # The free-space rule, once per pair: every past sweep against this one, from
-                    # this one's own origin. A point stays dropped once any later sweep saw through it.
+                    # this one's own origin. A point stays dropped once any later sweep saw through
+                    # it, and is counted once, here.
                     idx = np.flatnonzero(keep if seen is None else keep & seen)
                     keep[idx] = self._space.keep(moved[idx])
+                    self.counts["dropped_moving"] += int(len(idx) - keep[idx].sum())
         self.history.append((Sweep(sweep.stamp_ns, points, sweep.rings, None), pose, np.ones(len(points), bool)))
-        while len(self.history) > self.keep + 1:
-            self.history.popleft()
 
     def cloud(self, stamp_ns: int | None = None, camera: tuple[np.ndarray, CameraIntrinsics] | None = None
               ) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -423,7 +433,6 @@ class SweepAccumulator:
                     seen = cached[1].copy()
                 else:
                     seen = _in_view(pts, *camera)
-                self.counts["dropped_moving"] += int((seen & ~free).sum())
                 seen &= free
                 if self.occlusion_rule and self._space is not None and target_pose is newest_pose:
                     # Hidden from the newest sweep's origin: rays on both sides stopped nearer.

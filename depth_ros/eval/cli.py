@@ -114,7 +114,7 @@ def main(argv=None) -> int:
                 acc = result.accumulation
                 rules = [f"{acc['dropped_moving']} past points in space a later sweep saw as free"
                          + (" (rule off)" if args.keep_moving else ""),
-                         f"{acc['dropped_hidden']} hidden from the LiDAR or the camera, or gone"
+                         f"{acc['dropped_hidden']} hidden from the LiDAR or the camera, or gone (summed over frames)"
                          + (" (rule off)" if args.keep_hidden else "")]
                 lidar_input += f" ({acc['mean_past_sweeps_used']:.1f} on average); dropped: " + ", ".join(rules)
                 meta["lidar_input"] = lidar_input

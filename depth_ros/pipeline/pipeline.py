@@ -274,9 +274,12 @@ class FramePipeline:
             T_cam_base = np.eye(4)
         if T_cam_base is None:
             return None
+        # Only de-skewing (no accumulation, no hold): the history is never merged, so no rule runs.
+        merged = self.config.lidar_accumulate > 0 or self.config.lidar_hold_s > 0
         self.sweeps = SweepAccumulator(keep=max(self.config.lidar_accumulate, 1), odometry=self.odometry,
                                        T_base_lidar=invert_transform(T_cam_base) @ T_cam_lidar,
-                                       tolerance_ns=int(max(self.config.lidar_max_age, 0.1) * 1e9))
+                                       tolerance_ns=int(max(self.config.lidar_max_age, 0.1) * 1e9),
+                                       moving_rule=merged, occlusion_rule=merged)
         self._sweep_key = key
         return self.sweeps
 
@@ -287,14 +290,18 @@ class FramePipeline:
         if acc is None:
             return points, rings, 0, "no_base_extrinsic"
         stamp = stamp_to_ns(cloud_msg.header.stamp)
+        # A camera faster than the LiDAR pairs one cloud with several images: it is added once.
+        fresh = not acc.history or acc.history[-1][0].stamp_ns != stamp
         if self._pose(stamp) is None:
-            acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings, None))
+            if fresh:
+                acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings, None))
             return points, rings, 0, "no_odometry"
         if times is not None:
             for t in (int(times.min()), int(times.max())):
                 self._pose(t)
-        acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings,
-                      times if self.config.lidar_deskew else None))
+        if fresh:
+            acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings,
+                          times if self.config.lidar_deskew else None))
         if self.config.lidar_accumulate <= 0:   # the newest sweep alone, de-skewed when it had times
             newest = acc.history[-1][0]
             return transform_points(T, newest.points).astype(np.float32), newest.rings, 0, ""

@@ -96,14 +96,18 @@ def test_past_points_hidden_from_the_newest_origin_are_dropped_and_those_beside_
     # The newest sweep: a wall 10 m ahead, 4 m wide, rows 1 deg apart, a point every 0.3 deg on
     # each. Past points: 5 m behind the wall's middle (hidden), and just beyond its ends at 15 m
     # (no ray there is nearer).
-    ys, zs = np.meshgrid(np.linspace(-2, 2, 81), np.tan(np.radians(np.arange(-5, 6))) * 10)
-    wall = np.stack([np.full(ys.size, 10.0), ys.ravel(), zs.ravel()], 1)
+    wall = _wall(10.0)
     space = FreeSpace(wall)
     behind = np.array([[15.0, 0.0, 0.1], [15.0, 1.0, -0.3]])
     beside = np.array([[15.0, 3.5, 0.1], [15.0, -3.2, 0.0]])
+    # Just above the wall's top row and below its bottom row, in its columns: a nearer ray on one
+    # side only (an edge), which hides nothing.
+    over = np.array([[15.0, 0.0, 15.0 * np.tan(np.radians(5.6))], [15.0, 1.0, -15.0 * np.tan(np.radians(5.6))]])
     assert not space.visible(behind).any()
-    assert space.visible(beside).all()
+    assert space.visible(beside).all() and space.visible(over).all()
     assert space.keep(behind).all() and space.keep(beside).all()   # neither is in front of the wall
+    # A point that is not finite is not a return: the grid ignores it.
+    assert not FreeSpace(np.r_[wall, [[np.nan, 0.0, 0.0]]]).visible(behind).any()
 
 
 def test_deskewing_moves_each_point_by_the_odometry_at_its_time():
@@ -288,15 +292,26 @@ def test_the_occlusion_rule_on_a_simulated_drive_drops_mostly_what_the_camera_ca
     assert removed_right < 0.2 * right(without).sum()        # and little of what it can
 
 
+def _standing_still(sweeps: int) -> PoseHistory:
+    """The odometry of a robot that does not move, one pose per 0.1 s."""
+    odometry = PoseHistory()
+    for k in range(sweeps):
+        odometry.add(k * SECOND // 10, np.eye(4))
+    return odometry
+
+
+def _wall(distance: float) -> np.ndarray:
+    """A LiDAR's view of a wall ``distance`` m ahead, 4 m wide: rows 1 deg apart from -5 to 5 deg,
+    a point every 0.05 m along each."""
+    ys, zs = np.meshgrid(np.linspace(-2, 2, 81), np.tan(np.radians(np.arange(-5, 6))) * distance)
+    return np.stack([np.full(ys.size, distance), ys.ravel(), zs.ravel()], 1)
+
+
 def test_the_accumulator_drops_past_points_behind_the_newest_sweep_with_either_rule_set():
     # A robot standing still: the past sweep saw 15 m ahead, the newest sees a wall at 10 m (a
     # truck pulled in). The past points behind the wall go, with or without the free-space rule,
     # and stay without the occlusion rule.
-    odometry = PoseHistory()
-    for k in range(3):
-        odometry.add(k * SECOND // 10, np.eye(4))
-    ys, zs = np.meshgrid(np.linspace(-2, 2, 81), np.tan(np.radians(np.arange(-5, 6))) * 10)
-    wall = np.stack([np.full(ys.size, 10.0), ys.ravel(), zs.ravel()], 1)
+    odometry, wall = _standing_still(3), _wall(10.0)
     before = np.array([[15.0, 0.0, 0.1], [15.0, 1.0, -0.3]])
     for moving, occlusion, kept in ((True, True, 0), (False, True, 0), (True, False, 2)):
         acc = SweepAccumulator(keep=2, odometry=odometry, T_base_lidar=np.eye(4), moving_rule=moving,
@@ -306,3 +321,19 @@ def test_the_accumulator_drops_past_points_behind_the_newest_sweep_with_either_r
         points, _, used = acc.cloud()
         assert used == 1 and len(points) == len(wall) + kept
         assert acc.counts["dropped_hidden"] == 2 - kept
+
+
+def test_the_same_sweep_again_replaces_the_newest_and_drops_are_counted_once():
+    # A camera at 30 Hz with a LiDAR at 10 Hz: each cloud comes with three images. The history
+    # keeps growing, and a car point that a later sweep saw through is counted once.
+    odometry, wall = _standing_still(5), _wall(20.0)
+    car = np.array([[10.0, 0.0, 0.5], [10.0, 0.5, -0.5]])     # 10 m ahead, then gone
+    acc = SweepAccumulator(keep=3, odometry=odometry, T_base_lidar=np.eye(4))
+    for k in range(4):
+        for _ in range(3):
+            acc.add(Sweep(k * SECOND // 10, np.r_[wall, car] if k == 0 else wall))
+            points, _, used = acc.cloud()
+    assert len(acc.history) == 4 and used == 3
+    assert acc.counts["cleared_time"] == 0 and acc.counts["sweeps"] == 4
+    assert acc.counts["dropped_moving"] == len(car)
+    assert not np.isin(points, car).all(axis=1).any()

@@ -215,6 +215,15 @@ def test_accumulated_sweeps_join_the_newest_cloud(bag_frames, estimator):
         cam = frame.camera
         return int((project_points(frame.points, cam.K, cam.height, cam.width) > 0).sum())
     assert in_image(many) > 1.3 * in_image(one)     # 1.44x here: many land on pixels the newest has
+    # A camera faster than the LiDAR: each cloud comes with two images, and the history still grows.
+    twice = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=2,
+                                                    base_extrinsic=mount), TYPES, odometry=odometry)
+    for i in range(4):
+        args = (msgs["/camera/image_raw"][i], msgs["/camera/camera_info"][i], msgs["/lidar/points"][i])
+        for _ in range(2):
+            frame = twice.prepare(*args)
+    assert frame.past_sweeps == 2 and twice.sweeps.counts["cleared_time"] == 0
+    assert len(frame.points) == len(many.points)
     # Without the base's mounting (no TF, no base_extrinsic) it says why and uses the one sweep.
     unmounted = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=2), TYPES,
                               odometry=odometry)
