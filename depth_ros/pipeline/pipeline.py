@@ -290,8 +290,9 @@ class FramePipeline:
         if acc is None:
             return points, rings, 0, "no_base_extrinsic"
         stamp = stamp_to_ns(cloud_msg.header.stamp)
-        # A camera faster than the LiDAR pairs one cloud with several images: it is added once.
-        fresh = not acc.history or acc.history[-1][0].stamp_ns != stamp
+        # A camera faster than the LiDAR pairs one cloud with several images: it is added once
+        # (again only if the odometry had not reached its stamp the first time).
+        fresh = not acc.history or acc.history[-1][0].stamp_ns != stamp or acc.history[-1][1] is None
         if self._pose(stamp) is None:
             if fresh:
                 acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings, None))

@@ -185,17 +185,26 @@ def test_min_confidence_makes_depth_nan_exactly_where_the_confidence_is_lower(co
     assert plain.confidence is None and np.isfinite(plain.depth).all()
 
 
-def _odometry_and_mount(msgs):
-    """The bag's odom -> base_link poses, and the base's pose in the camera frame."""
-    from depth_core.geometry import PoseHistory
+def _odometry_samples(msgs) -> list:
+    """The bag's odom -> base_link poses, as ``(stamp_ns, T)`` in time order."""
     from depth_ros.conversions import transform_from_msg
 
-    odometry = PoseHistory()
+    samples = []
     for tf in msgs["/tf"]:
         for ts in tf.transforms:
             _, child, T, stamp = transform_from_msg(ts)
             if child == "base_link":
-                odometry.add(stamp, T)
+                samples.append((stamp, T))
+    return sorted(samples, key=lambda s: s[0])
+
+
+def _odometry_and_mount(msgs):
+    """The bag's odom -> base_link poses, and the base's pose in the camera frame."""
+    from depth_core.geometry import PoseHistory
+
+    odometry = PoseHistory()
+    for stamp, T in _odometry_samples(msgs):
+        odometry.add(stamp, T)
     tree = tree_from_tf_messages(msgs["/tf_static"])
     return odometry, list(transform_to_xyzquat(tree.lookup("camera_optical_frame", "base_link")))
 
@@ -224,6 +233,23 @@ def test_accumulated_sweeps_join_the_newest_cloud(bag_frames, estimator):
             frame = twice.prepare(*args)
     assert frame.past_sweeps == 2 and twice.sweeps.counts["cleared_time"] == 0
     assert len(frame.points) == len(many.points)
+    # Odometry that lags: a cloud's pose arrives after its first image, and its second image
+    # accumulates with it (every other cloud, so that the last pose known is 0.2 s old at first).
+    from depth_core.geometry import PoseHistory
+    from depth_ros.conversions import stamp_to_ns
+
+    poses, late = _odometry_samples(msgs), PoseHistory()
+    lagging = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=2,
+                                                      base_extrinsic=mount), TYPES, odometry=late)
+    for i in (0, 2, 4):
+        args = (msgs["/camera/image_raw"][i], msgs["/camera/camera_info"][i], msgs["/lidar/points"][i])
+        first = lagging.prepare(*args)
+        cloud_ns = stamp_to_ns(msgs["/lidar/points"][i].header.stamp)
+        for t, T in poses:
+            if t <= cloud_ns and t not in late.stamps:
+                late.add(t, T)
+        second = lagging.prepare(*args)
+    assert first.accumulation == "no_odometry" and second.past_sweeps == 2
     # Without the base's mounting (no TF, no base_extrinsic) it says why and uses the one sweep.
     unmounted = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=2), TYPES,
                               odometry=odometry)
