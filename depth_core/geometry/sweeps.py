@@ -322,7 +322,6 @@ class SweepAccumulator:
     occlusion_rule: bool = True
     max_speed: float = 40.0
     deskew: bool = True
-    free_space: dict = field(default_factory=dict)     # FreeSpace's grid and margins
     history: deque = field(default_factory=deque)
     counts: dict = field(default_factory=lambda: {"sweeps": 0, "no_odometry": 0, "cleared_jump": 0,
                                                   "cleared_time": 0, "dropped_moving": 0,
@@ -330,7 +329,8 @@ class SweepAccumulator:
     _warned: bool = False
     _space: FreeSpace | None = None
     _view: tuple | None = None         # the camera of the last cloud(camera=...)
-    _moved: dict = field(default_factory=dict)   # add()'s past sweeps moved into the newest's frame
+    _moved: dict = field(default_factory=dict)   # add()'s past sweeps moved into the newest's frame,
+    _moved_view: tuple | None = None             # with what of them this camera saw
 
     def reset(self) -> None:
         self.history.clear()
@@ -374,10 +374,10 @@ class SweepAccumulator:
         # the grid holds the returns in front of the camera, and a past point is tested when it is
         # in the camera's view from here. A point outside it now is tested by the sweeps after the
         # one that brings it into view; a 360-degree sweep is mostly outside a camera's view.
-        self._space, self._moved = None, {}
+        self._space, self._moved, self._moved_view = None, {}, self._view
         if pose is not None and (self.moving_rule or self.occlusion_rule):
             ahead = points if self._view is None else points[transform_points(self._view[0], points)[:, 2] > 0]
-            self._space = FreeSpace(ahead, **self.free_space)
+            self._space = FreeSpace(ahead)
         while len(self.history) > self.keep:     # room for this one: no work on a sweep about to go
             self.history.popleft()
         if pose is not None:
@@ -389,7 +389,7 @@ class SweepAccumulator:
                 moved = move_sweep(past.points, past_pose, pose, self.T_base_lidar).astype(np.float32)
                 seen = None if self._view is None else _in_view(moved, *self._view)
                 hidden = np.zeros(len(moved), bool)
-                self._moved[id(past)] = (moved, seen, self._view, hidden)
+                self._moved[id(past)] = (moved, seen, hidden)
                 if self._space is None or not keep.any():
                     continue
                 idx = np.flatnonzero(keep if seen is None else keep & seen)
@@ -423,7 +423,7 @@ class SweepAccumulator:
                 return np.zeros((0, 3), np.float32), None, 0
         parts, used = [], 0
         for sweep, pose, free in self.history:
-            is_newest = sweep is newest
+            is_newest, cached = sweep is newest, None
             if is_newest and target_pose is newest_pose:
                 pts = sweep.points
             elif pose is None or target_pose is None:
@@ -439,7 +439,7 @@ class SweepAccumulator:
                 # add) has dropped those that a later sweep saw through.
                 if camera is None:
                     seen = np.ones(len(pts), bool)
-                elif cached is not None and cached[1] is not None and _same_view(cached[2], camera):
+                elif cached is not None and cached[1] is not None and _same_view(self._moved_view, camera):
                     seen = cached[1].copy()
                 else:
                     seen = _in_view(pts, *camera)
@@ -447,7 +447,7 @@ class SweepAccumulator:
                 if self.occlusion_rule and cached is not None:
                     # Hidden from the newest sweep's origin: rays on both sides stopped nearer (add
                     # tested the points in its camera's view).
-                    hidden = seen & cached[3]
+                    hidden = seen & cached[2]
                     self.counts["dropped_hidden"] += int(hidden.sum())
                     seen &= ~hidden
                 pts, rings = pts[seen], None if rings is None else rings[seen]
