@@ -243,8 +243,9 @@ def build_parser() -> ArgumentParser:
     ev.add_argument("--samples", type=positive_int, help="evaluate this many evenly spaced images (default all)")
     ev.add_argument("--sweep", help="comma-separated LiDAR input fractions, e.g. 0,0.01,0.05,0.2,1")
     ev.add_argument("--baselines", action="store_true", help="add classical-completion and constant-median rows")
-    ev.add_argument("--input-size", default="native", type=lambda t: t if t == "native" else image_size(t),
-                    help="'native' or WxH for the network input")
+    ev.add_argument("--input-size", type=lambda t: t if t == "native" else image_size(t),
+                    help="'native' (each image at its own size) or WxH for the network input (default: the "
+                         "model's own: its pixel budget for a canonical-camera model, where it was trained)")
     ev.add_argument("--out", required=True, help="report folder")
     ev.add_argument("--quiet", action="store_true", help="no progress bar")
     ev.set_defaults(func=_eval)

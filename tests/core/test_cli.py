@@ -29,6 +29,8 @@ def test_eval_reports_rows_sweep_and_plot(tmp_path, frames, capsys):
                             "--sweep", "0,0.2,1", "--flip", "--out", str(out), "--quiet"]) == 0
     result = json.loads((out / "metrics.json").read_text())
     assert set(result["rows"]) == {"prediction", "completion", "classical", "median"}
+    # Without --input-size the model runs where it was configured (and trained), not at each image's size.
+    assert "native size" not in result["estimator"], result["estimator"]
     assert [r["fraction"] for r in result["sweep"]] == [0.0, 0.2, 1.0]
     assert (out / "sparsity_sweep.png").stat().st_size > 1000 and "| completion |" in (out / "metrics.md").read_text()
     assert "| classical |" in capsys.readouterr().out

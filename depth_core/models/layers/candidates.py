@@ -300,7 +300,10 @@ class PlaneFill(nn.Module):
         m = x.unflatten(1, (2, 3, 3))
         n = m[:, 0, 0, 0:1]
         valid = (n > self.empty).to(values.dtype)
-        n = torch.where(valid > 0, n, torch.ones_like(n))
+        # 1 where the window is empty (its fill is multiplied by 0). Arithmetic rather than
+        # where(..., ones_like(n)): the exporter folds that ones_like into a constant of the traced
+        # size, and a graph exported for any input size then fails on every other size.
+        n = n + (1.0 - valid)
         u, v, z = m[:, 0, 1, 0:1] / n, m[:, 0, 0, 1:2] / n, m[:, 1, 0, 0:1] / n
         cuu = m[:, 0, 2, 0:1] / n - u * u + self.ridge
         cvv = m[:, 0, 0, 2:3] / n - v * v + self.ridge
