@@ -16,8 +16,8 @@ from launch import LaunchDescription
 ARGUMENTS = {
     "namespace": ("", "namespace of the node and its topics"),
     "params_file": ("", "parameter YAML (default: the package's config/san.yaml)"),
-    "model": ("default", "registry name or model file"),
-    "backend": ("auto", "auto | tensorrt | onnxruntime | torch"),
+    "model": ("", "registry name or model file (empty: the parameter file's)"),
+    "backend": ("", "auto | tensorrt | onnxruntime | torch (empty: the parameter file's)"),
     "image": ("image", "input image topic"),
     "camera_info": ("camera_info", "input camera_info topic"),
 }

@@ -3,6 +3,9 @@
     ros2 launch depth_ros san.launch.py image:=/camera/image_raw camera_info:=/camera/camera_info \
         lidar:=/velodyne_points model:=default backend:=auto use_lidar:=true
 
+model, backend and use_lidar given here override the parameter file (params_file:=, default the
+package's config/san.yaml); left out, the file's values stand.
+
 Sets the Fast DDS large-message profile for the node unless you have chosen your own.
 """
 
@@ -13,14 +16,15 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction, SetEnvironment
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
+from depth_ros.nodes.launch_overrides import OVERRIDABLE, parameter_overrides
 from launch import LaunchDescription
 
 ARGUMENTS = {
     "namespace": ("", "namespace of the node and its topics"),
     "params_file": ("", "parameter YAML (default: the package's config/san.yaml)"),
-    "model": ("default", "registry name, 'default', 'classical', or a model file"),
-    "backend": ("auto", "auto | tensorrt | onnxruntime | torch | classical"),
-    "use_lidar": ("true", "use LiDAR points when they arrive (depth completion)"),
+    "model": ("", "registry name, 'default', 'classical', or a model file (empty: the parameter file's)"),
+    "backend": ("", "auto | tensorrt | onnxruntime | torch | classical (empty: the parameter file's)"),
+    "use_lidar": ("", "true | false: use LiDAR points when they arrive (empty: the parameter file's)"),
     "image": ("image", "input image topic"),
     "camera_info": ("camera_info", "input camera_info topic"),
     "lidar": ("lidar_points", "input PointCloud2 topic"),
@@ -35,8 +39,8 @@ def _node(context):
     return [Node(
         package="depth_ros", executable=get("executable"), name="san_node", namespace=get("namespace"),
         output="screen", emulate_tty=True,
-        parameters=[params_file, {"model": get("model"), "backend": get("backend"),
-                                  "use_lidar": get("use_lidar").lower() in ("true", "1", "yes")}],
+        # The arguments given on the command line override the parameter file; the others leave it.
+        parameters=[params_file, parameter_overrides({name: get(name) for name in OVERRIDABLE})],
         remappings=[("image", get("image")), ("image/compressed", get("image") + "/compressed"),
                     ("camera_info", get("camera_info")), ("lidar_points", get("lidar"))],
     )]

@@ -38,7 +38,9 @@ from depth_core.utils import ArgumentParser, atomic_output_dir, positive_float
 from depth_core.utils.files import OutputError
 
 from ..conversions import (
+    CAMERA_MATRICES,
     ConversionError,
+    camera_matrix_note,
     depth_from_msg,
     intrinsics_from_camera_info,
     pointcloud_from_msg,
@@ -65,11 +67,19 @@ def _cloud(msg) -> tuple[np.ndarray, np.ndarray | None]:
     return xyz[keep], ring
 
 
+def _camera(info, matrix: str):
+    note = camera_matrix_note(info, matrix)
+    if note:
+        log.info(note)
+    return intrinsics_from_camera_info(info, matrix)
+
+
 def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera_info_topic: str,
                    lidar_topic: str | None, depth_topic: str | None = None, accumulate: int = 0, every: int = 1,
                    max_dt: float = 0.05, lidar_extrinsic=None, base_frame: str = "base_link", overwrite: bool = False,
-                   progress: bool = True) -> dict:
-    """Write the frame set; ``lidar_topic`` None (and no ``depth_topic``): a video frame set."""
+                   progress: bool = True, camera_matrix: str = "auto") -> dict:
+    """Write the frame set; ``lidar_topic`` None (and no ``depth_topic``): a video frame set.
+    ``camera_matrix``: which of camera_info's matrices describes the image (P, K, or auto: P when set)."""
     bag = Path(bag)
     if lidar_topic is None and (depth_topic or accumulate):
         raise BagError(f"{'--depth-topic' if depth_topic else '--accumulate'} needs a LiDAR (--lidar-topic): "
@@ -81,7 +91,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
     if lidar_topic is None:
         return _extract_video(bag, out, topics, static, image_topic=image_topic, camera_info_topic=camera_info_topic,
                               every=every, max_dt=max_dt, base_frame=base_frame, overwrite=overwrite,
-                              progress=progress)
+                              progress=progress, camera_matrix=camera_matrix)
     odometry, _ = read_odometry(bag, base_frame)
     info = None
     scan_stamps = []
@@ -94,7 +104,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         raise BagError(f"{bag}: no message on {camera_info_topic}")
     if accumulate and not odometry.stamps:
         raise BagError(f"{bag}: --accumulate needs ground-truth or odometry poses on /tf ({base_frame})")
-    cam = intrinsics_from_camera_info(info)
+    cam = _camera(info, camera_matrix)
     cam_frame = info.header.frame_id
     tol = int(max_dt * 1e9)
     with atomic_output_dir(out, overwrite=overwrite) as staging:
@@ -185,13 +195,14 @@ def _mounting(static: TransformTree, base_frame: str, cam_frame: str) -> dict:
 
 
 def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image_topic: str, camera_info_topic: str,
-                   every: int, max_dt: float, base_frame: str, overwrite: bool, progress: bool) -> dict:
+                   every: int, max_dt: float, base_frame: str, overwrite: bool, progress: bool,
+                   camera_matrix: str = "auto") -> dict:
     """A video frame set: each image with its stamp and the base's odometry pose; the camera's
     mounting (base -> camera from /tf_static) in calib.json."""
     info = next((m.msg for m in read_messages(bag, [camera_info_topic])), None)
     if info is None:
         raise BagError(f"{bag}: no message on {camera_info_topic}")
-    cam = intrinsics_from_camera_info(info)
+    cam = _camera(info, camera_matrix)
     cam_frame = info.header.frame_id
     odometry, pairs = read_odometry(bag, base_frame)
     if not len(odometry):
@@ -295,6 +306,9 @@ def build_parser() -> ArgumentParser:
                         help="densify the ground truth with this many scans before and after (needs /tf odometry)")
     parser.add_argument("--every", type=int, default=1, help="keep every N-th image")
     parser.add_argument("--max-dt", type=positive_float, default=0.05, help="image/scan pairing tolerance, s")
+    parser.add_argument("--camera-matrix", choices=CAMERA_MATRICES, default="auto",
+                        help="intrinsics from camera_info's P (the rectified image's camera), K (the raw camera's), "
+                             "or auto: P when it is set, else K (as the node's camera_matrix parameter)")
     parser.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
                         help="the LiDAR frame's pose in the camera frame (instead of /tf_static)")
     parser.add_argument("--base-frame", default="base_link", help="odometry child frame on /tf")
@@ -305,6 +319,7 @@ def build_parser() -> ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.accumulate < 0 or args.every < 1:
         print("depth-ros-dataset: error: --accumulate must be >= 0 and --every >= 1", file=sys.stderr)
         return 2
@@ -318,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                                  camera_info_topic=args.camera_info_topic, lidar_topic=lidar_topic,
                                  depth_topic=args.depth_topic, accumulate=args.accumulate, every=args.every,
                                  max_dt=args.max_dt, lidar_extrinsic=args.lidar_extrinsic, base_frame=args.base_frame,
-                                 overwrite=args.overwrite, progress=not args.quiet)
+                                 overwrite=args.overwrite, progress=not args.quiet, camera_matrix=args.camera_matrix)
     except OutputError as exc:
         print(f"depth-ros-dataset: error: --out: {exc}", file=sys.stderr)
         return 2

@@ -6,7 +6,7 @@ NumPy 2. Everything here is vectorised numpy (OpenCV only for Bayer demosaicing)
 
 from __future__ import annotations
 
-from .camera_info import camera_info_to_msg, intrinsics_from_camera_info
+from .camera_info import CAMERA_MATRICES, camera_info_to_msg, camera_matrix_note, intrinsics_from_camera_info
 from .errors import ConversionError
 from .header import make_header, stamp_to_ns
 from .image import (
@@ -24,9 +24,11 @@ from .tf import transform_from_msg, transform_to_msg, tree_from_tf_messages
 from .types import MessageTypes, rclpy_types, rosbags_types
 
 __all__ = [
+    "CAMERA_MATRICES",
     "ConversionError",
     "MessageTypes",
     "camera_info_to_msg",
+    "camera_matrix_note",
     "compressed_to_msg",
     "depth_from_msg",
     "depth_to_msg",

@@ -23,6 +23,7 @@ from depth_core.utils import (
 from depth_core.utils.files import OutputError
 
 from ..bag import BagError
+from ..conversions import CAMERA_MATRICES
 from .replay import replay, replay_topics
 from .report import write_report
 
@@ -63,6 +64,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--base-frame", default="base_link", help="--accumulate: the robot's base frame on /tf")
     p.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
                    help="the LiDAR frame's pose in the camera frame, if the bag has no /tf_static")
+    p.add_argument("--camera-matrix", choices=CAMERA_MATRICES, default="auto",
+                   help="intrinsics from camera_info's P (the rectified image's camera), K (the raw camera's), or "
+                        "auto: P when it is set, else K (as the node's camera_matrix parameter)")
     p.add_argument("--max-dt", type=positive_float, default=0.05, help="image/scan pairing tolerance, s")
     p.add_argument("--max-depth", type=positive_float, default=80.0, help="metrics cap, m (default 80)")
     p.add_argument("--sweep", default="0,0.01,0.05,0.2,0.8",
@@ -101,7 +105,8 @@ def main(argv=None) -> int:
                             output_bag=None if args.no_output_bag else staging / "output_bag", samples=args.samples,
                             progress=not args.quiet, accumulate=args.accumulate, odom_frame=args.odom_frame,
                             base_frame=args.base_frame, deskew=args.deskew or args.accumulate > 0,
-                            moving_rule=not args.keep_moving, occlusion_rule=not args.keep_hidden)
+                            moving_rule=not args.keep_moving, occlusion_rule=not args.keep_hidden,
+                            camera_matrix=args.camera_matrix)
             lidar_input = (f"every {args.beam_keep_every}th beam" if args.beam_keep_every
                            else f"{args.lidar_input_fraction:.0%} of the points (seed {args.seed})") \
                 if args.lidar_topic else "none"

@@ -158,12 +158,13 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
            samples: int = 3, progress: bool = True, accumulate: int = 0, odom_frame: str = "odom",
            base_frame: str = "base_link", deskew: bool = False, moving_rule: bool = True,
-           occlusion_rule: bool = True) -> ReplayResult:
+           occlusion_rule: bool = True, camera_matrix: str = "auto") -> ReplayResult:
     """``accumulate``: the model's input also holds the input points of that many previous sweeps,
     moved by the bag's odometry (``odom_frame`` -> ``base_frame`` on /tf); only the current scan's
     held-out points are scored. ``deskew`` (implied by ``accumulate``): clouds with per-point
     times are de-skewed by that odometry, input and held-out points alike. ``moving_rule`` and
-    ``occlusion_rule``: the accumulation's filters (both on unless ablated)."""
+    ``occlusion_rule``: the accumulation's filters (both on unless ablated). ``camera_matrix``: which
+    of camera_info's matrices describes the image (P, K, or auto: P when set), as the node's parameter."""
     bag = Path(bag)
     topics = replay_topics(bag, image_topic, camera_info_topic, lidar_topic)
     lookup = tree = None
@@ -182,7 +183,8 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     pipeline = FramePipeline(estimator, PipelineConfig(use_lidar=lidar_topic is not None, lidar_max_age=max_dt,
                                                        lidar_extrinsic=lidar_extrinsic,
                                                        lidar_deskew=odometry is not None, odom_frame=odom_frame,
-                                                       base_frame=base_frame), types, lookup, odometry)
+                                                       base_frame=base_frame, camera_matrix=camera_matrix),
+                             types, lookup, odometry)
     cloud_stamps = sorted(stamp_to_ns(m.msg.header.stamp) for m in read_messages(bag, [lidar_topic])) \
         if lidar_topic else []
     n_images = topics[image_topic].count

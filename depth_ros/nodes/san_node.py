@@ -48,7 +48,7 @@ from depth_core.geometry import PoseHistory, transform_from_xyzquat
 from depth_core.inference import BACKENDS, PRECISION_CHOICES, BackendError, load_estimator
 from depth_core.models.checkpoint import ModelFileError
 
-from ..conversions import ConversionError, rclpy_types, stamp_to_ns
+from ..conversions import CAMERA_MATRICES, ConversionError, rclpy_types, stamp_to_ns
 from ..pipeline import FramePipeline, FrameStats, LidarStatus, PipelineConfig
 from ..sync import CameraInfoBuffer, StreamGaps, image_stamp, nearest_stamp
 from ..transport import use_large_message_profile
@@ -66,6 +66,8 @@ PARAMETERS = {
     "input_width": (0, "network input width (0: the model's configured size; for canonical-camera models such as "
                     "the default, width x height is the pixel budget and each camera's aspect ratio is kept)", {}),
     "input_height": (0, "network input height (0: the model's configured size; see input_width)", {}),
+    "camera_matrix": ("auto", "intrinsics from camera_info's P (p: the rectified image's camera, as image_geometry "
+                              "uses), K (k: the raw camera's), or auto: P when it is set, else K", {}),
     "image_transport": ("raw", "raw: subscribe 'image'; compressed: 'image/compressed' (jpeg/png)", {}),
     "use_lidar": (True, "use LiDAR points when a fresh cloud is present (depth completion)", {}),
     "lidar_max_age": (0.15, "seconds between image and cloud stamps beyond which the cloud is stale",
@@ -148,10 +150,11 @@ class _ToRosLog(logging.Handler):
 class SanNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("san_node", **kwargs)
-        core = logging.getLogger("depth_core")
-        core.setLevel(logging.INFO)
-        core.addHandler(_ToRosLog(self.get_logger()))
-        core.propagate = False   # in the ROS log once, not again through a root handler
+        for name in ("depth_core", "depth_ros"):
+            lib = logging.getLogger(name)
+            lib.setLevel(logging.INFO)
+            lib.addHandler(_ToRosLog(self.get_logger()))
+            lib.propagate = False   # in the ROS log once, not again through a root handler
         for name, (default, doc, extra) in PARAMETERS.items():
             self.declare_parameter(name, default, ParameterDescriptor(description=doc, read_only=name in READ_ONLY,
                                                                       **extra))
@@ -232,6 +235,10 @@ class SanNode(Node):
                 return f"{key}: must be >= 0, got {p[key]}"
         if bool(p["output_width"]) != bool(p["output_height"]):
             return "output_width and output_height: set both or neither"
+        if bool(p["input_width"]) != bool(p["input_height"]):
+            return "input_width and input_height: set both or neither"
+        if p["camera_matrix"] not in CAMERA_MATRICES:
+            return f"camera_matrix: expected one of {', '.join(CAMERA_MATRICES)}, got '{p['camera_matrix']}'"
         if p["points_max_range"] < 0 or p["diagnostics_period"] <= 0:
             return "points_max_range must be >= 0 and diagnostics_period > 0"
         if not 0.0 <= p["min_confidence"] <= 1.0:
@@ -263,6 +270,7 @@ class SanNode(Node):
                               points_rgb=p["points_rgb"], min_confidence=p["min_confidence"],
                               lidar_accumulate=p["lidar_accumulate"], lidar_hold_s=p["lidar_hold_s"],
                               odom_frame=p["odom_frame"], base_frame=p["base_frame"], lidar_deskew=p["lidar_deskew"],
+                              camera_matrix=p["camera_matrix"],
                               base_extrinsic=list(p["base_extrinsic"]) if any(p["base_extrinsic"]) else None)
 
     def _make_tf_lookup(self):

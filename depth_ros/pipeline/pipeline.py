@@ -16,6 +16,7 @@ reported in :attr:`FrameResult.lidar_status` (a :class:`LidarStatus`) and ``lida
 from __future__ import annotations
 
 import enum
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from ..conversions import (
     ConversionError,
     MessageTypes,
     camera_info_to_msg,
+    camera_matrix_note,
     depth_to_msg,
     intrinsics_from_camera_info,
     make_header,
@@ -53,6 +55,8 @@ from ..conversions import (
 from ..sync import image_stamp
 
 __all__ = ["FramePipeline", "FrameResult", "LidarStatus", "PipelineConfig", "PreparedFrame", "TransformLookup"]
+
+log = logging.getLogger("depth_ros.pipeline")
 
 # (target_frame, source_frame, stamp_ns) -> T_target_source [4,4]; raises KeyError when unknown.
 TransformLookup = Callable[[str, str, int], np.ndarray]
@@ -119,6 +123,7 @@ class PipelineConfig:
     base_extrinsic: list | None = None      # [x, y, z, qx, qy, qz, qw]: the base frame's pose in the camera frame,
     #                                         used when TF cannot mount the camera on the base
     lidar_deskew: bool = True               # a cloud with per-point times is de-skewed by the odometry
+    camera_matrix: str = "auto"             # intrinsics from CameraInfo's P (rectified), K (raw), or auto: P if set
 
     @property
     def uses_odometry(self) -> bool:
@@ -194,11 +199,15 @@ class FramePipeline:
     # -- inputs ---------------------------------------------------------------------------------
 
     def camera(self, info_msg) -> CameraIntrinsics:
-        key = (tuple(np.asarray(info_msg.k, dtype=float)), info_msg.width, info_msg.height, info_msg.binning_x,
-               info_msg.binning_y, info_msg.roi.x_offset, info_msg.roi.y_offset, info_msg.roi.width,
-               info_msg.roi.height)
+        key = (tuple(np.asarray(info_msg.k, dtype=float)), tuple(np.asarray(info_msg.p, dtype=float)),
+               info_msg.width, info_msg.height, info_msg.binning_x, info_msg.binning_y, info_msg.roi.x_offset,
+               info_msg.roi.y_offset, info_msg.roi.width, info_msg.roi.height)
         if self._camera_cache is None or self._camera_cache[0] != key:
-            self._camera_cache = (key, intrinsics_from_camera_info(info_msg))
+            matrix = self.config.camera_matrix
+            self._camera_cache = (key, intrinsics_from_camera_info(info_msg, matrix))
+            note = camera_matrix_note(info_msg, matrix)
+            if note:
+                log.info(note)
         return self._camera_cache[1]
 
     @staticmethod

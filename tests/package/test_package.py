@@ -46,8 +46,11 @@ def test_launch_files_parse_and_name_what_exists(repo_root, name):
     path = repo_root / "launch" / name
     args = _launch_arguments(path)
     assert {"namespace", "params_file", "model", "backend", "image", "camera_info"} <= set(args)
+    # Empty by default: a params_file's model and backend stand unless given on the command line.
+    assert args["model"][0] == args["backend"][0] == ""
     if name == "san.launch.py":
-        assert {"use_lidar", "lidar"} <= set(args)
+        assert {"use_lidar", "lidar"} <= set(args) and args["use_lidar"][0] == ""
+        assert "parameter_overrides(" in path.read_text()
         executable = args["executable"][0]
         assert f"{executable} = depth_ros.nodes.san_node:main" in (repo_root / "setup.py").read_text()
         assert "config\", \"san.yaml" in path.read_text().replace("'", "\"")
@@ -153,3 +156,14 @@ def test_tensorrt_is_an_optional_extra_never_installed_by_setup(repo_root, venv_
                           "print(sorted(m for m in ('tensorrt', 'pycuda') if m in sys.modules))"],
                          capture_output=True, text=True, timeout=120)
     assert run.returncode == 0 and run.stdout.strip() == "[]", run.stderr
+
+
+def test_launch_arguments_override_the_parameter_file_only_where_given():
+    from depth_ros.nodes.launch_overrides import parameter_overrides
+
+    assert parameter_overrides({"model": "", "backend": "", "use_lidar": ""}) == {}
+    assert parameter_overrides({"model": "runs/mine/model.safetensors", "backend": " ", "use_lidar": "False"}) == \
+        {"model": "runs/mine/model.safetensors", "use_lidar": False}
+    assert parameter_overrides({"backend": "torch", "use_lidar": "1"}) == {"backend": "torch", "use_lidar": True}
+    with pytest.raises(ValueError, match="use_lidar:=maybe: expected true or false"):
+        parameter_overrides({"use_lidar": "maybe"})

@@ -9,6 +9,7 @@ from depth_core.geometry import CameraIntrinsics, make_transform, rotation_from_
 from depth_ros.conversions import (
     ConversionError,
     camera_info_to_msg,
+    camera_matrix_note,
     depth_from_msg,
     depth_to_msg,
     image_from_msg,
@@ -169,9 +170,40 @@ def test_camera_info_round_trip_binning_roi_and_zero_k(types):
     msg.roi = types.RegionOfInterest(x_offset=100, y_offset=50, height=200, width=600, do_rectify=False)
     assert intrinsics_from_camera_info(msg) == cam.cropped(100, 50, 600, 200)
     msg.k = np.zeros(9)
+    assert intrinsics_from_camera_info(msg) == cam.cropped(100, 50, 600, 200)   # P is set: auto uses it
+    msg.p = np.zeros(12)
     with pytest.raises(ConversionError) as exc:
         intrinsics_from_camera_info(msg)
     assert exc.value.reason == "zero_k"
+
+
+def test_camera_info_of_a_rectified_image_is_read_from_p(types):
+    """KITTI's bags (kitti2bag) carry the raw camera's K and distortion with rectified images and
+    their P: the image's focal length is P's (721 px), not K's (960 px). Odometry-type bags fill in
+    only P. ``auto`` takes P when it is set, as image_geometry does; ``k`` and ``p`` choose."""
+    raw = CameraIntrinsics(959.79, 956.93, 696.02, 224.18, 1242, 375)
+    rect = CameraIntrinsics(721.54, 721.54, 609.56, 172.85, 1242, 375)
+    msg = camera_info_to_msg(types, rect, _header(types), distortion=[-0.37, 0.20, 2.2e-3, 1.4e-3, -7.2e-2])
+    msg.k = raw.K.reshape(-1)
+    assert intrinsics_from_camera_info(msg) == rect
+    assert intrinsics_from_camera_info(msg, "p") == rect
+    assert intrinsics_from_camera_info(msg, "k") == raw
+    note = camera_matrix_note(msg)
+    assert "projecting with P (fx 721.5; not 959.8)" in note and "camera_matrix" in note
+    assert "projecting with K" in camera_matrix_note(msg, "k")
+    assert camera_matrix_note(camera_info_to_msg(types, rect, _header(types))) is None   # K == P
+    msg.k = np.zeros(9)                                                                  # P only
+    assert intrinsics_from_camera_info(msg) == rect and camera_matrix_note(msg) is None
+    with pytest.raises(ConversionError) as exc:
+        intrinsics_from_camera_info(msg, "k")
+    assert exc.value.reason == "zero_k"
+    msg.k, msg.p = raw.K.reshape(-1), np.zeros(12)                                       # K only
+    assert intrinsics_from_camera_info(msg) == raw
+    with pytest.raises(ConversionError) as exc:
+        intrinsics_from_camera_info(msg, "p")
+    assert exc.value.reason == "zero_p"
+    with pytest.raises(ValueError, match="expected one of auto, p, k"):
+        intrinsics_from_camera_info(msg, "q")
 
 
 def test_transforms_round_trip_and_build_a_tree():

@@ -98,7 +98,7 @@ def _damaged_bag(src, dst):
             elif m.topic == "/camera/camera_info":
                 cams += 1
                 if cams == 3:
-                    msg.k = np.zeros(9)                                            # zero K
+                    msg.k, msg.p = np.zeros(9), np.zeros(12)                       # zero K and P
             elif m.topic == "/lidar/points":
                 clouds += 1
                 if clouds == 4:

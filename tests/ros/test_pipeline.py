@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -65,6 +67,32 @@ def test_outputs_follow_depth_image_proc_conventions(bag_frames, estimator):
     xyz = np.stack([f["x"], f["y"], f["z"]], 1).reshape(96, 320, 3)
     np.testing.assert_allclose(xyz, backproject(depth, info_out.k.reshape(3, 3)), rtol=1e-5, equal_nan=True)
     assert {"decode", "lidar", "inference", "postprocess", "encode", "pseudo_lidar"} <= set(frame.timings)
+
+
+def test_a_rectified_image_is_projected_with_p_and_the_choice_is_logged_once(bag_frames, estimator, caplog):
+    """A camera_info whose K is the raw camera's (KITTI's bags) projects the LiDAR and scales the
+    depth with P: the outputs equal those of the same frame whose K is P. ``camera_matrix: k``
+    takes K, and the output intrinsics follow."""
+    msgs, extrinsic = bag_frames
+    image, info, cloud = msgs["/camera/image_raw"][2], msgs["/camera/camera_info"][2], msgs["/lidar/points"][2]
+    raw = copy.deepcopy(info)
+    K = info.k.reshape(3, 3).copy()
+    K[0, 0] *= 1.33
+    K[1, 1] *= 1.33
+    raw.k = K.reshape(-1)
+    same = _pipeline(estimator, extrinsic).process(image, info, cloud)
+    pipe = _pipeline(estimator, extrinsic)
+    with caplog.at_level("INFO", logger="depth_ros.pipeline"):
+        by_p = pipe.process(image, raw, cloud)
+        pipe.process(image, raw, cloud)
+    notes = [r.getMessage() for r in caplog.records if "projecting with" in r.getMessage()]
+    assert len(notes) == 1 and "projecting with P" in notes[0], notes     # once per camera, not per frame
+    np.testing.assert_array_equal(depth_from_msg(by_p.messages["depth"]), depth_from_msg(same.messages["depth"]))
+    np.testing.assert_allclose(by_p.messages["camera_info"].k, info.k)
+    by_k = _pipeline(estimator, extrinsic, camera_matrix="k").process(image, raw, cloud)
+    np.testing.assert_allclose(by_k.messages["camera_info"].k, K.reshape(-1))
+    assert not np.allclose(depth_from_msg(by_k.messages["depth"]), depth_from_msg(same.messages["depth"]),
+                           equal_nan=True)
 
 
 def test_output_size_stride_range_colour_and_nan(bag_frames, estimator):

@@ -274,7 +274,7 @@ def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_p
         send((pub_image, image(header(zero=True))))                           # zero stamp: the receive time
         h = header()
         zero_k = camera_info_to_msg(types, cam, h)
-        zero_k.k = np.zeros(9)
+        zero_k.k, zero_k.p = np.zeros(9), np.zeros(12)
         send((pub_info, zero_k), (pub_image, image(h)))                       # zero K: the last valid one
         saved = probe.wait("/depth/image", 2, 30)
         assert len(saved) == 2 and stamp_to_ns(saved[0].header.stamp) > 0, node.log
@@ -328,6 +328,9 @@ def test_parameters_are_validated_and_inputs_are_subscribed_only_while_an_output
                              double_array_value=[1.0, 2.0])
         assert not bad.successful and "lidar_extrinsic: expected 7 finite numbers" in bad.reason
         assert not _set_parameter(client, "model", ParameterType.PARAMETER_STRING, string_value="classical").successful
+        bad = _set_parameter(client, "camera_matrix", ParameterType.PARAMETER_STRING, string_value="raw")
+        assert not bad.successful and "camera_matrix: expected one of auto, p, k" in bad.reason
+        assert _set_parameter(client, "camera_matrix", ParameterType.PARAMETER_STRING, string_value="p").successful
         assert _set_parameter(client, "points_stride", ParameterType.PARAMETER_INTEGER, integer_value=4).successful
 
         def inputs_subscribed(count, timeout=20):

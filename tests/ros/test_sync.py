@@ -17,8 +17,8 @@ CAM = CameraIntrinsics(200.0, 200.0, 160.0, 48.0, 320, 96)
 
 def _info(stamp: int, frame: str = "cam", cam: CameraIntrinsics = CAM, zero_k: bool = False):
     msg = camera_info_to_msg(TYPES, cam, make_header(TYPES, stamp, frame))
-    if zero_k:
-        msg.k = np.zeros(9)
+    if zero_k:   # an uncalibrated camera: K and P all zeros
+        msg.k, msg.p = np.zeros(9), np.zeros(12)
     return msg
 
 
