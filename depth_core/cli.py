@@ -13,6 +13,8 @@ from .sim.rigs import RIG_PRESETS
 from .utils import CALIBRATION_HELP, PRECISION_CHOICES, PRECISION_HELP, ArgumentParser, image_size, positive_int
 from .utils.files import OutputError
 
+log = logging.getLogger("depth_core.eval")
+
 
 def _simulate(args) -> int:
     from .data import write_simulated_dataset
@@ -92,7 +94,7 @@ def _train(args) -> int:
 
 def _eval(args) -> int:
     from .data import DatasetConfig, build_dataset
-    from .evaluate import evaluate, write_report
+    from .evaluate import evaluate, held_out_protocol, sparse_ground_truth, write_report
     from .inference import load_estimator
 
     labels = args.labels.split(",") if args.labels else None
@@ -103,10 +105,14 @@ def _eval(args) -> int:
                          precision=args.precision, calibration=args.calibration)
     classical = load_estimator("classical") if args.baselines else None
     sweep = tuple(float(v) for v in args.sweep.split(",")) if args.sweep else ()
+    held_out = held_out_protocol(sparse_ground_truth(dataset))
+    if held_out:   # scored at the points it was given, a completion would score its own input
+        log.info("%s: the ground truth is the LiDAR: the completion gets %.0f%% of each scan and is scored at the "
+                 "rest, as training's report does", args.data, 100 * held_out["input_fraction"])
     result = evaluate(est, dataset, args.protocol, flip=args.flip, median_scaling=args.median_scaling,
                       samples=args.samples, sweep=sweep, classical=classical,
                       baselines=("median",) if args.baselines else (), gt_region=args.gt_region,
-                      progress=not args.quiet)
+                      progress=not args.quiet, **held_out)
     result["data"] = {"type": args.data_type, "root": args.data, "labels": labels}
     files = write_report(result, args.out, title=f"{est.name} on {Path(args.data).name}")
     from .evaluate import metrics_table

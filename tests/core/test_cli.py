@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -36,6 +37,25 @@ def test_eval_reports_rows_sweep_and_plot(tmp_path, frames, capsys):
     assert "| classical |" in capsys.readouterr().out
     assert depth_core_main(["eval", "--data", str(tmp_path / "nope"), "--out", str(out)]) == 2
     assert "nope/dataset.json: not found" in capsys.readouterr().err
+
+
+def test_eval_of_a_frame_set_whose_truth_is_the_lidar_scores_held_out_points(tmp_path, frames):
+    """A frame set from a bag without a depth topic has the LiDAR as ground truth: given every
+    point, a completion would be scored on its own input. Like training's report, eval gives it 30 %
+    of each scan and scores the rest."""
+    lidar = tmp_path / "lidar_truth"
+    shutil.copytree(frames, lidar)
+    meta = json.loads((lidar / "dataset.json").read_text())
+    (lidar / "dataset.json").write_text(json.dumps({**meta, "ground_truth": "lidar"}))
+    runs = {}
+    for name, data in (("rendered", frames), ("lidar", lidar)):
+        out = tmp_path / name
+        assert depth_core_main(["eval", "--model", "classical", "--data", str(data), "--baselines", "--out", str(out),
+                                "--quiet"]) == 0
+        runs[name] = json.loads((out / "metrics.json").read_text())
+    assert runs["rendered"]["input_fraction"] == 1.0 and runs["rendered"]["score_given"] is True
+    assert runs["lidar"]["input_fraction"] == pytest.approx(0.3) and runs["lidar"]["score_given"] is False
+    assert "only where no point was given" in (tmp_path / "lidar" / "metrics.md").read_text()
 
 
 @pytest.mark.slow
