@@ -99,6 +99,7 @@ def _eval(args) -> int:
 
     labels = args.labels.split(",") if args.labels else None
     dataset = build_dataset(DatasetConfig(type=args.data_type, root=args.data, depth_root=args.depth_root,
+                                          velodyne_root=args.velodyne_root,
                                           split=args.split, splits=args.splits, labels=labels,
                                           sparse_pattern=args.sparse_pattern, depth_to_color=args.depth_to_color))
     est = load_estimator(args.model, args.backend, input_size=args.input_size, pretrained=not args.no_pretrained,
@@ -236,6 +237,8 @@ def build_parser() -> ArgumentParser:
                     help="sevenscenes: re-render the depth in the colour camera, with its own intrinsics (the raw "
                          "depth is offset from the colour image; see docs/datasets.md)")
     ev.add_argument("--depth-root", help="KITTI data_depth_annotated root")
+    ev.add_argument("--velodyne-root", help="KITTI data_depth_velodyne root, where the velodyne_raw inputs are "
+                                            "(default: --depth-root)")
     ev.add_argument("--split", help="KITTI split file, or NYU 'train' / 'test'")
     ev.add_argument("--splits", help="NYU splits.mat")
     ev.add_argument("--labels", help="frames: comma-separated sequence labels (scenes) to keep")

@@ -58,7 +58,7 @@ def _open(cfg: DatasetConfig, miniature: bool):
     if cfg.type == "kitti":
         if not cfg.depth_root:
             raise DataFileError(f"{cfg.root}: KITTI needs depth_root (the data_depth_annotated folder)")
-        return KittiDepthDataset(cfg.root, cfg.depth_root, cfg.split)
+        return KittiDepthDataset(cfg.root, cfg.depth_root, cfg.split, velodyne_root=cfg.velodyne_root)
     if cfg.type == "nyu_mat":
         return NyuMatDataset(cfg.root, cfg.split, cfg.splits)
     if cfg.type == "nyu_folder":

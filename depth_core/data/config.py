@@ -13,6 +13,7 @@ class DatasetConfig:
     type: str = "frames"             # frames | simulated | kitti | nyu_mat | nyu_folder | folder | sevenscenes
     root: str = ""                   # the data set's folder (KITTI: the raw data root; NYU .mat: the file)
     depth_root: str | None = None    # KITTI: data_depth_annotated root
+    velodyne_root: str | None = None  # KITTI: data_depth_velodyne root (velodyne_raw inputs); default depth_root
     split: str | None = None         # KITTI: split file; NYU .mat: 'train' | 'test'
     splits: str | None = None        # NYU .mat: splits.mat
     labels: list | None = None       # frames / simulated: keep these sequence labels (scene families)

@@ -14,6 +14,7 @@ Frames without ground truth are left out of the index (and counted in ``skipped`
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -22,6 +23,8 @@ import numpy as np
 from .io import DataFileError, read_depth_png, read_rgb
 
 __all__ = ["KittiDepthDataset", "parse_split_file", "read_kitti_calibration"]
+
+log = logging.getLogger("depth_core.data")
 
 _SIDES = {"l": "image_02", "r": "image_03", "2": "image_02", "3": "image_03"}
 
@@ -91,6 +94,15 @@ class KittiDepthDataset:
         if not self.samples:
             raise DataFileError(f"{self.depth_root}: no KITTI frames with ground truth"
                                 + (f" for split {split}" if split else ""))
+        # Said up front: a frame without its scan has no completion, and the completion rows
+        # would silently average over fewer frames than prediction.
+        self.without_lidar = sum(self._find(self.velodyne_root, drive, "velodyne_raw", side, frame) is None
+                                 for drive, frame, side, _ in self.samples)
+        if self.without_lidar:
+            log.warning("%s: %d of %d KITTI frames have no velodyne_raw scan (data_depth_velodyne) there: they "
+                        "get no LiDAR input, and completion is scored without them%s", self.velodyne_root,
+                        self.without_lidar, len(self.samples),
+                        "" if velodyne_root else "; pass its folder as the velodyne root (--velodyne-root)")
         self._K: dict[tuple[str, str], np.ndarray] = {}
 
     @staticmethod

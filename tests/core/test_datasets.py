@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import cv2
 import h5py
@@ -12,11 +13,13 @@ from scipy.io import savemat
 
 from depth_core.data import (
     DataFileError,
+    DatasetConfig,
     FolderDataset,
     FrameDataset,
     KittiDepthDataset,
     NyuFolderDataset,
     NyuMatDataset,
+    build_dataset,
     parse_split_file,
     write_depth_png,
     write_rgb_png,
@@ -66,6 +69,27 @@ def test_kitti_depth_completion_layout_and_calibration(kitti):
     assert np.abs(s["depth"] - frames[5]).max() <= 1 / 512
     assert (s["sparse_depth"] > 0).sum() > 0
     np.testing.assert_allclose(s["K"], [[721.5377, 0, 609.5593], [0, 721.5377, 172.854], [0, 0, 1]])
+
+
+def test_kitti_scans_in_their_own_folder_and_frames_without_one_are_reported(kitti, tmp_path, caplog):
+    """data_depth_velodyne unpacked apart from data_depth_annotated: found with ``velodyne_root``,
+    and without it every frame is reported up front as having no LiDAR input."""
+    raw, depth, _ = kitti
+    apart = tmp_path / "velodyne"
+    shutil.move(depth / "train", apart / "train")   # both trees, then split them
+    shutil.copytree(apart / "train", depth / "train", ignore=shutil.ignore_patterns("velodyne_raw"))
+    shutil.rmtree(apart / "train" / "2011_09_26_drive_0002_sync" / "proj_depth" / "groundtruth")
+    with caplog.at_level("WARNING", logger="depth_core.data"):
+        alone = KittiDepthDataset(raw, depth)
+    assert alone.without_lidar == 2 and not (alone[0]["sparse_depth"] > 0).any()
+    assert "2 of 2 KITTI frames have no velodyne_raw scan" in caplog.text and "--velodyne-root" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="depth_core.data"):
+        found = KittiDepthDataset(raw, depth, velodyne_root=apart)
+    assert found.without_lidar == 0 and (found[0]["sparse_depth"] > 0).any() and not caplog.text
+    via_config = build_dataset(DatasetConfig(type="kitti", root=str(raw), depth_root=str(depth),
+                                             velodyne_root=str(apart)))
+    assert (via_config[0]["sparse_depth"] > 0).any()
 
 
 def test_kitti_eigen_split_files_in_both_styles(kitti, tmp_path):
