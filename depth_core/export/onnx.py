@@ -15,9 +15,11 @@ from torch import nn
 
 from ..models import DepthModel, ModelConfig
 
-__all__ = ["CONFIG_KEY", "ExportError", "export_onnx", "onnx_inputs", "read_onnx_config"]
+__all__ = ["CONFIG_KEY", "ExportError", "export_onnx", "float32_scopes", "onnx_float32_scopes", "onnx_inputs",
+           "read_onnx_config"]
 
 CONFIG_KEY = "depth_ros.config"
+FLOAT32_KEY = "depth_ros.float32_scopes"
 DEFAULT_OPSET = 17
 
 
@@ -61,6 +63,22 @@ def export_onnx(model: DepthModel, path: str | Path, *, height: int | None = Non
     return path
 
 
+def float32_scopes(model: DepthModel) -> list[str]:
+    """The ONNX name scopes (``/model/plane/``) of the modules that run in float32 whatever the
+    precision (their class sets ``FLOAT32``): ratios and centred moments that half precision
+    ruins. Stored in the graph, so that an FP16 or INT8 TensorRT engine keeps their layers in
+    float32 too (:func:`~depth_core.inference.tensorrt.build.pin_float32`)."""
+    return sorted("/model/" + name.replace(".", "/") + "/" for name, module in model.named_modules()
+                  if name and getattr(module, "FLOAT32", False))
+
+
+def onnx_float32_scopes(path: str | Path) -> list[str]:
+    """:func:`float32_scopes` as stored in one of our ONNX files ([] for a graph without them)."""
+    graph = onnx.load(str(path), load_external_data=False)
+    meta = {p.key: p.value for p in graph.metadata_props}
+    return json.loads(meta.get(FLOAT32_KEY, "[]"))
+
+
 def _export(model: DepthModel, path: Path, h: int, w: int, dynamic: bool, opset: int) -> Path:
     cfg = model.config
     # Example inputs where the model is: a model already moved to a GPU (e.g. by the torch
@@ -83,7 +101,7 @@ def _export(model: DepthModel, path: Path, h: int, w: int, dynamic: bool, opset:
     graph = onnx.load(str(path))
     _fold_zero_pads(graph.graph)
     meta = {CONFIG_KEY: cfg.to_json(), "depth_ros.input_size": json.dumps([h, w]),
-            "depth_ros.dynamic": json.dumps(dynamic)}
+            "depth_ros.dynamic": json.dumps(dynamic), FLOAT32_KEY: json.dumps(float32_scopes(model))}
     for key, value in meta.items():
         graph.metadata_props.append(onnx.StringStringEntryProto(key=key, value=value))
     onnx.checker.check_model(graph, full_check=True)

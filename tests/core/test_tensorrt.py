@@ -545,3 +545,47 @@ def test_dynamic_profile_runs_any_size_inside_it_and_refuses_others(tmp_path):
     rgb, K, _ = _frame(1200, 2200)
     with pytest.raises(BackendError, match="outside the engine's profile"):
         est.predict(rgb, K)
+
+
+def test_layers_that_run_in_float32_stay_float32_in_an_fp16_engine(tmp_path):
+    """The default's plane fill is half-precision-unsafe (centred moments). Its ONNX name scope is
+    stored in the exported graph, and the engine builder pins exactly the floating-point layers
+    under it to float32 (TensorRT's network and types stood in for: TensorRT cannot run here)."""
+    from types import SimpleNamespace
+
+    import onnx
+
+    from depth_core.export import export_onnx, onnx_float32_scopes
+    from depth_core.inference import DEFAULT_MODEL
+    from depth_core.inference.tensorrt.build import pin_float32
+    from depth_core.models import create_model
+
+    path = export_onnx(create_model(DEFAULT_MODEL), tmp_path / "default.onnx")
+    scopes = onnx_float32_scopes(path)
+    assert scopes == ["/model/plane/"]
+    names = [n.name for n in onnx.load(str(path)).graph.node]
+    assert any(n.startswith("/model/plane/") and "Conv" in n for n in names)   # the scope names real layers
+    assert onnx_float32_scopes(export_onnx(create_model("san_resnet18", san_channels=[8, 8, 16, 16, 32]),
+                                           tmp_path / "r18.onnx", height=64, width=96)) == []
+
+    trt = SimpleNamespace(float32="float32", float16="float16", bool="bool", int64="int64")
+
+    class Layer:
+        def __init__(self, name, *dtypes):
+            self.name, self.dtypes, self.precision, self.types = name, dtypes, None, {}
+            self.num_outputs = len(dtypes)
+
+        def get_output(self, j):
+            return SimpleNamespace(dtype=self.dtypes[j])
+
+        def set_output_type(self, j, dtype):
+            self.types[j] = dtype
+
+    layers = [Layer("/model/encoder/stem/Conv", "float32"), Layer("/model/plane/Conv", "float32"),
+              Layer("/model/plane/Greater", "bool"), Layer("/model/plane/Shape", "int64"),
+              Layer("/model/plane/Div_3", "float32")]
+    network = SimpleNamespace(num_layers=len(layers), get_layer=layers.__getitem__)
+    assert pin_float32(trt, network, scopes) == ["/model/plane/Conv", "/model/plane/Div_3"]
+    assert [layer.precision for layer in layers] == [None, "float32", None, None, "float32"]
+    assert layers[1].types == {0: "float32"} and layers[2].types == {} and layers[0].types == {}
+    assert pin_float32(trt, network, []) == []

@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ...export import cache_dir
+from ...export import cache_dir, onnx_float32_scopes
 from ...utils.files import atomic_write_bytes
 from .cuda import current_platform, import_tensorrt, open_cuda, trt_logger
 from .engine_cache import INPUT_CHANNELS, EngineError, EngineSpec, Platform, record_build_seconds, write_sidecar
 
-__all__ = ["DYNAMIC_MAX", "DYNAMIC_MIN", "build_engine", "profile_shapes"]
+__all__ = ["DYNAMIC_MAX", "DYNAMIC_MIN", "build_engine", "pin_float32", "profile_shapes"]
 
 log = logging.getLogger("depth_core.inference")
 
@@ -41,6 +41,31 @@ def profile_shapes(inputs: list[str], size: tuple[int, int] | None, *, opt: tupl
         if not (low[0] <= best[0] <= high[0] and low[1] <= best[1] <= high[1]):
             raise ValueError(f"profile: {best[1]}x{best[0]} is outside {low[1]}x{low[0]}..{high[1]}x{high[0]}")
     return {n: [[1, INPUT_CHANNELS[n], *dims] for dims in (low, best, high)] for n in inputs}
+
+
+def pin_float32(trt, network, scopes: list[str]) -> list[str]:
+    """Keep the layers of ``network`` whose names lie in one of ``scopes`` (the ONNX name scopes of
+    modules that run in float32 whatever the precision, e.g. ``/model/plane/``) in float32 in an
+    FP16 or INT8 engine: their precision and their floating-point outputs. Layers with integer or
+    boolean outputs (shapes, masks) are left alone. Returns the names pinned. The builder is told to
+    prefer these constraints (``PREFER_PRECISION_CONSTRAINTS``), so that a layer without a float32
+    kernel warns rather than fails the build."""
+    if not scopes:
+        return []
+    floats = (trt.float32, trt.float16)
+    pinned = []
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if not any(scope in layer.name for scope in scopes):
+            continue
+        outputs = [j for j in range(layer.num_outputs) if layer.get_output(j).dtype in floats]
+        if len(outputs) != layer.num_outputs:
+            continue
+        layer.precision = trt.float32
+        for j in outputs:
+            layer.set_output_type(j, trt.float32)
+        pinned.append(layer.name)
+    return pinned
 
 
 def _timing_cache_path(platform: Platform, cache: Path) -> Path:
@@ -142,6 +167,13 @@ def build_engine(onnx_path: str | Path, engine_path: str | Path, spec: EngineSpe
             config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * 2**30))
         if spec.precision in ("fp16", "int8"):
             config.set_flag(trt.BuilderFlag.FP16)
+            # Layers that half precision ruins (the plane fill's centred moments, a normalised
+            # convolution's ratio) stay in float32, as they do under torch's autocast.
+            pinned = pin_float32(trt, network, onnx_float32_scopes(onnx_path))
+            if pinned:
+                config.set_flag(trt.BuilderFlag.PREFER_PRECISION_CONSTRAINTS)
+                log.info("%s engine: %d layers kept in float32 (%s)", spec.precision.upper(), len(pinned),
+                         ", ".join(sorted({n.rsplit("/", 1)[0] + "/" for n in pinned})))
         profile = builder.create_optimization_profile()
         for i in range(network.num_inputs):
             name = network.get_input(i).name

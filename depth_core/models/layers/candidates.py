@@ -264,6 +264,8 @@ class PlaneFill(nn.Module):
     similar size, and in half precision the fill is off by several per cent (bfloat16: up to a
     factor of two), more than the errors it is there to fix."""
 
+    FLOAT32 = True   # runs in float32 whatever the precision: kept so in FP16 / INT8 engines too (export)
+
     def __init__(self, reach: int = 4, sigma: float | None = None, ridge: float = 0.1) -> None:
         super().__init__()
         if reach < 1:

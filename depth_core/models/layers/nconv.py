@@ -16,6 +16,8 @@ __all__ = ["NConv2d"]
 
 
 class NConv2d(nn.Module):
+    FLOAT32 = True   # runs in float32 whatever the precision: kept so in FP16 / INT8 engines too (export)
+
     def __init__(self, in_ch: int, out_ch: int, kernel_size: int = 3, dilation: int = 1, eps: float = 1e-20,
                  bias: bool = True) -> None:
         """``bias=False`` where only the confidence output is used (a bias there would never learn)."""
