@@ -170,7 +170,8 @@ def evaluate(est: DepthEstimator, dataset, protocol: str = "none", *, flip: bool
             if classical is not None:
                 score("classical", classical.predict(rgb, K, given).depth, gt_given)
         if "median" in baselines:
-            valid = (gt > p.min_depth) & (gt < p.max_depth)
+            # The median of the pixels it is scored on (inside the protocol's crop).
+            valid = (gt > p.min_depth) & (gt < p.max_depth) & crop_mask(p.crop, *gt.shape)
             if valid.any():
                 score("median", np.full(gt.shape, np.median(gt[valid]), np.float32), gt)
         rng = np.random.default_rng([seed, int(i)])

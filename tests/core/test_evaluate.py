@@ -103,3 +103,19 @@ def test_the_sweep_section_lists_the_scored_fractions_beside_its_plot():
     assert lines[0] == "## Sparsity sweep" and "![sparsity sweep](sparsity_sweep.png)" in lines
     assert [line.split(" | ")[0] for line in lines if line.startswith("| ") and "%" in line] == ["| 0%", "| 100%"]
     assert sweep_series(sweep) == ([0.1, 100.0], [0.2, 0.1])
+
+
+def test_the_median_baseline_is_the_median_of_the_pixels_it_is_scored_on():
+    """Under a crop (KITTI's Garg crop) the constant-median baseline takes the median inside it."""
+    from depth_core.evaluate import evaluate
+    from depth_core.inference import load_estimator
+    from depth_core.metrics import compute_depth_metrics
+
+    gt = np.full((100, 200), 10.0, np.float32)
+    gt[:50] = 70.0                                  # above the crop: most of it far, as the sky-side rows
+    gt[:30, :] = 75.0
+    sample = {"rgb": np.zeros((100, 200, 3), np.uint8), "K": np.array([[100.0, 0, 100], [0, 100, 50], [0, 0, 1]]),
+              "depth": gt, "sparse_depth": np.zeros_like(gt)}
+    result = evaluate(load_estimator("classical"), [sample], "kitti", progress=False)
+    want = compute_depth_metrics(np.full_like(gt, 10.0), gt, 1e-3, 80.0, crop="garg")
+    assert result["rows"]["median"]["abs_rel"] == pytest.approx(want["abs_rel"])
