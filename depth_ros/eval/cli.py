@@ -92,7 +92,8 @@ def main(argv=None) -> int:
     sweep = tuple(float(v) for v in args.sweep.split(",") if v.strip()) if args.lidar_topic else ()
     t0 = time.perf_counter()
     try:
-        replay_topics(args.bag, args.image_topic, args.camera_info_topic, args.lidar_topic)  # before the model loads
+        # Before the model loads:
+        replay_topics(args.bag, args.image_topic, args.camera_info_topic, args.lidar_topic, args.beam_keep_every)
         est = load_estimator(args.model, args.backend, pretrained=not args.no_pretrained, input_size=args.input_size,
                              precision=args.precision, calibration=args.calibration)
         classical = None if args.no_baseline or args.model == "classical" else load_estimator("classical")

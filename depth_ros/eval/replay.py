@@ -88,10 +88,20 @@ def _range_errors(result: ReplayResult, row: str, pred: np.ndarray, truth: np.nd
     np.add.at(acc[:, 1], idx[ok], 1)
 
 
-def replay_topics(bag: str | Path, image_topic: str, camera_info_topic: str, lidar_topic: str | None) -> dict:
-    """The bag's topics, or a BagError naming the argument whose topic the bag lacks."""
-    return check_topics(bag, {"--image-topic": image_topic, "--camera-info-topic": camera_info_topic,
-                              "--lidar-topic": lidar_topic})
+def replay_topics(bag: str | Path, image_topic: str, camera_info_topic: str, lidar_topic: str | None,
+                  beam_keep_every: int | None = None) -> dict:
+    """The bag's topics, or a BagError naming the argument whose topic the bag lacks. With
+    ``beam_keep_every``, also a BagError when the LiDAR's clouds have no ``ring`` field (checked
+    on the first one), before anything slow."""
+    topics = check_topics(bag, {"--image-topic": image_topic, "--camera-info-topic": camera_info_topic,
+                                "--lidar-topic": lidar_topic})
+    if beam_keep_every and lidar_topic:
+        first = next(iter(read_messages(bag, [lidar_topic])), None)
+        names = [f.name for f in first.msg.fields] if first is not None else []
+        if first is not None and "ring" not in names:
+            raise BagError(f"{bag}: --beam-keep-every needs each point's beam, a 'ring' field, and the clouds on "
+                           f"{lidar_topic} have {', '.join(names) or 'no fields'}: use --lidar-input-fraction")
+    return topics
 
 
 def _lidar_truth(frame: PreparedFrame) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:

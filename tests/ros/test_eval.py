@@ -12,7 +12,7 @@ import torch
 
 from depth_core.models import create_model, save_model
 from depth_ros.bag import BagWriter, bag_topics, read_messages
-from depth_ros.conversions import pointcloud_to_msg, stamp_to_ns
+from depth_ros.conversions import pointcloud_from_msg, pointcloud_to_msg, stamp_to_ns
 
 ARGS = ["--image-topic", "/camera/image_raw", "--camera-info-topic", "/camera/camera_info"]
 
@@ -149,6 +149,18 @@ def test_beam_subsampling_sqlite3_bags_and_bad_arguments(tmp_path, venv_bin, tin
                 "--precision", "int8")
     assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0
     assert "precision int8 is not supported by torch (it runs fp32)" in bad.stderr and not (tmp_path / "x").exists()
+    # Clouds without a ring field (KITTI's converted bags): refused before the model loads.
+    no_ring = tmp_path / "no_ring"
+    with BagWriter(no_ring) as w:
+        for m in read_messages(bag):
+            msg = m.msg
+            if m.topic == "/lidar/points":
+                f = pointcloud_from_msg(msg, ("x", "y", "z"))
+                msg = pointcloud_to_msg(w.types, msg.header, {k: f[k] for k in "xyz"})
+            w.write(m.topic, msg, m.stamp_ns)
+    bad = _eval(venv_bin, no_ring, tmp_path / "x", "--lidar-topic", "/lidar/points", "--beam-keep-every", "2")
+    assert bad.returncode == 2 and "--beam-keep-every needs each point's beam, a 'ring' field" in bad.stderr
+    assert "have x, y, z" in bad.stderr and not (tmp_path / "x").exists()
 
 
 @pytest.mark.slow
