@@ -105,21 +105,30 @@ class SparseConfig:
                              f"got {self.camera_scan_azimuth_deg}")
 
 
+SPARSE_TRUTH = 0.5   # ground truth valid at fewer pixels than this is points (a LiDAR's), not an image
+
+
 def _rescale(sample: dict, scale: float) -> dict:
-    """Resize every map by ``scale``: the image anti-aliased, ground truth by nearest neighbour,
-    each sparse point moved to the pixel its centre falls in (never interpolated), the ring map
-    with the points, and K with the image (so metric depth stays true to the new focal length)."""
+    """Resize every map by ``scale``: the image anti-aliased, each sparse point moved to the pixel
+    its centre falls in (never interpolated; the nearest wins) with its ring, dense ground truth by
+    nearest neighbour and sparse ground truth (a LiDAR's points, valid at fewer than
+    :data:`SPARSE_TRUTH` of the pixels) as points too, and K with the image (so metric depth stays
+    true to the new focal length). Nearest-neighbour resizing of points keeps one pixel in
+    ``1/scale²``: shrunk to the pixel budget, a 640x480 scan as ground truth kept 28 % of its points."""
     h, w = sample["depth"].shape
     nh, nw = max(8, round(h * scale)), max(8, round(w * scale))
     if (nh, nw) == (h, w):
         return sample
     out = dict(sample)
     out["rgb"] = cv2.resize(sample["rgb"], (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    out["depth"] = cv2.resize(sample["depth"], (nw, nh), interpolation=cv2.INTER_NEAREST)
-    out["sparse_depth"] = resize_sparse_depth(sample["sparse_depth"], nh, nw)
+    gt = sample["depth"]
+    out["depth"] = (cv2.resize(gt, (nw, nh), interpolation=cv2.INTER_NEAREST) if _dense(gt)
+                    else resize_sparse_depth(gt, nh, nw))
     if sample.get("ring") is not None:
-        ring = cv2.resize(sample["ring"].astype(np.float32), (nw, nh), interpolation=cv2.INTER_NEAREST)
-        out["ring"] = np.where(out["sparse_depth"] > 0, ring, -1).astype(np.int16)
+        out["sparse_depth"], out["ring"] = resize_sparse_depth(sample["sparse_depth"], nh, nw,
+                                                               carry=sample["ring"].astype(np.int16), fill=-1)
+    else:
+        out["sparse_depth"] = resize_sparse_depth(sample["sparse_depth"], nh, nw)
     if sample.get("context") is not None:
         out["context"] = [cv2.resize(c, (nw, nh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
                           for c in sample["context"]]
@@ -135,12 +144,45 @@ def _rotate(sample: dict, angle: float) -> dict:
     M = cv2.getRotationMatrix2D((float(K[0, 2]), float(K[1, 2])), angle, 1.0)
     out = dict(sample)
     out["rgb"] = cv2.warpAffine(sample["rgb"], M, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
-    for key in ("depth", "sparse_depth"):
-        out[key] = cv2.warpAffine(sample[key], M, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
-    if sample.get("ring") is not None:
-        out["ring"] = cv2.warpAffine(sample["ring"].astype(np.float32), M, (w, h), flags=cv2.INTER_NEAREST,
-                                     borderValue=-1).astype(np.int16)
+    # Points move (each to the pixel its rotated centre falls in, the nearest winning), as in
+    # _rescale: warping them by nearest neighbour would drop some and copy others.
+    out["depth"] = (cv2.warpAffine(sample["depth"], M, (w, h), flags=cv2.INTER_NEAREST, borderValue=0)
+                    if _dense(sample["depth"]) else _move_points(sample["depth"], M)[0])
+    out["sparse_depth"], ring = _move_points(sample["sparse_depth"], M, sample.get("ring"))
+    if ring is not None:
+        out["ring"] = ring
     return out
+
+
+def _dense(gt: np.ndarray) -> bool:
+    with np.errstate(invalid="ignore"):
+        return np.count_nonzero(np.isfinite(gt) & (gt > 0)) >= SPARSE_TRUTH * gt.size
+
+
+def _move_points(sparse: np.ndarray, M: np.ndarray, ring: np.ndarray | None = None):
+    """The points of ``sparse`` [H,W] moved by the 2x3 affine ``M`` (pixel centres), each to the
+    pixel it lands in, the nearest winning; those that leave the image are dropped. With ``ring``,
+    also each kept point's ring (-1 elsewhere). Returns ``(sparse, ring or None)``."""
+    h, w = sparse.shape
+    with np.errstate(invalid="ignore"):
+        rows, cols = np.nonzero(np.isfinite(sparse) & (sparse > 0))
+    u = M[0, 0] * cols + M[0, 1] * rows + M[0, 2]
+    v = M[1, 0] * cols + M[1, 1] * rows + M[1, 2]
+    c, r = np.rint(u).astype(np.int64), np.rint(v).astype(np.int64)
+    inside = (c >= 0) & (c < w) & (r >= 0) & (r < h)
+    z = sparse[rows[inside], cols[inside]].astype(np.float32)
+    target = r[inside] * w + c[inside]
+    out = np.full(h * w, np.inf, np.float32)
+    np.minimum.at(out, target, z)
+    out[np.isinf(out)] = 0.0
+    if ring is None:
+        return out.reshape(h, w), None
+    moved = np.full(h * w, -1, np.int16)
+    if len(target):
+        order = np.lexsort((z, target))                # per pixel, its nearest point first
+        first = order[np.r_[True, target[order][1:] != target[order][:-1]]]
+        moved[target[first]] = ring[rows[inside][first], cols[inside][first]]
+    return out.reshape(h, w), moved.reshape(h, w)
 
 
 def _crop(sample: dict, size: tuple[int, int], rng: np.random.Generator) -> dict:

@@ -114,11 +114,13 @@ def lidar_fov_mask(depth, K, T_cam_lidar, fov_down_deg: float, fov_up_deg: float
     return inside.reshape(np.shape(depth))
 
 
-def resize_sparse_depth(sparse: np.ndarray, height: int, width: int) -> np.ndarray:
+def resize_sparse_depth(sparse: np.ndarray, height: int, width: int, carry: np.ndarray | None = None,
+                        fill=-1):
     """Resample a sparse depth map [H,W] (0/NaN = missing) to ``height`` x ``width`` by moving each
     valid point to the pixel its centre falls in and keeping the nearest point per pixel.
     (Interpolating would invent depths between points; nearest-neighbour resizing would drop or
-    duplicate them.)"""
+    duplicate them.) With ``carry`` [H,W] (a ring map, say), returns ``(depth, carried)``: each
+    pixel's value of ``carry`` taken from the point that won it, ``fill`` where none did."""
     h, w = sparse.shape
     with np.errstate(invalid="ignore"):
         rows, cols = np.nonzero(np.isfinite(sparse) & (sparse > 0))
@@ -126,6 +128,14 @@ def resize_sparse_depth(sparse: np.ndarray, height: int, width: int) -> np.ndarr
     out = np.full(height * width, np.inf, dtype=np.float32)
     r = np.minimum(((rows + 0.5) * (height / h)).astype(np.int64), height - 1)
     c = np.minimum(((cols + 0.5) * (width / w)).astype(np.int64), width - 1)
-    np.minimum.at(out, r * width + c, depth)
+    target = r * width + c
+    np.minimum.at(out, target, depth)
     out[np.isinf(out)] = 0.0
-    return out.reshape(height, width)
+    if carry is None:
+        return out.reshape(height, width)
+    carried = np.full(height * width, fill, dtype=np.asarray(carry).dtype)
+    if len(target):
+        order = np.lexsort((depth, target))            # per target pixel, its nearest point first
+        first = order[np.r_[True, target[order][1:] != target[order][:-1]]]
+        carried[target[first]] = np.asarray(carry)[rows[first], cols[first]]
+    return out.reshape(height, width), carried.reshape(height, width)

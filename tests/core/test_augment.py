@@ -3,6 +3,7 @@ policies; mixing of data sets."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
@@ -51,6 +52,12 @@ def test_rotation_is_a_roll_about_the_principal_point():
     assert inside.mean() > 0.8 and (r["depth"][inside] == 7.0).all()   # depth values unchanged
     assert r["depth"][20, 30] == 7.0                                      # the principal point stays put
     assert (r["ring"][r["sparse_depth"] > 0] >= 0).all()
+    # Points move: none is copied, and only those rotated out of the image (or onto a nearer
+    # point's pixel) are lost. A nearest-neighbour warp dropped some and copied others.
+    given = s["sparse_depth"][s["sparse_depth"] > 0]
+    moved = r["sparse_depth"][r["sparse_depth"] > 0]
+    assert len(np.unique(moved)) == len(moved) and set(moved) <= set(given)
+    assert len(moved) >= 0.9 * len(given)
 
 
 def test_crop_shifts_the_principal_point_and_pads_small_images():
@@ -62,6 +69,33 @@ def test_crop_shifts_the_principal_point_and_pads_small_images():
     np.testing.assert_array_equal(out["depth"], s["depth"][int(dy):int(dy) + 32, int(dx):int(dx) + 40])
     big = augment_sample(s, AugmentConfig(crop=(64, 80), hflip=0.0, rotate_p=0.0), np.random.default_rng(0))
     assert big["depth"].shape == (64, 80) and (big["depth"][48:] == 0).all()
+
+
+def test_shrinking_keeps_a_lidar_truth_and_every_input_point_with_its_ring():
+    """Shrunk to the pixel budget, a LiDAR scan as ground truth (fine-tuning on a bag) keeps one
+    point per pixel it lands in, the nearest, as the input does, and each input point keeps its
+    own ring. Dense ground truth is still resized by nearest neighbour."""
+    from depth_core.data.augment import _rescale
+
+    rng = np.random.default_rng(5)
+    h, w = 120, 160
+    scan = np.zeros((h, w), np.float32)
+    rows = np.arange(0, h, 6)                                    # 20 rings, 6 px apart, every 3rd column
+    scan[rows[:, None], np.arange(0, w, 3)[None, :]] = rng.uniform(2, 40, (len(rows), len(range(0, w, 3))))
+    ring = np.where(scan > 0, np.arange(h)[:, None] // 6, -1).astype(np.int16)
+    given = np.where(rng.uniform(size=(h, w)) < 0.3, scan, 0).astype(np.float32)
+    sample = {"rgb": rng.integers(0, 255, (h, w, 3), dtype=np.uint8), "depth": scan, "sparse_depth": given,
+              "ring": np.where(given > 0, ring, -1).astype(np.int16), "K": np.diag([100.0, 100.0, 1.0])}
+    out = _rescale(sample, 0.5)
+    # Rings 6 px apart and points 3 px apart land in distinct pixels at half size: none is lost.
+    assert np.count_nonzero(out["depth"]) == np.count_nonzero(scan)
+    assert np.count_nonzero(out["sparse_depth"]) == np.count_nonzero(given)
+    kept = out["sparse_depth"] > 0
+    assert (out["ring"][kept] >= 0).all() and (out["ring"][~kept] == -1).all()
+    np.testing.assert_array_equal(out["ring"][kept], (2 * np.nonzero(kept)[0]) // 6)   # its own ring, rows halved
+    dense = {**sample, "depth": rng.uniform(2, 40, (h, w)).astype(np.float32)}
+    np.testing.assert_array_equal(_rescale(dense, 0.5)["depth"],
+                                  cv2.resize(dense["depth"], (w // 2, h // 2), interpolation=cv2.INTER_NEAREST))
 
 
 def test_photometric_changes_only_the_image():
