@@ -44,7 +44,7 @@ from ..conversions import (
     depth_from_msg,
     intrinsics_from_camera_info,
     pointcloud_from_msg,
-    rgb_from_msg,
+    rgb_from_any,
     stamp_to_ns,
     tree_from_tf_messages,
 )
@@ -155,7 +155,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                     counts["images"] += 1
                     bar.update()
                     if (counts["images"] - 1) % every == 0:
-                        pending.append((stamp_to_ns(m.msg.header.stamp), rgb_from_msg(m.msg)))
+                        pending.append((stamp_to_ns(m.msg.header.stamp), rgb_from_any(m.msg)))
                 elif m.topic == depth_topic:
                     depth_by_stamp[stamp_to_ns(m.msg.header.stamp)] = depth_from_msg(m.msg)
                 else:
@@ -230,7 +230,7 @@ def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image
             if (counts["images"] - 1) % every:
                 continue
             try:
-                stamp, rgb = stamp_to_ns(m.msg.header.stamp), rgb_from_msg(m.msg)
+                stamp, rgb = stamp_to_ns(m.msg.header.stamp), rgb_from_any(m.msg)
             except ConversionError:
                 counts["damaged"] += 1
                 continue

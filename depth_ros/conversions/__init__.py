@@ -16,6 +16,7 @@ from .image import (
     encoding_layout,
     image_from_msg,
     image_to_msg,
+    rgb_from_any,
     rgb_from_compressed,
     rgb_from_msg,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "pointcloud_from_msg",
     "pointcloud_to_msg",
     "rclpy_types",
+    "rgb_from_any",
     "rgb_from_compressed",
     "rgb_from_msg",
     "rosbags_types",

@@ -14,7 +14,7 @@ from .errors import ConversionError
 from .types import MessageTypes
 
 __all__ = ["compressed_to_msg", "depth_from_msg", "depth_to_msg", "encoding_layout", "image_from_msg", "image_to_msg",
-           "rgb_from_compressed", "rgb_from_msg"]
+           "rgb_from_any", "rgb_from_compressed", "rgb_from_msg"]
 
 _NAMED = {
     "rgb8": (np.uint8, 3), "bgr8": (np.uint8, 3), "rgba8": (np.uint8, 4), "bgra8": (np.uint8, 4),
@@ -155,3 +155,10 @@ def compressed_to_msg(types: MessageTypes, rgb: np.ndarray, header, fmt: str = "
         raise ValueError(f"could not encode {fmt}")
     return types.CompressedImage(header=header, format=f"rgb8; {fmt} compressed bgr8",
                                  data=types.byte_array(encoded.reshape(-1)))
+
+
+def rgb_from_any(msg) -> np.ndarray:
+    """An ``Image`` or a ``CompressedImage`` as RGB [H,W,3] uint8: what the node, the replay and
+    ``depth-ros-dataset`` read from an image topic, whichever kind it carries."""
+    compressed = hasattr(msg, "format") and not hasattr(msg, "encoding")
+    return rgb_from_compressed(msg) if compressed else rgb_from_msg(msg)

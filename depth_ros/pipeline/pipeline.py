@@ -48,8 +48,7 @@ from ..conversions import (
     pack_rgb,
     pointcloud_from_msg,
     pointcloud_to_msg,
-    rgb_from_compressed,
-    rgb_from_msg,
+    rgb_from_any,
     stamp_to_ns,
 )
 from ..sync import image_stamp
@@ -212,8 +211,7 @@ class FramePipeline:
 
     @staticmethod
     def decode_image(msg) -> np.ndarray:
-        compressed = hasattr(msg, "format") and not hasattr(msg, "encoding")
-        return rgb_from_compressed(msg) if compressed else rgb_from_msg(msg)
+        return rgb_from_any(msg)
 
     def lidar_to_camera(self, cloud_msg, camera_frame: str) -> np.ndarray:
         """T_camera_lidar for this cloud: TF at the cloud's stamp when available, else the

@@ -7,9 +7,9 @@ import subprocess
 import numpy as np
 
 from depth_core.data import FrameDataset
-from depth_ros.bag import read_messages
+from depth_ros.bag import BagWriter, read_messages
 from depth_ros.bag.extract import extract_frames
-from depth_ros.conversions import depth_from_msg
+from depth_ros.conversions import compressed_to_msg, depth_from_msg, rgb_from_msg
 
 
 def test_bag_frames_with_depth_topic_ground_truth(sim_bag, tmp_path):
@@ -54,3 +54,26 @@ def test_console_script_reports_bad_topics_in_one_line(sim_bag, tmp_path, venv_b
     ok = subprocess.run([str(venv_bin / "depth-ros-dataset"), str(sim_bag), "--out", str(tmp_path / "y"), "--quiet",
                          "--every", "2"], capture_output=True, text=True, timeout=120)
     assert ok.returncode == 0 and "wrote 3 frames" in ok.stdout
+
+
+def test_compressed_images_make_the_same_frame_set(sim_bag, tmp_path):
+    """A bag recorded with image_transport's compressed topic (png: lossless) gives the frame set
+    the raw images give, for LiDAR and video frame sets alike."""
+    bag = tmp_path / "compressed"
+    with BagWriter(bag) as w:
+        for m in read_messages(sim_bag):
+            if m.topic == "/camera/image_raw":
+                w.write("/camera/image_raw/compressed", compressed_to_msg(w.types, rgb_from_msg(m.msg),
+                                                                          m.msg.header, fmt="png"), m.stamp_ns)
+            else:
+                w.write(m.topic, m.msg, m.stamp_ns)
+    for lidar in ("/lidar/points", None):
+        runs = {}
+        for name, source, topic in (("raw", sim_bag, "/camera/image_raw"),
+                                    ("png", bag, "/camera/image_raw/compressed")):
+            out = tmp_path / f"{name}_{lidar is None}"
+            runs[name] = extract_frames(source, out, image_topic=topic, camera_info_topic="/camera/camera_info",
+                                        lidar_topic=lidar, progress=False)
+            runs[name + "_data"] = FrameDataset(out)
+        assert runs["png"]["samples"] == runs["raw"]["samples"] > 0
+        np.testing.assert_array_equal(runs["png_data"][0]["rgb"], runs["raw_data"][0]["rgb"])
