@@ -344,7 +344,8 @@ def sample_sparse(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
                   mode: str | None = None) -> tuple[np.ndarray, str]:
     """The sparse input of one training sample and the policy used, with the corruptions of
     ``cfg`` applied (a blocked azimuth sector, a miscalibrated extrinsic, motion between scan
-    and image). Falls back to ``all`` when a policy cannot apply (no ring map for ``beams``)."""
+    and image). ``beams`` without a ring map falls back to ``fraction``: the full scan would leave a
+    model trained against that scan nothing to do but copy it."""
     sparse, mode = _pattern(sample, cfg, rng, mode)
     if mode == "none":
         return sparse, mode
@@ -395,8 +396,8 @@ def _pattern(sample: dict, cfg: SparseConfig, rng: np.random.Generator,
         return _keep(sparse, valid & (rng.uniform(size=sparse.shape) < fraction)), mode
     if mode == "beams":
         ring = sample.get("ring")
-        if ring is None:
-            return sparse.astype(np.float32), "all"
+        if ring is None:   # a cloud without a ring field (Livox, converted KITTI): part of it all the same
+            return _pattern(sample, cfg, rng, "fraction")
         every = int(rng.choice(cfg.beam_keep_every))
         offset = int(rng.integers(0, every))
         return _keep(sparse, valid & (ring >= 0) & ((ring + offset) % every == 0)), mode
