@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from .data.views import LIDAR_TRUTHS
 from .geometry import lidar_fov_mask
 from .inference import DepthEstimator, DepthResult
 from .metrics import Sparsification, average_metrics, compute_depth_metrics, crop_mask, sparsification_table
@@ -92,9 +93,6 @@ def subsample_points(sparse: np.ndarray, fraction: float, rng: np.random.Generat
 #: Against LiDAR ground truth the completion gets this share of each scan and is scored at the
 #: rest (the generalisation benchmark's protocol too).
 HELD_OUT_INPUT_FRACTION = 0.3
-
-#: Data sets' ``ground_truth`` kinds that are LiDAR points rather than a depth image.
-LIDAR_TRUTHS = ("lidar", "lidar_accumulated")
 
 
 def sparse_ground_truth(dataset) -> bool:

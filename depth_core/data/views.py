@@ -14,7 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-__all__ = ["ConcatView", "FrameView", "frame_range", "sequence_groups", "time_split"]
+# Ground truths that are LiDAR points (one scan, or several accumulated): completion against them
+# is scored at points held out of its input.
+LIDAR_TRUTHS = ("lidar", "lidar_accumulated")
+
+__all__ = ["LIDAR_TRUTHS", "ConcatView", "FrameView", "frame_range", "sequence_groups", "time_split"]
 
 
 def sequence_groups(dataset) -> dict[str, list[int]]:
@@ -91,7 +95,14 @@ class ConcatView:
         self.ends = list(np.cumsum([len(d) for d in self.datasets]))
         self.root = getattr(self.datasets[0], "root", None) if self.datasets else None
         kinds = {getattr(d, "ground_truth", None) for d in self.datasets}
-        self.ground_truth = kinds.pop() if len(kinds) == 1 else None
+        if len(kinds) == 1:
+            self.ground_truth = kinds.pop()
+        elif kinds and kinds <= set(LIDAR_TRUTHS):
+            # One scan here, accumulated scans there: LiDAR truth all the same, so the completion
+            # is still scored at points it was not given.
+            self.ground_truth = "lidar"
+        else:
+            self.ground_truth = None
 
     def __len__(self) -> int:
         return int(self.ends[-1]) if self.ends else 0

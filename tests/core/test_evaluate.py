@@ -81,6 +81,29 @@ def test_against_lidar_truth_the_completion_is_scored_at_points_it_was_not_given
     assert held["input_fraction"] == 0.3 and held["score_given"] is False
 
 
+def test_bags_with_one_scan_and_with_accumulated_scans_are_lidar_truth_together():
+    """Validation over two bags, one extracted with --accumulate and one without, still scores
+    the completion at held-out points; a LiDAR bag with a depth-camera one does not claim it."""
+    from depth_core.data.views import ConcatView
+    from depth_core.evaluate import sparse_ground_truth
+
+    def view(*kinds):
+        return ConcatView([_Set(k) for k in kinds])
+
+    assert sparse_ground_truth(view("lidar", "lidar_accumulated"))
+    assert sparse_ground_truth(view("lidar_accumulated", "lidar_accumulated"))
+    assert not sparse_ground_truth(view("lidar", "depth_image"))
+    assert not sparse_ground_truth(view("rendered"))
+
+
+class _Set(list):
+    """A one-sample data set that records its ground truth kind, as a frame set does."""
+
+    def __init__(self, ground_truth):
+        super().__init__([None])
+        self.ground_truth = ground_truth
+
+
 
 
 def _scores(value: float, points: int, **extra) -> dict:
