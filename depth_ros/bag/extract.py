@@ -42,6 +42,7 @@ from ..conversions import (
     ConversionError,
     camera_matrix_note,
     depth_from_msg,
+    fit_camera,
     intrinsics_from_camera_info,
     pointcloud_from_msg,
     rgb_from_any,
@@ -65,6 +66,22 @@ def _cloud(msg) -> tuple[np.ndarray, np.ndarray | None]:
     keep = np.isfinite(xyz).all(axis=1)
     ring = fields["ring"][keep] if "ring" in fields else None
     return xyz[keep], ring
+
+
+def _fit(cam, rgb, bag, image_topic: str, camera_info_topic: str):
+    """The intrinsics of this image: ``cam``, scaled where the image is a resized copy of what the
+    camera_info describes; a BagError where it is not (the whole bag's calibration is wrong)."""
+    h, w = rgb.shape[:2]
+    if (cam.width, cam.height) == (w, h):
+        return cam
+    try:
+        fitted = fit_camera(cam, w, h)
+    except ConversionError as exc:
+        raise BagError(f"{bag}: {exc} on {image_topic} ({camera_info_topic} does not describe these images: "
+                       "pass the camera_info topic recorded with them)") from None
+    log.info("%s: the images are %dx%d and %s describes %dx%d: intrinsics scaled to the images", bag, w, h,
+             camera_info_topic, cam.width, cam.height)
+    return fitted
 
 
 def _camera(info, matrix: str):
@@ -155,7 +172,9 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                     counts["images"] += 1
                     bar.update()
                     if (counts["images"] - 1) % every == 0:
-                        pending.append((stamp_to_ns(m.msg.header.stamp), rgb_from_any(m.msg)))
+                        rgb = rgb_from_any(m.msg)
+                        cam = _fit(cam, rgb, bag, image_topic, camera_info_topic)
+                        pending.append((stamp_to_ns(m.msg.header.stamp), rgb))
                 elif m.topic == depth_topic:
                     depth_by_stamp[stamp_to_ns(m.msg.header.stamp)] = depth_from_msg(m.msg)
                 else:
@@ -220,7 +239,7 @@ def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image
     counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
     with atomic_output_dir(out, overwrite=overwrite) as staging:
         writer = FrameSetWriter(staging, source=f"rosbag:{bag.name}")
-        seq = writer.sequence("seq_0000", cam, None, bag.stem, {"T_base_cam": T_base_cam.tolist()})
+        seq = None   # made at the first image, with the intrinsics fitted to its size
         bar = tqdm(total=topics[image_topic].count, desc="extracting video", unit="image",
                    disable=None if progress else True)
         positions = []
@@ -234,15 +253,19 @@ def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image
             except ConversionError:
                 counts["damaged"] += 1
                 continue
+            cam = _fit(cam, rgb, bag, image_topic, camera_info_topic)
             pose = odometry.at(stamp, tol)
             if pose is None:
                 counts["no_pose"] += 1
                 continue
+            if seq is None:
+                seq = writer.sequence("seq_0000", cam, None, bag.stem, {"T_base_cam": T_base_cam.tolist()})
             seq.add(rgb, None, None, None, stamp, pose)
             positions.append((pose @ T_base_cam)[:3, 3])
             counts["written"] += 1
         bar.close()
-        seq.close()
+        if seq is not None:
+            seq.close()
         if not counts["written"]:
             raise BagError(f"{bag}: none of its {counts['images']} images has an odometry pose within {max_dt} s "
                            f"(/tf to '{base_frame}' covers {len(odometry)} stamps); widen --max-dt or check the clocks")

@@ -6,7 +6,13 @@ NumPy 2. Everything here is vectorised numpy (OpenCV only for Bayer demosaicing)
 
 from __future__ import annotations
 
-from .camera_info import CAMERA_MATRICES, camera_info_to_msg, camera_matrix_note, intrinsics_from_camera_info
+from .camera_info import (
+    CAMERA_MATRICES,
+    camera_info_to_msg,
+    camera_matrix_note,
+    fit_camera,
+    intrinsics_from_camera_info,
+)
 from .errors import ConversionError
 from .header import make_header, stamp_to_ns
 from .image import (
@@ -35,6 +41,7 @@ __all__ = [
     "depth_to_msg",
     "encoding_layout",
     "field_layout",
+    "fit_camera",
     "image_from_msg",
     "image_to_msg",
     "intrinsics_from_camera_info",

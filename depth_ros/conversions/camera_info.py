@@ -9,7 +9,7 @@ from depth_core.geometry import CameraIntrinsics
 from .errors import ConversionError
 from .types import MessageTypes
 
-__all__ = ["CAMERA_MATRICES", "camera_info_to_msg", "camera_matrix_note", "intrinsics_from_camera_info"]
+__all__ = ["CAMERA_MATRICES", "camera_info_to_msg", "camera_matrix_note", "fit_camera", "intrinsics_from_camera_info"]
 
 CAMERA_MATRICES = ("auto", "p", "k")
 
@@ -60,6 +60,18 @@ def intrinsics_from_camera_info(msg, matrix: str = "auto") -> CameraIntrinsics:
     except ValueError as exc:
         raise ConversionError("zero_k", f"CameraInfo: {exc}") from None
     return cam
+
+
+def fit_camera(cam: CameraIntrinsics, width: int, height: int) -> CameraIntrinsics:
+    """``cam`` for an image of ``width`` x ``height``: itself, or scaled where the image is a
+    resized copy (a downscaled image with the full-size calibration); a ConversionError
+    ('size_mismatch') where the aspect ratios differ."""
+    if (cam.width, cam.height) == (width, height):
+        return cam
+    if cam.width * height != cam.height * width:
+        raise ConversionError("size_mismatch", f"camera_info is for {cam.width}x{cam.height} images, "
+                                               f"the image is {width}x{height}")
+    return cam.resized(width, height)
 
 
 def camera_matrix_note(msg, matrix: str = "auto") -> str | None:

@@ -43,6 +43,7 @@ from ..conversions import (
     camera_info_to_msg,
     camera_matrix_note,
     depth_to_msg,
+    fit_camera,
     intrinsics_from_camera_info,
     make_header,
     pack_rgb,
@@ -344,13 +345,7 @@ class FramePipeline:
         if info_msg is None:
             raise ConversionError("missing_camera_info", "no camera_info for this image")
         rgb = self.decode_image(image_msg)
-        cam = self.camera(info_msg)
-        h, w = rgb.shape[:2]
-        if (cam.width, cam.height) != (w, h):
-            if cam.width * h != cam.height * w:
-                raise ConversionError("size_mismatch", f"camera_info is for {cam.width}x{cam.height} images, "
-                                                       f"the image is {w}x{h}")
-            cam = cam.resized(w, h)  # e.g. a downscaled image with the full-size calibration
+        cam = fit_camera(self.camera(info_msg), rgb.shape[1], rgb.shape[0])
         frame_id = image_msg.header.frame_id or (info_msg.header.frame_id if info_msg else "")
         header = make_header(self.types, stamp, image_msg.header.frame_id) if stamp_fallback else image_msg.header
         timings = {"decode": time.perf_counter() - t0}

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import subprocess
 
+import cv2
 import numpy as np
+import pytest
 
 from depth_core.data import FrameDataset
-from depth_ros.bag import BagWriter, read_messages
+from depth_ros.bag import BagError, BagWriter, read_messages
 from depth_ros.bag.extract import extract_frames
-from depth_ros.conversions import compressed_to_msg, depth_from_msg, rgb_from_msg
+from depth_ros.conversions import compressed_to_msg, depth_from_msg, image_to_msg, rgb_from_msg
 
 
 def test_bag_frames_with_depth_topic_ground_truth(sim_bag, tmp_path):
@@ -77,3 +79,39 @@ def test_compressed_images_make_the_same_frame_set(sim_bag, tmp_path):
             runs[name + "_data"] = FrameDataset(out)
         assert runs["png"]["samples"] == runs["raw"]["samples"] > 0
         np.testing.assert_array_equal(runs["png_data"][0]["rgb"], runs["raw_data"][0]["rgb"])
+
+
+def test_images_smaller_than_the_camera_info_scale_the_intrinsics_and_other_shapes_are_refused(sim_bag, tmp_path):
+    """Images recorded at half size with the full-size calibration: the frame set's K is halved,
+    as the node does, and the LiDAR lands where it should. An image of another shape (cropped) is
+    refused with a message naming the topics."""
+    def rewrite(name, change):
+        bag = tmp_path / name
+        with BagWriter(bag) as w:
+            for m in read_messages(sim_bag):
+                msg = m.msg
+                if m.topic == "/camera/image_raw":
+                    msg = image_to_msg(w.types, change(rgb_from_msg(msg)), "rgb8", msg.header)
+                w.write(m.topic, msg, m.stamp_ns)
+        return bag
+
+    half = rewrite("half", lambda rgb: cv2.resize(rgb, (rgb.shape[1] // 2, rgb.shape[0] // 2),
+                                                  interpolation=cv2.INTER_AREA))
+    kwargs = dict(image_topic="/camera/image_raw", camera_info_topic="/camera/camera_info",
+                  lidar_topic="/lidar/points", progress=False)
+    extract_frames(sim_bag, tmp_path / "full", **kwargs)
+    extract_frames(half, tmp_path / "half_set", **kwargs)
+    full, small = FrameDataset(tmp_path / "full")[0], FrameDataset(tmp_path / "half_set")[0]
+    assert small["rgb"].shape[:2] == (full["rgb"].shape[0] // 2, full["rgb"].shape[1] // 2)
+    np.testing.assert_allclose(small["K"][:2, :2], full["K"][:2, :2] / 2)
+    # The scan projected with the halved K: each point lands where the full-size set has it, halved.
+    rows, cols = np.nonzero(small["sparse_depth"] > 0)
+    found = 0
+    for r, c in zip(rows, cols):
+        block = full["sparse_depth"][max(2 * r - 1, 0):2 * r + 3, max(2 * c - 1, 0):2 * c + 3]
+        found += np.any(np.abs(block - small["sparse_depth"][r, c]) <= 0.01 * small["sparse_depth"][r, c])
+    assert len(rows) > 1000 and found > 0.95 * len(rows)
+    cropped = rewrite("cropped", lambda rgb: np.ascontiguousarray(rgb[:, : rgb.shape[1] // 2]))
+    with pytest.raises(BagError, match="camera_info is for .* images, the image is .* on /camera/image_raw"):
+        extract_frames(cropped, tmp_path / "no", **kwargs)
+    assert not (tmp_path / "no").exists()
