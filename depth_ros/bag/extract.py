@@ -130,6 +130,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         window: deque = deque()            # (stamp, xyz, ring, lidar_frame) of recent scans
         pending: deque = deque()           # images waiting for the scans after them
         depth_by_stamp: dict[int, np.ndarray] = {}
+        last_image = 0
         counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
         stream = [image_topic, lidar_topic] + ([depth_topic] if depth_topic else [])
         total = topics[image_topic].count
@@ -171,6 +172,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                 if m.topic == image_topic:
                     counts["images"] += 1
                     bar.update()
+                    last_image = stamp_to_ns(m.msg.header.stamp)
                     if (counts["images"] - 1) % every == 0:
                         rgb = rgb_from_any(m.msg)
                         cam = _fit(cam, rgb, bag, image_topic, camera_info_topic)
@@ -191,6 +193,11 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
             older = sum(s[0] < ref - tol for s in window)
             for _ in range(older - (accumulate + 1)):
                 window.popleft()
+            # And only the depth images an image still to come can be paired with (exact stamps):
+            # those of images left out by --every, or never matched, would pile up over a long bag.
+            oldest = pending[0][0] if pending else last_image
+            for stale in [k for k in depth_by_stamp if k < oldest]:
+                del depth_by_stamp[stale]
         while pending:
             emit(pending.popleft())
         bar.close()

@@ -26,6 +26,12 @@ def test_bag_frames_with_depth_topic_ground_truth(sim_bag, tmp_path):
     assert np.abs(sample["depth"] - expected).max() <= 1 / 512 + 1e-6
     assert sample["ring"] is not None and (sample["sparse_depth"] > 0).sum() > 1000
     assert sample["T_world_base"] is not None and sample["T_cam_lidar"].shape == (4, 4)
+    # Every other image: the depth images of the others are let go, the kept ones still paired.
+    every = extract_frames(sim_bag, tmp_path / "gt2", image_topic="/camera/image_raw",
+                           camera_info_topic="/camera/camera_info", lidar_topic="/lidar/points",
+                           depth_topic="/camera/depth_gt", every=2, progress=False)
+    assert every["samples"] == 3 and every["images"]["no_scan"] == 0
+    np.testing.assert_array_equal(FrameDataset(tmp_path / "gt2")[1]["depth"], data[2]["depth"])
 
 
 def test_accumulated_scans_densify_the_ground_truth(sim_bag, tmp_path):
