@@ -65,6 +65,7 @@ def write_training_report(init: Path | None, final: Path, val, out: Path, cfg: T
           f"{scored}. Metrics are averaged over images, capped at {cfg.eval_max_depth:g} m.", "",
           f"- before: {estimators['before'].description if 'before' in estimators else '(no init: initial weights)'}",
           f"- after: {estimators['after'].description}", "", table, "",
+          *confidence_lines(results),
           "## Sparsity sweep", "", "![sparsity sweep](report_sweep.png)", "",
           *(["## Samples", "", "![samples](report_samples.png)",
              "*Each row: image, ground truth, prediction before, prediction after, completion after; depth in "
@@ -73,6 +74,30 @@ def write_training_report(init: Path | None, final: Path, val, out: Path, cfg: T
     (out / "report.md").write_text("\n".join(md) + "\n")
     (out / "report.json").write_text(json.dumps({"sparse_truth": sparse_truth, "results": results}, indent=2))
     return {"rows": rows, "table": table, "files": files}
+
+
+def confidence_lines(results: dict) -> list[str]:
+    """Markdown: for a model with a confidence, the AbsRel of its most confident half of the
+    scored points over that of all of them, per row, before and after: below 1 the confidence ranks
+    the errors (what ``min_confidence`` relies on); near 1 it no longer does. [] without one."""
+    def ratio(label, row):
+        curve = {c["kept"]: c["abs_rel"] for c in results.get(label, {}).get("sparsification", {}).get(row, [])}
+        return curve[0.5] / curve[1.0] if curve.get(1.0) and 0.5 in curve else None
+
+    rows = [(row, ratio("before", row), ratio("after", row)) for row in ("prediction", "completion")]
+    if not any(after is not None for _, _, after in rows):
+        return []
+    lines = ["## Confidence", "",
+             "AbsRel of the most confident 50 % of the scored points over that of all of them (below 1: the "
+             "confidence ranks the errors, which `min_confidence` relies on).", "",
+             "| row | before | after |", "|---|---|---|"]
+    lines += [f"| {row} | {'–' if b is None else f'{b:.2f}'} | {'–' if a is None else f'{a:.2f}'} |"
+              for row, b, a in rows if a is not None]
+    worse = [row for row, b, a in rows if a is not None and b is not None and a > b + 0.05]
+    if worse:
+        lines += ["", f"After fine-tuning the {' and '.join(worse)} confidence ranks the errors worse than before: "
+                      "a `min_confidence` filter set for the shipped model may keep the wrong points."]
+    return [*lines, ""]
 
 
 def before_after_table(rows: dict) -> str:

@@ -224,3 +224,19 @@ def test_frame_ranges_and_lidar_truth_are_views_of_a_set(frames):
         build_dataset(DatasetConfig(type="frames", root=str(frames), frames=[7, 9]))
     with pytest.raises(DataFileError, match="ground_truth: expected one of depth, lidar"):
         build_dataset(DatasetConfig(type="frames", root=str(frames), ground_truth="stereo"))
+
+
+def test_the_report_says_whether_the_confidence_still_ranks_the_errors():
+    from depth_core.train.report import confidence_lines
+
+    def curve(all_points, half):
+        return [{"kept": 1.0, "abs_rel": all_points}, {"kept": 0.5, "abs_rel": all_points * half}]
+
+    def result(pred, comp):
+        return {"sparsification": {"prediction": curve(0.2, pred), "completion": curve(0.02, comp)}}
+
+    lines = "\n".join(confidence_lines({"before": result(0.6, 0.3), "after": result(0.62, 0.9)}))
+    assert "| prediction | 0.60 | 0.62 |" in lines and "| completion | 0.30 | 0.90 |" in lines
+    assert "the completion confidence ranks the errors worse" in lines and "prediction and" not in lines
+    assert "worse" not in "\n".join(confidence_lines({"before": result(0.6, 0.3), "after": result(0.5, 0.3)}))
+    assert confidence_lines({"after": {}}) == []                   # a model without a confidence
