@@ -89,15 +89,22 @@ def _logpt_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.
     return held_out_log_error(outputs["completion"]["depth"], batch["lidar"], batch["sparse"], per_point=True)
 
 
+def _with_confidence(out: dict, loss: str, config: ModelConfig) -> dict:
+    if "error_scale" not in out:
+        raise ValueError(f"{loss}: {config.name} has no confidence output; remove the confidence losses from the "
+                         "training config (or fine-tune a model with one, such as the default)")
+    return out
+
+
 @register_loss("confidence_completion")
 def _confidence_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
-    out = outputs["completion"]
+    out = _with_confidence(outputs["completion"], "confidence_completion", config)
     return laplace_nll(out["depth"], out["error_scale"], batch["depth"], batch.get("lidar"), batch.get("sparse"))
 
 
 @register_loss("confidence_prediction")
 def _confidence_prediction(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
-    out = outputs["prediction"]
+    out = _with_confidence(outputs["prediction"], "confidence_prediction", config)
     return laplace_nll(out["depth"], out["error_scale"], batch["depth"])
 
 

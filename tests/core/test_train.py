@@ -236,3 +236,13 @@ def test_a_canonical_camera_model_trains_with_per_component_learning_rates(tmp_p
     bad = load_train_config(_config(tmp_path, frames), [*overrides[:3], "stages=[{name: a, lr_scale: {encoder: 0.1}}]"])
     with pytest.raises(ValueError, match="lr_scale: 'encoder' is not a component"):
         Trainer(bad, tmp_path / "x", progress=False)
+
+
+def test_confidence_losses_on_a_model_without_a_confidence_say_so():
+    from depth_core.models import create_model
+    from depth_core.train.objectives import LOSSES
+
+    config = create_model("san_resnet18", san_channels=[8, 8, 16, 16, 32]).config
+    outputs = {"prediction": {"depth": torch.ones(1, 1, 4, 4)}}
+    with pytest.raises(ValueError, match="confidence_prediction: san_resnet18 has no confidence output"):
+        LOSSES["confidence_prediction"](outputs, {"depth": torch.ones(1, 1, 4, 4)}, config)

@@ -25,6 +25,7 @@ def test_a_miniature_finetune_of_a_bag_gives_a_model_the_replay_loads(tmp_path, 
     report = (run / "report.md").read_text()
     assert "30 % of each image's LiDAR points" in report    # LiDAR ground truth: scored at held-out points
     assert json.loads((run / "report.json").read_text())["sparse_truth"] is True
+    assert "## Confidence" in report and "| prediction |" in report.split("## Confidence")[1]
     out = tmp_path / "replay"
     replay = subprocess.run([str(venv_bin / "depth-ros-eval"), str(sim_bag), "--image-topic", "/camera/image_raw",
                              "--camera-info-topic", "/camera/camera_info", "--lidar-topic", "/lidar/points",
