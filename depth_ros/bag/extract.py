@@ -28,7 +28,10 @@ from tqdm import tqdm
 
 from depth_core.data.frames import FrameSetWriter, project_with_rings
 from depth_core.geometry import (
+    PoseHistory,
+    Sweep,
     TransformTree,
+    deskew,
     hidden_keep,
     move_sweep,
     project_points,
@@ -39,11 +42,13 @@ from depth_core.utils.files import OutputError
 
 from ..conversions import (
     CAMERA_MATRICES,
+    TIME_FIELDS,
     ConversionError,
     camera_matrix_note,
     depth_from_msg,
     fit_camera,
     intrinsics_from_camera_info,
+    point_times,
     pointcloud_from_msg,
     rgb_from_any,
     stamp_to_ns,
@@ -58,14 +63,52 @@ __all__ = ["extract_frames", "main"]
 log = logging.getLogger("depth_ros.dataset")
 
 
-def _cloud(msg) -> tuple[np.ndarray, np.ndarray | None]:
+def _cloud(msg) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The finite points (LiDAR frame), their rings and their absolute times in ns (None without a
+    ring / time field)."""
     names = [f.name for f in msg.fields]
-    wanted = ["x", "y", "z"] + (["ring"] if "ring" in names else [])
+    time_field = next((n for n in TIME_FIELDS if n in names), None)
+    wanted = ["x", "y", "z"] + (["ring"] if "ring" in names else []) + ([time_field] if time_field else [])
     fields = pointcloud_from_msg(msg, wanted)
     xyz = np.stack([fields["x"], fields["y"], fields["z"]], axis=1).astype(np.float64)
     keep = np.isfinite(xyz).all(axis=1)
     ring = fields["ring"][keep] if "ring" in fields else None
-    return xyz[keep], ring
+    times = point_times(fields[time_field][keep], stamp_to_ns(msg.header.stamp)) if time_field else None
+    return xyz[keep], ring, times
+
+
+class _Deskew:
+    """De-skews clouds with per-point times by the bag's odometry, as the node does
+    (``lidar_deskew``): each point moved into the LiDAR frame at the cloud's stamp. Counts what it
+    did, and says once why it could not."""
+
+    def __init__(self, odometry: PoseHistory, static: TransformTree, base_frame: str, tolerance_ns: int) -> None:
+        self.odometry, self.static, self.base_frame, self.tol = odometry, static, base_frame, tolerance_ns
+        self.mounts: dict[str, np.ndarray | None] = {}
+        self.done = self.failed = 0
+        self.warned = False
+
+    def __call__(self, xyz: np.ndarray, ring, times, stamp: int, lidar_frame: str) -> np.ndarray:
+        if times is None:
+            return xyz
+        if lidar_frame not in self.mounts:
+            try:
+                self.mounts[lidar_frame] = self.static.lookup(self.base_frame, lidar_frame)
+            except KeyError:
+                self.mounts[lidar_frame] = None
+        mount = self.mounts[lidar_frame]
+        moved = None if mount is None or not len(self.odometry) else \
+            deskew(Sweep(stamp, xyz, ring, times), self.odometry, mount, self.tol)
+        if moved is None:
+            self.failed += 1
+            if not self.warned:
+                self.warned = True
+                why = (f"/tf_static does not link '{self.base_frame}' to '{lidar_frame}'" if mount is None else
+                       f"/tf has no odometry to '{self.base_frame}' over the sweep")
+                log.warning("clouds with per-point times are kept as recorded, not de-skewed: %s", why)
+            return xyz
+        self.done += 1
+        return moved
 
 
 def _fit(cam, rgb, bag, image_topic: str, camera_info_topic: str):
@@ -94,8 +137,10 @@ def _camera(info, matrix: str):
 def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera_info_topic: str,
                    lidar_topic: str | None, depth_topic: str | None = None, accumulate: int = 0, every: int = 1,
                    max_dt: float = 0.05, lidar_extrinsic=None, base_frame: str = "base_link", overwrite: bool = False,
-                   progress: bool = True, camera_matrix: str = "auto") -> dict:
+                   progress: bool = True, camera_matrix: str = "auto", deskew: bool = True) -> dict:
     """Write the frame set; ``lidar_topic`` None (and no ``depth_topic``): a video frame set.
+    ``deskew``: clouds with per-point times (``time``, ``t``, ``timestamp``) are de-skewed by the
+    bag's /tf odometry, as the node does by default.
     ``camera_matrix``: which of camera_info's matrices describes the image (P, K, or auto: P when set)."""
     bag = Path(bag)
     if lidar_topic is None and (depth_topic or accumulate):
@@ -132,6 +177,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         depth_by_stamp: dict[int, np.ndarray] = {}
         last_image = 0
         counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
+        deskewer = _Deskew(odometry, static, base_frame, tol)
         stream = [image_topic, lidar_topic] + ([depth_topic] if depth_topic else [])
         total = topics[image_topic].count
         bar = tqdm(total=total, desc="extracting", unit="image", disable=None if progress else True)
@@ -180,8 +226,11 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                 elif m.topic == depth_topic:
                     depth_by_stamp[stamp_to_ns(m.msg.header.stamp)] = depth_from_msg(m.msg)
                 else:
-                    xyz, ring = _cloud(m.msg)
-                    window.append((stamp_to_ns(m.msg.header.stamp), xyz, ring, m.msg.header.frame_id))
+                    xyz, ring, times = _cloud(m.msg)
+                    scan_stamp, lidar_frame = stamp_to_ns(m.msg.header.stamp), m.msg.header.frame_id
+                    if deskew:
+                        xyz = deskewer(xyz, ring, times, scan_stamp, lidar_frame)
+                    window.append((scan_stamp, xyz, ring, lidar_frame))
             except ConversionError:
                 counts["damaged"] += 1
                 continue
@@ -206,7 +255,8 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         if counts["written"] == 0:
             raise BagError(f"{bag}: no image could be paired with a LiDAR scan within {max_dt} s ({counts})")
         truth = "depth_image" if depth_topic else "lidar_accumulated" if accumulate else "lidar"
-        summary = writer.finish(ground_truth=truth, images=counts, accumulate=accumulate, every=every)
+        summary = writer.finish(ground_truth=truth, images=counts, accumulate=accumulate, every=every,
+                                scans_deskewed=deskewer.done, scans_not_deskewed=deskewer.failed)
     return summary
 
 
@@ -336,6 +386,9 @@ def build_parser() -> ArgumentParser:
                         help="densify the ground truth with this many scans before and after (needs /tf odometry)")
     parser.add_argument("--every", type=int, default=1, help="keep every N-th image")
     parser.add_argument("--max-dt", type=positive_float, default=0.05, help="image/scan pairing tolerance, s")
+    parser.add_argument("--no-deskew", action="store_true",
+                        help="keep clouds with per-point times as recorded (default: de-skewed by the /tf odometry, "
+                             "as the node's lidar_deskew)")
     parser.add_argument("--camera-matrix", choices=CAMERA_MATRICES, default="auto",
                         help="intrinsics from camera_info's P (the rectified image's camera), K (the raw camera's), "
                              "or auto: P when it is set, else K (as the node's camera_matrix parameter)")
@@ -363,7 +416,8 @@ def main(argv: list[str] | None = None) -> int:
                                  camera_info_topic=args.camera_info_topic, lidar_topic=lidar_topic,
                                  depth_topic=args.depth_topic, accumulate=args.accumulate, every=args.every,
                                  max_dt=args.max_dt, lidar_extrinsic=args.lidar_extrinsic, base_frame=args.base_frame,
-                                 overwrite=args.overwrite, progress=not args.quiet, camera_matrix=args.camera_matrix)
+                                 overwrite=args.overwrite, progress=not args.quiet, camera_matrix=args.camera_matrix,
+                                 deskew=not args.no_deskew)
     except OutputError as exc:
         print(f"depth-ros-dataset: error: --out: {exc}", file=sys.stderr)
         return 2

@@ -26,12 +26,13 @@ from .image import (
     rgb_from_compressed,
     rgb_from_msg,
 )
-from .pointcloud import field_layout, pack_rgb, pointcloud_from_msg, pointcloud_to_msg
+from .pointcloud import TIME_FIELDS, field_layout, pack_rgb, point_times, pointcloud_from_msg, pointcloud_to_msg
 from .tf import transform_from_msg, transform_to_msg, tree_from_tf_messages
 from .types import MessageTypes, rclpy_types, rosbags_types
 
 __all__ = [
     "CAMERA_MATRICES",
+    "TIME_FIELDS",
     "ConversionError",
     "MessageTypes",
     "camera_info_to_msg",
@@ -47,6 +48,7 @@ __all__ = [
     "intrinsics_from_camera_info",
     "make_header",
     "pack_rgb",
+    "point_times",
     "pointcloud_from_msg",
     "pointcloud_to_msg",
     "rclpy_types",

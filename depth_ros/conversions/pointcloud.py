@@ -8,7 +8,8 @@ import numpy as np
 from .errors import ConversionError
 from .types import MessageTypes
 
-__all__ = ["POINTFIELD_DTYPES", "field_layout", "pack_rgb", "pointcloud_from_msg", "pointcloud_to_msg"]
+__all__ = ["POINTFIELD_DTYPES", "TIME_FIELDS", "field_layout", "pack_rgb", "point_times", "pointcloud_from_msg",
+           "pointcloud_to_msg"]
 
 # sensor_msgs/PointField datatype constants.
 POINTFIELD_DTYPES = {1: np.int8, 2: np.uint8, 3: np.int16, 4: np.uint16, 5: np.int32, 6: np.uint32,
@@ -99,3 +100,18 @@ def pointcloud_to_msg(types: MessageTypes, header, fields: dict[str, np.ndarray]
                              point_step=packed_dtype.itemsize, row_step=packed_dtype.itemsize * width,
                              data=types.byte_array(packed.reshape(-1).view(np.uint8)), is_dense=is_dense)
 
+
+# Per-point time fields, as the common drivers name them (Velodyne, Ouster, Hesai / Livox).
+TIME_FIELDS = ("time", "t", "timestamp")
+
+
+def point_times(values: np.ndarray, stamp_ns: int) -> np.ndarray:
+    """Each point's absolute stamp (ns) from its time field: absolute times (above 1e9: seconds
+    if below 1e11, else nanoseconds) as they are; otherwise offsets from the header stamp, in
+    nanoseconds for integer fields (Ouster's ``t``) and seconds for float ones (Velodyne's ``time``)."""
+    values = np.asarray(values)
+    if values.size and np.nanmax(np.abs(values)) > 1e9:
+        return (values * (1e9 if np.nanmax(values) < 1e11 else 1)).astype(np.int64)
+    if np.issubdtype(values.dtype, np.integer):
+        return stamp_ns + values.astype(np.int64)
+    return stamp_ns + np.round(values.astype(np.float64) * 1e9).astype(np.int64)

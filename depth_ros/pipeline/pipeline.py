@@ -38,6 +38,7 @@ from depth_core.geometry import (
 from depth_core.inference import DepthEstimator
 
 from ..conversions import (
+    TIME_FIELDS,
     ConversionError,
     MessageTypes,
     camera_info_to_msg,
@@ -47,6 +48,7 @@ from ..conversions import (
     intrinsics_from_camera_info,
     make_header,
     pack_rgb,
+    point_times,
     pointcloud_from_msg,
     pointcloud_to_msg,
     rgb_from_any,
@@ -61,22 +63,6 @@ log = logging.getLogger("depth_ros.pipeline")
 # (target_frame, source_frame, stamp_ns) -> T_target_source [4,4]; raises KeyError when unknown.
 TransformLookup = Callable[[str, str, int], np.ndarray]
 OUTPUTS = ("depth", "camera_info", "confidence", "points")
-# Per-point time fields, as the common drivers name them (Velodyne, Ouster, Hesai / Livox).
-TIME_FIELDS = ("time", "t", "timestamp")
-
-
-def point_times(values: np.ndarray, stamp_ns: int) -> np.ndarray:
-    """Each point's absolute stamp (ns) from its time field: absolute times (above 1e9: seconds
-    if below 1e11, else nanoseconds) as they are; otherwise offsets from the header stamp, in
-    nanoseconds for integer fields (Ouster's ``t``) and seconds for float ones (Velodyne's ``time``)."""
-    values = np.asarray(values)
-    if values.size and np.nanmax(np.abs(values)) > 1e9:
-        return (values * (1e9 if np.nanmax(values) < 1e11 else 1)).astype(np.int64)
-    if np.issubdtype(values.dtype, np.integer):
-        return stamp_ns + values.astype(np.int64)
-    return stamp_ns + np.round(values.astype(np.float64) * 1e9).astype(np.int64)
-
-
 class LidarStatus(str, enum.Enum):
     """What became of a frame's LiDAR cloud (a str, so it compares equal to its value)."""
 

@@ -121,3 +121,29 @@ def test_images_smaller_than_the_camera_info_scale_the_intrinsics_and_other_shap
     with pytest.raises(BagError, match="camera_info is for .* images, the image is .* on /camera/image_raw"):
         extract_frames(cropped, tmp_path / "no", **kwargs)
     assert not (tmp_path / "no").exists()
+
+
+def test_clouds_taken_in_motion_are_deskewed_as_the_node_does(tmp_path):
+    """A LiDAR sweeping over 100 ms on a robot at 10 m/s: the scan drawn into the frame set is
+    de-skewed by the bag's odometry (by default, as the node's lidar_deskew), so its points agree
+    with the rendered depth far better than the scan as recorded."""
+    from depth_ros.bag.simulate import write_sim_bag
+
+    bag = write_sim_bag(tmp_path / "moving", "street", 3, seed=5, width=320, height=96, sweep_motion=True,
+                        speed=10.0, progress=False)
+    kwargs = dict(image_topic="/camera/image_raw", camera_info_topic="/camera/camera_info",
+                  lidar_topic="/lidar/points", depth_topic="/camera/depth_gt", progress=False)
+    errors = {}
+    for name, deskew in (("raw", False), ("deskewed", True)):
+        summary = extract_frames(bag, tmp_path / name, deskew=deskew, **kwargs)
+        # The last sweep runs past the bag's last pose: kept as recorded, and counted.
+        done, kept = summary["scans_deskewed"], summary["scans_not_deskewed"]
+        assert (done, kept) == ((2, 1) if deskew else (0, 0)), summary
+        data = FrameDataset(tmp_path / name)
+        rel = []
+        for i in range(2):                  # the frames whose sweeps the odometry covers
+            s = data[i]
+            hit = (s["sparse_depth"] > 0) & (s["depth"] > 0)
+            rel.append(np.abs(s["sparse_depth"][hit] - s["depth"][hit]) / s["depth"][hit])
+        errors[name] = float(np.mean(np.concatenate(rel) > 0.03))      # share of scan pixels 3 % off or more
+    assert errors["deskewed"] < 0.5 * errors["raw"], errors            # measured: 0.03 against 0.10

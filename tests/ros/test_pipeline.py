@@ -305,7 +305,7 @@ def test_a_lidar_dropout_is_held_by_odometry_then_falls_back(bag_frames, estimat
 
 
 def test_per_point_times_are_read_as_the_drivers_write_them():
-    from depth_ros.pipeline.pipeline import point_times
+    from depth_ros.conversions import point_times
 
     stamp = 1_700_000_000_000_000_000
     expected = np.array([stamp, stamp + 50_000_000])
