@@ -75,7 +75,7 @@ def main() -> None:
         elif damage < 0.04:
             image.encoding = "yuv_unknown"
         elif damage < 0.06:
-            info.k = np.zeros(9)
+            info.k, info.p = np.zeros(9), np.zeros(12)   # uncalibrated: K and P zero
         elif damage < 0.08 and cloud is not None:
             cloud.point_step = 4
         elif damage < 0.09:

@@ -59,10 +59,10 @@ class InfoMatch:
     reason: str = ""       # why the image's own one was not used
 
 
-def _usable(info) -> str:
-    """'' when the camera_info gives intrinsics, else the problem."""
+def _usable(info, matrix: str = "auto") -> str:
+    """'' when the camera_info gives intrinsics (from ``matrix``: P, K or auto), else the problem."""
     try:
-        intrinsics_from_camera_info(info)
+        intrinsics_from_camera_info(info, matrix)
     except ConversionError as exc:
         return str(exc)
     return ""
@@ -70,22 +70,23 @@ def _usable(info) -> str:
 
 class CameraInfoBuffer:
     """Recent camera_info messages. :meth:`match` gives an image the one with its stamp, else the
-    newest (most drivers publish one calibration for every image). When that one is broken (K all
-    zeros or not a pinhole matrix), it falls back to the last valid camera_info of the image's
-    frame and the same image size, which is what a camera whose driver dropped its calibration
-    for one message still has; without such a one, the broken one is returned and the pipeline
-    reports it."""
+    newest (most drivers publish one calibration for every image). When that one is broken (the
+    matrix ``camera_matrix`` reads from it, P or K, all zeros or not a pinhole matrix), it falls
+    back to the last valid camera_info of the image's frame and the same image size, which is what
+    a camera whose driver dropped its calibration for one message still has; without such a one,
+    the broken one is returned and the pipeline reports it."""
 
-    def __init__(self, maxlen: int = 50) -> None:
+    def __init__(self, maxlen: int = 50, camera_matrix: str = "auto") -> None:
         self.recent: deque = deque(maxlen=maxlen)             # (message, its problem or "")
         self.valid: dict[tuple[str, int, int], object] = {}   # (frame_id, width, height) -> last valid
+        self.camera_matrix = camera_matrix
 
     @staticmethod
     def _key(info) -> tuple[str, int, int]:
         return info.header.frame_id, int(info.width), int(info.height)
 
     def add(self, info) -> None:
-        problem = _usable(info)   # once per message, not per frame
+        problem = _usable(info, self.camera_matrix)   # once per message, not per frame
         self.recent.append((info, problem))
         if not problem:
             self.valid[self._key(info)] = info

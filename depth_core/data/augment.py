@@ -23,6 +23,7 @@ from ..geometry import (
     make_transform,
     project_points,
     resize_sparse_depth,
+    scatter_nearest,
     transform_points,
 )
 from .sparse_patterns import lidar_pattern_sparse
@@ -166,23 +167,13 @@ def _move_points(sparse: np.ndarray, M: np.ndarray, ring: np.ndarray | None = No
     h, w = sparse.shape
     with np.errstate(invalid="ignore"):
         rows, cols = np.nonzero(np.isfinite(sparse) & (sparse > 0))
-    u = M[0, 0] * cols + M[0, 1] * rows + M[0, 2]
-    v = M[1, 0] * cols + M[1, 1] * rows + M[1, 2]
-    c, r = np.rint(u).astype(np.int64), np.rint(v).astype(np.int64)
+    c = np.rint(M[0, 0] * cols + M[0, 1] * rows + M[0, 2]).astype(np.int64)
+    r = np.rint(M[1, 0] * cols + M[1, 1] * rows + M[1, 2]).astype(np.int64)
     inside = (c >= 0) & (c < w) & (r >= 0) & (r < h)
-    z = sparse[rows[inside], cols[inside]].astype(np.float32)
-    target = r[inside] * w + c[inside]
-    out = np.full(h * w, np.inf, np.float32)
-    np.minimum.at(out, target, z)
-    out[np.isinf(out)] = 0.0
+    z = sparse[rows[inside], cols[inside]]
     if ring is None:
-        return out.reshape(h, w), None
-    moved = np.full(h * w, -1, np.int16)
-    if len(target):
-        order = np.lexsort((z, target))                # per pixel, its nearest point first
-        first = order[np.r_[True, target[order][1:] != target[order][:-1]]]
-        moved[target[first]] = ring[rows[inside][first], cols[inside][first]]
-    return out.reshape(h, w), moved.reshape(h, w)
+        return scatter_nearest(r[inside], c[inside], z, h, w), None
+    return scatter_nearest(r[inside], c[inside], z, h, w, ring[rows[inside], cols[inside]].astype(np.int16), -1)
 
 
 def _crop(sample: dict, size: tuple[int, int], rng: np.random.Generator) -> dict:

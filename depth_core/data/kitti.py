@@ -74,7 +74,10 @@ class KittiDepthDataset:
                  velodyne_root: str | Path | None = None) -> None:
         self.raw_root, self.depth_root = Path(raw_root), Path(depth_root)
         self.velodyne_root = Path(velodyne_root) if velodyne_root else self.depth_root
-        for name, root in (("raw_root", self.raw_root), ("depth_root", self.depth_root)):
+        roots = [("raw_root", self.raw_root), ("depth_root", self.depth_root)]
+        if velodyne_root:
+            roots.append(("velodyne_root", self.velodyne_root))
+        for name, root in roots:
             if not root.is_dir():
                 raise DataFileError(f"{root}: KITTI {name} folder not found")
         if split is not None:

@@ -5,7 +5,15 @@ from __future__ import annotations
 from .camera import CameraIntrinsics, validate_intrinsic_matrix
 from .clouds import organised_points, points_in_front, ring_image, transform_coordinates
 from .odometry import PoseHistory
-from .projection import backproject, lidar_fov_mask, pixel_rays, project_lidar, project_points, resize_sparse_depth
+from .projection import (
+    backproject,
+    lidar_fov_mask,
+    pixel_rays,
+    project_lidar,
+    project_points,
+    resize_sparse_depth,
+    scatter_nearest,
+)
 from .sweeps import FreeSpace, Sweep, SweepAccumulator, deskew, free_space_keep, hidden_keep, move_sweep
 from .transforms import (
     TransformTree,
@@ -46,6 +54,7 @@ __all__ = [
     "resize_sparse_depth",
     "ring_image",
     "rotation_from_euler",
+    "scatter_nearest",
     "transform_coordinates",
     "transform_from_xyzquat",
     "transform_points",

@@ -11,7 +11,8 @@ import numpy as np
 from .camera import validate_intrinsic_matrix
 from .transforms import invert_transform, transform_points
 
-__all__ = ["backproject", "lidar_fov_mask", "pixel_rays", "project_lidar", "project_points", "resize_sparse_depth"]
+__all__ = ["backproject", "lidar_fov_mask", "pixel_rays", "project_lidar", "project_points", "resize_sparse_depth",
+           "scatter_nearest"]
 
 
 def pixel_rays(K, height: int, width: int, dtype=np.float32) -> np.ndarray:
@@ -114,6 +115,28 @@ def lidar_fov_mask(depth, K, T_cam_lidar, fov_down_deg: float, fov_up_deg: float
     return inside.reshape(np.shape(depth))
 
 
+def scatter_nearest(rows: np.ndarray, cols: np.ndarray, depth: np.ndarray, height: int, width: int,
+                    carry: np.ndarray | None = None, fill=-1):
+    """A sparse depth map [height, width] of the points ``depth`` placed at pixels (``rows``,
+    ``cols``), all inside it: where several land in one pixel the nearest wins, 0 where none does.
+    With ``carry`` (a value per point, its ring say), returns ``(depth map, carried map)``: each
+    pixel's value taken from the point that won it, ``fill`` where none did."""
+    target = np.asarray(rows, np.int64) * width + np.asarray(cols, np.int64)
+    depth = np.asarray(depth, np.float32)
+    out = np.full(height * width, np.inf, dtype=np.float32)
+    np.minimum.at(out, target, depth)
+    out[np.isinf(out)] = 0.0
+    if carry is None:
+        return out.reshape(height, width)
+    carry = np.asarray(carry)
+    carried = np.full(height * width, fill, dtype=carry.dtype)
+    if len(target):
+        order = np.lexsort((depth, target))            # per target pixel, its nearest point first
+        first = order[np.r_[True, target[order][1:] != target[order][:-1]]]
+        carried[target[first]] = carry[first]
+    return out.reshape(height, width), carried.reshape(height, width)
+
+
 def resize_sparse_depth(sparse: np.ndarray, height: int, width: int, carry: np.ndarray | None = None,
                         fill=-1):
     """Resample a sparse depth map [H,W] (0/NaN = missing) to ``height`` x ``width`` by moving each
@@ -124,18 +147,7 @@ def resize_sparse_depth(sparse: np.ndarray, height: int, width: int, carry: np.n
     h, w = sparse.shape
     with np.errstate(invalid="ignore"):
         rows, cols = np.nonzero(np.isfinite(sparse) & (sparse > 0))
-    depth = sparse[rows, cols].astype(np.float32)
-    out = np.full(height * width, np.inf, dtype=np.float32)
     r = np.minimum(((rows + 0.5) * (height / h)).astype(np.int64), height - 1)
     c = np.minimum(((cols + 0.5) * (width / w)).astype(np.int64), width - 1)
-    target = r * width + c
-    np.minimum.at(out, target, depth)
-    out[np.isinf(out)] = 0.0
-    if carry is None:
-        return out.reshape(height, width)
-    carried = np.full(height * width, fill, dtype=np.asarray(carry).dtype)
-    if len(target):
-        order = np.lexsort((depth, target))            # per target pixel, its nearest point first
-        first = order[np.r_[True, target[order][1:] != target[order][:-1]]]
-        carried[target[first]] = np.asarray(carry)[rows[first], cols[first]]
-    return out.reshape(height, width), carried.reshape(height, width)
+    return scatter_nearest(r, c, sparse[rows, cols], height, width,
+                           None if carry is None else np.asarray(carry)[rows, cols], fill)

@@ -155,7 +155,7 @@ class Trainer:
                      f" from {self.init_path}" if self.init_path else "", self.out, self.device, self.world,
                      "" if self.world == 1 else "es", f", a {max_steps}-step miniature of the schedule" if max_steps
                      else "")
-        self.stages = self._scaled_stages(cfg.stages, max_steps)
+        self.stages = self._without_confidence(self._scaled_stages(cfg.stages, max_steps))
         for stage in self.stages:
             needed_passes(stage.losses)  # fail early on unknown loss names
             for key in ("freeze", "freeze_norm_stats", "lr_scale"):
@@ -250,6 +250,22 @@ class Trainer:
         if name == "cuda" and self.distributed:
             name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
         return torch.device(name)
+
+    def _without_confidence(self, stages: list[StageConfig]) -> list[StageConfig]:
+        """The stages, their confidence losses left out (and said so) for a model without a
+        confidence output: the fine-tuning recipes train the default's confidence, and work for
+        any ``init``."""
+        if getattr(self.model, "with_confidence", False):
+            return stages
+        out = []
+        for s in stages:
+            dropped = sorted(k for k in s.losses if k.startswith("confidence_"))
+            if dropped and self.main:
+                log.warning("%s has no confidence output: stage %s trains without %s", self.model.config.name,
+                            s.name, ", ".join(dropped))
+            losses = {k: v for k, v in s.losses.items() if k not in dropped}
+            out.append(StageConfig(**{**s.__dict__, "losses": losses}) if dropped else s)
+        return out
 
     @staticmethod
     def _scaled_stages(stages: list[StageConfig], max_steps: int | None) -> list[StageConfig]:

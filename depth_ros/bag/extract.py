@@ -82,8 +82,12 @@ class _Deskew:
     (``lidar_deskew``): each point moved into the LiDAR frame at the cloud's stamp. Counts what it
     did, and says once why it could not."""
 
-    def __init__(self, odometry: PoseHistory, static: TransformTree, base_frame: str, tolerance_ns: int) -> None:
+    def __init__(self, odometry: PoseHistory, static: TransformTree, base_frame: str, tolerance_ns: int,
+                 cam_frame: str = "", T_cam_lidar: np.ndarray | None = None) -> None:
+        """``T_cam_lidar`` (``--lidar-extrinsic``): the LiDAR is mounted through the camera, base ->
+        camera from /tf_static."""
         self.odometry, self.static, self.base_frame, self.tol = odometry, static, base_frame, tolerance_ns
+        self.cam_frame, self.T_cam_lidar = cam_frame, T_cam_lidar
         self.mounts: dict[str, np.ndarray | None] = {}
         self.done = self.failed = 0
         self.warned = False
@@ -93,7 +97,8 @@ class _Deskew:
             return xyz
         if lidar_frame not in self.mounts:
             try:
-                self.mounts[lidar_frame] = self.static.lookup(self.base_frame, lidar_frame)
+                self.mounts[lidar_frame] = (self.static.lookup(self.base_frame, lidar_frame) if self.T_cam_lidar is None
+                                            else self.static.lookup(self.base_frame, self.cam_frame) @ self.T_cam_lidar)
             except KeyError:
                 self.mounts[lidar_frame] = None
         mount = self.mounts[lidar_frame]
@@ -103,7 +108,8 @@ class _Deskew:
             self.failed += 1
             if not self.warned:
                 self.warned = True
-                why = (f"/tf_static does not link '{self.base_frame}' to '{lidar_frame}'" if mount is None else
+                target = lidar_frame if self.T_cam_lidar is None else self.cam_frame
+                why = (f"/tf_static does not link '{self.base_frame}' to '{target}'" if mount is None else
                        f"/tf has no odometry to '{self.base_frame}' over the sweep")
                 log.warning("clouds with per-point times are kept as recorded, not de-skewed: %s", why)
             return xyz
@@ -130,7 +136,7 @@ def _fit(cam, rgb, bag, image_topic: str, camera_info_topic: str):
 def _camera(info, matrix: str):
     note = camera_matrix_note(info, matrix)
     if note:
-        log.info(note)
+        log.warning(note)
     return intrinsics_from_camera_info(info, matrix)
 
 
@@ -177,7 +183,8 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         depth_by_stamp: dict[int, np.ndarray] = {}
         last_image = 0
         counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
-        deskewer = _Deskew(odometry, static, base_frame, tol)
+        deskewer = _Deskew(odometry, static, base_frame, tol, cam_frame,
+                           None if lidar_extrinsic is None else transform_from_xyzquat(lidar_extrinsic))
         stream = [image_topic, lidar_topic] + ([depth_topic] if depth_topic else [])
         total = topics[image_topic].count
         bar = tqdm(total=total, desc="extracting", unit="image", disable=None if progress else True)

@@ -201,7 +201,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     picks = set(np.linspace(0, n_images - 1, min(samples, n_images)).round().astype(int).tolist())
     result = ReplayResult()
     writer = BagWriter(output_bag) if output_bag else None
-    infos = CameraInfoBuffer()
+    infos = CameraInfoBuffer(camera_matrix=camera_matrix)
     clouds: dict[int, object] = {}
     pending: deque = deque()
     bar = tqdm(total=n_images, desc="replaying", unit="image", disable=None if progress else True)

@@ -192,7 +192,7 @@ class SanNode(Node):
         self._frames: deque = deque()
         self._warming = False
         self._catch_up_until = 0.0    # monotonic time until which a warm-up's backlog is kept
-        self._infos = CameraInfoBuffer(maxlen=30)
+        self._infos = CameraInfoBuffer(maxlen=30, camera_matrix=p["camera_matrix"])
         self._clouds: deque = deque(maxlen=10)   # about 1 s of clouds: each image takes the nearest in time
         self._last_image_stamp = 0
         self._gaps = StreamGaps()
@@ -258,6 +258,7 @@ class SanNode(Node):
         # again); the worker picks it up next frame.
         self.pipeline = FramePipeline(self.estimator, self._pipeline_config(current), self.types, self.tf_lookup,
                                       self.odometry)
+        self._infos.camera_matrix = current["camera_matrix"]   # which camera_info counts as broken
         return SetParametersResult(successful=True)
 
     @staticmethod

@@ -38,6 +38,7 @@ from depth_core.geometry import (
 from depth_core.inference import DepthEstimator
 
 from ..conversions import (
+    CAMERA_MATRICES,
     TIME_FIELDS,
     ConversionError,
     MessageTypes,
@@ -110,6 +111,10 @@ class PipelineConfig:
     #                                         used when TF cannot mount the camera on the base
     lidar_deskew: bool = True               # a cloud with per-point times is de-skewed by the odometry
     camera_matrix: str = "auto"             # intrinsics from CameraInfo's P (rectified), K (raw), or auto: P if set
+
+    def __post_init__(self) -> None:
+        if self.camera_matrix not in CAMERA_MATRICES:
+            raise ValueError(f"camera_matrix: expected one of {', '.join(CAMERA_MATRICES)}, got '{self.camera_matrix}'")
 
     @property
     def uses_odometry(self) -> bool:
@@ -192,8 +197,8 @@ class FramePipeline:
             matrix = self.config.camera_matrix
             self._camera_cache = (key, intrinsics_from_camera_info(info_msg, matrix))
             note = camera_matrix_note(info_msg, matrix)
-            if note:
-                log.info(note)
+            if note:   # a warning: projecting a distorted image_raw with P would be a silent error
+                log.warning(note)
         return self._camera_cache[1]
 
     @staticmethod

@@ -58,6 +58,9 @@ def test_rotation_is_a_roll_about_the_principal_point():
     moved = r["sparse_depth"][r["sparse_depth"] > 0]
     assert len(np.unique(moved)) == len(moved) and set(moved) <= set(given)
     assert len(moved) >= 0.9 * len(given)
+    had = s["sparse_depth"] > 0
+    ring_of = {float(d): int(g) for d, g in zip(s["sparse_depth"][had], s["ring"][had])}
+    assert all(ring_of[float(d)] == int(g) for d, g in zip(moved, r["ring"][r["sparse_depth"] > 0]))  # its own ring
 
 
 def test_crop_shifts_the_principal_point_and_pads_small_images():

@@ -90,6 +90,8 @@ def test_kitti_scans_in_their_own_folder_and_frames_without_one_are_reported(kit
     via_config = build_dataset(DatasetConfig(type="kitti", root=str(raw), depth_root=str(depth),
                                              velodyne_root=str(apart)))
     assert (via_config[0]["sparse_depth"] > 0).any()
+    with pytest.raises(DataFileError, match="velodyn: KITTI velodyne_root folder not found"):
+        KittiDepthDataset(raw, depth, velodyne_root=tmp_path / "velodyn")
 
 
 def test_kitti_eigen_split_files_in_both_styles(kitti, tmp_path):

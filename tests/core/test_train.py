@@ -238,9 +238,19 @@ def test_a_canonical_camera_model_trains_with_per_component_learning_rates(tmp_p
         Trainer(bad, tmp_path / "x", progress=False)
 
 
-def test_confidence_losses_on_a_model_without_a_confidence_say_so():
+def test_confidence_losses_on_a_model_without_a_confidence_say_so(tmp_path, frames, caplog):
+    """The fine-tuning recipes train the default's confidence; with an init that has none, the
+    trainer leaves those losses out and says so (and a loss called directly names the problem)."""
     from depth_core.models import create_model
     from depth_core.train.objectives import LOSSES
+
+    stage = "stages=[{name: a, steps: 1, losses: {silog_prediction: 1.0, confidence_prediction: 0.1}}]"
+    cfg = load_train_config(_config(tmp_path, frames), ["val=null", stage])
+    with caplog.at_level("WARNING", logger="depth_core.train"):
+        trainer = Trainer(cfg, tmp_path / "run", progress=False)
+    assert trainer.stages[0].losses == {"silog_prediction": 1.0}
+    assert "san_resnet18 has no confidence output: stage a trains without confidence_prediction" in caplog.text
+    trainer.fit()
 
     config = create_model("san_resnet18", san_channels=[8, 8, 16, 16, 32]).config
     outputs = {"prediction": {"depth": torch.ones(1, 1, 4, 4)}}

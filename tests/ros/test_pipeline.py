@@ -82,7 +82,7 @@ def test_a_rectified_image_is_projected_with_p_and_the_choice_is_logged_once(bag
     raw.k = K.reshape(-1)
     same = _pipeline(estimator, extrinsic).process(image, info, cloud)
     pipe = _pipeline(estimator, extrinsic)
-    with caplog.at_level("INFO", logger="depth_ros.pipeline"):
+    with caplog.at_level("WARNING", logger="depth_ros.pipeline"):
         by_p = pipe.process(image, raw, cloud)
         pipe.process(image, raw, cloud)
     notes = [r.getMessage() for r in caplog.records if "projecting with" in r.getMessage()]
@@ -93,6 +93,8 @@ def test_a_rectified_image_is_projected_with_p_and_the_choice_is_logged_once(bag
     np.testing.assert_allclose(by_k.messages["camera_info"].k, K.reshape(-1))
     assert not np.allclose(depth_from_msg(by_k.messages["depth"]), depth_from_msg(same.messages["depth"]),
                            equal_nan=True)
+    with pytest.raises(ValueError, match="camera_matrix: expected one of auto, p, k, got 'raw'"):
+        PipelineConfig(camera_matrix="raw")
 
 
 def test_output_size_stride_range_colour_and_nan(bag_frames, estimator):

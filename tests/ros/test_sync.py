@@ -64,6 +64,19 @@ def test_a_broken_camera_info_falls_back_to_the_last_valid_one_of_its_frame_and_
     assert not alone.match(20).fallback and not np.any(alone.match(20).msg.k)
 
 
+def test_which_camera_info_is_broken_follows_the_matrix_read_from_it():
+    """With camera_matrix k, a camera_info whose K is zero is broken even though its P is set: the
+    image falls back to the last one with a K (with auto, P is read and nothing is broken)."""
+    good, k_zero = _info(10), _info(20)
+    k_zero.k = np.zeros(9)
+    for matrix, fallback in (("k", True), ("auto", False)):
+        infos = CameraInfoBuffer(camera_matrix=matrix)
+        infos.add(good)
+        infos.add(k_zero)
+        match = infos.match(20)
+        assert match.fallback is fallback and (match.msg is good) is fallback
+
+
 def test_a_zero_stamp_takes_the_fallback_time():
     rgb = np.zeros((4, 4, 3), np.uint8)
     assert image_stamp(image_to_msg(TYPES, rgb, "rgb8", make_header(TYPES, 0, "cam")), 123) == (123, True)
