@@ -52,8 +52,12 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--accumulate", type=int, default=0, metavar="N",
                    help="add the input points of the N previous sweeps, moved by the bag's /tf odometry (each "
                         "through the same input selection); only the current scan's held-out points are scored")
-    p.add_argument("--deskew", action="store_true",
-                   help="de-skew clouds with per-point times by the bag's /tf odometry (implied by --accumulate)")
+    skew = p.add_mutually_exclusive_group()
+    skew.add_argument("--deskew", action="store_true",
+                      help="de-skew clouds with per-point times by the bag's /tf odometry, and refuse a bag without "
+                           "it (implied by --accumulate; by default they are de-skewed when the odometry is there, "
+                           "as the node's lidar_deskew)")
+    skew.add_argument("--no-deskew", action="store_true", help="keep clouds with per-point times as recorded")
     p.add_argument("--keep-moving", action="store_true",
                    help="--accumulate: keep past points a later sweep saw through (no free-space rule for "
                         "moving objects)")
@@ -105,7 +109,8 @@ def main(argv=None) -> int:
                             lidar_extrinsic=args.lidar_extrinsic, max_depth=args.max_depth, sweep=sweep,
                             output_bag=None if args.no_output_bag else staging / "output_bag", samples=args.samples,
                             progress=not args.quiet, accumulate=args.accumulate, odom_frame=args.odom_frame,
-                            base_frame=args.base_frame, deskew=args.deskew or args.accumulate > 0,
+                            base_frame=args.base_frame,
+                            deskew=True if args.deskew or args.accumulate > 0 else False if args.no_deskew else "auto",
                             moving_rule=not args.keep_moving, occlusion_rule=not args.keep_hidden,
                             camera_matrix=args.camera_matrix)
             lidar_input = (f"every {args.beam_keep_every}th beam" if args.beam_keep_every
@@ -114,7 +119,7 @@ def main(argv=None) -> int:
             if args.accumulate and args.lidar_topic:
                 lidar_input += f", plus the same of the {args.accumulate} previous sweeps moved by odometry"
             meta = {"bag": str(args.bag), "model": est.description, "lidar_input": lidar_input,
-                    "seconds": round(time.perf_counter() - t0, 1)}
+                    "deskewed": result.deskewed, "seconds": round(time.perf_counter() - t0, 1)}
             if result.accumulation:
                 meta["accumulation"] = result.accumulation
                 acc = result.accumulation

@@ -12,6 +12,7 @@ confidence, each row's sparsification is pooled over the frames' scored points.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
@@ -35,11 +36,13 @@ from depth_core.metrics import Sparsification, compute_depth_metrics
 
 from ..bag import BagError, BagWriter, read_messages
 from ..bag.odometry import read_odometry
-from ..conversions import ConversionError, rosbags_types, stamp_to_ns, tree_from_tf_messages
+from ..conversions import TIME_FIELDS, ConversionError, rosbags_types, stamp_to_ns, tree_from_tf_messages
 from ..pipeline import FramePipeline, LidarStatus, PipelineConfig, PreparedFrame
 from ..sync import CameraInfoBuffer, check_topics, image_stamp, nearest_stamp
 
 __all__ = ["RANGE_BINS", "ReplayResult", "replay", "replay_topics"]
+
+log = logging.getLogger("depth_ros.eval")
 
 RANGE_BINS = (0.0, 5.0, 10.0, 20.0, 30.0, 40.0, 60.0, 80.0)
 OUTPUT_TOPICS = {"depth": "/depth/image", "camera_info": "/depth/camera_info", "confidence": "/depth/confidence",
@@ -59,6 +62,7 @@ class ReplayResult:
     modes: Counter = field(default_factory=Counter)
     sparsification: dict = field(default_factory=dict)        # row -> Sparsification (models with a confidence)
     accumulation: dict = field(default_factory=dict)          # --accumulate: sweeps used, what was dropped
+    deskewed: bool = False                                    # clouds with per-point times were de-skewed
 
 
 def _split(sparse: np.ndarray, rings, fraction: float, beam_keep_every: int | None, rng) -> tuple:
@@ -110,6 +114,12 @@ def _lidar_truth(frame: PreparedFrame) -> tuple[np.ndarray, np.ndarray | None, n
     cam = frame.camera
     sparse, index = project_points(frame.points, cam.K, cam.height, cam.width, return_index=True)
     return sparse, ring_image(index, frame.rings), index
+
+
+def _timed(bag: Path, lidar_topic: str) -> bool:
+    """Whether the first cloud on ``lidar_topic`` has a per-point time field."""
+    first = next(iter(read_messages(bag, [lidar_topic])), None)
+    return first is not None and any(f.name in TIME_FIELDS for f in first.msg.fields)
 
 
 def _bag_odometry(bag: Path, topics: dict, odom_frame: str, base_frame: str, option: str) -> PoseHistory:
@@ -167,12 +177,14 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
            beam_keep_every: int | None = None, seed: int = 0, max_dt: float = 0.05, lidar_extrinsic=None,
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
            samples: int = 3, progress: bool = True, accumulate: int = 0, odom_frame: str = "odom",
-           base_frame: str = "base_link", deskew: bool = False, moving_rule: bool = True,
+           base_frame: str = "base_link", deskew: bool | str = False, moving_rule: bool = True,
            occlusion_rule: bool = True, camera_matrix: str = "auto") -> ReplayResult:
     """``accumulate``: the model's input also holds the input points of that many previous sweeps,
     moved by the bag's odometry (``odom_frame`` -> ``base_frame`` on /tf); only the current scan's
     held-out points are scored. ``deskew`` (implied by ``accumulate``): clouds with per-point
-    times are de-skewed by that odometry, input and held-out points alike. ``moving_rule`` and
+    times are de-skewed by that odometry, input and held-out points alike; ``"auto"`` (the command
+    line's default, as the node's ``lidar_deskew``): when the clouds have per-point times and the
+    bag has the odometry, else not, saying why. ``moving_rule`` and
     ``occlusion_rule``: the accumulation's filters (both on unless ablated). ``camera_matrix``: which
     of camera_info's matrices describes the image (P, K, or auto: P when set), as the node's parameter."""
     bag = Path(bag)
@@ -184,8 +196,15 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     elif lidar_topic and lidar_extrinsic is None:
         raise BagError(f"{bag}: no /tf_static to find the LiDAR extrinsic; pass --lidar-extrinsic")
     odometry = accumulation = None
-    if lidar_topic and (accumulate or deskew):
+    if lidar_topic and (accumulate or deskew is True):
         odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "--accumulate" if accumulate else "--deskew")
+    elif lidar_topic and deskew == "auto" and _timed(bag, lidar_topic):
+        try:
+            odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "de-skewing")
+            log.info("the clouds carry per-point times: de-skewed by the bag's odometry, as the node does "
+                     "(--no-deskew: as recorded)")
+        except BagError as exc:
+            log.warning("the clouds carry per-point times but are not de-skewed: %s", exc)
     if accumulate and lidar_topic:
         accumulation = _Accumulation(odometry, accumulate, base_frame, tree, lidar_extrinsic,
                                      int(max(max_dt, 0.1) * 1e9), moving_rule, occlusion_rule)
@@ -199,7 +218,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         if lidar_topic else []
     n_images = topics[image_topic].count
     picks = set(np.linspace(0, n_images - 1, min(samples, n_images)).round().astype(int).tolist())
-    result = ReplayResult()
+    result = ReplayResult(deskewed=odometry is not None)
     writer = BagWriter(output_bag) if output_bag else None
     infos = CameraInfoBuffer(camera_matrix=camera_matrix)
     clouds: dict[int, object] = {}

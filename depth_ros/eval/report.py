@@ -45,7 +45,8 @@ def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) 
     metrics = {**summarise(result), **meta}
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     md = [f"# Replay evaluation: {meta.get('bag', '')}", "",
-          f"Model: {meta.get('model', '')}. LiDAR input: {meta.get('lidar_input', '')}.", "",
+          f"Model: {meta.get('model', '')}. LiDAR input: {meta.get('lidar_input', '')}"
+          f"{' (clouds de-skewed by the odometry)' if meta.get('deskewed') else ''}.", "",
           f"{metrics['frames']} of {metrics['images']} images evaluated; {metrics['frames_skipped']} skipped"
           + (f" ({', '.join(f'{k}: {v}' for k, v in metrics['skipped_reasons'].items())})"
              if metrics["skipped_reasons"] else "") + ".", ""]

@@ -217,3 +217,29 @@ def test_a_truncated_model_file_and_a_topic_of_the_wrong_type_are_one_line_error
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert ("--camera-info-topic /camera/depth_gt carries sensor_msgs/msg/Image, not sensor_msgs/msg/CameraInfo"
             in run.stderr)
+
+
+@pytest.mark.slow
+def test_clouds_with_point_times_are_deskewed_by_default_as_the_node_does(tmp_path, venv_bin):
+    """A sweep taken in motion: the replay de-skews it when the bag has the odometry (as the
+    node's lidar_deskew), --no-deskew keeps it as recorded, and a bag without /tf is replayed as
+    recorded with a warning that says why."""
+    from depth_ros.bag.simulate import write_sim_bag
+
+    bag = write_sim_bag(tmp_path / "moving", "street", 3, seed=5, width=320, height=96, sweep_motion=True,
+                        speed=10.0, progress=False)
+    no_tf = tmp_path / "no_tf"
+    with BagWriter(no_tf) as w:
+        for m in read_messages(bag):
+            if m.topic != "/tf":
+                w.write(m.topic, m.msg, m.stamp_ns)
+    common = ("--lidar-topic", "/lidar/points", "--model", "classical", "--sweep", "", "--no-output-bag",
+              "--samples", "0")
+    for name, source, extra, deskewed in (("auto", bag, (), True), ("off", bag, ("--no-deskew",), False),
+                                          ("no_tf", no_tf, (), False)):
+        run = _eval(venv_bin, source, tmp_path / f"out_{name}", *common, *extra)
+        assert run.returncode == 0, run.stderr
+        assert json.loads((tmp_path / f"out_{name}" / "metrics.json").read_text())["deskewed"] is deskewed
+    assert "per-point times but are not de-skewed" in run.stderr and "/tf" in run.stderr
+    refused = _eval(venv_bin, no_tf, tmp_path / "x", *common, "--deskew")
+    assert refused.returncode == 2 and "--deskew needs the robot's odometry on /tf" in refused.stderr
