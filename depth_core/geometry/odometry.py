@@ -5,6 +5,7 @@ SciPy's ``Slerp``), never extrapolated beyond ``tolerance`` of the nearest sampl
 from __future__ import annotations
 
 import bisect
+import threading
 
 import numpy as np
 from scipy.spatial.transform import Rotation, Slerp
@@ -15,17 +16,32 @@ __all__ = ["PoseHistory"]
 class PoseHistory:
     """``add(stamp_ns, T_odom_base)`` in any order; ``at(stamp_ns, tolerance_ns)`` the pose at that
     time: interpolated when samples lie on both sides within ``max_gap_ns`` of each other, else
-    the nearest sample when it is within ``tolerance_ns``, else None."""
+    the nearest sample when it is within ``tolerance_ns``, else None.
 
-    def __init__(self, max_gap_ns: int = 500_000_000) -> None:
+    ``span_ns`` bounds what a long-running node keeps: samples older than the newest by more than
+    that are let go, and a sample that much older than the newest (a looping bag, an odometry
+    restart) starts the history again. None (bag tools, which read a recording once) keeps all.
+    ``add`` and ``at`` may be called from different threads."""
+
+    def __init__(self, max_gap_ns: int = 500_000_000, span_ns: int | None = None) -> None:
         self.max_gap_ns = int(max_gap_ns)
+        self.span_ns = None if span_ns is None else int(span_ns)
         self._stamps: list[int] = []
         self._poses: list[np.ndarray] = []
+        self._lock = threading.Lock()
 
     def add(self, stamp_ns: int, T: np.ndarray) -> None:
-        i = bisect.bisect_right(self._stamps, int(stamp_ns))
-        self._stamps.insert(i, int(stamp_ns))
-        self._poses.insert(i, np.asarray(T, dtype=np.float64))
+        stamp_ns = int(stamp_ns)
+        with self._lock:
+            if self.span_ns is not None and self._stamps and stamp_ns < self._stamps[-1] - self.span_ns:
+                self._stamps, self._poses = [], []      # time went back beyond the span: start again
+            i = bisect.bisect_right(self._stamps, stamp_ns)
+            self._stamps.insert(i, stamp_ns)
+            self._poses.insert(i, np.asarray(T, dtype=np.float64))
+            if self.span_ns is not None:
+                old = bisect.bisect_left(self._stamps, self._stamps[-1] - self.span_ns)
+                if old:
+                    del self._stamps[:old], self._poses[:old]
 
     def __len__(self) -> int:
         return len(self._stamps)
@@ -35,6 +51,10 @@ class PoseHistory:
         return self._stamps
 
     def at(self, stamp_ns: int, tolerance_ns: int) -> np.ndarray | None:
+        with self._lock:
+            return self._at(stamp_ns, tolerance_ns)
+
+    def _at(self, stamp_ns: int, tolerance_ns: int) -> np.ndarray | None:
         if not self._stamps:
             return None
         i = bisect.bisect_left(self._stamps, stamp_ns)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import threading
 import time
 
 import rclpy
@@ -74,6 +75,57 @@ def _frames(bag) -> tuple[str | None, str | None]:
     return found.get("sensor_msgs/msg/CameraInfo"), found.get("sensor_msgs/msg/PointCloud2")
 
 
+# What --watch subscribes with when the graph has not named the topic's type yet (the node's outputs).
+_WATCH_TYPES = {"image": "sensor_msgs/msg/Image", "confidence": "sensor_msgs/msg/Image",
+                "camera_info": "sensor_msgs/msg/CameraInfo", "points": "sensor_msgs/msg/PointCloud2"}
+
+
+class Watcher:
+    """``--watch``: subscribes to topics (the node's outputs, say) and says how many messages each
+    brought, every few seconds and at the end. A subscriber is what wakes a lazy node such as
+    san_node, which subscribes to its inputs only while its outputs have one; without ROS's
+    command line tools this is the quickest one to hand. Best effort, which any publisher matches."""
+
+    def __init__(self, node, topics: list[str], period: float = 5.0) -> None:
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.node, self.period, self.counts, self.last = node, period, {}, {}
+        for topic in topics:
+            cls = message_class(_WATCH_TYPES.get(topic.rstrip("/").rsplit("/", 1)[-1], "sensor_msgs/msg/Image"))
+            self.counts[topic] = 0
+            node.create_subscription(cls, topic, lambda msg, t=topic: self._got(t, msg),
+                                     QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self.executor = SingleThreadedExecutor()
+        self.executor.add_node(node)
+        self.thread = threading.Thread(target=self._spin, daemon=True)
+        self.said = time.monotonic()
+        self.thread.start()
+
+    def _got(self, topic: str, msg) -> None:
+        self.counts[topic] += 1
+        self.last[topic] = msg.header
+        if time.monotonic() - self.said >= self.period:
+            self.said = time.monotonic()
+            self.say()
+
+    def _spin(self) -> None:
+        try:
+            self.executor.spin()
+        except Exception:   # the context shut down under it
+            pass
+
+    def say(self) -> None:
+        for topic, n in self.counts.items():
+            head = self.last.get(topic)
+            where = (f", the last stamped {head.stamp.sec}.{head.stamp.nanosec:09d} in '{head.frame_id}'"
+                     if head is not None else " (is the node running, and its outputs remapped here?)")
+            self.node.get_logger().info(f"watching {topic}: {n} messages{where}")
+
+    def close(self) -> None:
+        self.say()
+        self.executor.shutdown(timeout_sec=1.0)
+
+
 def play(node, bag, *, rate: float = 1.0, loop: bool = False, remap: dict | None = None, topics=None,
          start_delay: float = 0.0) -> int:
     """Publish the bag (``loop`` forever); returns the number of messages published."""
@@ -131,6 +183,9 @@ def main(argv=None) -> int:
     parser.add_argument("--topics", nargs="+", help="only these topics")
     parser.add_argument("--delay", type=float, default=0.5,
                         help="wait up to this many seconds for every played topic to have a subscriber (default 0.5)")
+    parser.add_argument("--watch", nargs="+", metavar="TOPIC",
+                        help="also subscribe to these topics (e.g. /depth/image) and say how many messages arrive: "
+                             "a consumer that wakes san_node, which works only while its outputs have one")
     parser.add_argument("--print-extrinsic", nargs=2, metavar=("CAMERA_FRAME", "LIDAR_FRAME"),
                         help="print the bag's LiDAR-to-camera extrinsic as san_node's lidar_extrinsic argument, "
                              "then exit")
@@ -159,16 +214,21 @@ def main(argv=None) -> int:
     use_large_message_profile()   # the node's large-message transport: no silently lost frames
     rclpy.init(args=ros_args)
     node = rclpy.create_node("depth_ros_play")
+    watcher = Watcher(node, args.watch) if args.watch else None
     try:
         n = play(node, args.bag, rate=args.rate, loop=args.loop, remap=remap, topics=args.topics,
                  start_delay=args.delay)
         node.get_logger().info(f"published {n} messages from {args.bag}")
+        if watcher is not None:
+            time.sleep(1.0)   # the last frames' outputs are still on their way
     except BagError as exc:
         print(f"depth-ros-play: error: {exc}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        if watcher is not None:
+            watcher.close()
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

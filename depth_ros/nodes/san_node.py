@@ -49,7 +49,7 @@ from depth_core.inference import BACKENDS, PRECISION_CHOICES, BackendError, load
 from depth_core.models.checkpoint import ModelFileError
 
 from ..conversions import CAMERA_MATRICES, ConversionError, rclpy_types, stamp_to_ns
-from ..pipeline import FramePipeline, FrameStats, LidarStatus, PipelineConfig
+from ..pipeline import ODOMETRY_SPAN_NS, FramePipeline, FrameStats, LidarStatus, PipelineConfig, StaleTransform
 from ..sync import CameraInfoBuffer, StreamGaps, image_stamp, nearest_stamp
 from ..transport import use_large_message_profile
 
@@ -175,13 +175,16 @@ class SanNode(Node):
 
         self.types = rclpy_types()
         self.tf_lookup, self._tf_objects = self._make_tf_lookup()
-        self.odometry = PoseHistory()     # from the odom topic; the pipeline adds what it asks TF for
+        # From the odom topic; the pipeline adds what it asks TF for. Bounded: a node runs for hours.
+        self.odometry = PoseHistory(span_ns=ODOMETRY_SPAN_NS)
         self.pipeline = FramePipeline(self.estimator, self._pipeline_config(p), self.types, self.tf_lookup,
                                       self.odometry)
         self.stats = FrameStats()
         self.throttle = _Throttle()
         self._once: set[str] = set()
         self.mode = None
+        self._mode_switches = 0       # since the last mode line
+        self._mode_changed_at = -1e9  # monotonic time of the last switch
         self.lidar_reason = LidarStatus.NONE.value
         self.lidar_age = None
 
@@ -201,7 +204,10 @@ class SanNode(Node):
         self._image_transport = p["image_transport"]
         self._poll_outputs = False    # True where the RMW has no matched events
 
-        self._qos = qos_profile_sensor_data
+        self._qos = qos_profile_sensor_data     # inputs: best effort matches a reliable driver and a best-effort one
+        # Outputs: reliable, which best-effort and reliable subscribers both match (RViz2 and C++
+        # nodes subscribe reliable by default and would never match a best-effort publisher).
+        self._out_qos = QoSProfile(depth=5)
         self._overrides = QoSOverridingOptions.with_default_policies()
         self.pub_depth, self.pub_info, self.pub_conf, self.pub_points = (
             self._output(kind, topic) for kind, topic in ((Image, "depth/image"), (CameraInfo, "depth/camera_info"),
@@ -286,15 +292,23 @@ class SanNode(Node):
         def lookup(target: str, source: str, stamp_ns: int) -> np.ndarray:
             from depth_core.geometry import transform_from_xyzquat
 
+            def matrix(msg) -> np.ndarray:
+                t = msg.transform
+                return transform_from_xyzquat([t.translation.x, t.translation.y, t.translation.z,
+                                               t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w])
+
             try:
                 when = rclpy.time.Time(nanoseconds=stamp_ns)
-                if not buffer.can_transform(target, source, when):
-                    when = rclpy.time.Time()  # latest available (static transforms)
-                t = buffer.lookup_transform(target, source, when).transform
+                if buffer.can_transform(target, source, when):
+                    return matrix(buffer.lookup_transform(target, source, when))
+                newest = buffer.lookup_transform(target, source, rclpy.time.Time())
             except Exception as exc:  # tf2 raises several exception types
                 raise KeyError(f"TF {source} -> {target}: {exc}") from None
-            return transform_from_xyzquat([t.translation.x, t.translation.y, t.translation.z,
-                                           t.rotation.x, t.rotation.y, t.rotation.z, t.rotation.w])
+            newest_ns = rclpy.time.Time.from_msg(newest.header.stamp).nanoseconds
+            if newest_ns == 0:   # a static chain: the same at any time
+                return matrix(newest)
+            raise StaleTransform(f"TF {source} -> {target}: known up to {newest_ns * 1e-9:.3f} s, not at "
+                                 f"{stamp_ns * 1e-9:.3f} s", newest_ns, matrix(newest))
 
         return lookup, (buffer, listener)
 
@@ -304,14 +318,14 @@ class SanNode(Node):
         """A publisher whose subscribers coming and going (matched events) update the inputs. An
         RMW without matched events gets the diagnostics timer's check instead (once a period)."""
         try:
-            return self.create_publisher(kind, topic, self._qos, qos_overriding_options=self._overrides,
+            return self.create_publisher(kind, topic, self._out_qos, qos_overriding_options=self._overrides,
                                          event_callbacks=PublisherEventCallbacks(matched=self._on_output_matched))
         except UnsupportedEventTypeError:
             if self.throttle("no_matched_events"):
                 self.get_logger().info("this RMW has no publisher matched events: the inputs are (un)subscribed "
                                        "at the diagnostics period instead")
             self._poll_outputs = True
-            return self.create_publisher(kind, topic, self._qos, qos_overriding_options=self._overrides)
+            return self.create_publisher(kind, topic, self._out_qos, qos_overriding_options=self._overrides)
 
     def _outputs_wanted(self) -> bool:
         return any(pub.get_subscription_count() > 0
@@ -476,11 +490,25 @@ class SanNode(Node):
             self.get_logger().info(f"LiDAR dropout: holding the last LiDAR sweeps, moved by the odometry, for up to "
                                    f"lidar_hold_s = {self.pipeline.config.lidar_hold_s:g} s")
         if frame.mode != self.mode:
-            why = frame.lidar_status.explain(frame.lidar_reason, frame.lidar_age)
-            if self.lidar_reason == LidarStatus.HELD.value:
-                why += f", after the {self.pipeline.config.lidar_hold_s:g} s hold"
-            self.get_logger().info(f"mode: {self.mode or 'start'} -> {frame.mode} ({why})")
+            # A switch after a second or more in one mode is always said; a LiDAR whose clouds
+            # straddle lidar_max_age flips it several times a second: one line per 5 s then, with
+            # how many switches it stands for.
+            now = time.monotonic()
+            settled, self._mode_changed_at = now - self._mode_changed_at >= 1.0, now
+            self._mode_switches += 1
+            if settled or self.throttle("mode"):
+                why = frame.lidar_status.explain(frame.lidar_reason, frame.lidar_age)
+                if self.lidar_reason == LidarStatus.HELD.value:
+                    why += f", after the {self.pipeline.config.lidar_hold_s:g} s hold"
+                more = (f"; {self._mode_switches - 1} more switches since the last such line: see lidar_max_age"
+                        if self._mode_switches > 1 else "")
+                self.get_logger().info(f"mode: {self.mode or 'start'} -> {frame.mode} ({why}{more})")
+                self._mode_switches = 0
             self.mode = frame.mode
+        if frame.points_problem:
+            self.stats.lidar("points_skipped")
+            if self.throttle("points_frame"):
+                self.get_logger().warning(f"pseudo_lidar/points left out, depth published: {frame.points_problem}")
         self.lidar_reason, self.lidar_age = frame.lidar_reason, frame.lidar_age
         self.stats.lidar(frame.lidar_status.value)
         if frame.prepared.accumulation:   # counted in the diagnostics as lidar_accumulation_off_<why>

@@ -2,8 +2,17 @@
 
 from __future__ import annotations
 
-from .pipeline import FramePipeline, FrameResult, LidarStatus, PipelineConfig, PreparedFrame, TransformLookup
+from .pipeline import (
+    ODOMETRY_SPAN_NS,
+    FramePipeline,
+    FrameResult,
+    LidarStatus,
+    PipelineConfig,
+    PreparedFrame,
+    StaleTransform,
+    TransformLookup,
+)
 from .stats import FrameStats
 
-__all__ = ["FramePipeline", "FrameResult", "FrameStats", "LidarStatus", "PipelineConfig", "PreparedFrame",
-           "TransformLookup"]
+__all__ = ["ODOMETRY_SPAN_NS", "FramePipeline", "FrameResult", "FrameStats", "LidarStatus", "PipelineConfig",
+           "PreparedFrame", "StaleTransform", "TransformLookup"]

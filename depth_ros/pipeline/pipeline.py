@@ -57,12 +57,27 @@ from ..conversions import (
 )
 from ..sync import image_stamp
 
-__all__ = ["FramePipeline", "FrameResult", "LidarStatus", "PipelineConfig", "PreparedFrame", "TransformLookup"]
+__all__ = ["ODOMETRY_SPAN_NS", "FramePipeline", "FrameResult", "LidarStatus", "PipelineConfig", "PreparedFrame",
+           "StaleTransform", "TransformLookup"]
+
+# The odometry a live pipeline keeps: 20 accumulated sweeps of a 5 Hz LiDAR and a 10 s hold, with room.
+ODOMETRY_SPAN_NS = 30 * 10**9
 
 log = logging.getLogger("depth_ros.pipeline")
 
-# (target_frame, source_frame, stamp_ns) -> T_target_source [4,4]; raises KeyError when unknown.
+# (target_frame, source_frame, stamp_ns) -> T_target_source [4,4]; raises KeyError when unknown,
+# StaleTransform (a KeyError) when known only at another time.
 TransformLookup = Callable[[str, str, int], np.ndarray]
+
+
+class StaleTransform(KeyError):
+    """A transform that changes over time (odom -> base) is not known at the stamp asked for, only
+    at ``stamp_ns`` (the newest TF has): ``T`` then. The pipeline files it under its own time and
+    uses it within ``lidar_max_age``; a static chain is answered whatever the stamp."""
+
+    def __init__(self, message: str, stamp_ns: int, T: np.ndarray) -> None:
+        super().__init__(message)
+        self.stamp_ns, self.T = int(stamp_ns), T
 OUTPUTS = ("depth", "camera_info", "confidence", "points")
 class LidarStatus(str, enum.Enum):
     """What became of a frame's LiDAR cloud (a str, so it compares equal to its value)."""
@@ -153,6 +168,7 @@ class FrameResult:
     timings: dict[str, float]               # s per stage
     confidence: np.ndarray | None = None    # at the output size
     messages: dict = field(default_factory=dict)
+    points_problem: str = ""                # why pseudo_lidar/points was left out (no TF to points_frame)
 
     @property
     def stamp_ns(self) -> int:
@@ -182,7 +198,7 @@ class FramePipeline:
         self._extrinsic = (transform_from_xyzquat(config.lidar_extrinsic)
                            if config.lidar_extrinsic is not None else None)
         self._camera_cache: tuple | None = None
-        self.odometry = odometry if odometry is not None else PoseHistory()
+        self.odometry = odometry if odometry is not None else PoseHistory(span_ns=ODOMETRY_SPAN_NS)
         self.sweeps: SweepAccumulator | None = None   # built on the first cloud (it needs the LiDAR's mounting)
         self._sweep_key: tuple | None = None          # (camera frame, LiDAR frame) the accumulator was built for
         self._last_extrinsic: np.ndarray | None = None
@@ -211,7 +227,7 @@ class FramePipeline:
         stamp = stamp_to_ns(cloud_msg.header.stamp)
         if self.transform_lookup is not None:
             try:
-                return self.transform_lookup(camera_frame, cloud_msg.header.frame_id, stamp)
+                return self._lookup_near(camera_frame, cloud_msg.header.frame_id, stamp)
             except KeyError:
                 if self._extrinsic is None:
                     raise
@@ -252,9 +268,20 @@ class FramePipeline:
                 pose = self.transform_lookup(self.config.odom_frame, self.config.base_frame, stamp_ns)
                 self.odometry.add(stamp_ns, pose)
                 return pose
+            except StaleTransform as stale:   # TF lags: its newest pose, filed under its own time
+                self.odometry.add(stale.stamp_ns, stale.T)
             except KeyError:
                 pass
         return self.odometry.at(stamp_ns, tol)
+
+    def _lookup_near(self, target: str, source: str, stamp_ns: int) -> np.ndarray:
+        """TF at ``stamp_ns``, or its newest when that is within ``lidar_max_age`` of it; else KeyError."""
+        try:
+            return self.transform_lookup(target, source, stamp_ns)
+        except StaleTransform as stale:
+            if abs(stale.stamp_ns - stamp_ns) <= self.config.lidar_max_age * 1e9:
+                return stale.T
+            raise
 
     def _accumulator(self, camera_frame: str, cloud_msg, T_cam_lidar: np.ndarray) -> SweepAccumulator | None:
         key = (camera_frame, cloud_msg.header.frame_id)
@@ -263,8 +290,8 @@ class FramePipeline:
         T_cam_base = None
         if self.transform_lookup is not None:
             try:
-                T_cam_base = self.transform_lookup(camera_frame, self.config.base_frame,
-                                                   stamp_to_ns(cloud_msg.header.stamp))
+                T_cam_base = self._lookup_near(camera_frame, self.config.base_frame,
+                                               stamp_to_ns(cloud_msg.header.stamp))
             except KeyError:
                 pass
         if T_cam_base is None and self.config.base_extrinsic is not None:
@@ -432,7 +459,10 @@ class FramePipeline:
         frame.timings["encode"] = time.perf_counter() - t
         if "points" in outputs:
             t = time.perf_counter()
-            frame.messages["points"] = self.pseudo_lidar(frame)
+            try:
+                frame.messages["points"] = self.pseudo_lidar(frame)
+            except KeyError as exc:   # no TF to points_frame (yet): the depth goes out all the same
+                frame.points_problem = exc.args[0] if exc.args else str(exc)
             frame.timings["pseudo_lidar"] = time.perf_counter() - t
 
     def pseudo_lidar(self, frame: FrameResult):
@@ -441,7 +471,7 @@ class FramePipeline:
         if cfg.points_frame and cfg.points_frame != frame.frame_id:
             if self.transform_lookup is None:
                 raise KeyError(f"points_frame '{cfg.points_frame}' needs TF, which is not available")
-            T = self.transform_lookup(cfg.points_frame, frame.frame_id, frame.stamp_ns)
+            T = self._lookup_near(cfg.points_frame, frame.frame_id, frame.stamp_ns)
             frame_id = cfg.points_frame
         stride = max(cfg.points_stride, 1)
         x, y, z = organised_points(frame.depth, frame.camera.K, stride=stride, max_range=cfg.points_max_range,

@@ -337,3 +337,20 @@ def test_the_same_sweep_again_replaces_the_newest_and_drops_are_counted_once():
     assert acc.counts["cleared_time"] == 0 and acc.counts["sweeps"] == 4
     assert acc.counts["dropped_moving"] == len(car)
     assert not np.isin(points, car).all(axis=1).any()
+
+
+def test_a_bounded_odometry_history_lets_old_poses_go_and_starts_again_when_time_goes_back():
+    """A node runs for hours: with ``span_ns`` only the last span of poses is kept (before, 100 Hz
+    odometry grew the history by about 110 MB an hour), and a loop of the bag starts it again."""
+    odometry = PoseHistory(span_ns=2 * 10**9)
+    for k in range(1000):                                  # 10 s at 100 Hz
+        odometry.add(k * 10**7, make_transform(translation=[k * 0.01, 0, 0]))
+    assert len(odometry) == 201 and odometry.stamps[0] == 7_990_000_000   # the newest, 9.99 s, less 2 s
+    np.testing.assert_allclose(odometry.at(9_505_000_000, 0)[0, 3], 9.505)
+    assert odometry.at(5 * 10**9, 10**8) is None          # let go
+    odometry.add(10**7, np.eye(4))                         # the bag loops
+    assert len(odometry) == 1 and odometry.at(10**7, 0) is not None
+    unbounded = PoseHistory()
+    for k in range(1000):
+        unbounded.add(k * 10**7, np.eye(4))
+    assert len(unbounded) == 1000

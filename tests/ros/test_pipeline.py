@@ -23,6 +23,7 @@ from depth_ros.conversions import (
     pointcloud_from_msg,
     pointcloud_to_msg,
     rosbags_types,
+    stamp_to_ns,
     tree_from_tf_messages,
 )
 from depth_ros.pipeline import FramePipeline, LidarStatus, PipelineConfig
@@ -266,7 +267,6 @@ def test_accumulated_sweeps_join_the_newest_cloud(bag_frames, estimator):
     # Odometry that lags: a cloud's pose arrives after its first image, and its second image
     # accumulates with it (every other cloud, so that the last pose known is 0.2 s old at first).
     from depth_core.geometry import PoseHistory
-    from depth_ros.conversions import stamp_to_ns
 
     poses, late = _odometry_samples(msgs), PoseHistory()
     lagging = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=2,
@@ -315,3 +315,39 @@ def test_per_point_times_are_read_as_the_drivers_write_them():
                    np.array([0, 50_000_000], np.uint32),            # Ouster: integer ns from the stamp
                    np.array([1_700_000_000.0, 1_700_000_000.05])):  # Hesai: absolute seconds
         assert np.abs(point_times(values, stamp) - expected).max() < 1000   # within 1 microsecond
+
+
+def test_a_transform_tf_knows_only_at_another_time_is_used_near_it_and_filed_under_its_own_time(bag_frames,
+                                                                                              estimator):
+    """TF lags: odom -> base is known up to a little before the image. The pipeline files that pose
+    under its own time (never under the stamp it asked for), uses it for points_frame within
+    lidar_max_age, and beyond that leaves the points out but still publishes the depth."""
+    from depth_core.geometry import make_transform
+    from depth_ros.pipeline import StaleTransform
+
+    msgs, extrinsic = bag_frames
+    image, info = msgs["/camera/image_raw"][2], msgs["/camera/camera_info"][2]
+    stamp = stamp_to_ns(image.header.stamp)
+    T_odom_cam = make_transform(translation=[1.0, 2.0, 3.0])
+    lag = {"ns": 50_000_000}
+
+    def lookup(target, source, stamp_ns):
+        if (target, source) == ("odom", "camera_optical_frame"):
+            raise StaleTransform("TF lags", stamp_ns - lag["ns"], T_odom_cam)
+        if (target, source) == ("odom", "base_link"):
+            raise StaleTransform("TF lags", stamp_ns - lag["ns"], np.eye(4))
+        raise KeyError(f"{source} -> {target}")
+
+    pipe = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, points_frame="odom"), TYPES, lookup)
+    near = pipe.process(image, info)
+    assert near.messages["points"].header.frame_id == "odom" and not near.points_problem
+    f = pointcloud_from_msg(near.messages["points"])
+    depth = depth_from_msg(near.messages["depth"])
+    ok = np.isfinite(depth.ravel())
+    np.testing.assert_allclose(f["z"][ok], depth.ravel()[ok] + 3.0, rtol=1e-5)   # moved by T_odom_cam
+    assert pipe._pose(stamp) is not None and pipe.odometry.stamps == [stamp - lag["ns"]]
+    lag["ns"] = 500_000_000                               # beyond lidar_max_age (0.15 s)
+    far = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, points_frame="odom"), TYPES,
+                        lookup).process(image, info)
+    assert "points" not in far.messages and "TF lags" in far.points_problem
+    np.testing.assert_array_equal(depth_from_msg(far.messages["depth"]), depth)

@@ -14,7 +14,7 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from node_harness import Probe, start_node, start_player
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from rclpy.qos import qos_profile_sensor_data
+from rclpy.qos import QoSProfile
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from depth_core.geometry import CameraIntrinsics, backproject, project_lidar, transform_to_xyzquat
@@ -346,7 +346,8 @@ def test_parameters_are_validated_and_inputs_are_subscribed_only_while_an_output
         time.sleep(4.0)                                       # the player's --delay 3, then messages flow
         assert inputs_subscribed(0, timeout=1), node.log      # nobody listens: the node does not subscribe
         depth = []
-        sub = probe.node.create_subscription(Image, "/depth/image", depth.append, qos_profile_sensor_data)
+        # Reliable, as RViz2 and C++ nodes subscribe by default: it must match the node's outputs.
+        sub = probe.node.create_subscription(Image, "/depth/image", depth.append, QoSProfile(depth=5))
         assert inputs_subscribed(1), node.log                 # a subscriber: the node subscribes to its inputs
         deadline = time.monotonic() + 60
         while not depth and time.monotonic() < deadline:
@@ -602,7 +603,8 @@ def _readme_playback_block(repo_root: Path) -> list[str]:
 
 def test_the_readme_playback_example_runs_in_completion_mode(tmp_path, venv_bin, node_bag, repo_root):
     """The README's example as written (its bag and venv paths swapped for this run's): the printed
-    extrinsic, the node with it, the player; the node completes with the LiDAR."""
+    extrinsic, the node with it, the player, which is also the consumer that wakes the node
+    (--watch); the node completes with the LiDAR and the player counts its depth images."""
     from node_harness import Process
 
     lines = [line.replace("runs/demo_bag", str(node_bag)).replace(".venv/bin/", f"{venv_bin}/")
@@ -611,17 +613,19 @@ def test_the_readme_playback_example_runs_in_completion_mode(tmp_path, venv_bin,
     assert node_line.endswith("&")
     node = Process(["bash", "-c", f"{extrinsic_line} && eval exec {node_line[len('eval '):-1].strip()}"],
                    tmp_path / "node.log")
-    probe = Probe({"/depth/image": Image})        # the consumer the README asks for
+    assert "--watch /depth/image" in play_line     # no other consumer: the player is the one
     player = None
     try:
         assert node.wait_for("ready in", 180), node.log
         player = Process(["bash", "-c", f"exec {play_line}"], tmp_path / "play.log")
         assert node.wait_for("-> completion (LiDAR points in use)", 90), node.log + player.log
         assert "no_extrinsic" not in node.log
+        assert player.wait_for("published", 120), player.log
+        counts = [int(m) for m in re.findall(r"watching /depth/image: (\d+) messages", player.log)]
+        assert counts and counts[-1] > 0, player.log
     finally:
         if player:
             player.stop()
-        probe.close()
         node.stop()
 
 
