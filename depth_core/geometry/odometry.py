@@ -31,11 +31,18 @@ class PoseHistory:
         self._lock = threading.Lock()
 
     def add(self, stamp_ns: int, T: np.ndarray) -> None:
+        """A sample; one with a stamp already held replaces it (a looping bag repeats its stamps).
+        A bounded history ignores a zero stamp (a driver without a clock)."""
         stamp_ns = int(stamp_ns)
+        if self.span_ns is not None and stamp_ns <= 0:
+            return
         with self._lock:
             if self.span_ns is not None and self._stamps and stamp_ns < self._stamps[-1] - self.span_ns:
                 self._stamps, self._poses = [], []      # time went back beyond the span: start again
             i = bisect.bisect_right(self._stamps, stamp_ns)
+            if i and self._stamps[i - 1] == stamp_ns:
+                self._poses[i - 1] = np.asarray(T, dtype=np.float64)
+                return
             self._stamps.insert(i, stamp_ns)
             self._poses.insert(i, np.asarray(T, dtype=np.float64))
             if self.span_ns is not None:
@@ -48,7 +55,8 @@ class PoseHistory:
 
     @property
     def stamps(self) -> list[int]:
-        return self._stamps
+        with self._lock:
+            return list(self._stamps)
 
     def at(self, stamp_ns: int, tolerance_ns: int) -> np.ndarray | None:
         with self._lock:

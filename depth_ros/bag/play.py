@@ -11,6 +11,7 @@ import threading
 import time
 
 import rclpy
+from rclpy.exceptions import InvalidTopicNameException
 from rclpy.executors import ExternalShutdownException
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
@@ -75,7 +76,7 @@ def _frames(bag) -> tuple[str | None, str | None]:
     return found.get("sensor_msgs/msg/CameraInfo"), found.get("sensor_msgs/msg/PointCloud2")
 
 
-# What --watch subscribes with when the graph has not named the topic's type yet (the node's outputs).
+# The message type --watch subscribes with, by the topic's last name (the node's outputs).
 _WATCH_TYPES = {"image": "sensor_msgs/msg/Image", "confidence": "sensor_msgs/msg/Image",
                 "camera_info": "sensor_msgs/msg/CameraInfo", "points": "sensor_msgs/msg/PointCloud2"}
 
@@ -89,24 +90,21 @@ class Watcher:
     def __init__(self, node, topics: list[str], period: float = 5.0) -> None:
         from rclpy.executors import SingleThreadedExecutor
 
-        self.node, self.period, self.counts, self.last = node, period, {}, {}
+        self.node, self.counts, self.last = node, {}, {}
         for topic in topics:
             cls = message_class(_WATCH_TYPES.get(topic.rstrip("/").rsplit("/", 1)[-1], "sensor_msgs/msg/Image"))
             self.counts[topic] = 0
             node.create_subscription(cls, topic, lambda msg, t=topic: self._got(t, msg),
                                      QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT))
+        self.timer = node.create_timer(period, self.say)   # also when nothing arrives
         self.executor = SingleThreadedExecutor()
         self.executor.add_node(node)
         self.thread = threading.Thread(target=self._spin, daemon=True)
-        self.said = time.monotonic()
         self.thread.start()
 
     def _got(self, topic: str, msg) -> None:
         self.counts[topic] += 1
         self.last[topic] = msg.header
-        if time.monotonic() - self.said >= self.period:
-            self.said = time.monotonic()
-            self.say()
 
     def _spin(self) -> None:
         try:
@@ -114,16 +112,18 @@ class Watcher:
         except Exception:   # the context shut down under it
             pass
 
-    def say(self) -> None:
+    def say(self, final: bool = False) -> None:
         for topic, n in self.counts.items():
             head = self.last.get(topic)
             where = (f", the last stamped {head.stamp.sec}.{head.stamp.nanosec:09d} in '{head.frame_id}'"
                      if head is not None else " (is the node running, and its outputs remapped here?)")
-            self.node.get_logger().info(f"watching {topic}: {n} messages{where}")
+            self.node.get_logger().info(f"{'watched' if final else 'watching'} {topic}: {n} messages"
+                                        f"{' in all' if final else ' so far'}{where}")
 
     def close(self) -> None:
-        self.say()
         self.executor.shutdown(timeout_sec=1.0)
+        self.thread.join(timeout=2.0)
+        self.say(final=True)
 
 
 def play(node, bag, *, rate: float = 1.0, loop: bool = False, remap: dict | None = None, topics=None,
@@ -214,8 +214,9 @@ def main(argv=None) -> int:
     use_large_message_profile()   # the node's large-message transport: no silently lost frames
     rclpy.init(args=ros_args)
     node = rclpy.create_node("depth_ros_play")
-    watcher = Watcher(node, args.watch) if args.watch else None
+    watcher = None
     try:
+        watcher = Watcher(node, args.watch) if args.watch else None
         n = play(node, args.bag, rate=args.rate, loop=args.loop, remap=remap, topics=args.topics,
                  start_delay=args.delay)
         node.get_logger().info(f"published {n} messages from {args.bag}")
@@ -223,6 +224,9 @@ def main(argv=None) -> int:
             time.sleep(1.0)   # the last frames' outputs are still on their way
     except BagError as exc:
         print(f"depth-ros-play: error: {exc}", file=sys.stderr)
+        return 2
+    except InvalidTopicNameException as exc:   # a --watch or --remap name
+        print(f"depth-ros-play: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     except (KeyboardInterrupt, ExternalShutdownException):
         pass

@@ -90,6 +90,10 @@ def main(argv=None) -> int:
     if args.accumulate < 0:
         print("depth-ros-eval: error: --accumulate must be >= 0", file=sys.stderr)
         return 2
+    if args.accumulate and args.no_deskew:
+        print("depth-ros-eval: error: --accumulate moves every sweep by the odometry, de-skewing it: drop "
+              "--no-deskew", file=sys.stderr)
+        return 2
     if args.lidar_input_fraction > 1:
         print("depth-ros-eval: error: --lidar-input-fraction must be in (0, 1]", file=sys.stderr)
         return 2

@@ -122,6 +122,22 @@ def _timed(bag: Path, lidar_topic: str) -> bool:
     return first is not None and any(f.name in TIME_FIELDS for f in first.msg.fields)
 
 
+def _mounted(bag: Path, tree, base_frame: str, lidar_topic: str, camera_info_topic: str, lidar_extrinsic) -> bool:
+    """Whether /tf_static places the LiDAR on the base (directly, or through the camera when the
+    extrinsic is given): what moving its points by the odometry needs."""
+    if tree is None:
+        return False
+    first = next(iter(read_messages(bag, [lidar_topic])), None)
+    info = next(iter(read_messages(bag, [camera_info_topic])), None)
+    target = info.msg.header.frame_id if lidar_extrinsic is not None and info is not None else \
+        (first.msg.header.frame_id if first is not None else "")
+    try:
+        tree.lookup(base_frame, target)
+    except KeyError:
+        return False
+    return True
+
+
 def _bag_odometry(bag: Path, topics: dict, odom_frame: str, base_frame: str, option: str) -> PoseHistory:
     """The bag's odom -> base poses on /tf, or a BagError saying what /tf has instead."""
     if "/tf" not in topics:
@@ -201,6 +217,10 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     elif lidar_topic and deskew == "auto" and _timed(bag, lidar_topic):
         try:
             odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "de-skewing")
+            if not _mounted(bag, tree, base_frame, lidar_topic, camera_info_topic, lidar_extrinsic):
+                odometry = None
+                raise BagError(f"/tf_static does not place the LiDAR on '{base_frame}'"
+                               + (" (through the camera, with --lidar-extrinsic)" if lidar_extrinsic else ""))
             log.info("the clouds carry per-point times: de-skewed by the bag's odometry, as the node does "
                      "(--no-deskew: as recorded)")
         except BagError as exc:
@@ -218,7 +238,9 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         if lidar_topic else []
     n_images = topics[image_topic].count
     picks = set(np.linspace(0, n_images - 1, min(samples, n_images)).round().astype(int).tolist())
-    result = ReplayResult(deskewed=odometry is not None)
+    # Said only where it happened: timed clouds, the odometry, and the LiDAR placed on the base.
+    result = ReplayResult(deskewed=odometry is not None and _timed(bag, lidar_topic)
+                          and _mounted(bag, tree, base_frame, lidar_topic, camera_info_topic, lidar_extrinsic))
     writer = BagWriter(output_bag) if output_bag else None
     infos = CameraInfoBuffer(camera_matrix=camera_matrix)
     clouds: dict[int, object] = {}

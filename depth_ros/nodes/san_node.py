@@ -505,6 +505,10 @@ class SanNode(Node):
                 self.get_logger().info(f"mode: {self.mode or 'start'} -> {frame.mode} ({why}{more})")
                 self._mode_switches = 0
             self.mode = frame.mode
+        elif self._mode_switches and time.monotonic() - self._mode_changed_at >= 1.0:
+            # The last switches of a burst went unsaid: say where it settled.
+            self.get_logger().info(f"mode: {frame.mode}, settled after {self._mode_switches} more switches")
+            self._mode_switches = 0
         if frame.points_problem:
             self.stats.lidar("points_skipped")
             if self.throttle("points_frame"):

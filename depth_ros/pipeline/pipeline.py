@@ -70,6 +70,13 @@ log = logging.getLogger("depth_ros.pipeline")
 TransformLookup = Callable[[str, str, int], np.ndarray]
 
 
+class _NoPointsFrame(KeyError):
+    """TF cannot place the pseudo-LiDAR in ``points_frame`` for this frame."""
+
+    def __str__(self) -> str:
+        return self.args[0] if self.args else ""
+
+
 class StaleTransform(KeyError):
     """A transform that changes over time (odom -> base) is not known at the stamp asked for, only
     at ``stamp_ns`` (the newest TF has): ``T`` then. The pipeline files it under its own time and
@@ -461,8 +468,8 @@ class FramePipeline:
             t = time.perf_counter()
             try:
                 frame.messages["points"] = self.pseudo_lidar(frame)
-            except KeyError as exc:   # no TF to points_frame (yet): the depth goes out all the same
-                frame.points_problem = exc.args[0] if exc.args else str(exc)
+            except _NoPointsFrame as exc:   # no TF to points_frame (yet): the depth goes out all the same
+                frame.points_problem = str(exc)
             frame.timings["pseudo_lidar"] = time.perf_counter() - t
 
     def pseudo_lidar(self, frame: FrameResult):
@@ -470,8 +477,11 @@ class FramePipeline:
         T, frame_id = None, frame.frame_id
         if cfg.points_frame and cfg.points_frame != frame.frame_id:
             if self.transform_lookup is None:
-                raise KeyError(f"points_frame '{cfg.points_frame}' needs TF, which is not available")
-            T = self._lookup_near(cfg.points_frame, frame.frame_id, frame.stamp_ns)
+                raise _NoPointsFrame(f"points_frame '{cfg.points_frame}' needs TF, which is not available")
+            try:
+                T = self._lookup_near(cfg.points_frame, frame.frame_id, frame.stamp_ns)
+            except KeyError as exc:
+                raise _NoPointsFrame(exc.args[0] if exc.args else str(exc)) from None
             frame_id = cfg.points_frame
         stride = max(cfg.points_stride, 1)
         x, y, z = organised_points(frame.depth, frame.camera.K, stride=stride, max_range=cfg.points_max_range,

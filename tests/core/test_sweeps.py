@@ -348,6 +348,11 @@ def test_a_bounded_odometry_history_lets_old_poses_go_and_starts_again_when_time
     assert len(odometry) == 201 and odometry.stamps[0] == 7_990_000_000   # the newest, 9.99 s, less 2 s
     np.testing.assert_allclose(odometry.at(9_505_000_000, 0)[0, 3], 9.505)
     assert odometry.at(5 * 10**9, 10**8) is None          # let go
+    for k in range(995, 1000):                            # the same stamps again: replaced, not added
+        odometry.add(k * 10**7, np.eye(4))
+    assert len(odometry) == 201 and odometry.at(9_990_000_000, 0)[0, 3] == 0.0
+    odometry.add(0, np.eye(4))                             # a zero stamp: ignored
+    assert len(odometry) == 201
     odometry.add(10**7, np.eye(4))                         # the bag loops
     assert len(odometry) == 1 and odometry.at(10**7, 0) is not None
     unbounded = PoseHistory()

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+from depth_core.geometry import transform_to_xyzquat
 from depth_core.models import create_model, save_model
 from depth_ros.bag import BagWriter, bag_topics, read_messages
-from depth_ros.conversions import pointcloud_from_msg, pointcloud_to_msg, stamp_to_ns
+from depth_ros.conversions import pointcloud_from_msg, pointcloud_to_msg, stamp_to_ns, tree_from_tf_messages
 
 ARGS = ["--image-topic", "/camera/image_raw", "--camera-info-topic", "/camera/camera_info"]
 
@@ -241,5 +242,19 @@ def test_clouds_with_point_times_are_deskewed_by_default_as_the_node_does(tmp_pa
         assert run.returncode == 0, run.stderr
         assert json.loads((tmp_path / f"out_{name}" / "metrics.json").read_text())["deskewed"] is deskewed
     assert "per-point times but are not de-skewed" in run.stderr and "/tf" in run.stderr
+    # Odometry, but /tf_static does not place the LiDAR on the base: not de-skewed, and not claimed.
+    tree = tree_from_tf_messages(m.msg for m in read_messages(bag, ["/tf_static"]))
+    extrinsic = [str(v) for v in transform_to_xyzquat(tree.lookup("camera_optical_frame", "lidar_link"))]
+    unmounted = tmp_path / "unmounted"
+    with BagWriter(unmounted) as w:
+        for m in read_messages(bag):
+            if m.topic != "/tf_static":
+                w.write(m.topic, m.msg, m.stamp_ns)
+    run = _eval(venv_bin, unmounted, tmp_path / "out_unmounted", *common, "--lidar-extrinsic", *extrinsic)
+    assert run.returncode == 0, run.stderr
+    assert json.loads((tmp_path / "out_unmounted" / "metrics.json").read_text())["deskewed"] is False
+    assert "not de-skewed: /tf_static does not place the LiDAR on 'base_link'" in run.stderr
     refused = _eval(venv_bin, no_tf, tmp_path / "x", *common, "--deskew")
     assert refused.returncode == 2 and "--deskew needs the robot's odometry on /tf" in refused.stderr
+    refused = _eval(venv_bin, bag, tmp_path / "x", *common, "--accumulate", "2", "--no-deskew")
+    assert refused.returncode == 2 and "drop --no-deskew" in refused.stderr

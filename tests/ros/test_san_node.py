@@ -620,8 +620,8 @@ def test_the_readme_playback_example_runs_in_completion_mode(tmp_path, venv_bin,
         player = Process(["bash", "-c", f"exec {play_line}"], tmp_path / "play.log")
         assert node.wait_for("-> completion (LiDAR points in use)", 90), node.log + player.log
         assert "no_extrinsic" not in node.log
-        assert player.wait_for("published", 120), player.log
-        counts = [int(m) for m in re.findall(r"watching /depth/image: (\d+) messages", player.log)]
+        assert player.wait_for("messages in all", 120), player.log
+        counts = [int(m) for m in re.findall(r"watched /depth/image: (\d+) messages in all", player.log)]
         assert counts and counts[-1] > 0, player.log
     finally:
         if player:
