@@ -150,6 +150,13 @@ class TransformTree:
             T_root_frame = T_parent_child @ T_root_frame
         return frame, T_root_frame
 
+    def mount(self, base: str, lidar: str, camera: str = "", T_cam_lidar: np.ndarray | None = None) -> np.ndarray:
+        """``T_base_lidar``: from the tree, or through ``camera`` when the LiDAR's extrinsic
+        ``T_cam_lidar`` is given instead (``--lidar-extrinsic``). Raises ``KeyError``."""
+        if T_cam_lidar is None:
+            return self.lookup(base, lidar)
+        return self.lookup(base, camera) @ T_cam_lidar
+
     def lookup(self, target: str, source: str) -> np.ndarray:
         """``T_target_source``: maps points in ``source`` to ``target``. Raises ``KeyError``."""
         target, source = target.lstrip("/"), source.lstrip("/")

@@ -97,8 +97,8 @@ class _Deskew:
             return xyz
         if lidar_frame not in self.mounts:
             try:
-                self.mounts[lidar_frame] = (self.static.lookup(self.base_frame, lidar_frame) if self.T_cam_lidar is None
-                                            else self.static.lookup(self.base_frame, self.cam_frame) @ self.T_cam_lidar)
+                self.mounts[lidar_frame] = self.static.mount(self.base_frame, lidar_frame, self.cam_frame,
+                                                             self.T_cam_lidar)
             except KeyError:
                 self.mounts[lidar_frame] = None
         mount = self.mounts[lidar_frame]

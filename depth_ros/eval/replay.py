@@ -129,10 +129,10 @@ def _mounted(bag: Path, tree, base_frame: str, lidar_topic: str, camera_info_top
         return False
     first = next(iter(read_messages(bag, [lidar_topic])), None)
     info = next(iter(read_messages(bag, [camera_info_topic])), None)
-    target = info.msg.header.frame_id if lidar_extrinsic is not None and info is not None else \
-        (first.msg.header.frame_id if first is not None else "")
     try:
-        tree.lookup(base_frame, target)
+        tree.mount(base_frame, first.msg.header.frame_id if first is not None else "",
+                   info.msg.header.frame_id if info is not None else "",
+                   None if lidar_extrinsic is None else transform_from_xyzquat(lidar_extrinsic))
     except KeyError:
         return False
     return True
@@ -212,15 +212,16 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     elif lidar_topic and lidar_extrinsic is None:
         raise BagError(f"{bag}: no /tf_static to find the LiDAR extrinsic; pass --lidar-extrinsic")
     odometry = accumulation = None
+    timed = bool(lidar_topic) and _timed(bag, lidar_topic)
+    mounted = timed and _mounted(bag, tree, base_frame, lidar_topic, camera_info_topic, lidar_extrinsic)
     if lidar_topic and (accumulate or deskew is True):
         odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "--accumulate" if accumulate else "--deskew")
-    elif lidar_topic and deskew == "auto" and _timed(bag, lidar_topic):
+    elif deskew == "auto" and timed:
         try:
-            odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "de-skewing")
-            if not _mounted(bag, tree, base_frame, lidar_topic, camera_info_topic, lidar_extrinsic):
-                odometry = None
+            if not mounted:
                 raise BagError(f"/tf_static does not place the LiDAR on '{base_frame}'"
                                + (" (through the camera, with --lidar-extrinsic)" if lidar_extrinsic else ""))
+            odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "de-skewing")
             log.info("the clouds carry per-point times: de-skewed by the bag's odometry, as the node does "
                      "(--no-deskew: as recorded)")
         except BagError as exc:
@@ -239,8 +240,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     n_images = topics[image_topic].count
     picks = set(np.linspace(0, n_images - 1, min(samples, n_images)).round().astype(int).tolist())
     # Said only where it happened: timed clouds, the odometry, and the LiDAR placed on the base.
-    result = ReplayResult(deskewed=odometry is not None and _timed(bag, lidar_topic)
-                          and _mounted(bag, tree, base_frame, lidar_topic, camera_info_topic, lidar_extrinsic))
+    result = ReplayResult(deskewed=odometry is not None and mounted)
     writer = BagWriter(output_bag) if output_bag else None
     infos = CameraInfoBuffer(camera_matrix=camera_matrix)
     clouds: dict[int, object] = {}
