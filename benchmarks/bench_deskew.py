@@ -10,11 +10,10 @@ values for both) and everywhere.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 
 import numpy as np
-from _sim_drive import TYPES, exact_odometry, frame_messages, rig_parameters
+from _sim_drive import TYPES, drive_parser, exact_odometry, frame_messages, rig_parameters
 
 from depth_core.geometry import Sweep, deskew, project_points, transform_points
 from depth_core.inference import load_estimator
@@ -24,13 +23,9 @@ from depth_ros.pipeline import FramePipeline, PipelineConfig
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--backend", default="onnxruntime")
-    parser.add_argument("--frames", type=int, default=12)
+    parser = drive_parser(__doc__, frames=12)
     parser.add_argument("--speed", type=float, default=10.0, help="m/s")
     parser.add_argument("--fraction", type=float, default=0.3, help="share of each scan given as input")
-    parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     est = load_estimator(args.model, args.backend)
     cfg = replace(default_config("street", width=720, height=400), sweep_motion=True, speed=args.speed)

@@ -8,11 +8,10 @@ not held (the image alone, as without a hold).
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import replace
 
 import numpy as np
-from _sim_drive import TYPES, exact_odometry, frame_messages, rig_parameters
+from _sim_drive import TYPES, drive_parser, exact_odometry, frame_messages, rig_parameters
 
 from depth_core.inference import load_estimator
 from depth_core.metrics import compute_depth_metrics
@@ -22,12 +21,8 @@ from depth_ros.pipeline import FramePipeline, LidarStatus, PipelineConfig
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="default")
-    parser.add_argument("--backend", default="onnxruntime")
-    parser.add_argument("--frames", type=int, default=30)
+    parser = drive_parser(__doc__, frames=30)
     parser.add_argument("--gap", type=float, default=1.0, help="seconds without LiDAR")
-    parser.add_argument("--seed", type=int, default=11)
     args = parser.parse_args()
     est = load_estimator(args.model, args.backend)
     cfg = default_config("street", width=720, height=400)

@@ -23,7 +23,12 @@ import numpy as np
 from .bag.reader import BagError, TopicInfo, bag_topics
 from .conversions import ConversionError, intrinsics_from_camera_info, stamp_to_ns
 
-__all__ = ["CameraInfoBuffer", "InfoMatch", "StreamGaps", "check_topics", "image_stamp", "nearest_stamp"]
+__all__ = ["SAME_TIME_S", "CameraInfoBuffer", "InfoMatch", "StreamGaps", "check_topics", "image_stamp",
+           "nearest_stamp"]
+
+# A LiDAR scan this close to its image's stamp is taken as captured with it: not moved to the
+# image's stamp by the odometry (the node's lidar_to_image_time, the replay's, the extractor's).
+SAME_TIME_S = 1e-4
 
 
 def nearest_stamp(stamps: Sequence[int], stamp: int, tolerance_ns: int | None = None, *,

@@ -69,3 +69,13 @@ def colcon_install(repo_root, venv_bin, tmp_path_factory) -> Path:
                             cwd=ws, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
     return ws / "install"
+
+
+@pytest.fixture(scope="session")
+def lagged_bag(tmp_path_factory) -> Path:
+    """A simulated street at 10 m/s whose LiDAR captures each scan 50 ms before the image (its cloud
+    stamped then, /tf carrying the odometry at both stamps): 4 frames at 320x96."""
+    from depth_ros.bag.simulate import write_sim_bag
+
+    return write_sim_bag(tmp_path_factory.mktemp("bags") / "lagged", "street", 4, seed=3, width=320, height=96,
+                         progress=False, speed=10.0, lidar_lag=0.05)

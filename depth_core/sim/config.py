@@ -120,6 +120,7 @@ class SimConfig:
     rig_name: str = ""               # the preset or random draw this rig came from, for the record
     moving_objects: int = 0          # cars that drive and people who walk along the robot's path
     sweep_motion: bool = False       # the LiDAR takes its sweep over one frame period, while everything moves
+    lidar_lag_s: float = 0.0         # s by which the LiDAR capture (and its stamp) precedes the image (unsynchronised)
 
     def __post_init__(self) -> None:
         if self.scene not in SCENES:
@@ -130,6 +131,9 @@ class SimConfig:
             raise ValueError(f"rate_hz must be positive, got {self.rate_hz}")
         if self.moving_objects < 0:
             raise ValueError(f"moving_objects must be >= 0, got {self.moving_objects}")
+        if not 0 <= self.lidar_lag_s < 1 / self.rate_hz:
+            raise ValueError(f"lidar_lag_s must be in [0, one frame period = {1 / self.rate_hz:g} s), "
+                             f"got {self.lidar_lag_s}")
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -66,6 +66,12 @@ class SimFrame:
     lidar_ring: np.ndarray       # [N] uint16, 0 = lowest beam
     T_world_base: np.ndarray     # [4,4] ground-truth pose
     lidar_times: np.ndarray | None = None   # [N] int64 ns: each point's own time (sweep_motion), else None
+    lidar_stamp_ns: int | None = None       # the LiDAR's stamp where it is not the image's (``lidar_lag_s``)
+
+    @property
+    def cloud_stamp_ns(self) -> int:
+        """The stamp of the LiDAR capture: the image's unless the sensors are unsynchronised."""
+        return self.stamp_ns if self.lidar_stamp_ns is None else self.lidar_stamp_ns
 
 
 class Simulator:
@@ -116,14 +122,22 @@ class Simulator:
         stamp = self.stamp_ns(index)
         world = self.moving.at(stamp)
         rgb, depth = self.camera.render(world, T_world_base @ self.rig.T_base_camera, self.noise, rng)
+        lag = round(self.config.lidar_lag_s * 1e9)
+        lidar_stamp = stamp - lag
         if not self.config.sweep_motion:
-            points, intensity, ring = self.lidar.scan(world, T_world_base @ self.rig.T_base_lidar, rng)
-            return SimFrame(index, stamp, rgb, depth, points, intensity, ring, T_world_base)
-        points, intensity, ring, times = self._sweep(stamp, rng)
-        return SimFrame(index, stamp, rgb, depth, points, intensity, ring, T_world_base, times)
+            if lag:   # the scan from where the robot was, against where everything was, then
+                world, T_world_base_then = self.moving.at(lidar_stamp), self.moving.pose(lidar_stamp)
+            else:
+                T_world_base_then = T_world_base
+            points, intensity, ring = self.lidar.scan(world, T_world_base_then @ self.rig.T_base_lidar, rng)
+            return SimFrame(index, stamp, rgb, depth, points, intensity, ring, T_world_base,
+                            lidar_stamp_ns=lidar_stamp if lag else None)
+        points, intensity, ring, times = self._sweep(lidar_stamp, rng)
+        return SimFrame(index, stamp, rgb, depth, points, intensity, ring, T_world_base, times,
+                        lidar_stamp if lag else None)
 
     def _sweep(self, stamp: int, rng: np.random.Generator, slices: int = SWEEP_SLICES):
-        """A sweep taken over one frame period from ``stamp`` (the image's time), in ``slices``
+        """A sweep taken over one frame period from ``stamp`` (the LiDAR's stamp), in ``slices``
         azimuth slices, each cast from the robot's pose and against the movers at its own time;
         each point in the LiDAR frame at its time, as a spinning LiDAR reports it."""
         columns, period = self.config.lidar.columns, round(1e9 / self.config.rate_hz)

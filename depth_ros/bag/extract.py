@@ -36,6 +36,7 @@ from depth_core.geometry import (
     move_sweep,
     project_points,
     transform_from_xyzquat,
+    transform_points,
 )
 from depth_core.utils import ArgumentParser, atomic_output_dir, positive_float
 from depth_core.utils.files import OutputError
@@ -54,7 +55,7 @@ from ..conversions import (
     stamp_to_ns,
     tree_from_tf_messages,
 )
-from ..sync import check_topics, nearest_stamp
+from ..sync import SAME_TIME_S, check_topics, nearest_stamp
 from .odometry import read_odometry
 from .reader import BagError, bag_topics, read_messages
 
@@ -92,16 +93,29 @@ class _Deskew:
         self.done = self.failed = 0
         self.warned = False
 
-    def __call__(self, xyz: np.ndarray, ring, times, stamp: int, lidar_frame: str) -> np.ndarray:
-        if times is None:
-            return xyz
+    def mount(self, lidar_frame: str) -> np.ndarray | None:
+        """T_base_lidar from /tf_static (or through the camera), None where it does not link them."""
         if lidar_frame not in self.mounts:
             try:
                 self.mounts[lidar_frame] = self.static.mount(self.base_frame, lidar_frame, self.cam_frame,
                                                              self.T_cam_lidar)
             except KeyError:
                 self.mounts[lidar_frame] = None
-        mount = self.mounts[lidar_frame]
+        return self.mounts[lidar_frame]
+
+    def to_image(self, xyz: np.ndarray, scan_stamp: int, image_stamp: int, lidar_frame: str) -> np.ndarray | None:
+        """The scan's points moved on to the LiDAR frame at ``image_stamp`` by the odometry (the
+        node's ``lidar_to_image_time``); None where the odometry or the mounting is missing."""
+        mount = self.mount(lidar_frame)
+        then, now = self.odometry.at(scan_stamp, self.tol), self.odometry.at(image_stamp, self.tol)
+        if mount is None or then is None or now is None:
+            return None
+        return move_sweep(xyz, then, now, mount).astype(xyz.dtype, copy=False)
+
+    def __call__(self, xyz: np.ndarray, ring, times, stamp: int, lidar_frame: str) -> np.ndarray:
+        if times is None:
+            return xyz
+        mount = self.mount(lidar_frame)
         moved = None if mount is None or not len(self.odometry) else \
             deskew(Sweep(stamp, xyz, ring, times), self.odometry, mount, self.tol)
         if moved is None:
@@ -143,10 +157,13 @@ def _camera(info, matrix: str):
 def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera_info_topic: str,
                    lidar_topic: str | None, depth_topic: str | None = None, accumulate: int = 0, every: int = 1,
                    max_dt: float = 0.05, lidar_extrinsic=None, base_frame: str = "base_link", overwrite: bool = False,
-                   progress: bool = True, camera_matrix: str = "auto", deskew: bool = True) -> dict:
+                   progress: bool = True, camera_matrix: str = "auto", deskew: bool = True,
+                   to_image_time: bool = True) -> dict:
     """Write the frame set; ``lidar_topic`` None (and no ``depth_topic``): a video frame set.
     ``deskew``: clouds with per-point times (``time``, ``t``, ``timestamp``) are de-skewed by the
-    bag's /tf odometry, as the node does by default.
+    bag's /tf odometry, as the node does by default. ``to_image_time``: a scan stamped apart from
+    its image is moved to the image's stamp by that odometry, as the node's ``lidar_to_image_time``
+    (the accumulated ground truth always is).
     ``camera_matrix``: which of camera_info's matrices describes the image (P, K, or auto: P when set)."""
     bag = Path(bag)
     if lidar_topic is None and (depth_topic or accumulate):
@@ -183,6 +200,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         depth_by_stamp: dict[int, np.ndarray] = {}
         last_image = 0
         counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
+        apart = {"scans": 0, "moved": 0}   # scans stamped apart from their image, and those moved to it
         deskewer = _Deskew(odometry, static, base_frame, tol, cam_frame,
                            None if lidar_extrinsic is None else transform_from_xyzquat(lidar_extrinsic))
         stream = [image_topic, lidar_topic] + ([depth_topic] if depth_topic else [])
@@ -201,7 +219,16 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
             lidar_frame = centre[3]
             T_cam_lidar = (transform_from_xyzquat(lidar_extrinsic) if lidar_extrinsic is not None
                            else static.lookup(cam_frame, lidar_frame))
-            sparse, rings = project_with_rings(centre[1], centre[2], T_cam_lidar, cam)
+            xyz, ring = centre[1], centre[2]
+            if abs(centre[0] - stamp) > SAME_TIME_S * 1e9:
+                apart["scans"] += 1
+                moved = deskewer.to_image(xyz, centre[0], stamp, lidar_frame) if to_image_time else None
+                if moved is not None:
+                    # As the node does: less the points that nearer ones now hide from the camera.
+                    keep = hidden_keep(transform_points(T_cam_lidar, moved), np.ones(len(moved), bool), cam)
+                    xyz, ring = moved[keep], None if ring is None else ring[keep]
+                    apart["moved"] += 1
+            sparse, rings = project_with_rings(xyz, ring, T_cam_lidar, cam)
             if depth_topic:
                 depth = depth_by_stamp.pop(stamp, None)
                 if depth is None:
@@ -262,8 +289,15 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         if counts["written"] == 0:
             raise BagError(f"{bag}: no image could be paired with a LiDAR scan within {max_dt} s ({counts})")
         truth = "depth_image" if depth_topic else "lidar_accumulated" if accumulate else "lidar"
+        if apart["moved"] < apart["scans"]:
+            log.warning("%d of %d scans were stamped apart from their images and %s: at speed the points land off "
+                        "their surfaces", apart["scans"] - apart["moved"], apart["scans"],
+                        "were not moved to the image's stamp (no odometry at both stamps, or /tf_static does not "
+                        f"place the LiDAR on '{base_frame}')" if to_image_time else
+                        "stayed at their own (--no-lidar-to-image-time)")
         summary = writer.finish(ground_truth=truth, images=counts, accumulate=accumulate, every=every,
-                                scans_deskewed=deskewer.done, scans_not_deskewed=deskewer.failed)
+                                scans_deskewed=deskewer.done, scans_not_deskewed=deskewer.failed,
+                                scans_apart_from_image=apart["scans"], scans_moved_to_image=apart["moved"])
     return summary
 
 
@@ -396,6 +430,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--no-deskew", action="store_true",
                         help="keep clouds with per-point times as recorded (default: de-skewed by the /tf odometry, "
                              "as the node's lidar_deskew)")
+    parser.add_argument("--no-lidar-to-image-time", action="store_true",
+                        help="keep a scan stamped apart from its image where it was captured (default: moved to the "
+                             "image's stamp by the /tf odometry, as the node's lidar_to_image_time)")
     parser.add_argument("--camera-matrix", choices=CAMERA_MATRICES, default="auto",
                         help="intrinsics from camera_info's P (the rectified image's camera), K (the raw camera's), "
                              "or auto: P when it is set, else K (as the node's camera_matrix parameter)")
@@ -424,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
                                  depth_topic=args.depth_topic, accumulate=args.accumulate, every=args.every,
                                  max_dt=args.max_dt, lidar_extrinsic=args.lidar_extrinsic, base_frame=args.base_frame,
                                  overwrite=args.overwrite, progress=not args.quiet, camera_matrix=args.camera_matrix,
-                                 deskew=not args.no_deskew)
+                                 deskew=not args.no_deskew, to_image_time=not args.no_lidar_to_image_time)
     except OutputError as exc:
         print(f"depth-ros-dataset: error: --out: {exc}", file=sys.stderr)
         return 2

@@ -48,16 +48,19 @@ def write_sim_bag(out: str | Path, scene: str, frames: int, *, seed: int = 0, wi
                   height: int | None = None, rig: str = "scene", appearance: bool = False, storage: str = "mcap",
                   overwrite: bool = False, progress: bool = True, moving_objects: int = 0,
                   sweep_motion: bool = False, speed: float | None = None,
-                  odometry_drift: tuple[float, float] = (0.0, 0.0)) -> Path:
+                  odometry_drift: tuple[float, float] = (0.0, 0.0), lidar_lag: float = 0.0) -> Path:
     """Render ``frames`` frames of ``scene`` into a new bag folder ``out``; returns its path.
     ``rig``: the world's fixed rig (``scene``), a ``random`` one drawn from ``seed``, or a preset.
     ``moving_objects``: cars and people moving along the path; ``sweep_motion``: the LiDAR sweep
     taken over the frame period (its clouds get a per-point ``time`` field, seconds from the
     stamp, as Velodyne drivers write it); ``speed``: the robot's, m/s (default: the world's);
     ``odometry_drift``: (m/s, deg/s) of drift in the ``/tf`` odometry, as a LiDAR odometry has (a
-    constant rate in a direction drawn from the seed); the sensors still see the true motion."""
+    constant rate in a direction drawn from the seed); the sensors still see the true motion.
+    ``lidar_lag``: s by which each LiDAR capture precedes its image (unsynchronised sensors; the
+    cloud carries its own stamp, and ``/tf`` has the odometry at it too)."""
     request = SimulationRequest((scene,), frames, seed, frames, width, height, rig, appearance)
-    config = replace(request.plan()[0]["config"], moving_objects=moving_objects, sweep_motion=sweep_motion)
+    config = replace(request.plan()[0]["config"], moving_objects=moving_objects, sweep_motion=sweep_motion,
+                     lidar_lag_s=lidar_lag)
     if speed is not None:
         config = replace(config, speed=speed)
     sim = Simulator(config, seed=seed, frames=frames)
@@ -87,21 +90,29 @@ def _write_frames(bag: BagWriter, sim: Simulator, progress: bool, drift: tuple[f
     bag.write(TOPICS["tf_static"], types.TFMessage(transforms=static), t0)
     bar = tqdm(sim, total=len(sim), desc=f"simulating {sim.config.scene}", unit="frame",
                disable=None if progress else True)
-    for frame in bar:
-        stamp = frame.stamp_ns
-        cam_header = make_header(types, stamp, cam_frame)
+    def odometry(stamp: int, T_world_base: np.ndarray) -> None:
         bag.write(TOPICS["tf"], types.TFMessage(transforms=[
             transform_to_msg(types, "odom", FRAME_IDS["base"],
-                             _drift(sim, (stamp - t0) * 1e-9, drift) @ frame.T_world_base, stamp)]), stamp)
-        bag.write(TOPICS["image"], image_to_msg(types, frame.rgb, "rgb8", cam_header), stamp)
-        bag.write(TOPICS["camera_info"], camera_info_to_msg(types, sim.intrinsics, cam_header), stamp)
-        bag.write(TOPICS["depth_gt"], depth_to_msg(types, frame.depth, cam_header), stamp)
+                             _drift(sim, (stamp - t0) * 1e-9, drift) @ T_world_base, stamp)]), stamp)
+
+    for frame in bar:
+        stamp, lidar_stamp = frame.stamp_ns, frame.cloud_stamp_ns
+        cam_header = make_header(types, stamp, cam_frame)
+        if lidar_stamp != stamp:   # an unsynchronised LiDAR: its cloud (and the odometry then) come first
+            odometry(lidar_stamp, sim.moving.pose(lidar_stamp))
         cloud = {"x": frame.lidar_points[:, 0], "y": frame.lidar_points[:, 1], "z": frame.lidar_points[:, 2],
                  "intensity": frame.lidar_intensity, "ring": frame.lidar_ring}
         if frame.lidar_times is not None:
-            cloud["time"] = ((frame.lidar_times - stamp) * 1e-9).astype(np.float32)
-        bag.write(TOPICS["lidar"], pointcloud_to_msg(types, make_header(types, stamp, lidar_frame), cloud,
-                                                     is_dense=True), stamp)
+            cloud["time"] = ((frame.lidar_times - lidar_stamp) * 1e-9).astype(np.float32)
+        cloud_msg = pointcloud_to_msg(types, make_header(types, lidar_stamp, lidar_frame), cloud, is_dense=True)
+        if lidar_stamp != stamp:
+            bag.write(TOPICS["lidar"], cloud_msg, lidar_stamp)
+        odometry(stamp, frame.T_world_base)
+        bag.write(TOPICS["image"], image_to_msg(types, frame.rgb, "rgb8", cam_header), stamp)
+        bag.write(TOPICS["camera_info"], camera_info_to_msg(types, sim.intrinsics, cam_header), stamp)
+        bag.write(TOPICS["depth_gt"], depth_to_msg(types, frame.depth, cam_header), stamp)
+        if lidar_stamp == stamp:
+            bag.write(TOPICS["lidar"], cloud_msg, stamp)
 
 
 def _size(path: Path) -> str:
@@ -130,6 +141,9 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--speed", type=float, help="the robot's speed, m/s (default: the world's)")
     parser.add_argument("--odometry-drift", type=float, nargs=2, default=(0.0, 0.0), metavar=("M_PER_S", "DEG_PER_S"),
                         help="drift of the /tf odometry, as a LiDAR odometry has (e.g. 0.03 0.3)")
+    parser.add_argument("--lidar-lag", type=float, default=0.0, metavar="S",
+                        help="each LiDAR capture precedes its image by S seconds, stamped at its own time "
+                             "(unsynchronised sensors; default 0)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
@@ -143,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                             height=args.height, rig=args.rig, appearance=args.appearance == "random",
                             storage=args.storage, overwrite=args.overwrite, progress=not args.quiet,
                             moving_objects=args.moving_objects, sweep_motion=args.sweep_motion, speed=args.speed,
-                            odometry_drift=tuple(args.odometry_drift))
+                            odometry_drift=tuple(args.odometry_drift), lidar_lag=args.lidar_lag)
     except OutputError as exc:
         print(f"depth-ros-sim: error: --out: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from depth_core.inference import BackendError, load_estimator
 from depth_core.models.checkpoint import ModelFileError
 from depth_core.utils import (
@@ -58,6 +60,13 @@ def build_parser() -> ArgumentParser:
                            "it (implied by --accumulate; by default they are de-skewed when the odometry is there, "
                            "as the node's lidar_deskew)")
     skew.add_argument("--no-deskew", action="store_true", help="keep clouds with per-point times as recorded")
+    lag = p.add_mutually_exclusive_group()
+    lag.add_argument("--lidar-to-image-time", action="store_true",
+                     help="move each cloud stamped apart from its image to the image's stamp by the bag's /tf "
+                          "odometry, and refuse a bag without it (by default they are moved when the odometry is "
+                          "there, as the node's lidar_to_image_time)")
+    lag.add_argument("--no-lidar-to-image-time", action="store_true",
+                     help="keep each cloud at its own stamp (the robot's motion between the captures not undone)")
     p.add_argument("--keep-moving", action="store_true",
                    help="--accumulate: keep past points a later sweep saw through (no free-space rule for "
                         "moving objects)")
@@ -116,7 +125,9 @@ def main(argv=None) -> int:
                             base_frame=args.base_frame,
                             deskew=True if args.deskew or args.accumulate > 0 else False if args.no_deskew else "auto",
                             moving_rule=not args.keep_moving, occlusion_rule=not args.keep_hidden,
-                            camera_matrix=args.camera_matrix)
+                            camera_matrix=args.camera_matrix,
+                            to_image_time=True if args.lidar_to_image_time else False if args.no_lidar_to_image_time
+                            else "auto")
             lidar_input = (f"every {args.beam_keep_every}th beam" if args.beam_keep_every
                            else f"{args.lidar_input_fraction:.0%} of the points (seed {args.seed})") \
                 if args.lidar_topic else "none"
@@ -124,6 +135,10 @@ def main(argv=None) -> int:
                 lidar_input += f", plus the same of the {args.accumulate} previous sweeps moved by odometry"
             meta = {"bag": str(args.bag), "model": est.description, "lidar_input": lidar_input,
                     "deskewed": result.deskewed, "seconds": round(time.perf_counter() - t0, 1)}
+            if result.lidar_apart:
+                meta["lidar_to_image_time"] = {
+                    "frames_apart": len(result.lidar_apart), "moved": result.moved_to_image,
+                    "median_offset_ms": round(1e3 * float(np.median(np.abs(result.lidar_apart))), 2)}
             if result.accumulation:
                 meta["accumulation"] = result.accumulation
                 acc = result.accumulation

@@ -38,7 +38,7 @@ from ..bag import BagError, BagWriter, read_messages
 from ..bag.odometry import read_odometry
 from ..conversions import TIME_FIELDS, ConversionError, rosbags_types, stamp_to_ns, tree_from_tf_messages
 from ..pipeline import FramePipeline, LidarStatus, PipelineConfig, PreparedFrame
-from ..sync import CameraInfoBuffer, check_topics, image_stamp, nearest_stamp
+from ..sync import SAME_TIME_S, CameraInfoBuffer, check_topics, image_stamp, nearest_stamp
 
 __all__ = ["RANGE_BINS", "ReplayResult", "replay", "replay_topics"]
 
@@ -63,6 +63,10 @@ class ReplayResult:
     sparsification: dict = field(default_factory=dict)        # row -> Sparsification (models with a confidence)
     accumulation: dict = field(default_factory=dict)          # --accumulate: sweeps used, what was dropped
     deskewed: bool = False                                    # clouds with per-point times were de-skewed
+    # Clouds stamped apart from their images: how many, their median offset, how many were moved
+    # to the image's stamp by the odometry.
+    lidar_apart: list = field(default_factory=list)           # s, image stamp - cloud stamp, of those frames
+    moved_to_image: int = 0
 
 
 def _split(sparse: np.ndarray, rings, fraction: float, beam_keep_every: int | None, rng) -> tuple:
@@ -177,13 +181,16 @@ class _Accumulation:
                                         tolerance_ns=self.tolerance, moving_rule=self.moving_rule,
                                         occlusion_rule=self.occlusion_rule)
         chosen = index[(inputs > 0) & (index >= 0)]
-        selected = transform_points(invert_transform(T_cam_lidar), frame.points[chosen])
+        # The points were moved to the image's stamp (frame.lidar_motion): back to the cloud's for
+        # the history, whose sweeps are each at their own stamp, and the merged cloud on again.
+        T_out = T_cam_lidar if frame.lidar_motion is None else T_cam_lidar @ frame.lidar_motion
+        selected = transform_points(invert_transform(T_out), frame.points[chosen])
         rings = None if frame.rings is None else frame.rings[chosen]
         self.acc.add(Sweep(stamp_to_ns(cloud.header.stamp), selected, rings))
         cam = frame.camera
         points, _, used = self.acc.cloud(camera=(T_cam_lidar, cam))
         self.used.append(used)
-        past = transform_points(T_cam_lidar, points[len(selected):])
+        past = transform_points(T_out, points[len(selected):])
         extra = project_points(past, cam.K, cam.height, cam.width)
         return np.where((inputs > 0) | (extra <= 0), inputs, extra).astype(np.float32)
 
@@ -194,13 +201,17 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
            samples: int = 3, progress: bool = True, accumulate: int = 0, odom_frame: str = "odom",
            base_frame: str = "base_link", deskew: bool | str = False, moving_rule: bool = True,
-           occlusion_rule: bool = True, camera_matrix: str = "auto") -> ReplayResult:
+           occlusion_rule: bool = True, camera_matrix: str = "auto", to_image_time: bool | str = False
+           ) -> ReplayResult:
     """``accumulate``: the model's input also holds the input points of that many previous sweeps,
     moved by the bag's odometry (``odom_frame`` -> ``base_frame`` on /tf); only the current scan's
     held-out points are scored. ``deskew`` (implied by ``accumulate``): clouds with per-point
     times are de-skewed by that odometry, input and held-out points alike; ``"auto"`` (the command
     line's default, as the node's ``lidar_deskew``): when the clouds have per-point times and the
-    bag has the odometry, else not, saying why. ``moving_rule`` and
+    bag has the odometry, else not, saying why. ``to_image_time``: a cloud stamped apart from its
+    image is moved to the image's stamp by that odometry, input and held-out points alike (the
+    node's ``lidar_to_image_time``); ``"auto"`` (the command line's default): where the bag has the
+    odometry and places the LiDAR on the base, else not, saying so when clouds were apart. ``moving_rule`` and
     ``occlusion_rule``: the accumulation's filters (both on unless ablated). ``camera_matrix``: which
     of camera_info's matrices describes the image (P, K, or auto: P when set), as the node's parameter."""
     bag = Path(bag)
@@ -213,26 +224,33 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         raise BagError(f"{bag}: no /tf_static to find the LiDAR extrinsic; pass --lidar-extrinsic")
     odometry = accumulation = None
     timed = bool(lidar_topic) and _timed(bag, lidar_topic)
-    mounted = timed and _mounted(bag, tree, base_frame, lidar_topic, camera_info_topic, lidar_extrinsic)
-    if lidar_topic and (accumulate or deskew is True):
-        odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "--accumulate" if accumulate else "--deskew")
-    elif deskew == "auto" and timed:
+    mounted = bool(lidar_topic) and _mounted(bag, tree, base_frame, lidar_topic, camera_info_topic, lidar_extrinsic)
+    if lidar_topic and (accumulate or deskew is True or to_image_time is True):
+        odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "--accumulate" if accumulate else
+                                 "--deskew" if deskew is True else "--lidar-to-image-time")
+    elif lidar_topic and ((deskew == "auto" and timed) or to_image_time == "auto"):
         try:
             if not mounted:
                 raise BagError(f"/tf_static does not place the LiDAR on '{base_frame}'"
                                + (" (through the camera, with --lidar-extrinsic)" if lidar_extrinsic else ""))
             odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "de-skewing")
-            log.info("the clouds carry per-point times: de-skewed by the bag's odometry, as the node does "
-                     "(--no-deskew: as recorded)")
+            if deskew == "auto" and timed:
+                log.info("the clouds carry per-point times: de-skewed by the bag's odometry, as the node does "
+                         "(--no-deskew: as recorded)")
         except BagError as exc:
-            log.warning("the clouds carry per-point times but are not de-skewed: %s", exc)
+            if deskew == "auto" and timed:
+                log.warning("the clouds carry per-point times but are not de-skewed: %s", exc)
+            else:
+                log.debug("clouds stay at their own stamps: %s", exc)
     if accumulate and lidar_topic:
         accumulation = _Accumulation(odometry, accumulate, base_frame, tree, lidar_extrinsic,
                                      int(max(max_dt, 0.1) * 1e9), moving_rule, occlusion_rule)
     types = rosbags_types()
     pipeline = FramePipeline(estimator, PipelineConfig(use_lidar=lidar_topic is not None, lidar_max_age=max_dt,
                                                        lidar_extrinsic=lidar_extrinsic,
-                                                       lidar_deskew=odometry is not None, odom_frame=odom_frame,
+                                                       lidar_deskew=odometry is not None and deskew is not False,
+                                                       lidar_to_image_time=odometry is not None
+                                                       and to_image_time is not False, odom_frame=odom_frame,
                                                        base_frame=base_frame, camera_matrix=camera_matrix),
                              types, lookup, odometry)
     cloud_stamps = sorted(stamp_to_ns(m.msg.header.stamp) for m in read_messages(bag, [lidar_topic])) \
@@ -240,7 +258,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     n_images = topics[image_topic].count
     picks = set(np.linspace(0, n_images - 1, min(samples, n_images)).round().astype(int).tolist())
     # Said only where it happened: timed clouds, the odometry, and the LiDAR placed on the base.
-    result = ReplayResult(deskewed=odometry is not None and mounted)
+    result = ReplayResult(deskewed=odometry is not None and deskew is not False and mounted and timed)
     writer = BagWriter(output_bag) if output_bag else None
     infos = CameraInfoBuffer(camera_matrix=camera_matrix)
     clouds: dict[int, object] = {}
@@ -283,6 +301,9 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
             result.skipped[exc.reason] += 1
             return
         result.fallbacks.update(["stamp"] * frame.stamp_fallback + ["camera_info"] * bool(match and match.fallback))
+        if frame.lidar_age is not None and abs(frame.lidar_age) > SAME_TIME_S:
+            result.lidar_apart.append(frame.lidar_age)
+            result.moved_to_image += frame.lidar_motion is not None
         for name, seconds in done.timings.items():
             result.timings.setdefault(name, []).append(seconds)
         result.modes[done.mode] += 1
@@ -346,6 +367,15 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         if writer:
             writer.__exit__(None, None, None)
     result.images = index
+    if result.lidar_apart and result.moved_to_image < len(result.lidar_apart):
+        log.warning("%d of %d clouds were stamped apart from their images (median %.1f ms) and %s: at speed the "
+                    "points land off their surfaces%s", len(result.lidar_apart) - result.moved_to_image,
+                    len(result.lidar_apart), 1e3 * float(np.median(np.abs(result.lidar_apart))),
+                    "were not moved to the image's stamp" if to_image_time is not False else
+                    "stayed at their own (--no-lidar-to-image-time)",
+                    "" if odometry is not None or to_image_time is False else
+                    f": the bag has no usable odometry ({odom_frame} -> {base_frame} on /tf, with /tf_static "
+                    "placing the LiDAR on the base)")
     if accumulation is not None and accumulation.used:
         result.accumulation = {"previous": accumulate, "mean_past_sweeps_used": float(np.mean(accumulation.used)),
                                **accumulation.acc.counts}

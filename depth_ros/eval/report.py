@@ -50,6 +50,11 @@ def write_report(result: ReplayResult, out: Path, meta: dict, max_depth: float) 
           f"{metrics['frames']} of {metrics['images']} images evaluated; {metrics['frames_skipped']} skipped"
           + (f" ({', '.join(f'{k}: {v}' for k, v in metrics['skipped_reasons'].items())})"
              if metrics["skipped_reasons"] else "") + ".", ""]
+    apart = meta.get("lidar_to_image_time")
+    if apart:
+        md += [f"{apart['frames_apart']} clouds were stamped apart from their images (median "
+               f"{apart['median_offset_ms']:g} ms); {apart['moved']} of them were moved to the image's stamp by the "
+               "odometry.", ""]
     saved = metrics["fallbacks"]
     if saved:
         what = {"stamp": "stamped zero, scored at their bag time",

@@ -94,6 +94,8 @@ PARAMETERS = {
                      "0: off; then the node predicts from the image alone)",
                      {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=10.0)]}),
     "lidar_deskew": (True, "de-skew a cloud with per-point times (time, t or timestamp) by the odometry", {}),
+    "lidar_to_image_time": (True, "move a cloud stamped apart from its image (an unsynchronised LiDAR) to the "
+                                  "image's stamp by the odometry: the robot's motion between the two captures", {}),
     "odom_frame": ("odom", "the odometry's fixed frame (TF: odom_frame -> base_frame; else the odom topic)", {}),
     "base_frame": ("base_link", "the robot's base frame, moved by the odometry", {}),
     "base_extrinsic": ([0.0] * 7, "[x, y, z, qx, qy, qz, qw]: the base frame's pose in the camera optical frame, "
@@ -107,6 +109,7 @@ WARMUP_BACKLOG = 100   # images kept while a new camera shape's backend is prepa
 WARMUP_CATCH_UP_S = 2.0   # and for this long after, while the worker catches up on them
 INFO_WAIT_S = 0.25   # how long a frame waits for a camera_info that has not arrived yet
 CLOUD_HOLD_S = 1.0   # s of wall time a received cloud stays usable
+LIDAR_APART_WARN_S = 0.01   # a cloud this far from its image's stamp and not moved there is warned about (once)
 ACCUMULATION_HELP = {
     "no_odometry": "no odometry at the sweep's stamp (publish nav_msgs/Odometry on 'odom', or odom_frame -> "
                    "base_frame on TF)",
@@ -277,7 +280,7 @@ class SanNode(Node):
                               points_rgb=p["points_rgb"], min_confidence=p["min_confidence"],
                               lidar_accumulate=p["lidar_accumulate"], lidar_hold_s=p["lidar_hold_s"],
                               odom_frame=p["odom_frame"], base_frame=p["base_frame"], lidar_deskew=p["lidar_deskew"],
-                              camera_matrix=p["camera_matrix"],
+                              lidar_to_image_time=p["lidar_to_image_time"], camera_matrix=p["camera_matrix"],
                               base_extrinsic=list(p["base_extrinsic"]) if any(p["base_extrinsic"]) else None)
 
     def _make_tf_lookup(self):
@@ -346,7 +349,8 @@ class SanNode(Node):
                          else (Image, "image"))
                 inputs = [(*image, self._on_image), (CameraInfo, "camera_info", self._on_info),
                           (PointCloud2, "lidar_points", self._on_cloud)]
-                if (self.pipeline.config.uses_odometry or self.pipeline.config.lidar_deskew) and Odometry is not None:
+                cfg = self.pipeline.config
+                if (cfg.uses_odometry or cfg.lidar_deskew or cfg.lidar_to_image_time) and Odometry is not None:
                     inputs.append((Odometry, "odom", self._on_odometry))
                 self._inputs = [self.create_subscription(kind, topic, callback, qos, qos_overriding_options=overrides)
                                 for kind, topic, callback in inputs]
@@ -515,6 +519,7 @@ class SanNode(Node):
                 self.get_logger().warning(f"pseudo_lidar/points left out, depth published: {frame.points_problem}")
         self.lidar_reason, self.lidar_age = frame.lidar_reason, frame.lidar_age
         self.stats.lidar(frame.lidar_status.value)
+        self._say_lidar_time(frame)
         if frame.prepared.accumulation:   # counted in the diagnostics as lidar_accumulation_off_<why>
             self.stats.lidar(f"accumulation_off_{frame.prepared.accumulation}")
         if frame.prepared.accumulation and self.throttle(f"accumulation_{frame.prepared.accumulation}"):
@@ -525,6 +530,26 @@ class SanNode(Node):
         for name, msg in frame.messages.items():
             publish[name].publish(msg)
         self.stats.frame_done(time.monotonic() - received, frame.timings)
+
+    def _say_lidar_time(self, frame) -> None:
+        """Counts the clouds moved to their image's stamp (diagnostics: lidar_moved_to_image); says
+        once that it happens, and once where clouds are well apart from their images and stay so."""
+        prepared = frame.prepared
+        if prepared.lidar_motion is not None:
+            self.stats.lidar("moved_to_image")
+            if self._warned_once("moved_to_image"):
+                shift = float(np.linalg.norm(prepared.lidar_motion[:3, 3]))
+                self.get_logger().info(f"LiDAR clouds are stamped apart from the images "
+                                       f"({1e3 * prepared.lidar_age:.0f} ms): each is moved to its image's stamp by "
+                                       f"the odometry (this one {100 * shift:.0f} cm)")
+        elif (frame.lidar_status is LidarStatus.USED and prepared.lidar_age is not None
+              and abs(prepared.lidar_age) >= LIDAR_APART_WARN_S and self._warned_once("lidar_apart")):
+            how = ("lidar_to_image_time is off" if not self.pipeline.config.lidar_to_image_time else
+                   f"there is no odometry to move them by (nav_msgs/Odometry on 'odom', or "
+                   f"{self.pipeline.config.odom_frame} -> {self.pipeline.config.base_frame} on TF)")
+            self.get_logger().warning(f"LiDAR clouds are stamped {1e3 * prepared.lidar_age:.0f} ms apart from their "
+                                      f"images and stay where the robot was then: {how}. At speed their points "
+                                      "land off their surfaces.")
 
     def _warned_once(self, reason: str) -> bool:
         """True the first time ``reason`` is seen in this node's life."""

@@ -29,6 +29,7 @@ from depth_core.geometry import (
     PoseHistory,
     Sweep,
     SweepAccumulator,
+    hidden_keep,
     invert_transform,
     organised_points,
     points_in_front,
@@ -55,10 +56,10 @@ from ..conversions import (
     rgb_from_any,
     stamp_to_ns,
 )
-from ..sync import image_stamp
+from ..sync import SAME_TIME_S, image_stamp
 
-__all__ = ["ODOMETRY_SPAN_NS", "FramePipeline", "FrameResult", "LidarStatus", "PipelineConfig", "PreparedFrame",
-           "StaleTransform", "TransformLookup"]
+__all__ = ["ODOMETRY_SPAN_NS", "FramePipeline", "FrameResult", "LidarStatus", "PipelineConfig",
+           "PreparedFrame", "StaleTransform", "TransformLookup"]
 
 # The odometry a live pipeline keeps: 20 accumulated sweeps of a 5 Hz LiDAR and a 10 s hold, with room.
 ODOMETRY_SPAN_NS = 30 * 10**9
@@ -132,6 +133,8 @@ class PipelineConfig:
     base_extrinsic: list | None = None      # [x, y, z, qx, qy, qz, qw]: the base frame's pose in the camera frame,
     #                                         used when TF cannot mount the camera on the base
     lidar_deskew: bool = True               # a cloud with per-point times is de-skewed by the odometry
+    lidar_to_image_time: bool = True        # a cloud stamped apart from its image is moved to the image's stamp
+    #                                         by the odometry (the robot's motion between the two captures)
     camera_matrix: str = "auto"             # intrinsics from CameraInfo's P (rectified), K (raw), or auto: P if set
 
     def __post_init__(self) -> None:
@@ -161,6 +164,10 @@ class PreparedFrame:
     timings: dict = field(default_factory=dict)
     accumulation: str = ""                  # why past sweeps could not be added ('' = they were, or none wanted)
     past_sweeps: int = 0                    # previous sweeps added to this frame's points
+    # The robot's motion from the cloud's stamp to the image's, by which the points were moved
+    # (T_lidar_then <- ... : the LiDAR frame at the image's stamp from the LiDAR frame at the
+    # cloud's), or None where they are at the cloud's own time (synchronised, or no odometry).
+    lidar_motion: np.ndarray | None = None
 
 
 @dataclass
@@ -316,12 +323,15 @@ class FramePipeline:
         self._sweep_key = key
         return self.sweeps
 
-    def _with_history(self, frame_id: str, cloud_msg, T: np.ndarray, points, rings, times, cam: CameraIntrinsics):
+    def _with_history(self, frame_id: str, cloud_msg, T: np.ndarray, points, rings, times, cam: CameraIntrinsics,
+                      image_stamp_ns: int | None = None):
         """The cloud's points plus the accumulated sweeps (camera frame) that the camera ``cam``
-        can see, and what went in: ``(points, rings, past sweeps used, why not)``."""
+        can see, and what went in: ``(points, rings, past sweeps used, why not, motion)``. With
+        ``image_stamp_ns``, all of them are moved on to the robot's pose then (``motion``: by what;
+        None where the odometry does not reach it)."""
         acc = self._accumulator(frame_id, cloud_msg, T)
         if acc is None:
-            return points, rings, 0, "no_base_extrinsic"
+            return points, rings, 0, "no_base_extrinsic", None
         stamp = stamp_to_ns(cloud_msg.header.stamp)
         # A camera faster than the LiDAR pairs one cloud with several images: it is added once
         # (again only if the odometry had not reached its stamp the first time).
@@ -329,18 +339,33 @@ class FramePipeline:
         if self._pose(stamp) is None:
             if fresh:
                 acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings, None))
-            return points, rings, 0, "no_odometry"
+            return points, rings, 0, "no_odometry", None
         if times is not None:
             for t in (int(times.min()), int(times.max())):
                 self._pose(t)
         if fresh:
             acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings,
                           times if self.config.lidar_deskew else None))
+        # The newest sweep's LiDAR frame -> the camera frame, at the image's stamp when asked: one
+        # rigid motion for the whole cloud, after the rules (which test from the newest sweep's origin).
+        motion = None
+        if image_stamp_ns is not None and image_stamp_ns != stamp:
+            now, then = self._pose(image_stamp_ns), acc.history[-1][1]
+            if now is not None and then is not None:
+                motion = invert_transform(now @ acc.T_base_lidar) @ then @ acc.T_base_lidar
+        T_out = T if motion is None else T @ motion
         if self.config.lidar_accumulate <= 0:   # the newest sweep alone, de-skewed when it had times
             newest = acc.history[-1][0]
-            return transform_points(T, newest.points).astype(np.float32), newest.rings, 0, ""
-        merged, merged_rings, used = acc.cloud(camera=(T, cam))
-        return transform_points(T, merged).astype(np.float32), merged_rings, used, ""
+            merged, merged_rings, used = newest.points, newest.rings, 0
+        else:
+            merged, merged_rings, used = acc.cloud(camera=(T, cam))
+        points = transform_points(T_out, merged).astype(np.float32)
+        if motion is not None and len(points):
+            # Seen from where the camera is now, not from where the LiDAR was: the points that nearer
+            # ones now surround in the image are hidden from it (the accumulation's occlusion rule).
+            keep = hidden_keep(points, np.ones(len(points), bool), cam)
+            points, merged_rings = points[keep], None if merged_rings is None else merged_rings[keep]
+        return points, merged_rings, used, "", motion
 
     def _held(self, stamp_ns: int, cam: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray | None] | None:
         """With no fresh cloud: the recent sweeps moved to the robot's pose at ``stamp_ns``, while
@@ -376,7 +401,7 @@ class FramePipeline:
         timings = {"decode": time.perf_counter() - t0}
 
         t = time.perf_counter()
-        points = rings = age = None
+        points = rings = age = motion = None
         status, reason, used = LidarStatus.DISABLED, "", 0
         if self.config.use_lidar:
             status = LidarStatus.NONE
@@ -388,11 +413,16 @@ class FramePipeline:
                     try:
                         T = self.lidar_to_camera(cloud_msg, frame_id)
                         timed = self.config.lidar_deskew and any(f.name in TIME_FIELDS for f in cloud_msg.fields)
-                        if self.config.uses_odometry or timed:
+                        # Stamped apart from the image (an unsynchronised LiDAR): moved to the
+                        # image's stamp where the odometry covers both.
+                        apart = self.config.lidar_to_image_time and abs(age) > SAME_TIME_S and \
+                            self._pose(stamp_to_ns(cloud_msg.header.stamp)) is not None
+                        if self.config.uses_odometry or timed or apart:
                             points, rings, times = self.camera_points(cloud_msg, T, with_times=True)
                             self._last_extrinsic = T
-                            points, rings, used, why = self._with_history(frame_id, cloud_msg, T, points, rings,
-                                                                          times, cam)
+                            points, rings, used, why, motion = self._with_history(
+                                frame_id, cloud_msg, T, points, rings, times, cam,
+                                stamp if self.config.lidar_to_image_time else None)
                             # Said only where accumulation or a hold was asked for (de-skewing alone
                             # quietly does without odometry).
                             reason = why if self.config.uses_odometry else ""
@@ -410,7 +440,8 @@ class FramePipeline:
         timings["lidar"] = time.perf_counter() - t
         return PreparedFrame(stamp, frame_id, header, rgb, cam, points, rings, status,
                              reason if status is LidarStatus.DAMAGED else status.value, age, stamp_fallback, timings,
-                             accumulation=reason if status is LidarStatus.USED else "", past_sweeps=used)
+                             accumulation=reason if status is LidarStatus.USED else "", past_sweeps=used,
+                             lidar_motion=motion if status is LidarStatus.USED else None)
 
     def run(self, frame: PreparedFrame, *, sparse_depth: np.ndarray | None = None,
             outputs=OUTPUTS) -> FrameResult:

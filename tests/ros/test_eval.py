@@ -220,6 +220,15 @@ def test_a_truncated_model_file_and_a_topic_of_the_wrong_type_are_one_line_error
             in run.stderr)
 
 
+def _without(bag, topic: str, out):
+    """A copy of ``bag`` without ``topic``."""
+    with BagWriter(out) as w:
+        for m in read_messages(bag):
+            if m.topic != topic:
+                w.write(m.topic, m.msg, m.stamp_ns)
+    return out
+
+
 @pytest.mark.slow
 def test_clouds_with_point_times_are_deskewed_by_default_as_the_node_does(tmp_path, venv_bin):
     """A sweep taken in motion: the replay de-skews it when the bag has the odometry (as the
@@ -229,11 +238,7 @@ def test_clouds_with_point_times_are_deskewed_by_default_as_the_node_does(tmp_pa
 
     bag = write_sim_bag(tmp_path / "moving", "street", 3, seed=5, width=320, height=96, sweep_motion=True,
                         speed=10.0, progress=False)
-    no_tf = tmp_path / "no_tf"
-    with BagWriter(no_tf) as w:
-        for m in read_messages(bag):
-            if m.topic != "/tf":
-                w.write(m.topic, m.msg, m.stamp_ns)
+    no_tf = _without(bag, "/tf", tmp_path / "no_tf")
     common = ("--lidar-topic", "/lidar/points", "--model", "classical", "--sweep", "", "--no-output-bag",
               "--samples", "0")
     for name, source, extra, deskewed in (("auto", bag, (), True), ("off", bag, ("--no-deskew",), False),
@@ -258,3 +263,30 @@ def test_clouds_with_point_times_are_deskewed_by_default_as_the_node_does(tmp_pa
     assert refused.returncode == 2 and "--deskew needs the robot's odometry on /tf" in refused.stderr
     refused = _eval(venv_bin, bag, tmp_path / "x", *common, "--accumulate", "2", "--no-deskew")
     assert refused.returncode == 2 and "drop --no-deskew" in refused.stderr
+
+
+@pytest.mark.slow
+def test_clouds_stamped_before_their_images_are_moved_to_them_by_default_as_the_node_does(tmp_path, venv_bin,
+                                                                                            lagged_bag):
+    """An unsynchronised LiDAR (each scan 50 ms before its image): the replay moves each cloud to its
+    image's stamp by the bag's odometry (as the node's lidar_to_image_time) and says so in
+    metrics.json and report.md; --no-lidar-to-image-time and a bag without /tf leave them where they
+    were captured, with a warning that says why; --lidar-to-image-time insists on the odometry."""
+    no_tf = _without(lagged_bag, "/tf", tmp_path / "no_tf")
+    common = ("--lidar-topic", "/lidar/points", "--model", "classical", "--sweep", "", "--no-output-bag",
+              "--samples", "0", "--max-dt", "0.08")
+    runs = (("auto", lagged_bag, (), 4), ("off", lagged_bag, ("--no-lidar-to-image-time",), 0),
+            ("no_tf", no_tf, (), 0))
+    for name, source, extra, moved in runs:
+        run = _eval(venv_bin, source, tmp_path / f"out_{name}", *common, *extra)
+        assert run.returncode == 0, run.stderr
+        meta = json.loads((tmp_path / f"out_{name}" / "metrics.json").read_text())["lidar_to_image_time"]
+        assert meta == {"frames_apart": 4, "moved": moved, "median_offset_ms": 50.0}
+        if name == "auto":
+            assert "4 of them were moved to the image's stamp" in (tmp_path / "out_auto" / "report.md").read_text()
+            assert "not moved" not in run.stderr
+        if name == "off":
+            assert "4 of 4 clouds were stamped apart" in run.stderr and "--no-lidar-to-image-time" in run.stderr
+    assert "were not moved to the image's stamp" in run.stderr and "no usable odometry" in run.stderr
+    refused = _eval(venv_bin, no_tf, tmp_path / "x", *common, "--lidar-to-image-time")
+    assert refused.returncode == 2 and "--lidar-to-image-time needs the robot's odometry on /tf" in refused.stderr

@@ -351,3 +351,59 @@ def test_a_transform_tf_knows_only_at_another_time_is_used_near_it_and_filed_und
                         lookup).process(image, info)
     assert "points" not in far.messages and "TF lags" in far.points_problem
     np.testing.assert_array_equal(depth_from_msg(far.messages["depth"]), depth)
+
+
+def test_a_cloud_stamped_before_its_image_is_moved_to_the_images_stamp_by_the_odometry(lagged_bag, estimator):
+    from depth_core.geometry import PoseHistory, hidden_keep, transform_from_xyzquat, transform_points
+
+    msgs = {}
+    for m in read_messages(lagged_bag):
+        msgs.setdefault(m.topic, []).append(m.msg)
+    tree = tree_from_tf_messages(msgs["/tf_static"])
+    T_cam_lidar = tree.lookup("camera_optical_frame", "lidar_link")
+    extrinsic = list(transform_to_xyzquat(T_cam_lidar))
+    odometry, mount = _odometry_and_mount(msgs)
+    images, infos, clouds = msgs["/camera/image_raw"], msgs["/camera/camera_info"], msgs["/lidar/points"]
+    image_ns, cloud_ns = stamp_to_ns(images[2].header.stamp), stamp_to_ns(clouds[2].header.stamp)
+    assert image_ns - cloud_ns == 50_000_000            # the bag: the scan 50 ms before its image
+    args = (images[2], infos[2], clouds[2])
+    moved = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, base_extrinsic=mount), TYPES,
+                          odometry=odometry).prepare(*args)
+    kept = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, base_extrinsic=mount,
+                                                   lidar_to_image_time=False), TYPES, odometry=odometry).prepare(*args)
+    alone = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, base_extrinsic=mount), TYPES,
+                          odometry=PoseHistory()).prepare(*args)
+    # Where the points are at the image's stamp: moved by the robot's motion from then to now.
+    T_base_cam = np.linalg.inv(transform_from_xyzquat(mount))
+    T_base_lidar = T_base_cam @ T_cam_lidar
+    now, then = odometry.at(image_ns, 0), odometry.at(cloud_ns, 0)
+    T_now_then = np.linalg.inv(now @ T_base_lidar) @ then @ T_base_lidar
+    xyz = pointcloud_from_msg(clouds[2])
+    raw = np.stack([xyz["x"], xyz["y"], xyz["z"]], axis=1)
+    at_capture = transform_points(T_cam_lidar, raw)
+    in_front = at_capture[:, 2] > 1e-3
+    assert len(kept.points) == int(in_front.sum())
+    np.testing.assert_allclose(kept.points, at_capture[in_front], atol=1e-4)
+    # Moved, less the points that nearer ones now hide from the camera (seen from elsewhere).
+    now_points = transform_points(T_cam_lidar @ T_now_then, raw)[in_front]
+    visible = hidden_keep(now_points, np.ones(len(now_points), bool), moved.camera)
+    assert 0.9 * len(now_points) < visible.sum() < len(now_points)
+    np.testing.assert_allclose(moved.points, now_points[visible], atol=1e-3)
+    assert abs(np.linalg.norm(moved.lidar_motion[:3, 3]) - 0.5) < 0.01   # 10 m/s for 50 ms
+    assert np.median(moved.points[:, 2]) < np.median(kept.points[:, 2])   # driving on: nearer
+    assert kept.lidar_motion is None and alone.lidar_motion is None        # off; no odometry to move by
+    np.testing.assert_allclose(alone.points, kept.points)
+    # With past sweeps, the merged cloud is moved as one: the newest sweep first, as above.
+    several = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, base_extrinsic=mount,
+                                                      lidar_accumulate=2), TYPES, odometry=odometry)
+    for i in range(3):
+        frame = several.prepare(images[i], infos[i], clouds[i])
+    assert frame.past_sweeps == 2 and len(frame.points) > len(moved.points)
+    np.testing.assert_allclose(frame.lidar_motion, moved.lidar_motion)
+    # A synchronised cloud is not moved.
+    sync = copy.deepcopy(clouds[2])
+    sync.header.stamp = images[2].header.stamp
+    same = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, base_extrinsic=mount), TYPES,
+                         odometry=odometry).prepare(images[2], infos[2], sync)
+    assert same.lidar_motion is None
+    np.testing.assert_allclose(same.points, kept.points, atol=1e-4)

@@ -501,7 +501,9 @@ def test_the_node_runs_int8_on_onnx_runtime_with_the_built_in_calibration(tmp_pa
 
 def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_path, venv_bin, node_bag, extrinsic):
     """lidar_hold_s over DDS: a cloud, then images without one, with nav_msgs/Odometry on odom
-    (as on the PyPI install, where TF is not): held within the hold, camera-only after it."""
+    (as on the PyPI install, where TF is not): held within the hold, camera-only after it. A cloud
+    stamped 40 ms before its image is moved to the image's stamp by that odometry
+    (lidar_to_image_time), counted and said once."""
     from geometry_msgs.msg import Pose
     from nav_msgs.msg import Odometry
 
@@ -540,7 +542,7 @@ def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_pa
             o.x, o.y, o.z, o.w = qx, qy, qz, qw
             return odom
 
-        def send(i: int, with_cloud: bool) -> dict:
+        def send(i: int, with_cloud: bool, lag_ns: int = 0) -> dict:
             for k in range(max(0, i - 2), i + 2):                 # the odometry around the frame, as it streams
                 pub_odom.publish(odometry(k))
                 time.sleep(0.05)
@@ -550,7 +552,7 @@ def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_pa
             cam = intrinsics_from_camera_info(info)
             # Every 8th point: a small cloud that best-effort DDS delivers in one piece.
             points = {k: v[::8] for k, v in pointcloud_from_msg(msgs["/lidar/points"][i], ("x", "y", "z")).items()}
-            cloud = pointcloud_to_msg(types, make_header(types, stamp, "lidar_link"), points)
+            cloud = pointcloud_to_msg(types, make_header(types, stamp - lag_ns, "lidar_link"), points)
             probe.clear()
             for _ in range(3):             # best-effort QoS: a message may be lost; resend until answered
                 pubs["/camera/camera_info"].publish(camera_info_to_msg(types, cam, header))
@@ -574,7 +576,11 @@ def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_pa
             return values
 
         sent = [0]
-        assert send(0, True)["lidar"] == "used"
+        first = send(0, True)
+        assert first["lidar"] == "used" and "lidar_moved_to_image" not in first
+        lagged = send(1, True, 40_000_000)                         # an unsynchronised LiDAR: moved by the odometry
+        assert lagged["lidar"] == "used" and lagged["lidar_moved_to_image"] == "1", node.log
+        assert "each is moved to its image's stamp by the odometry" in node.log
         held = send(3, False)                                     # 0.3 s without a cloud: held
         assert held["lidar"] == "held" and held["mode"] == "completion" and held["lidar_held"] == "1", node.log
         after = send(9, False)                                    # 0.9 s: past the hold, the image alone

@@ -88,6 +88,36 @@ def test_lidar_projected_with_the_bags_own_tf_static_lands_on_ground_truth(sim_b
     assert np.median(errors) < 0.01
 
 
+def test_an_unsynchronised_lidar_is_stamped_at_its_capture_and_the_odometry_moves_it_onto_the_image(lagged_bag):
+    """--lidar-lag: each scan is taken 50 ms before its image, from where the robot was then, and
+    stamped then; /tf has the odometry at both stamps. Moved by it, the points land on the image's
+    ground truth; left where they were captured, they do not."""
+    from depth_core.geometry import invert_transform
+    from depth_ros.conversions import transform_from_msg
+
+    msgs = _by_topic(lagged_bag)
+    tree = tree_from_tf_messages(m.msg for m in msgs["/tf_static"])
+    poses = {stamp: T for m in msgs["/tf"] for _, _, T, stamp in map(transform_from_msg, m.msg.transforms)}
+    T_base_lidar = tree.lookup("base_link", "lidar_link")
+    moved, kept = [], []
+    frames = list(zip(msgs["/camera/camera_info"], msgs["/camera/depth_gt"], msgs["/lidar/points"]))
+    for info, depth, cloud in frames[1:]:
+        image_ns, cloud_ns = stamp_to_ns(depth.msg.header.stamp), stamp_to_ns(cloud.msg.header.stamp)
+        assert image_ns - cloud_ns == 50_000_000 and cloud.stamp_ns == cloud_ns
+        cam = intrinsics_from_camera_info(info.msg)
+        T_cam_lidar = tree.lookup(depth.msg.header.frame_id, cloud.msg.header.frame_id)
+        T_move = invert_transform(poses[image_ns] @ T_base_lidar) @ poses[cloud_ns] @ T_base_lidar
+        fields = pointcloud_from_msg(cloud.msg)
+        points = np.stack([fields["x"], fields["y"], fields["z"]], axis=1)
+        gt = depth_from_msg(depth.msg)
+        for out, T in ((moved, T_cam_lidar @ T_move), (kept, T_cam_lidar)):
+            sparse = project_lidar(points, T, cam.K, cam.height, cam.width)
+            both = (sparse > 0) & np.isfinite(gt)
+            out.append(np.abs(sparse[both] - gt[both]) / gt[both])
+    assert np.median(np.concatenate(moved)) < 0.01
+    assert np.mean(np.concatenate(kept)) > 3 * np.mean(np.concatenate(moved))
+
+
 def test_sqlite3_storage_and_other_scenes(tmp_path):
     bag = write_sim_bag(tmp_path / "indoor", "indoor", 2, width=64, height=48, storage="sqlite3", progress=False)
     assert list(bag.glob("*.db3"))
@@ -120,6 +150,7 @@ def test_console_script_writes_a_bag_and_prints_what_it_wrote(tmp_path, venv_bin
     (["--frames", "0"], "argument --frames: must be >= 1, got 0"),
     (["--frames", "2", "--scene", "moon"], "argument --scene: invalid choice: 'moon'"),
     (["--frames", "2", "--out-of-place"], "unrecognized arguments: --out-of-place"),
+    (["--frames", "2", "--lidar-lag", "0.1"], "lidar_lag_s must be in [0, one frame period = 0.1 s), got 0.1"),
 ])
 def test_console_script_rejects_bad_arguments_in_one_line(tmp_path, venv_bin, args, match):
     result = subprocess.run([str(venv_bin / "depth-ros-sim"), "--out", str(tmp_path / "bag"), *args],
