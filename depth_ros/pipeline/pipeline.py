@@ -381,7 +381,9 @@ class FramePipeline:
         if not len(merged):
             return None
         points, keep = points_in_front(*(merged[:, i] for i in range(3)), T)
-        return points, None if rings is None else rings[keep]
+        # Seen from where the camera is now: as a cloud moved to its image's stamp (_with_history).
+        visible = hidden_keep(points, np.ones(len(points), bool), cam)
+        return points[visible], None if rings is None else rings[keep][visible]
 
     # -- one frame ------------------------------------------------------------------------------
 
