@@ -70,7 +70,8 @@ PARAMETERS = {
                               "uses), K (k: the raw camera's), or auto: P when it is set, else K", {}),
     "image_transport": ("raw", "raw: subscribe 'image'; compressed: 'image/compressed' (jpeg/png)", {}),
     "use_lidar": (True, "use LiDAR points when a fresh cloud is present (depth completion)", {}),
-    "lidar_max_age": (0.15, "seconds between image and cloud stamps beyond which the cloud is stale",
+    "lidar_max_age": (0.15, "seconds between image and cloud stamps beyond which the cloud is stale (a cloud with "
+                            "per-point times: between the image and the nearest part of its sweep)",
                       {"floating_point_range": [FloatingPointRange(from_value=0.0, to_value=10.0)]}),
     "lidar_extrinsic": ([0.0] * 7,
                         "[x, y, z, qx, qy, qz, qw]: the LiDAR frame's pose in the camera optical frame, used "

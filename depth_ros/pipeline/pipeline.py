@@ -271,6 +271,24 @@ class FramePipeline:
         times = None if time_field is None else point_times(f[time_field][keep], stamp_to_ns(cloud_msg.header.stamp))
         return points, rings, times
 
+    def _sweep_near(self, cloud_msg, stamp_ns: int) -> bool:
+        """Whether a cloud with per-point times swept within ``lidar_max_age`` of ``stamp_ns``,
+        though its header stamp is not: drivers stamp a sweep at its start (Ouster) or its end, so
+        the header alone can make a fresh 100 ms sweep look stale. Read only for such clouds."""
+        time_field = next((f.name for f in cloud_msg.fields if f.name in TIME_FIELDS), None)
+        if time_field is None:
+            return False
+        try:
+            values = pointcloud_from_msg(cloud_msg, (time_field,))[time_field]
+        except ConversionError:
+            return False   # prepare's own reading says what is wrong with it
+        if not values.size:
+            return False
+        times = point_times(np.array([np.nanmin(values), np.nanmax(values)], dtype=values.dtype),
+                            stamp_to_ns(cloud_msg.header.stamp))
+        gap = max(int(times[0]) - stamp_ns, stamp_ns - int(times[1]), 0)
+        return gap * 1e-9 <= self.config.lidar_max_age
+
     # -- several sweeps -------------------------------------------------------------------------
 
     def _pose(self, stamp_ns: int) -> np.ndarray | None:
@@ -409,7 +427,7 @@ class FramePipeline:
             status = LidarStatus.NONE
             if cloud_msg is not None:
                 age = (stamp - stamp_to_ns(cloud_msg.header.stamp)) * 1e-9
-                if abs(age) > self.config.lidar_max_age:
+                if abs(age) > self.config.lidar_max_age and not self._sweep_near(cloud_msg, stamp):
                     status = LidarStatus.STALE
                 else:
                     try:

@@ -407,3 +407,28 @@ def test_a_cloud_stamped_before_its_image_is_moved_to_the_images_stamp_by_the_od
                          odometry=odometry).prepare(images[2], infos[2], sync)
     assert same.lidar_motion is None
     np.testing.assert_allclose(same.points, kept.points, atol=1e-4)
+
+
+def test_a_sweep_stamped_at_its_start_is_fresh_while_it_swept_near_the_image(bag_frames, estimator):
+    """Ouster stamps a 100 ms sweep at its start: an image 190 ms after that stamp is 90 ms after the
+    sweep ended, within lidar_max_age (0.15 s), so the cloud is used, not stale. A cloud without
+    per-point times, or one whose sweep ended long before, is still stale."""
+    msgs, extrinsic = bag_frames
+    image, info, cloud = msgs["/camera/image_raw"][2], msgs["/camera/camera_info"][2], msgs["/lidar/points"][2]
+    stamp = stamp_to_ns(image.header.stamp)
+    xyz = pointcloud_from_msg(cloud, ("x", "y", "z"))
+    n = len(xyz["x"])
+
+    def ouster(start_ns: int, span_ns: int):
+        fields = {**xyz, "t": np.linspace(0, span_ns, n).astype(np.uint32)}   # ns from the stamp, as Ouster
+        return pointcloud_to_msg(TYPES, make_header(TYPES, start_ns, "lidar_link"), fields)
+
+    pipe = _pipeline(estimator, extrinsic)
+    fresh = pipe.prepare(image, info, ouster(stamp - 190_000_000, 100_000_000))
+    assert fresh.lidar_status is LidarStatus.USED and abs(fresh.lidar_age - 0.19) < 1e-9
+    ended = pipe.prepare(image, info, ouster(stamp - 190_000_000, 20_000_000))     # ended 170 ms before
+    assert ended.lidar_status is LidarStatus.STALE
+    plain = pointcloud_to_msg(TYPES, make_header(TYPES, stamp - 190_000_000, "lidar_link"), xyz)
+    assert pipe.prepare(image, info, plain).lidar_status is LidarStatus.STALE
+    after = pipe.prepare(image, info, ouster(stamp + 190_000_000, 100_000_000))    # starts 190 ms after
+    assert after.lidar_status is LidarStatus.STALE
