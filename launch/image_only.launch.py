@@ -20,6 +20,7 @@ ARGUMENTS = {
     "backend": ("", "auto | tensorrt | onnxruntime | torch (empty: the parameter file's)"),
     "image": ("image", "input image topic"),
     "camera_info": ("camera_info", "input camera_info topic"),
+    "use_sim_time": ("", "true: follow /clock, as when replaying a bag with `ros2 bag play --clock` (empty: false)"),
 }
 
 

@@ -3,7 +3,7 @@
     ros2 launch depth_ros san.launch.py image:=/camera/image_raw camera_info:=/camera/camera_info \
         lidar:=/velodyne_points model:=default backend:=auto use_lidar:=true
 
-model, backend and use_lidar given here override the parameter file (params_file:=, default the
+model, backend, use_lidar and use_sim_time given here override the parameter file (params_file:=, default the
 package's config/san.yaml); left out, the file's values stand.
 
 Sets the Fast DDS large-message profile for the node unless you have chosen your own.
@@ -25,9 +25,11 @@ ARGUMENTS = {
     "model": ("", "registry name, 'default', 'classical', or a model file (empty: the parameter file's)"),
     "backend": ("", "auto | tensorrt | onnxruntime | torch | classical (empty: the parameter file's)"),
     "use_lidar": ("", "true | false: use LiDAR points when they arrive (empty: the parameter file's)"),
+    "use_sim_time": ("", "true: follow /clock, as when replaying a bag with `ros2 bag play --clock` (empty: false)"),
     "image": ("image", "input image topic"),
     "camera_info": ("camera_info", "input camera_info topic"),
     "lidar": ("lidar_points", "input PointCloud2 topic"),
+    "odom": ("odom", "input nav_msgs/Odometry topic (used where tf2_ros is not installed)"),
     "executable": ("san_node", "node executable"),
 }
 
@@ -42,7 +44,7 @@ def _node(context):
         # The arguments given on the command line override the parameter file; the others leave it.
         parameters=[params_file, parameter_overrides({name: get(name) for name in OVERRIDABLE})],
         remappings=[("image", get("image")), ("image/compressed", get("image") + "/compressed"),
-                    ("camera_info", get("camera_info")), ("lidar_points", get("lidar"))],
+                    ("camera_info", get("camera_info")), ("lidar_points", get("lidar")), ("odom", get("odom"))],
     )]
 
 

@@ -127,8 +127,10 @@ class Watcher:
 
 
 def play(node, bag, *, rate: float = 1.0, loop: bool = False, remap: dict | None = None, topics=None,
-         start_delay: float = 0.0) -> int:
-    """Publish the bag (``loop`` forever); returns the number of messages published."""
+         start_delay: float = 0.0, clock: bool = False) -> int:
+    """Publish the bag (``loop`` forever); returns the number of messages published. ``clock``: also
+    publish each message's bag time on ``/clock`` just before it, as ``ros2 bag play --clock`` does,
+    for nodes run with ``use_sim_time``."""
     remap = remap or {}
     infos = bag_topics(bag)
     publishers = {}
@@ -153,6 +155,12 @@ def play(node, bag, *, rate: float = 1.0, loop: bool = False, remap: dict | None
         listing = ", ".join(f"{t} ({i.msgtype})" for t, i in sorted(infos.items()))
         what = f"none of --topics {' '.join(topics)} is in it" if topics else "no topic has an installed message type"
         raise BagError(f"{bag}: nothing to publish: {what}; the bag has {listing}")
+    clock_pub = None
+    if clock:
+        from builtin_interfaces.msg import Time
+        from rosgraph_msgs.msg import Clock
+
+        clock_pub = node.create_publisher(Clock, "/clock", QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE))
     # Publishers exist before the first message, and playback waits (up to start_delay) until every one
     # of them is matched: a best-effort sample sent before discovery completes is simply lost.
     deadline = time.monotonic() + start_delay
@@ -168,6 +176,8 @@ def play(node, bag, *, rate: float = 1.0, loop: bool = False, remap: dict | None
             wait = t_wall0 + (m.stamp_ns - t_bag0) * 1e-9 / rate - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
+            if clock_pub is not None:
+                clock_pub.publish(Clock(clock=Time(sec=m.stamp_ns // 10**9, nanosec=m.stamp_ns % 10**9)))
             publishers[m.topic].publish(m.data)  # rclpy publishes serialized bytes as they are
             count += 1
         if not loop:
@@ -183,6 +193,9 @@ def main(argv=None) -> int:
     parser.add_argument("--topics", nargs="+", help="only these topics")
     parser.add_argument("--delay", type=float, default=0.5,
                         help="wait up to this many seconds for every played topic to have a subscriber (default 0.5)")
+    parser.add_argument("--clock", action="store_true",
+                        help="publish the bag's time on /clock, for nodes run with use_sim_time:=true (as ros2 bag "
+                             "play --clock)")
     parser.add_argument("--watch", nargs="+", metavar="TOPIC",
                         help="also subscribe to these topics (e.g. /depth/image) and say how many messages arrive: "
                              "a consumer that wakes san_node, which works only while its outputs have one")
@@ -218,7 +231,7 @@ def main(argv=None) -> int:
     try:
         watcher = Watcher(node, args.watch) if args.watch else None
         n = play(node, args.bag, rate=args.rate, loop=args.loop, remap=remap, topics=args.topics,
-                 start_delay=args.delay)
+                 start_delay=args.delay, clock=args.clock)
         node.get_logger().info(f"published {n} messages from {args.bag}")
         if watcher is not None:
             time.sleep(1.0)   # the last frames' outputs are still on their way

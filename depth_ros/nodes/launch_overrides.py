@@ -3,26 +3,28 @@ ROS ``launch`` package) so that it is tested everywhere."""
 
 from __future__ import annotations
 
-__all__ = ["OVERRIDABLE", "parameter_overrides"]
+__all__ = ["BOOLEANS", "OVERRIDABLE", "parameter_overrides"]
 
 # Launch argument -> node parameter; an empty argument leaves the parameter file's value.
-OVERRIDABLE = ("model", "backend", "use_lidar")
+# use_sim_time is every ROS node's own: true when replaying a bag with `ros2 bag play --clock`.
+OVERRIDABLE = ("model", "backend", "use_lidar", "use_sim_time")
+BOOLEANS = ("use_lidar", "use_sim_time")
 
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 
 
 def parameter_overrides(arguments: dict[str, str]) -> dict:
     """The node parameters given on the launch command line: only the non-empty ones, so that a
-    ``params_file`` (or the package's config/san.yaml) decides everything else. ``use_lidar`` is
-    read as a boolean; anything else is an error that names it."""
+    ``params_file`` (or the package's config/san.yaml) decides everything else. ``use_lidar`` and
+    ``use_sim_time`` are read as booleans; anything else is an error that names it."""
     out = {}
     for name in OVERRIDABLE:
         value = (arguments.get(name) or "").strip()
         if not value:
             continue
-        if name == "use_lidar":
+        if name in BOOLEANS:
             if value.lower() not in _TRUE + _FALSE:
-                raise ValueError(f"use_lidar:={value}: expected true or false")
+                raise ValueError(f"{name}:={value}: expected true or false")
             out[name] = value.lower() in _TRUE
         else:
             out[name] = value

@@ -49,7 +49,7 @@ def test_launch_files_parse_and_name_what_exists(repo_root, name):
     # Empty by default: a params_file's model and backend stand unless given on the command line.
     assert args["model"][0] == args["backend"][0] == ""
     if name == "san.launch.py":
-        assert {"use_lidar", "lidar"} <= set(args) and args["use_lidar"][0] == ""
+        assert {"use_lidar", "lidar", "odom", "use_sim_time"} <= set(args) and args["use_lidar"][0] == ""
         assert "parameter_overrides(" in path.read_text()
         executable = args["executable"][0]
         assert f"{executable} = depth_ros.nodes.san_node:main" in (repo_root / "setup.py").read_text()
@@ -167,3 +167,7 @@ def test_launch_arguments_override_the_parameter_file_only_where_given():
     assert parameter_overrides({"backend": "torch", "use_lidar": "1"}) == {"backend": "torch", "use_lidar": True}
     with pytest.raises(ValueError, match="use_lidar:=maybe: expected true or false"):
         parameter_overrides({"use_lidar": "maybe"})
+    # Replaying a bag with --clock: the node's own use_sim_time.
+    assert parameter_overrides({"use_sim_time": "true", "model": ""}) == {"use_sim_time": True}
+    with pytest.raises(ValueError, match="use_sim_time:=sometimes: expected true or false"):
+        parameter_overrides({"use_sim_time": "sometimes"})

@@ -738,3 +738,28 @@ def test_an_error_after_the_context_is_shut_down_is_a_clean_stop():
         assert not rclpy.ok(context=context)
     finally:
         rclpy.try_shutdown(context=context)
+
+
+def test_with_use_sim_time_the_node_follows_the_players_clock(tmp_path, venv_bin, node_bag):
+    """Replaying a bag as `ros2 bag play --clock` does (depth-ros-play --clock) to a node started with
+    use_sim_time, as the launch file's use_sim_time:=true sets it: the node completes frames and its
+    clock, which stamps the diagnostics, is the bag's time, not the wall's."""
+    stamps = [m.stamp_ns for m in read_messages(node_bag)]
+    node = start_node(tmp_path, {"use_sim_time": True, "diagnostics_period": 0.5}, venv_bin / "san_node")
+    probe = Probe(OUTPUTS)
+    player = None
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        player = start_player(tmp_path, venv_bin, node_bag, "--loop", "--clock")
+        assert probe.wait("/depth/image", 3, 90), node.log
+        deadline = time.monotonic() + 30
+        while not probe.wait("/diagnostics", 1, 0):
+            assert time.monotonic() < deadline, node.log + player.log
+            time.sleep(0.2)
+        diag = stamp_to_ns(probe.wait("/diagnostics", 1, 0)[-1].header.stamp)
+        assert min(stamps) <= diag <= max(stamps) + 10**9, (diag, min(stamps), max(stamps))
+    finally:
+        if player:
+            player.stop()
+        probe.close()
+        node.stop()
