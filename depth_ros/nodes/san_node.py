@@ -430,7 +430,7 @@ class SanNode(Node):
             if not self._outputs_wanted():
                 self.stats.skip("no_subscribers")   # the last subscriber left while this frame waited
                 continue
-            self._warm_up(image)
+            self._warm_up(image, info)
             try:
                 self._process(image, stamp, info, cloud, received)
             except ConversionError as exc:
@@ -442,11 +442,14 @@ class SanNode(Node):
                 if self.throttle("error"):
                     self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}")
 
-    def _warm_up(self, image) -> None:
+    def _warm_up(self, image, info=None) -> None:
         """Prepare the backend for this image's shape when it is the first of its shape (an ONNX
         Runtime session, or a TensorRT engine, per camera shape): images that arrive meanwhile
-        are kept, not dropped, and processed in order afterwards."""
+        are kept, not dropped, and processed in order afterwards. A compressed image does not say
+        its size without decoding it: its camera_info does."""
         height, width = int(getattr(image, "height", 0) or 0), int(getattr(image, "width", 0) or 0)
+        if (not height or not width) and info is not None:
+            height, width = int(info.msg.height or 0), int(info.msg.width or 0)
         if not height or not width or self.estimator.prepared(height, width):
             return
         with self._lock:

@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
@@ -761,5 +762,49 @@ def test_with_use_sim_time_the_node_follows_the_players_clock(tmp_path, venv_bin
     finally:
         if player:
             player.stop()
+        probe.close()
+        node.stop()
+
+
+def test_compressed_images_are_kept_while_the_backend_warms_up(tmp_path, venv_bin, node_bag):
+    """image_transport: compressed. A CompressedImage does not say its size, so the warm-up takes
+    it from camera_info: the backend for the camera's shape is prepared before the first frame,
+    with the images that arrive meanwhile kept (before, the first frame prepared it inside its own
+    processing, and the images that came meanwhile were dropped), and the depth has the image's size."""
+    from sensor_msgs.msg import CompressedImage
+
+    from depth_ros.conversions import compressed_to_msg, rgb_from_msg
+
+    types = rclpy_types()
+    images = [m.msg for m in read_messages(node_bag, ["/camera/image_raw"])]
+    infos = [m.msg for m in read_messages(node_bag, ["/camera/camera_info"])]
+    remaps = {"image/compressed": "/camera/image_raw/compressed", "camera_info": "/camera/camera_info"}
+    node = start_node(tmp_path, {"image_transport": "compressed", "use_lidar": False}, venv_bin / "san_node",
+                      remaps=remaps)
+    probe = Probe({"/depth/image": Image}, history={"/depth/image": 20})
+    try:
+        assert node.wait_for("ready in", 180), node.log
+        pub = probe.publisher(CompressedImage, "/camera/image_raw/compressed")
+        pub_info = probe.publisher(CameraInfo, "/camera/camera_info")
+        deadline = time.monotonic() + 30
+        while pub.get_subscription_count() < 1:   # the inputs, once an output is seen
+            assert time.monotonic() < deadline, node.log
+            time.sleep(0.1)
+        time.sleep(1.0)
+        # A 4:3 camera: a network shape other than the one prepared at start (the model's own).
+        for image, info in zip(images, infos):
+            cam = intrinsics_from_camera_info(info).resized(320, 240)
+            pub_info.publish(camera_info_to_msg(types, cam, info.header))
+            rgb = cv2.resize(rgb_from_msg(image), (320, 240), interpolation=cv2.INTER_AREA)
+            pub.publish(compressed_to_msg(types, rgb, image.header, "png"))
+            time.sleep(0.1)
+        assert node.wait_for("backend ready for 320x240 images", 60), node.log
+        found = re.search(r"backend ready for 320x240 images in [0-9.]+ s; (\d+) image\(s\) that arrived meanwhile",
+                          node.log)
+        assert found and int(found.group(1)) >= 3, node.log
+        depths = probe.wait("/depth/image", len(images) - 2, 60)
+        assert len(depths) >= len(images) - 2, (len(depths), node.log)
+        assert (depths[0].width, depths[0].height) == (320, 240)
+    finally:
         probe.close()
         node.stop()
