@@ -417,7 +417,10 @@ class FramePipeline:
         rgb = self.decode_image(image_msg)
         cam = fit_camera(self.camera(info_msg), rgb.shape[1], rgb.shape[0])
         frame_id = image_msg.header.frame_id or (info_msg.header.frame_id if info_msg else "")
-        header = make_header(self.types, stamp, image_msg.header.frame_id) if stamp_fallback else image_msg.header
+        # The outputs' header: the image's, with the stamp used and, where a driver leaves the image's
+        # frame_id empty, camera_info's (an empty frame cannot be placed by TF, RViz or a costmap).
+        header = make_header(self.types, stamp, frame_id) if stamp_fallback or frame_id != image_msg.header.frame_id \
+            else image_msg.header
         timings = {"decode": time.perf_counter() - t0}
 
         t = time.perf_counter()

@@ -161,6 +161,19 @@ def test_a_zero_stamp_takes_the_fallback_stamp_everywhere(bag_frames, estimator)
     assert not _pipeline(estimator, extrinsic).process(image, info, cloud, fallback_stamp_ns=1).prepared.stamp_fallback
 
 
+def test_an_image_without_a_frame_id_is_published_in_camera_infos(bag_frames, estimator):
+    """A driver that leaves the image's frame_id empty: the outputs carry camera_info's, which TF,
+    RViz and a costmap can place, with the image's stamp."""
+    msgs, extrinsic = bag_frames
+    image, info, cloud = msgs["/camera/image_raw"][2], msgs["/camera/camera_info"][2], msgs["/lidar/points"][2]
+    bare = copy.deepcopy(image)
+    bare.header.frame_id = ""
+    frame = _pipeline(estimator, extrinsic).process(bare, info, cloud)
+    assert frame.frame_id == info.header.frame_id == "camera_optical_frame" and frame.mode == "completion"
+    assert {m.header.frame_id for m in frame.messages.values()} == {"camera_optical_frame"}
+    assert all(m.header.stamp == image.header.stamp for m in frame.messages.values())
+
+
 def test_process_is_prepare_then_run_and_returns_what_it_prepared(bag_frames, estimator):
     msgs, extrinsic = bag_frames
     image, info, cloud = msgs["/camera/image_raw"][2], msgs["/camera/camera_info"][2], msgs["/lidar/points"][2]
