@@ -10,6 +10,7 @@ set tells which sequence each sample belongs to with ``sequence_names()``.
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -18,7 +19,7 @@ import numpy as np
 # is scored at points held out of its input.
 LIDAR_TRUTHS = ("lidar", "lidar_accumulated")
 
-__all__ = ["LIDAR_TRUTHS", "ConcatView", "FrameView", "frame_range", "sequence_groups", "time_split"]
+__all__ = ["HOLDOUT_GAP", "LIDAR_TRUTHS", "ConcatView", "FrameView", "frame_range", "sequence_groups", "time_split"]
 
 
 def sequence_groups(dataset) -> dict[str, list[int]]:
@@ -40,10 +41,17 @@ def frame_range(dataset, start: int | None, stop: int | None) -> list[int]:
     return [i for group in sequence_groups(dataset).values() for i in group[slice(start, stop)]]
 
 
-def time_split(indices_by_sequence: dict[str, list[int]], holdout: float) -> tuple[list[int], list[int]]:
+HOLDOUT_GAP = 0.05   # share of a sequence left out between its training and held-out frames
+
+
+def time_split(indices_by_sequence: dict[str, list[int]], holdout: float,
+               gap: float = HOLDOUT_GAP) -> tuple[list[int], list[int]]:
     """(train, held-out): the last ``holdout`` share of each sequence's frames (at least one, and
-    at least one left to train on) is held out; a one-frame sequence is trained on. Disjoint by
-    construction, and later in time than every training frame of its sequence."""
+    at least one left to train on) is held out; a one-frame sequence is trained on. Between the
+    two, ``gap`` of the sequence (rounded up, while a training frame is left) is used by neither:
+    the frames just before the held-out ones are nearly the same images, and training on them would
+    flatter the held-out score. Disjoint by construction, and later in time than every training
+    frame of its sequence."""
     if not 0.0 < holdout < 1.0:
         raise ValueError(f"holdout: expected a share between 0 and 1, got {holdout}")
     train, held = [], []
@@ -52,7 +60,8 @@ def time_split(indices_by_sequence: dict[str, list[int]], holdout: float) -> tup
             train += group
             continue
         n_held = min(max(1, round(len(group) * holdout)), len(group) - 1)
-        train += group[:-n_held]
+        n_gap = min(math.ceil(len(group) * gap), len(group) - n_held - 1)
+        train += group[:len(group) - n_held - n_gap]
         held += group[-n_held:]
     return train, held
 

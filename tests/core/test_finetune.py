@@ -121,11 +121,13 @@ def test_init_mismatches_name_both_sides(tmp_path, frames):
 def test_the_hold_out_is_the_last_frames_of_each_sequence_and_disjoint(tmp_path, frames):
     groups = {"a": list(range(10)), "b": list(range(10, 15))}
     train, held = time_split(groups, 0.2)
-    assert held == [8, 9, 14] and not set(train) & set(held) and sorted(train + held) == list(range(15))
-    assert time_split({"a": [0], "b": [1, 2]}, 0.5) == ([0, 1], [2])   # one frame: nothing to hold out
+    # 5 % of each sequence (one frame, rounded up) between the two is used by neither.
+    assert held == [8, 9, 14] and train == [0, 1, 2, 3, 4, 5, 6, 10, 11, 12]
+    assert time_split(groups, 0.2, gap=0.0) == ([0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13], [8, 9, 14])
+    assert time_split({"a": [0], "b": [1, 2]}, 0.5) == ([0, 1], [2])   # one frame: nothing to hold out; no gap room
     trainer = Trainer(load_train_config(_config(tmp_path, frames)), tmp_path / "run", progress=False)
     (train_view,), val = trainer.datasets, trainer.val
-    assert train_view.indices == [0, 1, 2] and val.indices == [3, 4]     # 40 % of 5 frames, the last by time
+    assert train_view.indices == [0, 1] and val.indices == [3, 4]     # 40 % of 5 frames, the last by time
     assert list(sequence_groups(FrameDataset(frames))) == ["yard_0000"]
     with pytest.raises(ConfigError, match="holdout and val: give one"):
         Trainer(load_train_config(_config(tmp_path, frames), [f"val={{type: frames, root: {frames}}}"]),
