@@ -80,7 +80,8 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--camera-matrix", choices=CAMERA_MATRICES, default="auto",
                    help="intrinsics from camera_info's P (the rectified image's camera), K (the raw camera's), or "
                         "auto: P when it is set, else K (as the node's camera_matrix parameter)")
-    p.add_argument("--max-dt", type=positive_float, default=0.05, help="image/scan pairing tolerance, s")
+    p.add_argument("--max-dt", type=positive_float, default=0.15,
+                   help="image/scan pairing tolerance, s (default 0.15, as the node's lidar_max_age)")
     p.add_argument("--max-depth", type=positive_float, default=80.0, help="metrics cap, m (default 80)")
     p.add_argument("--sweep", default="0,0.01,0.05,0.2,0.8",
                    help="input fractions for the sparsity sweep ('' to skip; default 0,0.01,0.05,0.2,0.8)")

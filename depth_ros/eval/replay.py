@@ -197,7 +197,7 @@ class _Accumulation:
 
 def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, camera_info_topic: str,
            lidar_topic: str | None, classical: DepthEstimator | None = None, fraction: float = 0.8,
-           beam_keep_every: int | None = None, seed: int = 0, max_dt: float = 0.05, lidar_extrinsic=None,
+           beam_keep_every: int | None = None, seed: int = 0, max_dt: float = 0.15, lidar_extrinsic=None,
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
            samples: int = 3, progress: bool = True, accumulate: int = 0, odom_frame: str = "odom",
            base_frame: str = "base_link", deskew: bool | str = False, moving_rule: bool = True,
