@@ -68,12 +68,13 @@ def accumulation(est, runs: int) -> None:
     from depth_core.sim.rigs import lidar_model
 
     cfg = default_config("street", width=1242, height=375)
-    sim = Simulator(replace(cfg, lidar=lidar_model("VLP-16")), seed=0, frames=runs + 5)
-    frames = [sim.render(i) for i in range(runs + 5)]
-    msgs = [frame_messages(sim, f) for f in frames]
-    extrinsic, mount = rig_parameters(sim)
     rows = {}
-    for n in (0, 4):
+    # One sweep, four previous ones, and one sweep taken 50 ms before its image (moved to it).
+    for n, lag in ((0, 0.0), (4, 0.0), (0, 0.05)):
+        sim = Simulator(replace(cfg, lidar=lidar_model("VLP-16"), lidar_lag_s=lag), seed=0, frames=runs + 5)
+        frames = [sim.render(i) for i in range(runs + 5)]
+        msgs = [frame_messages(sim, f) for f in frames]
+        extrinsic, mount = rig_parameters(sim)
         odometry = exact_odometry(sim, len(frames))
         pipe = FramePipeline(est, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=n, base_extrinsic=mount),
                              TYPES, odometry=odometry)
@@ -83,10 +84,12 @@ def accumulation(est, runs: int) -> None:
             if i >= 5:
                 lidar.append(frame.timings["lidar"] * 1e3)
                 points.append(len(frame.points))
-        rows[n] = (statistics.median(lidar), statistics.median(points))
+        rows[n, lag] = (statistics.median(lidar), statistics.median(points))
+    one, four, moved = rows[0, 0.0], rows[4, 0.0], rows[0, 0.05]
     print(f"\nLiDAR stage at 1242x375, VLP-16 sweeps of {len(frames[0].lidar_points)} points: one sweep "
-          f"{rows[0][0]:.1f} ms ({rows[0][1]:.0f} points in view), with 4 previous sweeps {rows[4][0]:.1f} ms "
-          f"({rows[4][1]:.0f} points): +{rows[4][0] - rows[0][0]:.1f} ms")
+          f"{one[0]:.1f} ms ({one[1]:.0f} points in view), with 4 previous sweeps {four[0]:.1f} ms "
+          f"({four[1]:.0f} points): +{four[0] - one[0]:.1f} ms; one sweep 50 ms before its image, moved to it "
+          f"{moved[0]:.1f} ms ({moved[1]:.0f} points): +{moved[0] - one[0]:.1f} ms")
 
 
 def lidar_stage(est, runs: int) -> None:

@@ -29,7 +29,7 @@ ARGUMENTS = {
     "image": ("image", "input image topic"),
     "camera_info": ("camera_info", "input camera_info topic"),
     "lidar": ("lidar_points", "input PointCloud2 topic"),
-    "odom": ("odom", "input nav_msgs/Odometry topic (used where tf2_ros is not installed)"),
+    "odom": ("odom", "input nav_msgs/Odometry topic (used where TF has no odom -> base transform)"),
     "executable": ("san_node", "node executable"),
 }
 

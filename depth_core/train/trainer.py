@@ -29,7 +29,7 @@ from tqdm import tqdm
 from ..data import DataFileError, build_dataset
 from ..data.training import MixedSampler, TrainingSet, collate, mixing_weights
 from ..data.video import VideoView
-from ..data.views import HOLDOUT_GAP, ConcatView, FrameView, sequence_groups, time_split
+from ..data.views import ConcatView, FrameView, sequence_groups, time_split
 from ..evaluate import evaluate, held_out_protocol, sparse_ground_truth
 from ..inference import load_estimator
 from ..models import create_model, load_model, save_model
@@ -209,9 +209,11 @@ class Trainer:
             held = [h for h in held if len(h)]
             val = held[0] if len(held) == 1 else ConcatView(held)
             if self.main:
+                n_train = sum(len(d) for d in train)
+                n_gap = sum(len(d.dataset) for d in train) - n_train - len(val)
                 log.info("held out the last %.0f%% of each sequence by time for validation: %d frames to train on, "
-                         "%d held out, %.0f%% between them used by neither (nearly the same images)", 100 * cfg.holdout,
-                         sum(len(d) for d in train), len(val), 100 * HOLDOUT_GAP)
+                         "%d held out, %d between them used by neither (nearly the same images)", 100 * cfg.holdout,
+                         n_train, len(val), n_gap)
         if cfg.video is not None:
             # Context frames come from the same side of the split as their frame: a held-out frame
             # is never seen in training, not even as another frame's context.

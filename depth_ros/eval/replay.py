@@ -25,6 +25,7 @@ from depth_core.geometry import (
     PoseHistory,
     Sweep,
     SweepAccumulator,
+    hidden_keep,
     invert_transform,
     project_points,
     ring_image,
@@ -67,6 +68,7 @@ class ReplayResult:
     # to the image's stamp by the odometry.
     lidar_apart: list = field(default_factory=list)           # s, image stamp - cloud stamp, of those frames
     moved_to_image: int = 0
+    not_moved: Counter = field(default_factory=Counter)       # why the others were not
 
 
 def _split(sparse: np.ndarray, rings, fraction: float, beam_keep_every: int | None, rng) -> tuple:
@@ -191,6 +193,10 @@ class _Accumulation:
         points, _, used = self.acc.cloud(camera=(T_cam_lidar, cam))
         self.used.append(used)
         past = transform_points(T_out, points[len(selected):])
+        if frame.lidar_motion is not None and len(past):
+            # Moved to the image's stamp: seen from where the camera is then, as the node does.
+            both = np.concatenate([frame.points[chosen], past])
+            past = past[hidden_keep(both, np.ones(len(both), bool), cam)[len(chosen):]]
         extra = project_points(past, cam.K, cam.height, cam.width)
         return np.where((inputs > 0) | (extra <= 0), inputs, extra).astype(np.float32)
 
@@ -226,8 +232,11 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     timed = bool(lidar_topic) and _timed(bag, lidar_topic)
     mounted = bool(lidar_topic) and _mounted(bag, tree, base_frame, lidar_topic, camera_info_topic, lidar_extrinsic)
     if lidar_topic and (accumulate or deskew is True or to_image_time is True):
-        odometry = _bag_odometry(bag, topics, odom_frame, base_frame, "--accumulate" if accumulate else
-                                 "--deskew" if deskew is True else "--lidar-to-image-time")
+        option = "--accumulate" if accumulate else "--deskew" if deskew is True else "--lidar-to-image-time"
+        if to_image_time is True and not mounted:
+            raise BagError(f"{bag}: --lidar-to-image-time needs /tf_static to place the LiDAR on '{base_frame}'"
+                           + (" (through the camera, with --lidar-extrinsic)" if lidar_extrinsic else ""))
+        odometry = _bag_odometry(bag, topics, odom_frame, base_frame, option)
     elif lidar_topic and ((deskew == "auto" and timed) or to_image_time == "auto"):
         try:
             if not mounted:
@@ -304,6 +313,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
         if frame.lidar_age is not None and abs(frame.lidar_age) > SAME_TIME_S:
             result.lidar_apart.append(frame.lidar_age)
             result.moved_to_image += frame.lidar_motion is not None
+            result.not_moved.update([frame.lidar_unmoved] if frame.lidar_unmoved else [])
         for name, seconds in done.timings.items():
             result.timings.setdefault(name, []).append(seconds)
         result.modes[done.mode] += 1
@@ -373,9 +383,10 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
                     len(result.lidar_apart), 1e3 * float(np.median(np.abs(result.lidar_apart))),
                     "were not moved to the image's stamp" if to_image_time is not False else
                     "stayed at their own (--no-lidar-to-image-time)",
-                    "" if odometry is not None or to_image_time is False else
+                    "" if to_image_time is False else
                     f": the bag has no usable odometry ({odom_frame} -> {base_frame} on /tf, with /tf_static "
-                    "placing the LiDAR on the base)")
+                    "placing the LiDAR on the base)" if odometry is None else
+                    " (" + ", ".join(f"{n} {why}" for why, n in result.not_moved.items()) + ")")
     if accumulation is not None and accumulation.used:
         result.accumulation = {"previous": accumulate, "mean_past_sweeps_used": float(np.mean(accumulation.used)),
                                **accumulation.acc.counts}

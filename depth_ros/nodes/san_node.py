@@ -449,7 +449,11 @@ class SanNode(Node):
         its size without decoding it: its camera_info does."""
         height, width = int(getattr(image, "height", 0) or 0), int(getattr(image, "width", 0) or 0)
         if (not height or not width) and info is not None:
-            height, width = int(info.msg.height or 0), int(info.msg.width or 0)
+            try:   # its camera as the pipeline reads it (binning and ROI applied)
+                camera = self.pipeline.camera(info.msg)
+                height, width = int(camera.height), int(camera.width)
+            except ConversionError:
+                return   # the frame's own processing says what is wrong with it
         if not height or not width or self.estimator.prepared(height, width):
             return
         with self._lock:
@@ -536,8 +540,9 @@ class SanNode(Node):
         self.stats.frame_done(time.monotonic() - received, frame.timings)
 
     def _say_lidar_time(self, frame) -> None:
-        """Counts the clouds moved to their image's stamp (diagnostics: lidar_moved_to_image); says
-        once that it happens, and once where clouds are well apart from their images and stay so."""
+        """Counts the clouds moved to their image's stamp (diagnostics: lidar_moved_to_image) and
+        those that could not be (lidar_not_moved_<why>); says once that it happens, and once per
+        cause where clouds 10 ms or more from their images stay where they were captured."""
         prepared = frame.prepared
         if prepared.lidar_motion is not None:
             self.stats.lidar("moved_to_image")
@@ -546,11 +551,20 @@ class SanNode(Node):
                 self.get_logger().info(f"LiDAR clouds are stamped apart from the images "
                                        f"({1e3 * prepared.lidar_age:.0f} ms): each is moved to its image's stamp by "
                                        f"the odometry (this one {100 * shift:.0f} cm)")
-        elif (frame.lidar_status is LidarStatus.USED and prepared.lidar_age is not None
-              and abs(prepared.lidar_age) >= LIDAR_APART_WARN_S and self._warned_once("lidar_apart")):
-            how = ("lidar_to_image_time is off" if not self.pipeline.config.lidar_to_image_time else
-                   f"there is no odometry to move them by (nav_msgs/Odometry on 'odom', or "
-                   f"{self.pipeline.config.odom_frame} -> {self.pipeline.config.base_frame} on TF)")
+            return
+        if prepared.lidar_unmoved:
+            self.stats.lidar(f"not_moved_{prepared.lidar_unmoved}")
+        apart = prepared.lidar_age is not None and abs(prepared.lidar_age) >= LIDAR_APART_WARN_S
+        why = prepared.lidar_unmoved or ("off" if not self.pipeline.config.lidar_to_image_time else "")
+        if apart and why and frame.lidar_status is LidarStatus.USED and self._warned_once(f"lidar_apart_{why}"):
+            cfg = self.pipeline.config
+            how = {"off": "lidar_to_image_time is off",
+                   "no_odometry": f"there is no odometry at the cloud's stamp to move it by (nav_msgs/Odometry on "
+                                  f"'odom', or {cfg.odom_frame} -> {cfg.base_frame} on TF)",
+                   "no_base_extrinsic": "the camera's mounting on the base is unknown (TF "
+                                        f"{cfg.base_frame} -> camera, or the base_extrinsic parameter)",
+                   "odometry_behind": "the odometry does not reach the image's stamp (it lags the camera by more "
+                                      "than lidar_max_age, or has a gap)"}.get(why, why)
             self.get_logger().warning(f"LiDAR clouds are stamped {1e3 * prepared.lidar_age:.0f} ms apart from their "
                                       f"images and stay where the robot was then: {how}. At speed their points "
                                       "land off their surfaces.")

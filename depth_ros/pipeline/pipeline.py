@@ -164,10 +164,12 @@ class PreparedFrame:
     timings: dict = field(default_factory=dict)
     accumulation: str = ""                  # why past sweeps could not be added ('' = they were, or none wanted)
     past_sweeps: int = 0                    # previous sweeps added to this frame's points
-    # The robot's motion from the cloud's stamp to the image's, by which the points were moved
-    # (T_lidar_then <- ... : the LiDAR frame at the image's stamp from the LiDAR frame at the
-    # cloud's), or None where they are at the cloud's own time (synchronised, or no odometry).
+    # The robot's motion from the cloud's stamp to the image's, by which the points were moved: it
+    # maps the LiDAR frame at the cloud's stamp to the LiDAR frame at the image's. None where they
+    # are at the cloud's own time: synchronised, or not moved (then ``lidar_unmoved`` says why:
+    # no_odometry, no_base_extrinsic, or odometry_behind the image's stamp).
     lidar_motion: np.ndarray | None = None
+    lidar_unmoved: str = ""
 
 
 @dataclass
@@ -344,12 +346,12 @@ class FramePipeline:
     def _with_history(self, frame_id: str, cloud_msg, T: np.ndarray, points, rings, times, cam: CameraIntrinsics,
                       image_stamp_ns: int | None = None):
         """The cloud's points plus the accumulated sweeps (camera frame) that the camera ``cam``
-        can see, and what went in: ``(points, rings, past sweeps used, why not, motion)``. With
-        ``image_stamp_ns``, all of them are moved on to the robot's pose then (``motion``: by what;
-        None where the odometry does not reach it)."""
+        can see, and what went in: ``(points, rings, past sweeps used, why not, motion, why not
+        moved)``. With ``image_stamp_ns`` (a cloud stamped apart from its image), all of them are
+        moved on to the robot's pose then: ``motion`` by what, or None and why not."""
         acc = self._accumulator(frame_id, cloud_msg, T)
         if acc is None:
-            return points, rings, 0, "no_base_extrinsic", None
+            return points, rings, 0, "no_base_extrinsic", None, "no_base_extrinsic" if image_stamp_ns else ""
         stamp = stamp_to_ns(cloud_msg.header.stamp)
         # A camera faster than the LiDAR pairs one cloud with several images: it is added once
         # (again only if the odometry had not reached its stamp the first time).
@@ -357,7 +359,7 @@ class FramePipeline:
         if self._pose(stamp) is None:
             if fresh:
                 acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings, None))
-            return points, rings, 0, "no_odometry", None
+            return points, rings, 0, "no_odometry", None, "no_odometry" if image_stamp_ns else ""
         if times is not None:
             for t in (int(times.min()), int(times.max())):
                 self._pose(t)
@@ -366,11 +368,10 @@ class FramePipeline:
                           times if self.config.lidar_deskew else None))
         # The newest sweep's LiDAR frame -> the camera frame, at the image's stamp when asked: one
         # rigid motion for the whole cloud, after the rules (which test from the newest sweep's origin).
-        motion = None
-        if image_stamp_ns is not None and image_stamp_ns != stamp:
-            now, then = self._pose(image_stamp_ns), acc.history[-1][1]
-            if now is not None and then is not None:
-                motion = invert_transform(now @ acc.T_base_lidar) @ then @ acc.T_base_lidar
+        motion, unmoved = None, ""
+        if image_stamp_ns is not None:
+            motion = self._motion(stamp, image_stamp_ns, acc.T_base_lidar)
+            unmoved = "" if motion is not None else "odometry_behind"
         T_out = T if motion is None else T @ motion
         if self.config.lidar_accumulate <= 0:   # the newest sweep alone, de-skewed when it had times
             newest = acc.history[-1][0]
@@ -383,7 +384,19 @@ class FramePipeline:
             # ones now surround in the image are hidden from it (the accumulation's occlusion rule).
             keep = hidden_keep(points, np.ones(len(points), bool), cam)
             points, merged_rings = points[keep], None if merged_rings is None else merged_rings[keep]
-        return points, merged_rings, used, "", motion
+        return points, merged_rings, used, "", motion, unmoved
+
+    def _motion(self, cloud_ns: int, image_ns: int, T_base_lidar: np.ndarray) -> np.ndarray | None:
+        """The LiDAR frame at ``cloud_ns`` -> the LiDAR frame at ``image_ns``, by the odometry at
+        both stamps exactly (interpolated, or carried on at the last velocity for up to
+        ``lidar_max_age`` past the newest pose: odometry often lags the sensors); None where it
+        does not reach one of them: never the pose of another time."""
+        self._pose(image_ns)    # asks TF (where there is TF) for the image's stamp too
+        ahead = int(self.config.lidar_max_age * 1e9)
+        then, now = self.odometry.exactly_at(cloud_ns, ahead), self.odometry.exactly_at(image_ns, ahead)
+        if then is None or now is None:
+            return None
+        return invert_transform(now @ T_base_lidar) @ then @ T_base_lidar
 
     def _held(self, stamp_ns: int, cam: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray | None] | None:
         """With no fresh cloud: the recent sweeps moved to the robot's pose at ``stamp_ns``, while
@@ -425,7 +438,7 @@ class FramePipeline:
 
         t = time.perf_counter()
         points = rings = age = motion = None
-        status, reason, used = LidarStatus.DISABLED, "", 0
+        status, reason, used, unmoved = LidarStatus.DISABLED, "", 0, ""
         if self.config.use_lidar:
             status = LidarStatus.NONE
             if cloud_msg is not None:
@@ -438,19 +451,19 @@ class FramePipeline:
                         timed = self.config.lidar_deskew and any(f.name in TIME_FIELDS for f in cloud_msg.fields)
                         # Stamped apart from the image (an unsynchronised LiDAR): moved to the
                         # image's stamp where the odometry covers both.
-                        apart = self.config.lidar_to_image_time and abs(age) > SAME_TIME_S and \
-                            self._pose(stamp_to_ns(cloud_msg.header.stamp)) is not None
-                        if self.config.uses_odometry or timed or apart:
+                        apart = self.config.lidar_to_image_time and abs(age) > SAME_TIME_S
+                        odometry = apart and self._pose(stamp_to_ns(cloud_msg.header.stamp)) is not None
+                        if self.config.uses_odometry or timed or odometry:
                             points, rings, times = self.camera_points(cloud_msg, T, with_times=True)
                             self._last_extrinsic = T
-                            points, rings, used, why, motion = self._with_history(
-                                frame_id, cloud_msg, T, points, rings, times, cam,
-                                stamp if self.config.lidar_to_image_time else None)
+                            points, rings, used, why, motion, unmoved = self._with_history(
+                                frame_id, cloud_msg, T, points, rings, times, cam, stamp if apart else None)
                             # Said only where accumulation or a hold was asked for (de-skewing alone
                             # quietly does without odometry).
                             reason = why if self.config.uses_odometry else ""
                         else:
                             points, rings = self.camera_points(cloud_msg, T)
+                            unmoved = "no_odometry" if apart else ""
                         status = LidarStatus.USED if len(points) else LidarStatus.NO_POINTS_IN_VIEW
                     except ConversionError as exc:
                         status, reason = LidarStatus.DAMAGED, exc.reason
@@ -464,7 +477,7 @@ class FramePipeline:
         return PreparedFrame(stamp, frame_id, header, rgb, cam, points, rings, status,
                              reason if status is LidarStatus.DAMAGED else status.value, age, stamp_fallback, timings,
                              accumulation=reason if status is LidarStatus.USED else "", past_sweeps=used,
-                             lidar_motion=motion if status is LidarStatus.USED else None)
+                             lidar_motion=motion, lidar_unmoved=unmoved)
 
     def run(self, frame: PreparedFrame, *, sparse_depth: np.ndarray | None = None,
             outputs=OUTPUTS) -> FrameResult:

@@ -317,6 +317,15 @@ def test_a_lidar_dropout_is_held_by_odometry_then_falls_back(bag_frames, estimat
     # The held points are the first sweep moved forward: nearer than where they were measured.
     first = held.prepare(images[0], infos[0], clouds[0]).points
     assert np.median(frame.points[:, 2]) < np.median(first[:, 2])
+    # Less those that nearer points now hide from the camera, which is somewhere the LiDAR never was.
+    from depth_core.geometry import hidden_keep, points_in_front
+
+    frame = held.prepare(images[2], infos[2], None)
+    merged, _, _ = held.sweeps.cloud(stamp_ns=stamp_to_ns(images[2].header.stamp),
+                                     camera=(held._last_extrinsic, frame.camera))
+    ahead, _ = points_in_front(merged[:, 0], merged[:, 1], merged[:, 2], held._last_extrinsic)
+    visible = hidden_keep(ahead, np.ones(len(ahead), bool), frame.camera)
+    assert visible.sum() < len(ahead) and len(frame.points) == visible.sum()
 
 
 def test_per_point_times_are_read_as_the_drivers_write_them():
@@ -420,6 +429,33 @@ def test_a_cloud_stamped_before_its_image_is_moved_to_the_images_stamp_by_the_od
                          odometry=odometry).prepare(images[2], infos[2], sync)
     assert same.lidar_motion is None
     np.testing.assert_allclose(same.points, kept.points, atol=1e-4)
+    # 50 us apart (hardware sync with jitter), with the history path on: not moved, nothing dropped.
+    near = copy.deepcopy(clouds[2])
+    near.header.stamp.nanosec = (near.header.stamp.nanosec + 50_000_000 - 50_000) % 10**9   # 50 us before
+    assert stamp_to_ns(near.header.stamp) == image_ns - 50_000
+    jitter = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, base_extrinsic=mount,
+                                                     lidar_accumulate=1), TYPES, odometry=odometry)
+    frame = jitter.prepare(images[2], infos[2], near)
+    assert frame.lidar_motion is None and frame.lidar_unmoved == "" and len(frame.points) == len(kept.points)
+    # Odometry that lags: up to 120 ms before the cloud it is carried on at its last velocity (as
+    # far as lidar_max_age); the image, 170 ms past the newest pose, is beyond that: not moved, and why.
+    lagging = PoseHistory()
+    for t in odometry.stamps:
+        if t <= cloud_ns - 120_000_000:
+            lagging.add(t, odometry.at(t, 0))
+    behind = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, base_extrinsic=mount), TYPES,
+                           odometry=lagging).prepare(*args)
+    assert behind.lidar_motion is None and behind.lidar_unmoved == "odometry_behind"
+    np.testing.assert_allclose(behind.points, kept.points, atol=1e-4)
+    lagging.add(cloud_ns - 20_000_000, odometry.at(cloud_ns - 20_000_000, 0))   # now 70 ms behind the image
+    ahead = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, base_extrinsic=mount), TYPES,
+                          odometry=lagging).prepare(*args)
+    np.testing.assert_allclose(ahead.lidar_motion, moved.lidar_motion, atol=1e-3)   # a straight drive: exact
+    # No odometry at all, or no mounting on the base: not moved, and why.
+    assert alone.lidar_unmoved == "no_odometry" and kept.lidar_unmoved == ""
+    unmounted = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic), TYPES,
+                              odometry=odometry).prepare(*args)
+    assert unmounted.lidar_motion is None and unmounted.lidar_unmoved == "no_base_extrinsic"
 
 
 def test_a_sweep_stamped_at_its_start_is_fresh_while_it_swept_near_the_image(bag_frames, estimator):
