@@ -107,7 +107,8 @@ class _Deskew:
         """The scan's points moved on to the LiDAR frame at ``image_stamp`` by the odometry (the
         node's ``lidar_to_image_time``); None where the odometry or the mounting is missing."""
         mount = self.mount(lidar_frame)
-        then, now = self.odometry.at(scan_stamp, self.tol), self.odometry.at(image_stamp, self.tol)
+        # The odometry at both stamps exactly (a recording has it on both sides), as the node moves it.
+        then, now = self.odometry.exactly_at(scan_stamp), self.odometry.exactly_at(image_stamp)
         if mount is None or then is None or now is None:
             return None
         return move_sweep(xyz, then, now, mount).astype(xyz.dtype, copy=False)
