@@ -418,7 +418,9 @@ class SweepAccumulator:
         newest, newest_pose, _ = self.history[-1]
         target_pose = newest_pose
         if stamp_ns is not None and stamp_ns != newest.stamp_ns:
-            target_pose = self.odometry.at(stamp_ns, self.tolerance_ns)
+            # The robot's pose then exactly (carried on at its last velocity where the odometry lags),
+            # not the nearest pose of another time.
+            target_pose = self.odometry.exactly_at(stamp_ns, ahead_ns=self.tolerance_ns)
             if target_pose is None or newest_pose is None:
                 return np.zeros((0, 3), np.float32), None, 0
         parts, used = [], 0

@@ -359,3 +359,27 @@ def test_a_bounded_odometry_history_lets_old_poses_go_and_starts_again_when_time
     for k in range(1000):
         unbounded.add(k * 10**7, np.eye(4))
     assert len(unbounded) == 1000
+
+
+def test_the_pose_exactly_at_a_stamp_is_interpolated_or_carried_on_never_taken_from_another_time():
+    """What moving a cloud to its image's stamp needs: the pose at that stamp, between samples or
+    (odometry lags its sensors) carried on at the last velocity for a while past the newest one;
+    None beyond that or in a gap, where ``at`` would give the nearest pose of another time."""
+    from depth_core.geometry import rotation_from_euler
+
+    odometry = PoseHistory()
+    for k in range(5):                                    # 10 m/s, turning at 1 rad/s, 10 Hz
+        odometry.add(k * 10**8, make_transform(rotation_from_euler(0, 0, 0.1 * k), [1.0 * k, 0, 0]))
+    between = odometry.exactly_at(150_000_000)
+    np.testing.assert_allclose(between[:3, 3], [1.5, 0, 0])
+    ahead = odometry.exactly_at(450_000_000, ahead_ns=100_000_000)   # 50 ms past the newest
+    np.testing.assert_allclose(np.arctan2(ahead[1, 0], ahead[0, 0]), 0.45, atol=1e-9)
+    assert 4.45 < ahead[0, 3] < 4.55
+    assert odometry.exactly_at(450_000_000) is None                   # not carried on unless asked
+    assert odometry.exactly_at(550_000_000, ahead_ns=100_000_000) is None
+    assert odometry.at(550_000_000, 200_000_000) is not None           # which `at` would answer
+    assert odometry.exactly_at(-50_000_000) is None                   # before the first sample
+    gappy = PoseHistory(max_gap_ns=150_000_000)
+    gappy.add(0, np.eye(4))
+    gappy.add(10**9, np.eye(4))
+    assert gappy.exactly_at(5 * 10**8) is None                        # a gap: nothing is known there
