@@ -9,6 +9,7 @@ import bisect
 import threading
 
 import numpy as np
+from scipy.linalg import expm, logm
 from scipy.spatial.transform import Rotation, Slerp
 
 __all__ = ["PoseHistory"]
@@ -80,31 +81,29 @@ class PoseHistory:
         near = min((j for j in (i - 1, i) if 0 <= j < len(self._stamps)), key=lambda j: abs(self._stamps[j] - stamp_ns))
         return self._poses[near].copy() if abs(self._stamps[near] - stamp_ns) <= tolerance_ns else None
 
-    def exactly_at(self, stamp_ns: int, ahead_ns: int = 0, tolerance_ns: int = 2_000_000) -> np.ndarray | None:
+    def exactly_at(self, stamp_ns: int, ahead_ns: int = 0, tolerance_ns: int = 2_000_000,
+                   min_step_ns: int = 10_000_000) -> np.ndarray | None:
         """The pose at ``stamp_ns`` where the odometry tells it: interpolated between samples around
         it, a sample within ``tolerance_ns``, or (up to ``ahead_ns`` past the newest sample)
-        extrapolated at the last two samples' velocity, as odometry that lags its sensors needs.
-        None otherwise: never the nearest pose of another time."""
+        carried on at the last velocity, as odometry that lags its sensors needs: the twist of the
+        last step of at least ``min_step_ns`` (a robot driving on an arc stays on it). None
+        otherwise: never the nearest pose of another time."""
         stamp_ns = int(stamp_ns)
         with self._lock:
             if not self._stamps:
                 return None
             newest = self._stamps[-1]
-            if stamp_ns <= newest + tolerance_ns or len(self._stamps) < 2:
-                i = bisect.bisect_left(self._stamps, stamp_ns)
-                bracketed = 0 < i < len(self._stamps) and self._stamps[i] - self._stamps[i - 1] <= self.max_gap_ns
-                near = any(0 <= j < len(self._stamps) and abs(self._stamps[j] - stamp_ns) <= tolerance_ns
-                           for j in (i - 1, i))
-                return self._at(stamp_ns, tolerance_ns) if bracketed or near else None
-            if stamp_ns - newest > ahead_ns:
-                return None
-            (t0, a), (t1, b) = (self._stamps[-2], self._poses[-2]), (newest, self._poses[-1])
-            if t1 - t0 > self.max_gap_ns:
-                return None
-            # The last step's motion (in the base frame), repeated for the time past the newest sample.
-            f = (stamp_ns - t1) / (t1 - t0)
-            step = np.linalg.inv(a) @ b
-            out = np.eye(4)
-            out[:3, :3] = Rotation.from_rotvec(Rotation.from_matrix(step[:3, :3]).as_rotvec() * f).as_matrix()
-            out[:3, 3] = step[:3, 3] * f
-            return b @ out
+            if stamp_ns > newest and ahead_ns > 0:
+                if stamp_ns - newest > ahead_ns:
+                    return None
+                k = bisect.bisect_right(self._stamps, newest - min_step_ns) - 1
+                if k < 0 or newest - self._stamps[k] > self.max_gap_ns:
+                    return self._poses[-1].copy() if stamp_ns - newest <= tolerance_ns else None
+                a, b = self._poses[k], self._poses[-1]
+                f = (stamp_ns - newest) / (newest - self._stamps[k])
+                return b @ np.real(expm(f * logm(np.linalg.inv(a) @ b)))
+            i = bisect.bisect_left(self._stamps, stamp_ns)
+            bracketed = 0 < i < len(self._stamps) and self._stamps[i] - self._stamps[i - 1] <= self.max_gap_ns
+            near = any(0 <= j < len(self._stamps) and abs(self._stamps[j] - stamp_ns) <= tolerance_ns
+                       for j in (i - 1, i))
+            return self._at(stamp_ns, tolerance_ns) if bracketed or near else None

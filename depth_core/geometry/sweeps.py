@@ -350,7 +350,9 @@ class SweepAccumulator:
             log.info("LiDAR time ran backwards (%d -> %d ns): sweep history cleared",
                      self.history[-1][0].stamp_ns, sweep.stamp_ns)
             self.history.clear()
-        pose = self.odometry.at(sweep.stamp_ns, self.tolerance_ns)
+        # The pose at the sweep's stamp exactly (carried on where the odometry lags), as cloud()'s
+        # target is: a sweep filed under the pose of another time would be moved too far or too little.
+        pose = self.odometry.exactly_at(sweep.stamp_ns, ahead_ns=self.tolerance_ns)
         points = sweep.points
         if pose is not None and self.deskew and sweep.times_ns is not None:
             moved = deskew(sweep, self.odometry, self.T_base_lidar, self.tolerance_ns)

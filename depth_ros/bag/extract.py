@@ -107,8 +107,9 @@ class _Deskew:
         """The scan's points moved on to the LiDAR frame at ``image_stamp`` by the odometry (the
         node's ``lidar_to_image_time``); None where the odometry or the mounting is missing."""
         mount = self.mount(lidar_frame)
-        # The odometry at both stamps exactly (a recording has it on both sides), as the node moves it.
-        then, now = self.odometry.exactly_at(scan_stamp), self.odometry.exactly_at(image_stamp)
+        # The odometry at both stamps exactly, carried on for up to --max-dt past its last pose (the
+        # bag's end), as the node moves it.
+        then, now = (self.odometry.exactly_at(t, ahead_ns=self.tol) for t in (scan_stamp, image_stamp))
         if mount is None or then is None or now is None:
             return None
         return move_sweep(xyz, then, now, mount).astype(xyz.dtype, copy=False)

@@ -162,6 +162,16 @@ def test_a_held_history_follows_the_robot():
     # 0.6 s later, no new sweep: the wall 10 m ahead is now 7 m ahead.
     points, _, _ = acc.cloud(stamp_ns=6 * SECOND // 10)
     np.testing.assert_allclose(points, [[7.0, 0, 0]], atol=1e-6)
+    # Odometry that lags the LiDAR by 80 ms: the sweep's pose and the image's are both carried on
+    # at the last velocity, so the wall is where it is (before, the sweep took the pose of 80 ms
+    # earlier and the image an extrapolated one: 0.4 m off).
+    lagging = PoseHistory()
+    for k in range(10):
+        lagging.add(k * SECOND // 10, make_transform(translation=[0.5 * k, 0, 0]))   # up to 0.9 s
+    late = SweepAccumulator(keep=2, odometry=lagging, T_base_lidar=np.eye(4))
+    late.add(Sweep(980_000_000, np.array([[10.0, 0, 0]])))       # the robot at 4.9 m then
+    points, _, _ = late.cloud(stamp_ns=SECOND)                  # and at 5.0 m at the image
+    np.testing.assert_allclose(points, [[9.9, 0, 0]], atol=1e-6)
 
 
 def _sim(moving=0, sweep_motion=False, speed=None, frames=6, seed=3):
@@ -363,23 +373,34 @@ def test_a_bounded_odometry_history_lets_old_poses_go_and_starts_again_when_time
 
 def test_the_pose_exactly_at_a_stamp_is_interpolated_or_carried_on_never_taken_from_another_time():
     """What moving a cloud to its image's stamp needs: the pose at that stamp, between samples or
-    (odometry lags its sensors) carried on at the last velocity for a while past the newest one;
-    None beyond that or in a gap, where ``at`` would give the nearest pose of another time."""
+    (odometry lags its sensors) carried on at the last velocity for a while past the newest one,
+    along the arc the robot is driving; None beyond that or in a gap, where ``at`` would give the
+    nearest pose of another time."""
     from depth_core.geometry import rotation_from_euler
 
+    def on_arc(t_s: float) -> np.ndarray:               # 10 m/s on a 10 m radius: turning at 1 rad/s
+        theta = 1.0 * t_s
+        return make_transform(rotation_from_euler(0, 0, theta), [10 * np.sin(theta), 10 * (1 - np.cos(theta)), 0])
+
     odometry = PoseHistory()
-    for k in range(5):                                    # 10 m/s, turning at 1 rad/s, 10 Hz
-        odometry.add(k * 10**8, make_transform(rotation_from_euler(0, 0, 0.1 * k), [1.0 * k, 0, 0]))
-    between = odometry.exactly_at(150_000_000)
-    np.testing.assert_allclose(between[:3, 3], [1.5, 0, 0])
-    ahead = odometry.exactly_at(450_000_000, ahead_ns=100_000_000)   # 50 ms past the newest
-    np.testing.assert_allclose(np.arctan2(ahead[1, 0], ahead[0, 0]), 0.45, atol=1e-9)
-    assert 4.45 < ahead[0, 3] < 4.55
+    for k in range(5):                                   # 10 Hz, up to 0.4 s
+        odometry.add(k * 10**8, on_arc(0.1 * k))
+    np.testing.assert_allclose(odometry.exactly_at(200_000_000), on_arc(0.2), atol=1e-12)
+    between = odometry.exactly_at(150_000_000)            # interpolated on the chord: 12 mm off this arc
+    np.testing.assert_allclose(between[:3, 3], on_arc(0.15)[:3, 3], atol=0.015)
+    for ahead_s in (0.001, 0.05, 0.15):                  # carried on along the arc, in x and y
+        pose = odometry.exactly_at(int((0.4 + ahead_s) * 1e9), ahead_ns=150_000_000)
+        np.testing.assert_allclose(pose, on_arc(0.4 + ahead_s), atol=1e-6)
     assert odometry.exactly_at(450_000_000) is None                   # not carried on unless asked
-    assert odometry.exactly_at(550_000_000, ahead_ns=100_000_000) is None
-    assert odometry.at(550_000_000, 200_000_000) is not None           # which `at` would answer
+    assert odometry.exactly_at(560_000_000, ahead_ns=150_000_000) is None
+    assert odometry.at(560_000_000, 200_000_000) is not None           # which `at` would answer
     assert odometry.exactly_at(-50_000_000) is None                   # before the first sample
+    # The velocity from a step of at least 10 ms: a sample 1 ms before the newest is passed over.
+    odometry.add(399_000_000, on_arc(0.399) @ make_transform(translation=[0.0, 0.002, 0]))   # 2 mm of noise
+    np.testing.assert_allclose(odometry.exactly_at(500_000_000, ahead_ns=150_000_000)[:3, 3], on_arc(0.5)[:3, 3],
+                               atol=1e-6)
     gappy = PoseHistory(max_gap_ns=150_000_000)
     gappy.add(0, np.eye(4))
     gappy.add(10**9, np.eye(4))
     assert gappy.exactly_at(5 * 10**8) is None                        # a gap: nothing is known there
+    assert gappy.exactly_at(10**9 + 50_000_000, ahead_ns=10**8) is None   # nor a velocity across it
