@@ -14,7 +14,17 @@ from .projection import (
     resize_sparse_depth,
     scatter_nearest,
 )
-from .sweeps import FreeSpace, Sweep, SweepAccumulator, deskew, free_space_keep, hidden_keep, move_sweep
+from .sweeps import (
+    FreeSpace,
+    Sweep,
+    SweepAccumulator,
+    deskew,
+    free_space_keep,
+    hidden_keep,
+    motion_between,
+    move_sweep,
+    visible_keep,
+)
 from .transforms import (
     TransformTree,
     compose,
@@ -44,6 +54,7 @@ __all__ = [
     "lidar_fov_mask",
     "make_transform",
     "matrix_to_quaternion",
+    "motion_between",
     "move_sweep",
     "organised_points",
     "pixel_rays",
@@ -60,4 +71,5 @@ __all__ = [
     "transform_points",
     "transform_to_xyzquat",
     "validate_intrinsic_matrix",
+    "visible_keep",
 ]

@@ -62,7 +62,8 @@ from .odometry import PoseHistory
 from .projection import project_points
 from .transforms import invert_transform, transform_points
 
-__all__ = ["FreeSpace", "Sweep", "SweepAccumulator", "deskew", "free_space_keep", "hidden_keep", "move_sweep"]
+__all__ = ["FreeSpace", "Sweep", "SweepAccumulator", "deskew", "free_space_keep", "hidden_keep", "motion_between",
+           "move_sweep", "visible_keep"]
 
 log = logging.getLogger("depth_core.geometry")
 
@@ -104,6 +105,17 @@ def deskew(sweep: Sweep, odometry: PoseHistory, T_base_lidar: np.ndarray, tolera
             return None
         out[sel] = transform_points(T_lidar_ref_inv @ pose @ T_base_lidar, sweep.points[sel])
     return out.astype(sweep.points.dtype, copy=False)
+
+
+def motion_between(odometry: PoseHistory, then_ns: int, now_ns: int, T_base_lidar: np.ndarray,
+                   ahead_ns: int = 0) -> np.ndarray | None:
+    """The LiDAR frame at ``then_ns`` -> the LiDAR frame at ``now_ns``, by the odometry at both
+    stamps exactly (:meth:`PoseHistory.exactly_at`, carried on up to ``ahead_ns`` past its newest
+    pose); None where it does not reach one of them: never the pose of another time."""
+    then, now = odometry.exactly_at(then_ns, ahead_ns), odometry.exactly_at(now_ns, ahead_ns)
+    if then is None or now is None:
+        return None
+    return invert_transform(now @ T_base_lidar) @ then @ T_base_lidar
 
 
 def move_sweep(points: np.ndarray, T_odom_base_then: np.ndarray, T_odom_base_now: np.ndarray,
@@ -248,6 +260,13 @@ def _in_view(points: np.ndarray, T_cam_lidar: np.ndarray, camera: CameraIntrinsi
     off_x, off_y = ((camera.width - 1) / 2 - camera.cx) / camera.fx, ((camera.height - 1) / 2 - camera.cy) / camera.fy
     half_x, half_y = (camera.width + 2) / (2 * camera.fx), (camera.height + 2) / (2 * camera.fy)
     return (z > 0.1) & (np.abs(x - z * off_x) <= z * half_x) & (np.abs(y - z * off_y) <= z * half_y)
+
+
+def visible_keep(points: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
+    """Boolean [N]: False for the points [N,3] (camera optical frame) that nearer ones of the same
+    cloud surround in the image: the occlusion rule with every point a candidate, for a cloud seen
+    from somewhere its LiDAR never was (moved to an image's stamp, or held)."""
+    return hidden_keep(points, np.ones(len(points), bool), camera)
 
 
 def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrinsics, *,

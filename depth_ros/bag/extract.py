@@ -33,10 +33,12 @@ from depth_core.geometry import (
     TransformTree,
     deskew,
     hidden_keep,
+    motion_between,
     move_sweep,
     project_points,
     transform_from_xyzquat,
     transform_points,
+    visible_keep,
 )
 from depth_core.utils import ArgumentParser, atomic_output_dir, positive_float
 from depth_core.utils.files import OutputError
@@ -107,12 +109,9 @@ class _Deskew:
         """The scan's points moved on to the LiDAR frame at ``image_stamp`` by the odometry (the
         node's ``lidar_to_image_time``); None where the odometry or the mounting is missing."""
         mount = self.mount(lidar_frame)
-        # The odometry at both stamps exactly, carried on for up to --max-dt past its last pose (the
-        # bag's end), as the node moves it.
-        then, now = (self.odometry.exactly_at(t, ahead_ns=self.tol) for t in (scan_stamp, image_stamp))
-        if mount is None or then is None or now is None:
-            return None
-        return move_sweep(xyz, then, now, mount).astype(xyz.dtype, copy=False)
+        # As the node moves it, carried on for up to --max-dt past the odometry's last pose (the bag's end).
+        motion = None if mount is None else motion_between(self.odometry, scan_stamp, image_stamp, mount, self.tol)
+        return None if motion is None else transform_points(motion, xyz).astype(xyz.dtype, copy=False)
 
     def __call__(self, xyz: np.ndarray, ring, times, stamp: int, lidar_frame: str) -> np.ndarray:
         if times is None:
@@ -227,7 +226,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                 moved = deskewer.to_image(xyz, centre[0], stamp, lidar_frame) if to_image_time else None
                 if moved is not None:
                     # As the node does: less the points that nearer ones now hide from the camera.
-                    keep = hidden_keep(transform_points(T_cam_lidar, moved), np.ones(len(moved), bool), cam)
+                    keep = visible_keep(transform_points(T_cam_lidar, moved), cam)
                     xyz, ring = moved[keep], None if ring is None else ring[keep]
                     apart["moved"] += 1
             sparse, rings = project_with_rings(xyz, ring, T_cam_lidar, cam)

@@ -25,12 +25,12 @@ from depth_core.geometry import (
     PoseHistory,
     Sweep,
     SweepAccumulator,
-    hidden_keep,
     invert_transform,
     project_points,
     ring_image,
     transform_from_xyzquat,
     transform_points,
+    visible_keep,
 )
 from depth_core.inference import DepthEstimator
 from depth_core.metrics import Sparsification, compute_depth_metrics
@@ -196,7 +196,7 @@ class _Accumulation:
         if frame.lidar_motion is not None and len(past):
             # Moved to the image's stamp: seen from where the camera is then, as the node does.
             both = np.concatenate([frame.points[chosen], past])
-            past = past[hidden_keep(both, np.ones(len(both), bool), cam)[len(chosen):]]
+            past = past[visible_keep(both, cam)[len(chosen):]]
         extra = project_points(past, cam.K, cam.height, cam.width)
         return np.where((inputs > 0) | (extra <= 0), inputs, extra).astype(np.float32)
 

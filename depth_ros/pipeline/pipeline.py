@@ -29,12 +29,13 @@ from depth_core.geometry import (
     PoseHistory,
     Sweep,
     SweepAccumulator,
-    hidden_keep,
     invert_transform,
+    motion_between,
     organised_points,
     points_in_front,
     transform_from_xyzquat,
     transform_points,
+    visible_keep,
 )
 from depth_core.inference import DepthEstimator
 
@@ -382,21 +383,15 @@ class FramePipeline:
         if motion is not None and len(points):
             # Seen from where the camera is now, not from where the LiDAR was: the points that nearer
             # ones now surround in the image are hidden from it (the accumulation's occlusion rule).
-            keep = hidden_keep(points, np.ones(len(points), bool), cam)
+            keep = visible_keep(points, cam)
             points, merged_rings = points[keep], None if merged_rings is None else merged_rings[keep]
         return points, merged_rings, used, "", motion, unmoved
 
     def _motion(self, cloud_ns: int, image_ns: int, T_base_lidar: np.ndarray) -> np.ndarray | None:
-        """The LiDAR frame at ``cloud_ns`` -> the LiDAR frame at ``image_ns``, by the odometry at
-        both stamps exactly (interpolated, or carried on at the last velocity for up to
-        ``lidar_max_age`` past the newest pose: odometry often lags the sensors); None where it
-        does not reach one of them: never the pose of another time."""
+        """The LiDAR frame at ``cloud_ns`` -> the LiDAR frame at ``image_ns`` (:func:`motion_between`,
+        carried on for up to ``lidar_max_age`` past the newest pose: odometry often lags the sensors)."""
         self._pose(image_ns)    # asks TF (where there is TF) for the image's stamp too
-        ahead = int(self.config.lidar_max_age * 1e9)
-        then, now = self.odometry.exactly_at(cloud_ns, ahead), self.odometry.exactly_at(image_ns, ahead)
-        if then is None or now is None:
-            return None
-        return invert_transform(now @ T_base_lidar) @ then @ T_base_lidar
+        return motion_between(self.odometry, cloud_ns, image_ns, T_base_lidar, int(self.config.lidar_max_age * 1e9))
 
     def _held(self, stamp_ns: int, cam: CameraIntrinsics) -> tuple[np.ndarray, np.ndarray | None] | None:
         """With no fresh cloud: the recent sweeps moved to the robot's pose at ``stamp_ns``, while
@@ -413,7 +408,7 @@ class FramePipeline:
             return None
         points, keep = points_in_front(*(merged[:, i] for i in range(3)), T)
         # Seen from where the camera is now: as a cloud moved to its image's stamp (_with_history).
-        visible = hidden_keep(points, np.ones(len(points), bool), cam)
+        visible = visible_keep(points, cam)
         return points[visible], None if rings is None else rings[keep][visible]
 
     # -- one frame ------------------------------------------------------------------------------
