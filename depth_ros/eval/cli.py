@@ -73,6 +73,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--keep-hidden", action="store_true",
                    help="--accumulate: keep past points that nearer points hide from the newest sweep or the "
                         "camera, or that the newest sweep no longer finds (no occlusion rule)")
+    p.add_argument("--keep-recoloured", action="store_true",
+                   help="--accumulate: keep past points whose brightness a later image contradicts (no "
+                        "photometric rule)")
     p.add_argument("--odom-frame", default="odom", help="--accumulate: the odometry's fixed frame on /tf")
     p.add_argument("--base-frame", default="base_link", help="--accumulate: the robot's base frame on /tf")
     p.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
@@ -126,6 +129,7 @@ def main(argv=None) -> int:
                             base_frame=args.base_frame,
                             deskew=True if args.deskew or args.accumulate > 0 else False if args.no_deskew else "auto",
                             moving_rule=not args.keep_moving, occlusion_rule=not args.keep_hidden,
+                            photometric_rule=not args.keep_recoloured,
                             camera_matrix=args.camera_matrix,
                             to_image_time=True if args.lidar_to_image_time else False if args.no_lidar_to_image_time
                             else "auto")
@@ -146,7 +150,9 @@ def main(argv=None) -> int:
                 rules = [f"{acc['dropped_moving']} past points in space a later sweep saw as free"
                          + (" (rule off)" if args.keep_moving else ""),
                          f"{acc['dropped_hidden']} hidden from the LiDAR or the camera, or gone (summed over frames)"
-                         + (" (rule off)" if args.keep_hidden else "")]
+                         + (" (rule off)" if args.keep_hidden else ""),
+                         f"{acc.get('dropped_photometric', 0)} whose brightness a later image contradicts"
+                         + (" (rule off)" if args.keep_recoloured else "")]
                 lidar_input += f" ({acc['mean_past_sweeps_used']:.1f} on average); dropped: " + ", ".join(rules)
                 meta["lidar_input"] = lidar_input
             metrics = write_report(result, staging, meta, args.max_depth)

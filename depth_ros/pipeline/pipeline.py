@@ -340,16 +340,17 @@ class FramePipeline:
         self.sweeps = SweepAccumulator(keep=max(self.config.lidar_accumulate, 1), odometry=self.odometry,
                                        T_base_lidar=invert_transform(T_cam_base) @ T_cam_lidar,
                                        tolerance_ns=int(max(self.config.lidar_max_age, 0.1) * 1e9),
-                                       moving_rule=merged, occlusion_rule=merged)
+                                       moving_rule=merged, occlusion_rule=merged, photometric_rule=merged)
         self._sweep_key = key
         return self.sweeps
 
     def _with_history(self, frame_id: str, cloud_msg, T: np.ndarray, points, rings, times, cam: CameraIntrinsics,
-                      image_stamp_ns: int | None = None):
+                      image_stamp_ns: int | None = None, rgb: np.ndarray | None = None):
         """The cloud's points plus the accumulated sweeps (camera frame) that the camera ``cam``
         can see, and what went in: ``(points, rings, past sweeps used, why not, motion, why not
         moved)``. With ``image_stamp_ns`` (a cloud stamped apart from its image), all of them are
-        moved on to the robot's pose then: ``motion`` by what, or None and why not."""
+        moved on to the robot's pose then: ``motion`` by what, or None and why not. ``rgb``, the
+        image, goes into the history with the cloud, for the photometric rule."""
         acc = self._accumulator(frame_id, cloud_msg, T)
         if acc is None:
             return points, rings, 0, "no_base_extrinsic", None, "no_base_extrinsic" if image_stamp_ns else ""
@@ -364,9 +365,6 @@ class FramePipeline:
         if times is not None:
             for t in (int(times.min()), int(times.max())):
                 self._pose(t)
-        if fresh:
-            acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings,
-                          times if self.config.lidar_deskew else None))
         # The newest sweep's LiDAR frame -> the camera frame, at the image's stamp when asked: one
         # rigid motion for the whole cloud, after the rules (which test from the newest sweep's origin).
         motion, unmoved = None, ""
@@ -374,6 +372,11 @@ class FramePipeline:
             motion = self._motion(stamp, image_stamp_ns, acc.T_base_lidar)
             unmoved = "" if motion is not None else "odometry_behind"
         T_out = T if motion is None else T @ motion
+        # With the image it is paired with first, for the photometric rule (where sweeps are merged).
+        image = None if rgb is None or not self.config.uses_odometry else (rgb, T_out, cam)
+        if fresh:
+            acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings,
+                          times if self.config.lidar_deskew else None), image=image)
         if self.config.lidar_accumulate <= 0:   # the newest sweep alone, de-skewed when it had times
             newest = acc.history[-1][0]
             merged, merged_rings, used = newest.points, newest.rings, 0
@@ -452,7 +455,7 @@ class FramePipeline:
                             points, rings, times = self.camera_points(cloud_msg, T, with_times=True)
                             self._last_extrinsic = T
                             points, rings, used, why, motion, unmoved = self._with_history(
-                                frame_id, cloud_msg, T, points, rings, times, cam, stamp if apart else None)
+                                frame_id, cloud_msg, T, points, rings, times, cam, stamp if apart else None, rgb)
                             # Said only where accumulation or a hold was asked for (de-skewing alone
                             # quietly does without odometry).
                             reason = why if self.config.uses_odometry else ""

@@ -1,10 +1,11 @@
-"""Several LiDAR sweeps as one: odometry, de-skewing, the free-space rule for moving objects, and
-the history's resets."""
+"""Several LiDAR sweeps as one: odometry, de-skewing, the free-space, occlusion and photometric
+rules for moving objects, and the history's resets."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+import cv2
 import numpy as np
 from scipy.spatial import cKDTree
 
@@ -21,6 +22,7 @@ from depth_core.geometry import (
     project_points,
     transform_points,
 )
+from depth_core.geometry.sweeps import log_grey, photometric_keep, sample_shade
 from depth_core.sim.config import default_config
 from depth_core.sim.simulator import Simulator
 
@@ -202,19 +204,34 @@ def test_deskewing_a_simulated_sweep_taken_at_10_m_s():
     assert fixed < 0.5 * skewed and fixed < 0.01
 
 
-def test_the_free_space_rule_on_a_simulated_car_that_drives_away():
+def _car_driving_away(sim) -> None:
+    """A car 10 m ahead in the next lane, driving away at 20 m/s (the robot drives at 8)."""
     from depth_core.sim.motion import Mover, MovingWorld
     from depth_core.sim.raycast import Primitives
     from depth_core.sim.scenes.common import add_car
 
-    sim = _sim(frames=6)
     T0 = sim.world.poses[0]
     heading, left = T0[:2, 0], np.array([-T0[1, 0], T0[0, 0]])
     car = Primitives()
     add_car(car, np.random.default_rng(0), 0.0, 0.0, float(np.arctan2(heading[1], heading[0])))
-    # 10 m ahead in the next lane, driving away at 20 m/s (the robot drives at 8).
     mover = Mover(car.freeze(), T0[:2, 3] + 10 * heading + 2.5 * left, 20.0 * heading, "car")
     sim.moving = MovingWorld(sim.world, [mover], sim.config.rate_hz, sim.start_time_ns)
+
+
+def _ghosts_and_good(past, sim, frame) -> tuple[int, int]:
+    """Past points more than 1 m in front of the surface the camera now sees there (ghosts), and
+    those within 2 % of it."""
+    depth = project_points(transform_points(sim.rig.T_cam_lidar, past), sim.intrinsics.K,
+                           sim.intrinsics.height, sim.intrinsics.width)
+    truth = frame.depth
+    seen = (depth > 0) & np.isfinite(truth)
+    return int((depth[seen] < truth[seen] - 1.0).sum()), int((np.abs(depth[seen] - truth[seen])
+                                                               < 0.02 * truth[seen]).sum())
+
+
+def test_the_free_space_rule_on_a_simulated_car_that_drives_away():
+    sim = _sim(frames=6)
+    _car_driving_away(sim)
     frames = [sim.render(i) for i in range(5)]
     odometry = PoseHistory()
     for f in frames:
@@ -225,15 +242,58 @@ def test_the_free_space_rule_on_a_simulated_car_that_drives_away():
         for f in frames:
             acc.add(Sweep(f.stamp_ns, f.lidar_points))
         points, _, _ = acc.cloud()
-        past = points[len(frames[-1].lidar_points):]
-        # A ghost: a past point more than 1 m in front of the surface the camera now sees there.
-        depth = project_points(transform_points(sim.rig.T_cam_lidar, past), sim.intrinsics.K,
-                               sim.intrinsics.height, sim.intrinsics.width)
-        truth = frames[-1].depth
-        seen = (depth > 0) & np.isfinite(truth)
-        ghosts[rule] = int((depth[seen] < truth[seen] - 1.0).sum())
+        ghosts[rule] = _ghosts_and_good(points[len(frames[-1].lidar_points):], sim, frames[-1])[0]
     assert ghosts[False] > 200                      # the car's old positions, left behind
     assert ghosts[True] < 0.2 * ghosts[False]
+
+
+def test_the_photometric_rule_keeps_a_static_surface_through_an_exposure_change_and_drops_what_changed():
+    cam = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
+    rng = np.random.default_rng(0)
+    # A textured wall 5 m ahead, seen twice from the same place: the second time 40 % brighter
+    # (the auto-exposure), with sensor noise, and a dark car parked over its left third.
+    texture = cv2.resize(rng.uniform(60, 160, (24, 32)), (320, 240), interpolation=cv2.INTER_LINEAR)
+    before = np.repeat(texture[..., None], 3, axis=2).astype(np.uint8)
+    after = np.clip(texture * 1.4 + rng.normal(0, 2, texture.shape), 0, 255)
+    after[:, :100] = 30
+    after = np.repeat(after[..., None], 3, axis=2).astype(np.uint8)
+    v, u = np.mgrid[10:230:6, 10:310:6].reshape(2, -1)
+    points = np.stack([(u - cam.cx) / cam.fx * 5.0, (v - cam.cy) / cam.fy * 5.0, np.full(len(u), 5.0)], 1)
+    shade = sample_shade(points, np.eye(4), cam, log_grey(before))
+    assert np.isfinite(shade).all()
+    keep = photometric_keep(points, shade, np.eye(4), cam, log_grey(after))
+    car = u < 99
+    assert not keep[car].any()                     # where the car is now
+    assert keep[u > 101].mean() > 0.99             # the wall, 40 % brighter: the same
+    # Points with no shade (not in their own image) and points outside this image are kept.
+    unseen = photometric_keep(points, np.full(len(points), np.nan, np.float32), np.eye(4), cam, log_grey(after))
+    assert unseen.all()
+
+
+def test_the_photometric_rule_on_a_simulated_car_that_drives_away():
+    """The free-space rule's car again, with no LiDAR rule at all: the images alone find most of its
+    old places (not all: where the car still covers some of them, it looks the same there)."""
+    def ghosts_and_good(with_car: bool, rule: bool) -> tuple[int, int]:
+        sim = _sim(frames=6)
+        if with_car:
+            _car_driving_away(sim)
+        frames = [sim.render(i) for i in range(5)]
+        odometry = PoseHistory()
+        for f in frames:
+            odometry.add(f.stamp_ns, f.T_world_base)
+        acc = SweepAccumulator(keep=4, odometry=odometry, T_base_lidar=sim.rig.T_base_lidar, moving_rule=False,
+                               occlusion_rule=False, photometric_rule=rule)
+        for f in frames:
+            acc.add(Sweep(f.stamp_ns, f.lidar_points), image=(f.rgb, sim.rig.T_cam_lidar, sim.intrinsics))
+        assert (acc.counts["dropped_photometric"] > 0) == rule
+        points, _, _ = acc.cloud()
+        return _ghosts_and_good(points[len(frames[-1].lidar_points):], sim, frames[-1])
+
+    edges, _ = ghosts_and_good(False, False)        # the same count without the car: pixel edges of thin things
+    (before, good_before), (after, good_after) = ghosts_and_good(True, False), ghosts_and_good(True, True)
+    assert before - edges > 1000                    # the car's old places, left behind
+    assert after - edges < 0.5 * (before - edges)   # 0.39x here
+    assert good_after > 0.99 * good_before          # and the static world stays
 
 
 def test_the_occlusion_rule_drops_what_a_nearer_object_hides_and_keeps_edges_and_the_ground():

@@ -194,6 +194,12 @@ def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(t
     assert kept.returncode == 0, kept.stderr
     ablated = json.loads((tmp_path / "kept/metrics.json").read_text())
     assert ablated["accumulation"]["dropped_hidden"] == 0 and "(rule off)" in ablated["lidar_input"]
+    # The photometric rule drops past points whose brightness a later image contradicts; --keep-recoloured ablates it.
+    assert info["dropped_photometric"] > 0
+    assert "whose brightness a later image contradicts" in accumulated["lidar_input"]
+    same = _eval(venv_bin, sim_bag, tmp_path / "same", *common, "--accumulate", "3", "--keep-recoloured")
+    assert same.returncode == 0, same.stderr
+    assert json.loads((tmp_path / "same/metrics.json").read_text())["accumulation"]["dropped_photometric"] == 0
     wrong = _eval(venv_bin, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
     assert wrong.returncode == 2
     assert "/tf has no odom -> robot (it has odom -> base_link)" in wrong.stderr and "--base-frame" in wrong.stderr
