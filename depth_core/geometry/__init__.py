@@ -15,6 +15,7 @@ from .projection import (
     scatter_nearest,
 )
 from .sweeps import (
+    CameraShades,
     FreeSpace,
     Sweep,
     SweepAccumulator,
@@ -40,6 +41,7 @@ from .transforms import (
 
 __all__ = [
     "CameraIntrinsics",
+    "CameraShades",
     "FreeSpace",
     "PoseHistory",
     "Sweep",

@@ -51,13 +51,17 @@ thirds of the past points more than 3 % off the rendered depth, and 2.6 % of the
 of its points keeps its brightness there. A static surface looks the same from a little further
 on; where a car was, the road shows now, and where the road was, the car that pulled in. So each
 later image is asked, as each later sweep is: a past point is dropped when, at the pixel where it
-lands now, no pixel within one has a brightness within ``shade_tolerance`` (log, 0.15: 16 %) of
-its own, once the exposure change between the two images (the median over the sweep's points) is
-taken out (:func:`photometric_keep`). It needs no return of the newest sweep near the point, which
-is where the rules above have no evidence: a 16-line LiDAR's rings are far apart, the camera's
-pixels are not. It cannot see a uniformly coloured car that moved less than its own length, and it
-drops a few good points where a texture edge and a small misalignment meet (3.9 % of them on the
-real 7-Scenes kitchen, a static scene; docs/benchmarks.md).
+lands now, its brightness lies outside the range of the pixels within one of it by more than a
+tolerance (log brightness), once the exposure change between the two images (the median over the
+sweep's points) is taken out (:meth:`CameraShades.keep`). The tolerance is three times the robust
+spread of the two images' differences, within 0.04-0.3: sharp where the images agree closely,
+lenient where noise, blur and misalignment make them differ everywhere. Points hidden from the
+newest sweep's origin are not asked (they would show what hides them). The rule needs no return
+of the newest sweep near the point, which is where the rules above have no evidence: a 16-line
+LiDAR's rings are far apart, the camera's pixels are not. It cannot see a car that moved less than
+its own length and looks the same where it is now, and it drops a few good points where a texture
+edge and a small misalignment meet (3.8 % of them on the real 7-Scenes kitchen, a static scene;
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -74,8 +78,8 @@ from .odometry import PoseHistory
 from .projection import project_points
 from .transforms import invert_transform, transform_points
 
-__all__ = ["FreeSpace", "Sweep", "SweepAccumulator", "deskew", "free_space_keep", "hidden_keep", "log_grey",
-           "motion_between", "move_sweep", "photometric_keep", "sample_shade", "visible_keep"]
+__all__ = ["CameraShades", "FreeSpace", "Sweep", "SweepAccumulator", "deskew", "free_space_keep", "hidden_keep",
+           "log_grey", "motion_between", "move_sweep", "visible_keep"]
 
 log = logging.getLogger("depth_core.geometry")
 
@@ -334,61 +338,89 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     keep[owner[hidden | gone]] = False
     return keep
 
+_LOG_GREY = np.log(np.arange(256, dtype=np.float32) + np.float32(8.0))
+
+
 def log_grey(image: np.ndarray) -> np.ndarray:
-    """The image as float32 log brightness (0-255 scale), lightly blurred (3x3): what the
-    photometric rule compares. Log, so that an exposure change is one offset; +8 grey levels, so
-    that the noise of dark pixels does not read as a change."""
+    """The image as the photometric rule reads it: uint8 [H,W] grey, lightly blurred (3x3), whose
+    log brightness (+8 grey levels, so that the noise of dark pixels does not read as a change) is
+    a table lookup. In log, an exposure change is nearly one offset (exactly so above about 30 grey
+    levels). 16-bit images are scaled by their bit depth (the power of two above their brightest
+    pixel: a 12-bit camera's 4095 is white), float images by 255 when they lie in 0-1."""
     img = np.asarray(image)
-    if img.dtype == np.uint16:
-        scale = 255.0 / 65535.0
-    else:
-        scale = 255.0 if img.dtype.kind == "f" and img.max(initial=0) <= 1.0 else 1.0
     if img.ndim == 3:
-        img = img[..., :3].astype(np.float32).mean(axis=2)
-    grey = cv2.blur(img.astype(np.float32) * np.float32(scale), (3, 3))
-    return np.log(grey + np.float32(8.0))
+        img = img[..., :3]
+    if img.dtype == np.uint16:
+        top = int(img.max(initial=0))
+        img = cv2.convertScaleAbs(img, alpha=255.0 / ((1 << max(top, 255).bit_length()) - 1))
+    elif img.dtype != np.uint8:
+        img = np.nan_to_num(img.astype(np.float32))
+        img = np.clip(img * np.float32(255.0 if img.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+    if img.ndim == 3:
+        img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
+    return cv2.blur(img, (3, 3))
 
 
-def _pixels_of(points: np.ndarray, T_cam_lidar: np.ndarray, camera: CameraIntrinsics):
-    """(indices of the points that land in the image, their rows, their columns)."""
-    cam = transform_points(T_cam_lidar, points)
-    z = cam[:, 2]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        u = np.rint(camera.fx * cam[:, 0] / z + camera.cx)
-        v = np.rint(camera.fy * cam[:, 1] / z + camera.cy)
-    ok = np.flatnonzero((z > 0.1) & (u >= 0) & (u < camera.width) & (v >= 0) & (v < camera.height))
-    return ok, v[ok].astype(np.intp), u[ok].astype(np.intp)
+class CameraShades:
+    """One camera image as the photometric rule reads it (the module's doc), with where a LiDAR
+    frame's points land in it: ``T_cam_lidar`` from that frame to the camera, and its intrinsics.
+    :meth:`sample` gives points their brightness here; :meth:`keep` tests past points' brightness
+    against it."""
 
+    def __init__(self, image: np.ndarray, T_cam_lidar: np.ndarray, camera: CameraIntrinsics, *, reach: int = 1):
+        self.T_cam_lidar, self.camera = np.asarray(T_cam_lidar, np.float64), camera
+        self.grey = log_grey(image)
+        if self.grey.shape != (camera.height, camera.width):
+            raise ValueError(f"image {self.grey.shape[1]}x{self.grey.shape[0]} does not match its camera "
+                             f"({camera.width}x{camera.height})")
+        kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+        self.lo, self.hi = cv2.erode(self.grey, kernel), cv2.dilate(self.grey, kernel)
 
-def sample_shade(points: np.ndarray, T_cam_lidar: np.ndarray, camera: CameraIntrinsics,
-                 grey: np.ndarray) -> np.ndarray:
-    """float32 [N]: each point's log brightness in the image (:func:`log_grey`), NaN where it
-    does not land in it."""
-    shade = np.full(len(points), np.nan, np.float32)
-    ok, v, u = _pixels_of(points, T_cam_lidar, camera)
-    shade[ok] = grey[v, u]
-    return shade
+    def _pixels(self, points: np.ndarray):
+        """(indices of the points that land in the image, their rows, their columns)."""
+        cam = transform_points(self.T_cam_lidar, points)
+        z, c = cam[:, 2], self.camera
+        with np.errstate(divide="ignore", invalid="ignore"):
+            u = np.rint(c.fx * cam[:, 0] / z + c.cx)
+            v = np.rint(c.fy * cam[:, 1] / z + c.cy)
+        ok = np.flatnonzero((z > 0.1) & (u >= 0) & (u < c.width) & (v >= 0) & (v < c.height))
+        return ok, v[ok].astype(np.intp), u[ok].astype(np.intp)
 
+    def sample(self, points: np.ndarray) -> np.ndarray:
+        """float32 [N]: each point's log brightness here, NaN where it does not land in the image."""
+        shade = np.full(len(points), np.nan, np.float32)
+        ok, v, u = self._pixels(points)
+        shade[ok] = _LOG_GREY[self.grey[v, u]]
+        return shade
 
-def photometric_keep(points: np.ndarray, shade: np.ndarray, T_cam_lidar: np.ndarray, camera: CameraIntrinsics,
-                     grey: np.ndarray, *, tolerance: float = 0.15, reach: int = 1) -> np.ndarray:
-    """Boolean [N]: False for the past points whose brightness in their own image (``shade``)
-    the current image (``grey``, :func:`log_grey`) contradicts: at the pixel where the point
-    lands now, no pixel within ``reach`` has a brightness within ``tolerance`` (log) of it, once
-    the exposure change between the two images (the median difference over the points) is taken
-    out. A static surface looks the same from nearby; where a car was, the road shows now."""
-    keep = np.ones(len(points), bool)
-    ok, v, u = _pixels_of(points, T_cam_lidar, camera)
-    s = shade[ok]
-    seen = np.isfinite(s)
-    ok, v, u, s = ok[seen], v[seen], u[seen], s[seen]
-    if len(ok) < 10:
+    def keep(self, points: np.ndarray, shade: np.ndarray, tolerance: float | tuple[float, float] = (0.04, 0.3),
+             spread: float = 3.0) -> np.ndarray:
+        """Boolean [N]: False for the points whose brightness in their own image (``shade``) this
+        image contradicts: once the exposure change between the two images (the median difference
+        over the points) is taken out, it lies more than the tolerance (log) below the darkest or
+        above the brightest pixel within ``reach`` of where the point lands now. A static surface
+        looks the same from nearby; where a car was, the road shows now.
+
+        The tolerance is ``spread`` times the robust spread of the differences (1.4826 x their
+        median absolute deviation) within the range ``tolerance``, or ``tolerance`` itself when
+        one number: sharp where the two images agree closely (a simulator, a good camera, a small
+        step), lenient where noise, blur and misalignment make them differ everywhere. Points
+        without a shade (NaN: not in their own image) or outside this one are kept; so are all
+        of them where fewer than 10 can be compared (too few to measure the exposure change by)."""
+        keep = np.ones(len(points), bool)
+        ok, v, u = self._pixels(points)
+        s = shade[ok]
+        seen = np.isfinite(s)
+        ok, v, u, s = ok[seen], v[seen], u[seen], s[seen]
+        if len(ok) < 10:
+            return keep
+        d = s - _LOG_GREY[self.grey[v, u]]
+        offset = np.median(d)                       # the exposure change
+        if not np.isscalar(tolerance):
+            tolerance = float(np.clip(spread * 1.4826 * np.median(np.abs(d - offset)), *tolerance))
+        s = s - offset
+        keep[ok[(s < _LOG_GREY[self.lo[v, u]] - tolerance) | (s > _LOG_GREY[self.hi[v, u]] + tolerance)]] = False
         return keep
-    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
-    lo, hi = cv2.erode(grey, kernel)[v, u], cv2.dilate(grey, kernel)[v, u]
-    s = s - np.median(s - grey[v, u])      # the exposure change
-    keep[ok[(s < lo - tolerance) | (s > hi + tolerance)]] = False
-    return keep
 
 
 @dataclass
@@ -410,7 +442,7 @@ class SweepAccumulator:
     moving_rule: bool = True
     occlusion_rule: bool = True
     photometric_rule: bool = True
-    shade_tolerance: float = 0.15
+    shade_tolerance: float | tuple[float, float] = (0.04, 0.3)
     max_speed: float = 40.0
     deskew: bool = True
     history: deque = field(default_factory=deque)
@@ -437,8 +469,9 @@ class SweepAccumulator:
         from the sweep's LiDAR frame to that camera, its intrinsics)``. It lets the photometric rule
         run: each point keeps its brightness there, and the past sweeps' points that this image
         contradicts are dropped. Without it the rule does not run for this sweep's pairs."""
+        replaced = None
         if self.history and sweep.stamp_ns == self.history[-1][0].stamp_ns:
-            self.history.pop()
+            replaced = self.history.pop()[0]
         else:
             self.counts["sweeps"] += 1
         if self.history and sweep.stamp_ns < self.history[-1][0].stamp_ns:
@@ -473,7 +506,10 @@ class SweepAccumulator:
         # in the camera's view from here. A point outside it now is tested by the sweeps after the
         # one that brings it into view; a 360-degree sweep is mostly outside a camera's view.
         self._space, self._moved, self._moved_view = None, {}, self._view
-        grey = log_grey(image[0]) if image is not None and self.photometric_rule else None
+        # The photometric rule asks each image once: the same cloud again (with a camera's next
+        # image) keeps the shades of its first and tests nothing anew.
+        again = replaced is not None and replaced.shade is not None and len(replaced.shade) == len(points)
+        shades = CameraShades(*image) if image is not None and self.photometric_rule and not again else None
         if pose is not None and (self.moving_rule or self.occlusion_rule):
             ahead = points if self._view is None else points[transform_points(self._view[0], points)[:, 2] > 0]
             self._space = FreeSpace(ahead)
@@ -500,15 +536,15 @@ class SweepAccumulator:
                         self.counts["dropped_moving"] += int(len(idx) - free.sum())
                     # The occlusion rule's test from this sweep's origin, for cloud() (not kept beyond).
                     hidden[idx] = ~visible
-                if grey is not None and past.shade is not None and keep.any():
+                if shades is not None and past.shade is not None and keep.any():
                     # The photometric rule, once per pair as well: every past sweep's points against
-                    # this sweep's image. A point stays dropped once any later image contradicts it.
-                    idx = np.flatnonzero(keep)
-                    same = photometric_keep(moved[idx], past.shade[idx], image[1], image[2], grey,
-                                            tolerance=self.shade_tolerance)
+                    # this sweep's image, less those hidden from here (they show what hides them). A
+                    # point stays dropped once any later image contradicts it.
+                    idx = np.flatnonzero(keep & ~hidden)
+                    same = shades.keep(moved[idx], past.shade[idx], self.shade_tolerance)
                     keep[idx[~same]] = False
                     self.counts["dropped_photometric"] += int((~same).sum())
-        shade = None if grey is None else sample_shade(points, image[1], image[2], grey)
+        shade = replaced.shade if again else None if shades is None else shades.sample(points)
         self.history.append((Sweep(sweep.stamp_ns, points, sweep.rings, None, shade), pose,
                              np.ones(len(points), bool)))
 

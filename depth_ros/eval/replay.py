@@ -190,8 +190,11 @@ class _Accumulation:
         T_out = T_cam_lidar if frame.lidar_motion is None else T_cam_lidar @ frame.lidar_motion
         selected = transform_points(invert_transform(T_out), frame.points[chosen])
         rings = None if frame.rings is None else frame.rings[chosen]
-        # With its image, which the sweep's (selected) points were just projected into: the photometric rule.
-        self.acc.add(Sweep(stamp_to_ns(cloud.header.stamp), selected, rings), image=(frame.rgb, T_out, frame.camera))
+        # With its image, for the photometric rule, where the points are where the image saw them:
+        # synchronised, or moved to its stamp (a cloud from another time would be misread).
+        synced = frame.lidar_motion is not None or abs(frame.lidar_age or 0.0) <= SAME_TIME_S
+        self.acc.add(Sweep(stamp_to_ns(cloud.header.stamp), selected, rings),
+                     image=(frame.rgb, T_out, frame.camera) if synced else None)
         cam = frame.camera
         points, _, used = self.acc.cloud(camera=(T_cam_lidar, cam))
         self.used.append(used)

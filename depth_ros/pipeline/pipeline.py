@@ -350,7 +350,8 @@ class FramePipeline:
         can see, and what went in: ``(points, rings, past sweeps used, why not, motion, why not
         moved)``. With ``image_stamp_ns`` (a cloud stamped apart from its image), all of them are
         moved on to the robot's pose then: ``motion`` by what, or None and why not. ``rgb``, the
-        image, goes into the history with the cloud, for the photometric rule."""
+        image, goes into the history with the cloud, for the photometric rule: given only for a
+        cloud synchronised with it or to be moved to its stamp."""
         acc = self._accumulator(frame_id, cloud_msg, T)
         if acc is None:
             return points, rings, 0, "no_base_extrinsic", None, "no_base_extrinsic" if image_stamp_ns else ""
@@ -372,8 +373,11 @@ class FramePipeline:
             motion = self._motion(stamp, image_stamp_ns, acc.T_base_lidar)
             unmoved = "" if motion is not None else "odometry_behind"
         T_out = T if motion is None else T @ motion
-        # With the image it is paired with first, for the photometric rule (where sweeps are merged).
-        image = None if rgb is None or not self.config.uses_odometry else (rgb, T_out, cam)
+        # With the image it is paired with first, for the photometric rule (where sweeps are merged),
+        # where the points are where the image saw them: synchronised (the caller gives no ``rgb``
+        # otherwise), or moved to its stamp.
+        seen_then = rgb is not None and (image_stamp_ns is None or motion is not None)
+        image = (rgb, T_out, cam) if seen_then and self.config.uses_odometry else None
         if fresh:
             acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings,
                           times if self.config.lidar_deskew else None), image=image)
@@ -455,7 +459,8 @@ class FramePipeline:
                             points, rings, times = self.camera_points(cloud_msg, T, with_times=True)
                             self._last_extrinsic = T
                             points, rings, used, why, motion, unmoved = self._with_history(
-                                frame_id, cloud_msg, T, points, rings, times, cam, stamp if apart else None, rgb)
+                                frame_id, cloud_msg, T, points, rings, times, cam, stamp if apart else None,
+                                rgb if apart or abs(age) <= SAME_TIME_S else None)
                             # Said only where accumulation or a hold was asked for (de-skewing alone
                             # quietly does without odometry).
                             reason = why if self.config.uses_odometry else ""

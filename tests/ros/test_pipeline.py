@@ -424,6 +424,21 @@ def test_a_cloud_stamped_before_its_image_is_moved_to_the_images_stamp_by_the_od
         frame = several.prepare(images[i], infos[i], clouds[i])
     assert frame.past_sweeps == 2 and len(frame.points) > len(moved.points)
     np.testing.assert_allclose(frame.lidar_motion, moved.lidar_motion)
+    # Its brightness, for the photometric rule, is read where the image saw it: at the moved points.
+    from depth_core.geometry import CameraShades
+
+    newest = several.sweeps.history[-1][0]
+    at_image = CameraShades(frame.rgb, T_cam_lidar @ frame.lidar_motion, frame.camera).sample(newest.points)
+    at_capture = CameraShades(frame.rgb, T_cam_lidar, frame.camera).sample(newest.points)
+    np.testing.assert_array_equal(newest.shade, at_image)
+    assert not np.array_equal(np.isnan(at_capture), np.isnan(at_image)) or not np.allclose(at_capture, at_image)
+    # Not moved (lidar_to_image_time off): the image saw the scene 50 ms later; no brightness is read.
+    unmoved = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, base_extrinsic=mount,
+                                                      lidar_accumulate=2, lidar_to_image_time=False), TYPES,
+                            odometry=odometry)
+    for i in range(3):
+        unmoved.prepare(images[i], infos[i], clouds[i])
+    assert unmoved.sweeps.history[-1][0].shade is None
     # A synchronised cloud is not moved.
     sync = copy.deepcopy(clouds[2])
     sync.header.stamp = images[2].header.stamp
