@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from depth_core.data.frames import FrameSetWriter, project_with_rings
 from depth_core.geometry import (
+    CameraShades,
     PoseHistory,
     Sweep,
     TransformTree,
@@ -198,6 +199,9 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         seq = None
         window: deque = deque()            # (stamp, xyz, ring, lidar_frame) of recent scans
         pending: deque = deque()           # images waiting for the scans after them
+        # Every recent image (the undecoded message), for the photometric rule of --accumulate:
+        # each scan's points are read in the image taken with it.
+        recent: deque = deque(maxlen=4 * (accumulate + 2)) if accumulate else deque(maxlen=0)
         depth_by_stamp: dict[int, np.ndarray] = {}
         last_image = 0
         counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
@@ -237,7 +241,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                     return
             elif accumulate:
                 depth = _accumulated(scans, centre, accumulate, stamp, odometry, tol, static, cam_frame, lidar_frame,
-                                     base_frame, T_cam_lidar, cam)
+                                     base_frame, T_cam_lidar, cam, (rgb, lambda t: _image_at(recent, t, cam)))
                 if depth is None:
                     counts["no_pose"] += 1
                     return
@@ -254,6 +258,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                     counts["images"] += 1
                     bar.update()
                     last_image = stamp_to_ns(m.msg.header.stamp)
+                    recent.append([last_image, m.msg])
                     if (counts["images"] - 1) % every == 0:
                         rgb = rgb_from_any(m.msg)
                         cam = _fit(cam, rgb, bag, image_topic, camera_info_topic)
@@ -376,16 +381,32 @@ def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image
     return summary
 
 
+def _image_at(recent: deque, stamp: int, cam) -> np.ndarray | None:
+    """The image of ``recent`` (``[stamp, message or decoded]`` entries) taken with a scan at
+    ``stamp`` (within SAME_TIME_S), decoded once; None where there is none or it does not fit ``cam``."""
+    for entry in recent:
+        if abs(entry[0] - stamp) <= SAME_TIME_S * 1e9:
+            if not isinstance(entry[1], np.ndarray):
+                try:
+                    entry[1] = rgb_from_any(entry[1])
+                except ConversionError:
+                    entry[1] = np.zeros((0, 0, 3), np.uint8)
+            return entry[1] if entry[1].shape[:2] == (cam.height, cam.width) else None
+    return None
+
+
 def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lidar_frame, base_frame, T_cam_lidar,
-                 cam) -> np.ndarray | None:
+                 cam, images=None) -> np.ndarray | None:
     """The centre scan plus up to ``n`` scans either side, moved into the camera at ``stamp``,
-    less the other scans' points that nearer points hide from the camera."""
+    less the other scans' points that nearer points hide from the camera, and, with ``images``
+    (the centre image, and a function giving the image taken with a scan's stamp), those whose
+    brightness in their own image the centre image contradicts (the photometric rule)."""
     T_odom_base_now = odometry.at(stamp, tol)
     if T_odom_base_now is None:
         return None
     T_base_lidar = static.lookup(base_frame, cam_frame) @ T_cam_lidar
     k = next(i for i, s in enumerate(scans) if s is centre)
-    clouds, others = [], []
+    clouds, others, now = [], [], None
     for s in scans[max(0, k - n):k + n + 1]:
         T_odom_base = odometry.at(s[0], tol)
         if T_odom_base is None:
@@ -393,8 +414,14 @@ def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lida
         # The same motion and occlusion rule as the node's and the replay's accumulation
         # (depth_core.geometry.sweeps): ground truth with the far side of a post on the post's
         # pixels would teach the network exactly the error the rule removes from their input.
-        clouds.append(move_sweep(s[1], T_odom_base, T_odom_base_now, T_base_lidar, T_cam_lidar))
-        others.append(np.full(len(s[1]), s is not centre))
+        moved = move_sweep(s[1], T_odom_base, T_odom_base_now, T_base_lidar, T_cam_lidar)
+        own = None if images is None or s is centre else images[1](s[0])
+        if own is not None:
+            if now is None:
+                now = CameraShades(images[0], np.eye(4), cam)
+            moved = moved[now.keep(moved, CameraShades(own, T_cam_lidar, cam).sample(s[1]))]
+        clouds.append(moved)
+        others.append(np.full(len(moved), s is not centre))
     points, candidates = np.concatenate(clouds), np.concatenate(others)
     points = points[hidden_keep(points, candidates, cam)]
     return project_points(points, cam.K, cam.height, cam.width)
