@@ -56,7 +56,8 @@ tolerance (log brightness), once the exposure change between the two images (the
 sweep's points) is taken out (:meth:`CameraShades.keep`). The tolerance is three times the robust
 spread of the two images' differences, within 0.04-0.3: sharp where the images agree closely,
 lenient where noise, blur and misalignment make them differ everywhere. Points hidden from the
-newest sweep's origin are not asked (they would show what hides them). The rule needs no return
+newest sweep's origin are not asked (they would show what hides them); a point hidden from the
+camera alone (behind something the LiDAR did not see in front of it) is, and dropped for good. The rule needs no return
 of the newest sweep near the point, which is where the rules above have no evidence: a 16-line
 LiDAR's rings are far apart, the camera's pixels are not. It cannot see a car that moved less than
 its own length and looks the same where it is now, and it drops a few good points where a texture
@@ -345,20 +346,20 @@ def log_grey(image: np.ndarray) -> np.ndarray:
     """The image as the photometric rule reads it: uint8 [H,W] grey, lightly blurred (3x3), whose
     log brightness (+8 grey levels, so that the noise of dark pixels does not read as a change) is
     a table lookup. In log, an exposure change is nearly one offset (exactly so above about 30 grey
-    levels). 16-bit images are scaled by their bit depth (the power of two above their brightest
-    pixel: a 12-bit camera's 4095 is white), float images by 255 when they lie in 0-1."""
+    levels). 16-bit images are scaled by their bit depth: 12 bits (4095 is white), or 16 where a
+    pixel is brighter than that; float images by 255 where they lie in 0-1 (NaN and inf read as 0)."""
     img = np.asarray(image)
     if img.ndim == 3:
-        img = img[..., :3]
+        img = img[..., :3] if img.shape[2] >= 3 else img[..., 0]
     if img.dtype == np.uint16:
-        top = int(img.max(initial=0))
-        img = cv2.convertScaleAbs(img, alpha=255.0 / ((1 << max(top, 255).bit_length()) - 1))
+        bits = 12 if int(img.max(initial=0)) < 4096 else 16
+        img = cv2.convertScaleAbs(img, alpha=255.0 / ((1 << bits) - 1))
     elif img.dtype != np.uint8:
-        img = np.nan_to_num(img.astype(np.float32))
+        img = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
         img = np.clip(img * np.float32(255.0 if img.max(initial=0) <= 1.0 else 1.0), 0, 255).astype(np.uint8)
     if img.ndim == 3:
         img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)
-    return cv2.blur(img, (3, 3))
+    return cv2.blur(np.ascontiguousarray(img), (3, 3))
 
 
 class CameraShades:
@@ -374,7 +375,9 @@ class CameraShades:
             raise ValueError(f"image {self.grey.shape[1]}x{self.grey.shape[0]} does not match its camera "
                              f"({camera.width}x{camera.height})")
         kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
-        self.lo, self.hi = cv2.erode(self.grey, kernel), cv2.dilate(self.grey, kernel)
+        # One grey level wider each way: a whole level is more than the tolerance's floor in the dark.
+        self.lo = cv2.subtract(cv2.erode(self.grey, kernel), 1)
+        self.hi = cv2.add(cv2.dilate(self.grey, kernel), 1)
 
     def _pixels(self, points: np.ndarray):
         """(indices of the points that land in the image, their rows, their columns)."""
@@ -398,7 +401,8 @@ class CameraShades:
         """Boolean [N]: False for the points whose brightness in their own image (``shade``) this
         image contradicts: once the exposure change between the two images (the median difference
         over the points) is taken out, it lies more than the tolerance (log) below the darkest or
-        above the brightest pixel within ``reach`` of where the point lands now. A static surface
+        above the brightest pixel within ``reach`` of where the point lands now (widened by one
+        grey level each way). A static surface
         looks the same from nearby; where a car was, the road shows now.
 
         The tolerance is ``spread`` times the robust spread of the differences (1.4826 x their
@@ -454,6 +458,7 @@ class SweepAccumulator:
     _view: tuple | None = None         # the camera of the last cloud(camera=...)
     _moved: dict = field(default_factory=dict)   # add()'s past sweeps moved into the newest's frame,
     _moved_view: tuple | None = None             # with what of them this camera saw
+    _tested: int | None = None          # the stamp of the newest sweep whose image tested the past ones
 
     def reset(self) -> None:
         self.history.clear()
@@ -471,7 +476,7 @@ class SweepAccumulator:
         contradicts are dropped. Without it the rule does not run for this sweep's pairs."""
         replaced = None
         if self.history and sweep.stamp_ns == self.history[-1][0].stamp_ns:
-            replaced = self.history.pop()[0]
+            replaced = self.history.pop()[0]   # its pairs were tested against an image if _tested says so
         else:
             self.counts["sweeps"] += 1
         if self.history and sweep.stamp_ns < self.history[-1][0].stamp_ns:
@@ -506,11 +511,14 @@ class SweepAccumulator:
         # in the camera's view from here. A point outside it now is tested by the sweeps after the
         # one that brings it into view; a 360-degree sweep is mostly outside a camera's view.
         self._space, self._moved, self._moved_view = None, {}, self._view
-        # The photometric rule asks each image once: the same cloud again (with a camera's next
-        # image) keeps the shades of its first and tests nothing anew.
-        again = replaced is not None and replaced.shade is not None and len(replaced.shade) == len(points)
-        shades = CameraShades(*image) if image is not None and self.photometric_rule and not again else None
-        if pose is not None and (self.moving_rule or self.occlusion_rule):
+        # The photometric rule asks one image per sweep: the same cloud again (with a camera's next
+        # image) tests nothing anew, and keeps its shades where its points are the same (a replay's
+        # other selection of them takes its shades from this image).
+        tested = replaced is not None and self._tested == sweep.stamp_ns
+        shades = CameraShades(*image) if image is not None and self.photometric_rule else None
+        keep_shade = tested and replaced.shade is not None and replaced.points.shape == points.shape \
+            and np.array_equal(replaced.points, points)
+        if pose is not None and (self.moving_rule or self.occlusion_rule or self.photometric_rule):
             ahead = points if self._view is None else points[transform_points(self._view[0], points)[:, 2] > 0]
             self._space = FreeSpace(ahead)
         while len(self.history) > self.keep:     # room for this one: no work on a sweep about to go
@@ -536,7 +544,7 @@ class SweepAccumulator:
                         self.counts["dropped_moving"] += int(len(idx) - free.sum())
                     # The occlusion rule's test from this sweep's origin, for cloud() (not kept beyond).
                     hidden[idx] = ~visible
-                if shades is not None and past.shade is not None and keep.any():
+                if shades is not None and not tested and past.shade is not None and keep.any():
                     # The photometric rule, once per pair as well: every past sweep's points against
                     # this sweep's image, less those hidden from here (they show what hides them). A
                     # point stays dropped once any later image contradicts it.
@@ -544,7 +552,9 @@ class SweepAccumulator:
                     same = shades.keep(moved[idx], past.shade[idx], self.shade_tolerance)
                     keep[idx[~same]] = False
                     self.counts["dropped_photometric"] += int((~same).sum())
-        shade = replaced.shade if again else None if shades is None else shades.sample(points)
+        if shades is not None and pose is not None and not tested:
+            self._tested = sweep.stamp_ns
+        shade = replaced.shade if keep_shade else None if shades is None else shades.sample(points)
         self.history.append((Sweep(sweep.stamp_ns, points, sweep.rings, None, shade), pose,
                              np.ones(len(points), bool)))
 

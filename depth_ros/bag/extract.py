@@ -10,7 +10,10 @@ For each camera image: the nearest LiDAR scan (within ``--max-dt``) projected in
 the sparse input; the ground truth is a depth image topic when the bag has one (``--depth-topic``),
 else the LiDAR itself, optionally densified by accumulating the ``--accumulate`` scans before and
 after it, moved into the image's camera pose with the bag's ``/tf`` odometry (nearest point per
-pixel wins). Extrinsics come from ``/tf_static`` (chains resolved) or ``--lidar-extrinsic``.
+pixel wins), less the other scans' points that the occlusion and photometric rules of
+:mod:`depth_core.geometry.sweeps` drop (the latter reads each scan in the image nearest it, moved
+to that image's stamp by the odometry). Extrinsics come from ``/tf_static`` (chains resolved) or
+``--lidar-extrinsic``.
 
 Messages are streamed: only a window of scans around the images being written is in memory.
 """
@@ -199,9 +202,10 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         seq = None
         window: deque = deque()            # (stamp, xyz, ring, lidar_frame) of recent scans
         pending: deque = deque()           # images waiting for the scans after them
-        # Every recent image (the undecoded message), for the photometric rule of --accumulate:
-        # each scan's points are read in the image taken with it.
-        recent: deque = deque(maxlen=4 * (accumulate + 2)) if accumulate else deque(maxlen=0)
+        # Every image as old as the scans in the window (the undecoded message), for the photometric
+        # rule of --accumulate: each scan's points are read in the image nearest it.
+        recent: deque = deque()
+        shading = {"scans_tested": 0, "scans_without_image": 0}
         depth_by_stamp: dict[int, np.ndarray] = {}
         last_image = 0
         counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
@@ -241,7 +245,8 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                     return
             elif accumulate:
                 depth = _accumulated(scans, centre, accumulate, stamp, odometry, tol, static, cam_frame, lidar_frame,
-                                     base_frame, T_cam_lidar, cam, (rgb, lambda t: _image_at(recent, t, cam)))
+                                     base_frame, T_cam_lidar, cam, (rgb, lambda t: _image_at(recent, t, cam, tol)),
+                                     shading)
                 if depth is None:
                     counts["no_pose"] += 1
                     return
@@ -258,7 +263,8 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                     counts["images"] += 1
                     bar.update()
                     last_image = stamp_to_ns(m.msg.header.stamp)
-                    recent.append([last_image, m.msg])
+                    if accumulate:
+                        recent.append([last_image, m.msg])
                     if (counts["images"] - 1) % every == 0:
                         rgb = rgb_from_any(m.msg)
                         cam = _fit(cam, rgb, bag, image_topic, camera_info_topic)
@@ -282,6 +288,8 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
             older = sum(s[0] < ref - tol for s in window)
             for _ in range(older - (accumulate + 1)):
                 window.popleft()
+            while recent and window and recent[0][0] < window[0][0] - tol:
+                recent.popleft()
             # And only the depth images an image still to come can be paired with (exact stamps):
             # those of images left out by --every, or never matched, would pile up over a long bag.
             oldest = pending[0][0] if pending else last_image
@@ -301,9 +309,10 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                         "were not moved to the image's stamp (no odometry at both stamps, or /tf_static does not "
                         f"place the LiDAR on '{base_frame}')" if to_image_time else
                         "stayed at their own (--no-lidar-to-image-time)")
+        extra = {"photometric_rule": shading} if accumulate else {}
         summary = writer.finish(ground_truth=truth, images=counts, accumulate=accumulate, every=every,
                                 scans_deskewed=deskewer.done, scans_not_deskewed=deskewer.failed,
-                                scans_apart_from_image=apart["scans"], scans_moved_to_image=apart["moved"])
+                                scans_apart_from_image=apart["scans"], scans_moved_to_image=apart["moved"], **extra)
     return summary
 
 
@@ -381,26 +390,29 @@ def _extract_video(bag: Path, out, topics: dict, static: TransformTree, *, image
     return summary
 
 
-def _image_at(recent: deque, stamp: int, cam) -> np.ndarray | None:
-    """The image of ``recent`` (``[stamp, message or decoded]`` entries) taken with a scan at
-    ``stamp`` (within SAME_TIME_S), decoded once; None where there is none or it does not fit ``cam``."""
-    for entry in recent:
-        if abs(entry[0] - stamp) <= SAME_TIME_S * 1e9:
-            if not isinstance(entry[1], np.ndarray):
-                try:
-                    entry[1] = rgb_from_any(entry[1])
-                except ConversionError:
-                    entry[1] = np.zeros((0, 0, 3), np.uint8)
-            return entry[1] if entry[1].shape[:2] == (cam.height, cam.width) else None
-    return None
+def _image_at(recent: deque, stamp: int, cam, tol: int) -> tuple[int, np.ndarray] | None:
+    """``(its stamp, the image)`` of ``recent`` (``[stamp, message or decoded]`` entries) nearest
+    ``stamp``, within ``tol`` ns, decoded once; None where there is none or it does not fit ``cam``."""
+    i = nearest_stamp([entry[0] for entry in recent], stamp, tol)
+    if i is None:
+        return None
+    entry = recent[i]
+    if not isinstance(entry[1], np.ndarray):
+        try:
+            entry[1] = rgb_from_any(entry[1])
+        except ConversionError:
+            entry[1] = np.zeros((0, 0, 3), np.uint8)
+    return (entry[0], entry[1]) if entry[1].shape[:2] == (cam.height, cam.width) else None
 
 
 def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lidar_frame, base_frame, T_cam_lidar,
-                 cam, images=None) -> np.ndarray | None:
+                 cam, images=None, counts=None) -> np.ndarray | None:
     """The centre scan plus up to ``n`` scans either side, moved into the camera at ``stamp``,
     less the other scans' points that nearer points hide from the camera, and, with ``images``
-    (the centre image, and a function giving the image taken with a scan's stamp), those whose
-    brightness in their own image the centre image contradicts (the photometric rule)."""
+    (the centre image, and a function giving ``(stamp, image)`` nearest a scan's stamp), those
+    whose brightness in their own image the centre image contradicts (the photometric rule; the
+    scan is moved to its image's stamp by the odometry to be read there). ``counts`` gains the
+    scans so tested and those without an image."""
     T_odom_base_now = odometry.at(stamp, tol)
     if T_odom_base_now is None:
         return None
@@ -416,10 +428,14 @@ def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lida
         # pixels would teach the network exactly the error the rule removes from their input.
         moved = move_sweep(s[1], T_odom_base, T_odom_base_now, T_base_lidar, T_cam_lidar)
         own = None if images is None or s is centre else images[1](s[0])
-        if own is not None:
+        pose_then = None if own is None else odometry.at(own[0], tol)
+        if pose_then is not None:
             if now is None:
                 now = CameraShades(images[0], np.eye(4), cam)
-            moved = moved[now.keep(moved, CameraShades(own, T_cam_lidar, cam).sample(s[1]))]
+            seen = move_sweep(s[1], T_odom_base, pose_then, T_base_lidar, T_cam_lidar)
+            moved = moved[now.keep(moved, CameraShades(own[1], np.eye(4), cam).sample(seen))]
+        if counts is not None and images is not None and s is not centre:
+            counts["scans_tested" if pose_then is not None else "scans_without_image"] += 1
         clouds.append(moved)
         others.append(np.full(len(moved), s is not centre))
     points, candidates = np.concatenate(clouds), np.concatenate(others)

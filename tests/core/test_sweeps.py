@@ -282,6 +282,52 @@ def test_the_photometric_rule_keeps_a_static_surface_through_an_exposure_change_
         CameraShades(after[:100], np.eye(4), cam)
 
 
+def test_the_photometric_tolerance_follows_how_well_the_two_images_agree():
+    cam = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
+    rng = np.random.default_rng(1)
+    wall = cv2.resize(rng.uniform(80, 160, (12, 16)), (320, 240), interpolation=cv2.INTER_LINEAR)
+    v, u = np.mgrid[10:230:6, 10:310:6].reshape(2, -1)
+    points = np.stack([(u - cam.cx) / cam.fx * 5.0, (v - cam.cy) / cam.fy * 5.0, np.full(len(u), 5.0)], 1)
+    grey = lambda a: np.clip(a, 0, 255).astype(np.uint8)   # noqa: E731
+    shade = CameraShades(grey(wall), np.eye(4), cam).sample(points)
+    patch, around = (u >= 202) & (v <= 100), (u > 190) & (v < 112)   # the patch, and it with its edge
+    # Clean images, and a patch 12 % darker (a grey car where a grey wall was): the spread is small,
+    # the tolerance at its floor, and the patch goes. A fixed 0.3 would keep it.
+    darker = wall.copy()
+    darker[:104, 198:] *= 0.88
+    adaptive = CameraShades(grey(darker), np.eye(4), cam).keep(points, shade)
+    assert not adaptive[patch].any() and adaptive[~around].all()
+    assert CameraShades(grey(darker), np.eye(4), cam).keep(points, shade, 0.3).all()
+    # Images that differ everywhere by up to 12 % (vignetting, a surface that is not matte; nothing
+    # moved): the tolerance widens and the wall stays, where the floor alone would drop a third of it.
+    yy, xx = np.mgrid[0:240, 0:320]
+    now = CameraShades(grey(wall * (1 + 0.12 * np.sin(xx / 25.0) * np.cos(yy / 30.0))), np.eye(4), cam)
+    assert now.keep(points, shade).all()
+    assert now.keep(points, shade, 0.04).mean() < 0.8
+
+
+def test_a_sweep_added_again_with_a_later_image_is_tested_once():
+    """A camera faster than the LiDAR: the same cloud with its next image tests nothing anew and
+    keeps the shades of its first image; the next sweep's image is asked again."""
+    cam = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
+    T_cam_lidar = make_transform(np.array([[0.0, -1, 0], [0, 0, -1], [1, 0, 0]]), np.zeros(3))  # x ahead -> z
+    wall = _wall(10.0)
+    image = np.full((240, 320, 3), 120, np.uint8)
+    other = np.full((240, 320, 3), 120, np.uint8)
+    other[:, :160] = 30                              # the left half changed
+    acc = SweepAccumulator(keep=2, odometry=_standing_still(3), T_base_lidar=np.eye(4), moving_rule=False,
+                           occlusion_rule=False)
+    acc.add(Sweep(0, wall), image=(image, T_cam_lidar, cam))
+    acc.add(Sweep(SECOND // 10, wall), image=(image, T_cam_lidar, cam))
+    first = acc.history[-1][0].shade.copy()
+    assert np.isfinite(first).all()
+    acc.add(Sweep(SECOND // 10, wall), image=(other, T_cam_lidar, cam))     # the same cloud, the next image
+    assert acc.counts["dropped_photometric"] == 0 and acc.counts["sweeps"] == 2
+    np.testing.assert_array_equal(acc.history[-1][0].shade, first)
+    acc.add(Sweep(2 * SECOND // 10, wall), image=(other, T_cam_lidar, cam))  # a new sweep: its image is asked
+    assert acc.counts["dropped_photometric"] > 0
+
+
 def test_the_photometric_rule_on_a_simulated_car_that_drives_away():
     """The free-space rule's car again, with no LiDAR rule at all: the images alone find its old places."""
     def ghosts_and_good(with_car: bool, rule: bool) -> tuple[int, int]:
