@@ -61,7 +61,7 @@ camera alone (behind something the LiDAR did not see in front of it) is, and dro
 of the newest sweep near the point, which is where the rules above have no evidence: a 16-line
 LiDAR's rings are far apart, the camera's pixels are not. It cannot see a car that moved less than
 its own length and looks the same where it is now, and it drops a few good points where a texture
-edge and a small misalignment meet (3.8 % of them on the real 7-Scenes kitchen, a static scene;
+edge and a small misalignment meet (3.4 % of them on the real 7-Scenes kitchen, a static scene;
 docs/benchmarks.md).
 """
 
@@ -546,9 +546,10 @@ class SweepAccumulator:
                     hidden[idx] = ~visible
                 if shades is not None and not tested and past.shade is not None and keep.any():
                     # The photometric rule, once per pair as well: every past sweep's points against
-                    # this sweep's image, less those hidden from here (they show what hides them). A
-                    # point stays dropped once any later image contradicts it.
-                    idx = np.flatnonzero(keep & ~hidden)
+                    # this sweep's image, less those hidden from here (they show what hides them) and
+                    # those outside the camera's view. A point stays dropped once any later image
+                    # contradicts it.
+                    idx = np.flatnonzero(keep & ~hidden if seen is None else keep & ~hidden & seen)
                     same = shades.keep(moved[idx], past.shade[idx], self.shade_tolerance)
                     keep[idx[~same]] = False
                     self.counts["dropped_photometric"] += int((~same).sum())
