@@ -591,6 +591,11 @@ class SanNode(Node):
             **{f"lidar_{k}": str(v) for k, v in s["lidar"].items()},
             **{f"stage_{k}_ms": f"{v:.1f}" for k, v in s["stages_ms"].items()},
         }
+        sweeps = self.pipeline.sweeps
+        if sweeps is not None and self.pipeline.config.uses_odometry:
+            # What the sweep history holds and what its rules dropped (accumulation_dropped_moving |
+            # _hidden | _photometric, in past points; sweeps, resets): how a robot's bag tunes it.
+            values.update({f"accumulation_{k}": str(v) for k, v in dict(sweeps.counts).items()})
         problem = self.lidar_reason in {v.value for v in LidarStatus if v.is_problem}
         level = DiagnosticStatus.OK if self.mode and not problem else DiagnosticStatus.WARN
         message = f"{values['mode']}, {values['rate_hz']} Hz" + (f", LiDAR ignored: {self.lidar_reason}"

@@ -584,6 +584,9 @@ def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_pa
         assert "each is moved to its image's stamp by the odometry" in node.log
         held = send(3, False)                                     # 0.3 s without a cloud: held
         assert held["lidar"] == "held" and held["mode"] == "completion" and held["lidar_held"] == "1", node.log
+        # The sweep history's counts, each rule's drops among them.
+        assert int(held["accumulation_sweeps"]) == 2 and int(held["accumulation_no_odometry"]) == 0, held
+        assert {f"accumulation_dropped_{rule}" for rule in ("moving", "hidden", "photometric")} <= set(held)
         after = send(9, False)                                    # 0.9 s: past the hold, the image alone
         assert after["mode"] == "prediction" and after["lidar"] in ("none", "stale"), node.log
         assert "holding the last LiDAR sweeps" in node.log and "after the 0.5 s hold" in node.log
