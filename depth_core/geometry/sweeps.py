@@ -339,6 +339,7 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     keep[owner[hidden | gone]] = False
     return keep
 
+ALIGN_POINTS = 2000       # past points that align an image to them (SweepAccumulator._aligned)
 _LOG_GREY = np.log(np.arange(256, dtype=np.float32) + np.float32(8.0))
 
 
@@ -378,6 +379,7 @@ class CameraShades:
         # One grey level wider each way: a whole level is more than the tolerance's floor in the dark.
         self.lo = cv2.subtract(cv2.erode(self.grey, kernel), 1)
         self.hi = cv2.add(cv2.dilate(self.grey, kernel), 1)
+        self._gradients = None      # align()'s: the log image and its gradients, made once
 
     def _pixels(self, points: np.ndarray):
         """(indices of the points that land in the image, their rows, their columns)."""
@@ -426,6 +428,70 @@ class CameraShades:
         keep[ok[(s < _LOG_GREY[self.lo[v, u]] - tolerance) | (s > _LOG_GREY[self.hi[v, u]] + tolerance)]] = False
         return keep
 
+    def align(self, points: np.ndarray, shade: np.ndarray, groups: np.ndarray | None = None, *,
+              iterations: int = 8, max_points: int = 2000,
+              max_shift: tuple[float, float] = (0.3, 1.5)) -> np.ndarray | None:
+        """The camera motion ``T`` [4x4] that best explains this image from points whose brightness
+        is known (direct photometric alignment): ``points`` [N,3] in this camera's frame as the
+        odometry puts them, ``shade`` their log brightness in their own images (:meth:`sample`),
+        ``groups`` [N] which image each came from (each has its own exposure: the median
+        difference per group is taken out). Gauss-Newton on the brightness differences, at
+        half the image's resolution (its Gaussian pyramid's next level: a wider basin), with Huber
+        weights (1.5 x the robust spread; beyond 5 x, none: what moved); ``T @ p`` is where a point
+        really lies in this camera's frame. None where too few points land in the image (200), or
+        the motion found exceeds ``max_shift`` (m, deg): then the odometry is left as it is."""
+        # Images 1000 px wide or more at half their resolution (a quarter of the work; the Gaussian
+        # pyramid's smoothing is the wider basin), smaller ones at theirs, smoothed alike; the log
+        # image and its two gradients as the channels of one image.
+        half = self.camera.width >= 1000
+        if self._gradients is None:
+            level = _LOG_GREY[cv2.pyrDown(self.grey) if half else cv2.GaussianBlur(self.grey, (5, 5), 0)]
+            gx = cv2.Sobel(level, cv2.CV_32F, 1, 0, ksize=3) / 8
+            gy = cv2.Sobel(level, cv2.CV_32F, 0, 1, ksize=3) / 8
+            self._gradients = cv2.merge([level, gx, gy])
+        stack, k = self._gradients, (0.5 if half else 1.0)
+        usable = np.flatnonzero(np.isfinite(shade))
+        if len(usable) > max_points:    # evenly, not at random: the same points give the same answer
+            usable = usable[np.linspace(0, len(usable) - 1, max_points).astype(np.intp)]
+        P, s = np.asarray(points, np.float64)[usable], np.asarray(shade, np.float64)[usable]
+        g = np.zeros(len(usable), np.intp) if groups is None else np.unique(groups[usable], return_inverse=True)[1]
+        c, T = self.camera, np.eye(4)
+        # The camera at the pyramid level's pixels: pyrDown's pixel i is the full image's 2i.
+        fx, fy, cx, cy = c.fx * k, c.fy * k, c.cx * k, c.cy * k
+        rows, cols = stack.shape[:2]
+        for _ in range(iterations):
+            Q = transform_points(T, P)
+            z = Q[:, 2]
+            inside = z > 0.5
+            with np.errstate(divide="ignore", invalid="ignore"):
+                u, v = fx * Q[:, 0] / z + cx, fy * Q[:, 1] / z + cy
+            inside &= (u > 1) & (u < cols - 2) & (v > 1) & (v < rows - 2)
+            if inside.sum() < 200:
+                return None
+            Q, u, v, z, gi = Q[inside], u[inside], v[inside], z[inside], g[inside]
+            L, Gx, Gy = cv2.remap(stack, u.astype(np.float32)[None], v.astype(np.float32)[None],
+                                  cv2.INTER_LINEAR)[0].T
+            r = L - s[inside]
+            # Each image's exposure against this one's, measured where the points now land.
+            offsets = np.array([np.median(r[gi == j]) if (gi == j).any() else 0.0 for j in range(g.max() + 1)])
+            r -= offsets[gi]
+            spread = 1.4826 * np.median(np.abs(r)) + 1e-4
+            a = np.abs(r)
+            w = np.where(a <= 1.5 * spread, 1.0, 1.5 * spread / np.maximum(a, 1e-12))
+            w[a > 5 * spread] = 0.0
+            # d brightness / d point, then / d (rotation, translation) of a small motion.
+            dQ = np.stack([Gx * fx / z, Gy * fy / z, -(Gx * fx * Q[:, 0] + Gy * fy * Q[:, 1]) / z ** 2], 1)
+            J = np.hstack([np.cross(Q, dQ), dQ])
+            Jw = J * w[:, None]
+            step = -np.linalg.solve(Jw.T @ J + 1e-6 * np.eye(6), Jw.T @ r)
+            dT = np.eye(4)
+            dT[:3, :3], dT[:3, 3] = cv2.Rodrigues(step[:3])[0], step[3:]
+            T = dT @ T
+        angle = float(np.degrees(np.linalg.norm(cv2.Rodrigues(T[:3, :3])[0])))
+        if np.linalg.norm(T[:3, 3]) > max_shift[0] or angle > max_shift[1]:
+            return None
+        return T
+
 
 @dataclass
 class SweepAccumulator:
@@ -446,23 +512,28 @@ class SweepAccumulator:
     moving_rule: bool = True
     occlusion_rule: bool = True
     photometric_rule: bool = True
+    image_alignment: bool = True
     shade_tolerance: float | tuple[float, float] = (0.04, 0.3)
     max_speed: float = 40.0
     deskew: bool = True
     history: deque = field(default_factory=deque)
     counts: dict = field(default_factory=lambda: {"sweeps": 0, "no_odometry": 0, "cleared_jump": 0,
                                                   "cleared_time": 0, "dropped_moving": 0,
-                                                  "dropped_hidden": 0, "dropped_photometric": 0})
+                                                  "dropped_hidden": 0, "dropped_photometric": 0, "aligned": 0,
+                                                  "not_aligned": 0})
     _warned: bool = False
     _space: FreeSpace | None = None
     _view: tuple | None = None         # the camera of the last cloud(camera=...)
     _moved: dict = field(default_factory=dict)   # add()'s past sweeps moved into the newest's frame,
     _moved_view: tuple | None = None             # with what of them this camera saw
     _tested: int | None = None          # the stamp of the newest sweep whose image tested the past ones
+    # The odometry's correction by the images (image_alignment): the base's pose is the odometry's
+    # times this, carried from sweep to sweep; identity until an image says otherwise.
+    _correction: np.ndarray = field(default_factory=lambda: np.eye(4))
 
     def reset(self) -> None:
         self.history.clear()
-        self._space, self._moved = None, {}
+        self._space, self._moved, self._correction = None, {}, np.eye(4)
 
     def add(self, sweep: Sweep, image: tuple[np.ndarray, np.ndarray, CameraIntrinsics] | None = None) -> None:
         """Append the sweep (de-skewed when it has per-point times and the odometry covers it). A
@@ -484,9 +555,13 @@ class SweepAccumulator:
             log.info("LiDAR time ran backwards (%d -> %d ns): sweep history cleared",
                      self.history[-1][0].stamp_ns, sweep.stamp_ns)
             self.history.clear()
+            self._correction = np.eye(4)
         # The pose at the sweep's stamp exactly (carried on where the odometry lags), as cloud()'s
-        # target is: a sweep filed under the pose of another time would be moved too far or too little.
+        # target is: a sweep filed under the pose of another time would be moved too far or too little;
+        # corrected as the images have corrected the odometry so far.
         pose = self.odometry.exactly_at(sweep.stamp_ns, ahead_ns=self.tolerance_ns)
+        raw = pose
+        pose = None if raw is None else raw @ self._correction
         points = sweep.points
         if pose is not None and self.deskew and sweep.times_ns is not None:
             moved = deskew(sweep, self.odometry, self.T_base_lidar, self.tolerance_ns)
@@ -504,6 +579,8 @@ class SweepAccumulator:
                 log.warning("odometry jumped %.1f m in %.2f s (a reset?): sweep history cleared",
                             float(np.linalg.norm(pose[:3, 3] - last_pose[:3, 3])), dt)
                 self.history.clear()
+                self._correction = np.eye(4)
+                pose = raw
         # The newest sweep's returns on its spherical grid: the free-space rule's and the
         # occlusion rule's test from its origin (none without a pose to move past points by).
         # Once a camera has been given (cloud(camera=...)), only what lies ahead of it is tested:
@@ -523,6 +600,8 @@ class SweepAccumulator:
             self._space = FreeSpace(ahead)
         while len(self.history) > self.keep:     # room for this one: no work on a sweep about to go
             self.history.popleft()
+        if shades is not None and self.image_alignment and pose is not None and not tested and self.history:
+            pose = self._aligned(pose, raw, shades)
         if pose is not None:
             # Each past sweep moved into this one's frame, with what of it the camera sees: the
             # free-space rule's input here, and cloud()'s for this sweep (kept until the next).
@@ -559,6 +638,33 @@ class SweepAccumulator:
         self.history.append((Sweep(sweep.stamp_ns, points, sweep.rings, None, shade), pose,
                              np.ones(len(points), bool)))
 
+    def _aligned(self, pose: np.ndarray, raw: np.ndarray, shades: CameraShades) -> np.ndarray:
+        """The new sweep's pose corrected by its image: the past sweeps' points, moved by ``pose``
+        into its camera, aligned to it by their brightness (:meth:`CameraShades.align`). The
+        correction is kept for the sweeps after it (odometry drift is slow)."""
+        points, shade, groups = [], [], []
+        T_cam_newest = shades.T_cam_lidar
+        for k, (past, past_pose, keep) in enumerate(self.history):
+            if past_pose is None or past.shade is None:
+                continue
+            # At most ALIGN_POINTS of them in all, evenly from each sweep's points with a shade.
+            idx = np.flatnonzero(keep & np.isfinite(past.shade))
+            most = ALIGN_POINTS // len(self.history)
+            if len(idx) > most:
+                idx = idx[np.linspace(0, len(idx) - 1, most).astype(np.intp)]
+            points.append(move_sweep(past.points[idx], past_pose, pose, self.T_base_lidar, T_cam_newest))
+            shade.append(past.shade[idx])
+            groups.append(np.full(len(idx), k))
+        T = None if not points else shades.align(np.concatenate(points), np.concatenate(shade), np.concatenate(groups))
+        if T is None:
+            self.counts["not_aligned"] += 1
+            return pose
+        # The camera really is where T says (T p: a point's true place in its frame): the base too.
+        T_base_cam = self.T_base_lidar @ invert_transform(T_cam_newest)
+        self._correction = self._correction @ T_base_cam @ invert_transform(T) @ invert_transform(T_base_cam)
+        self.counts["aligned"] += 1
+        return raw @ self._correction
+
     def cloud(self, stamp_ns: int | None = None, camera: tuple[np.ndarray, CameraIntrinsics] | None = None
               ) -> tuple[np.ndarray, np.ndarray | None, int]:
         """(points [N,3] in the LiDAR frame of the newest sweep, or of the robot at ``stamp_ns``
@@ -576,6 +682,8 @@ class SweepAccumulator:
             # The robot's pose then exactly (carried on at its last velocity where the odometry lags),
             # not the nearest pose of another time.
             target_pose = self.odometry.exactly_at(stamp_ns, ahead_ns=self.tolerance_ns)
+            if target_pose is not None:
+                target_pose = target_pose @ self._correction
             if target_pose is None or newest_pose is None:
                 return np.zeros((0, 3), np.float32), None, 0
         parts, used = [], 0

@@ -165,9 +165,9 @@ class _Accumulation:
 
     def __init__(self, odometry: PoseHistory, n: int, base_frame: str, tree, lidar_extrinsic,
                  tolerance_ns: int, moving_rule: bool = True, occlusion_rule: bool = True,
-                 photometric_rule: bool = True) -> None:
+                 photometric_rule: bool = True, image_alignment: bool = True) -> None:
         self.odometry, self.moving_rule, self.occlusion_rule = odometry, moving_rule, occlusion_rule
-        self.photometric_rule = photometric_rule
+        self.photometric_rule, self.image_alignment = photometric_rule, image_alignment
         self.n, self.base_frame, self.tree, self.tolerance = n, base_frame, tree, tolerance_ns
         self.extrinsic = None if lidar_extrinsic is None else transform_from_xyzquat(lidar_extrinsic)
         self.acc: SweepAccumulator | None = None
@@ -183,7 +183,8 @@ class _Accumulation:
             T_base_lidar = self.tree.lookup(self.base_frame, frame.frame_id) @ T_cam_lidar
             self.acc = SweepAccumulator(keep=self.n, odometry=self.odometry, T_base_lidar=T_base_lidar,
                                         tolerance_ns=self.tolerance, moving_rule=self.moving_rule,
-                                        occlusion_rule=self.occlusion_rule, photometric_rule=self.photometric_rule)
+                                        occlusion_rule=self.occlusion_rule, photometric_rule=self.photometric_rule,
+                                        image_alignment=self.image_alignment)
         chosen = index[(inputs > 0) & (index >= 0)]
         # The points were moved to the image's stamp (frame.lidar_motion): back to the cloud's for
         # the history, whose sweeps are each at their own stamp, and the merged cloud on again.
@@ -213,7 +214,8 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
            samples: int = 3, progress: bool = True, accumulate: int = 0, odom_frame: str = "odom",
            base_frame: str = "base_link", deskew: bool | str = False, moving_rule: bool = True,
-           occlusion_rule: bool = True, photometric_rule: bool = True, camera_matrix: str = "auto",
+           occlusion_rule: bool = True, photometric_rule: bool = True, image_alignment: bool = True,
+           camera_matrix: str = "auto",
            to_image_time: bool | str = False
            ) -> ReplayResult:
     """``accumulate``: the model's input also holds the input points of that many previous sweeps,
@@ -226,8 +228,9 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     node's ``lidar_to_image_time``); ``"auto"`` (the command line's default): where the bag has the
     odometry and places the LiDAR on the base, else not, saying so when clouds were apart.
     ``moving_rule``, ``occlusion_rule`` and ``photometric_rule``: the accumulation's filters (all on
-    unless ablated). ``camera_matrix``: which of camera_info's matrices describes the image (P, K,
-    or auto: P when set), as the node's parameter."""
+    unless ablated); ``image_alignment``: its correction of the odometry by the images.
+    ``camera_matrix``: which of camera_info's matrices describes the image (P, K, or auto: P when
+    set), as the node's parameter."""
     bag = Path(bag)
     topics = replay_topics(bag, image_topic, camera_info_topic, lidar_topic)
     lookup = tree = None
@@ -261,7 +264,8 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
                 log.debug("clouds stay at their own stamps: %s", exc)
     if accumulate and lidar_topic:
         accumulation = _Accumulation(odometry, accumulate, base_frame, tree, lidar_extrinsic,
-                                     int(max(max_dt, 0.1) * 1e9), moving_rule, occlusion_rule, photometric_rule)
+                                     int(max(max_dt, 0.1) * 1e9), moving_rule, occlusion_rule, photometric_rule,
+                                     image_alignment)
     types = rosbags_types()
     pipeline = FramePipeline(estimator, PipelineConfig(use_lidar=lidar_topic is not None, lidar_max_age=max_dt,
                                                        lidar_extrinsic=lidar_extrinsic,

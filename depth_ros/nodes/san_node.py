@@ -97,6 +97,8 @@ PARAMETERS = {
     "lidar_deskew": (True, "de-skew a cloud with per-point times (time, t or timestamp) by the odometry", {}),
     "lidar_to_image_time": (True, "move a cloud stamped apart from its image (an unsynchronised LiDAR) to the "
                                   "image's stamp by the odometry: the robot's motion between the two captures", {}),
+    "lidar_align_images": (True, "with lidar_accumulate or lidar_hold_s: take the odometry's drift out by aligning "
+                                 "each image to the past sweeps' points by their brightness", {}),
     "odom_frame": ("odom", "the odometry's fixed frame (TF: odom_frame -> base_frame; else the odom topic)", {}),
     "base_frame": ("base_link", "the robot's base frame, moved by the odometry", {}),
     "base_extrinsic": ([0.0] * 7, "[x, y, z, qx, qy, qz, qw]: the base frame's pose in the camera optical frame, "
@@ -282,6 +284,7 @@ class SanNode(Node):
                               lidar_accumulate=p["lidar_accumulate"], lidar_hold_s=p["lidar_hold_s"],
                               odom_frame=p["odom_frame"], base_frame=p["base_frame"], lidar_deskew=p["lidar_deskew"],
                               lidar_to_image_time=p["lidar_to_image_time"], camera_matrix=p["camera_matrix"],
+                              lidar_align_images=p["lidar_align_images"],
                               base_extrinsic=list(p["base_extrinsic"]) if any(p["base_extrinsic"]) else None)
 
     def _make_tf_lookup(self):

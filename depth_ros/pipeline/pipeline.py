@@ -135,6 +135,7 @@ class PipelineConfig:
     #                                         used when TF cannot mount the camera on the base
     lidar_deskew: bool = True               # a cloud with per-point times is de-skewed by the odometry
     lidar_to_image_time: bool = True        # a cloud stamped apart from its image is moved to the image's stamp
+    lidar_align_images: bool = True         # merged sweeps: the odometry corrected by aligning each image to them
     #                                         by the odometry (the robot's motion between the two captures)
     camera_matrix: str = "auto"             # intrinsics from CameraInfo's P (rectified), K (raw), or auto: P if set
 
@@ -340,7 +341,8 @@ class FramePipeline:
         self.sweeps = SweepAccumulator(keep=max(self.config.lidar_accumulate, 1), odometry=self.odometry,
                                        T_base_lidar=invert_transform(T_cam_base) @ T_cam_lidar,
                                        tolerance_ns=int(max(self.config.lidar_max_age, 0.1) * 1e9),
-                                       moving_rule=merged, occlusion_rule=merged, photometric_rule=merged)
+                                       moving_rule=merged, occlusion_rule=merged, photometric_rule=merged,
+                                       image_alignment=merged and self.config.lidar_align_images)
         self._sweep_key = key
         return self.sweeps
 
