@@ -1,5 +1,6 @@
 """Several LiDAR sweeps as one (issue 25): the replay's completion with one sweep and with
-``--accumulate 4``, with and without the free-space, occlusion and photometric rules, on simulated VLP-16
+``--accumulate 4``, with and without the free-space, occlusion and photometric rules and the
+images' correction of the odometry, on simulated VLP-16
 drives (static, drifting odometry, moving objects, both), and the accumulated ground truth of
 ``depth-ros-dataset --accumulate 5`` against the rendered depth. The drives are rendered into
 ``--work`` once and reused.
@@ -30,12 +31,15 @@ from depth_ros.eval.cli import main as eval_main
 
 TOPICS = ["--image-topic", "/camera/image_raw", "--camera-info-topic", "/camera/camera_info",
           "--lidar-topic", "/lidar/points"]
-VARIANTS = {"one sweep": [], "no rule": ["--accumulate", "4", "--keep-moving", "--keep-hidden", "--keep-recoloured"],
-            "free-space only": ["--accumulate", "4", "--keep-hidden", "--keep-recoloured"],
-            "occlusion only": ["--accumulate", "4", "--keep-moving", "--keep-recoloured"],
-            "photometric only": ["--accumulate", "4", "--keep-moving", "--keep-hidden"],
-            "free-space + occlusion": ["--accumulate", "4", "--keep-recoloured"],
-            "all three (default)": ["--accumulate", "4"]}
+# The rules alone and together on the odometry as it is, then with the images' correction of it.
+RAW = ["--accumulate", "4", "--raw-odometry"]
+VARIANTS = {"one sweep": [], "no rule": [*RAW, "--keep-moving", "--keep-hidden", "--keep-recoloured"],
+            "free-space only": [*RAW, "--keep-hidden", "--keep-recoloured"],
+            "occlusion only": [*RAW, "--keep-moving", "--keep-recoloured"],
+            "photometric only": [*RAW, "--keep-moving", "--keep-hidden"],
+            "free-space + occlusion": [*RAW, "--keep-recoloured"],
+            "all three": RAW,
+            "all three, odometry aligned (default)": ["--accumulate", "4"]}
 MOTION = {"static": {}, "drift": {"odometry_drift": (0.03, 0.3)}, "moving": {"moving_objects": 12},
           "moving + drift": {"moving_objects": 12, "odometry_drift": (0.03, 0.3)}}
 

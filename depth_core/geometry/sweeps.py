@@ -592,7 +592,8 @@ class SweepAccumulator:
         # image) tests nothing anew, and keeps its shades where its points are the same (a replay's
         # other selection of them takes its shades from this image).
         tested = replaced is not None and self._tested == sweep.stamp_ns
-        shades = CameraShades(*image) if image is not None and self.photometric_rule else None
+        shades = CameraShades(*image) if image is not None and (self.photometric_rule or self.image_alignment) \
+            else None
         keep_shade = tested and replaced.shade is not None and replaced.points.shape == points.shape \
             and np.array_equal(replaced.points, points)
         if pose is not None and (self.moving_rule or self.occlusion_rule or self.photometric_rule):
@@ -623,7 +624,8 @@ class SweepAccumulator:
                         self.counts["dropped_moving"] += int(len(idx) - free.sum())
                     # The occlusion rule's test from this sweep's origin, for cloud() (not kept beyond).
                     hidden[idx] = ~visible
-                if shades is not None and not tested and past.shade is not None and keep.any():
+                if self.photometric_rule and shades is not None and not tested and past.shade is not None \
+                        and keep.any():
                     # The photometric rule, once per pair as well: every past sweep's points against
                     # this sweep's image, less those hidden from here (they show what hides them) and
                     # those outside the camera's view. A point stays dropped once any later image

@@ -343,7 +343,7 @@ def test_the_images_take_the_odometrys_drift_out_of_the_accumulated_sweeps():
             wrong = make_transform(cv2.Rodrigues(np.array([0.0, 0.0, np.radians(0.5) * t]))[0], [0.05 * t, 0.02 * t, 0])
             odometry.add(f.stamp_ns, f.T_world_base @ wrong)
         acc = SweepAccumulator(keep=4, odometry=odometry, T_base_lidar=sim.rig.T_base_lidar, moving_rule=False,
-                               occlusion_rule=False, image_alignment=align)
+                               occlusion_rule=False, photometric_rule=False, image_alignment=align)
         for f in frames:
             acc.add(Sweep(f.stamp_ns, f.lidar_points), image=(f.rgb, sim.rig.T_cam_lidar, sim.intrinsics))
         points, _, _ = acc.cloud()
