@@ -447,8 +447,9 @@ class CameraShades:
         difference per group is taken out). Gauss-Newton on the brightness differences, at
         half the image's resolution (its Gaussian pyramid's next level: a wider basin), with Huber
         weights (1.5 x the robust spread; beyond 5 x, none: what moved); ``T @ p`` is where a point
-        really lies in this camera's frame. None where too few points land in the image (200), or
-        the motion found exceeds ``max_shift`` (m, deg): then the odometry is left as it is."""
+        really lies in this camera's frame. None where too few points land in the image (200), the
+        motion found does not lower the robust cost (a featureless image, a diverging solve), or
+        it exceeds ``max_shift`` (m, deg): then the odometry is left as it is."""
         # Images 1000 px wide or more at half their resolution (a quarter of the work; the Gaussian
         # pyramid's smoothing is the wider basin), smaller ones at theirs, smoothed alike; the log
         # image and its two gradients as the channels of one image.
@@ -464,11 +465,11 @@ class CameraShades:
             usable = usable[np.linspace(0, len(usable) - 1, max_points).astype(np.intp)]
         P, s = np.asarray(points, np.float64)[usable], np.asarray(shade, np.float64)[usable]
         g = np.zeros(len(usable), np.intp) if groups is None else np.unique(groups[usable], return_inverse=True)[1]
-        c, T = self.camera, np.eye(4)
+        c, T, first = self.camera, np.eye(4), None
         # The camera at the pyramid level's pixels: pyrDown's pixel i is the full image's 2i.
         fx, fy, cx, cy = c.fx * k, c.fy * k, c.cx * k, c.cy * k
         rows, cols = stack.shape[:2]
-        for _ in range(iterations):
+        for iteration in range(iterations + 1):      # the last pass only measures where it ended
             Q = transform_points(T, P)
             z = Q[:, 2]
             inside = z > 0.5
@@ -484,10 +485,19 @@ class CameraShades:
             # Each image's exposure against this one's, measured where the points now land.
             offsets = np.array([np.median(r[gi == j]) if (gi == j).any() else 0.0 for j in range(g.max() + 1)])
             r -= offsets[gi]
-            spread = 1.4826 * np.median(np.abs(r)) + 1e-4
+            if first is None:       # the robust scale where the odometry put the points, kept for the cost
+                spread = 1.4826 * np.median(np.abs(r)) + 1e-4
             a = np.abs(r)
             w = np.where(a <= 1.5 * spread, 1.0, 1.5 * spread / np.maximum(a, 1e-12))
             w[a > 5 * spread] = 0.0
+            # The mean Huber cost of all the points (those outside the image at their worst).
+            cost = (np.sum(np.where(a <= 1.5 * spread, 0.5 * a ** 2, 1.5 * spread * (np.minimum(a, 5 * spread)
+                                                                                     - 0.75 * spread)))
+                    + (len(P) - len(a)) * 1.5 * spread * 4.25 * spread) / len(P)
+            if first is None:
+                first = cost
+            if iteration == iterations:
+                break
             # d brightness / d point, then / d (rotation, translation) of a small motion.
             dQ = np.stack([Gx * fx / z, Gy * fy / z, -(Gx * fx * Q[:, 0] + Gy * fy * Q[:, 1]) / z ** 2], 1)
             J = np.hstack([np.cross(Q, dQ), dQ])
@@ -497,7 +507,7 @@ class CameraShades:
             dT[:3, :3], dT[:3, 3] = cv2.Rodrigues(step[:3])[0], step[3:]
             T = dT @ T
         angle = float(np.degrees(np.linalg.norm(cv2.Rodrigues(T[:3, :3])[0])))
-        if np.linalg.norm(T[:3, 3]) > max_shift[0] or angle > max_shift[1]:
+        if np.linalg.norm(T[:3, 3]) > max_shift[0] or angle > max_shift[1] or not cost < first:
             return None
         return T
 
@@ -536,8 +546,10 @@ class SweepAccumulator:
     _moved: dict = field(default_factory=dict)   # add()'s past sweeps moved into the newest's frame,
     _moved_view: tuple | None = None             # with what of them this camera saw
     _tested: int | None = None          # the stamp of the newest sweep whose image tested the past ones
-    # The odometry's correction by the images (image_alignment): the base's pose is the odometry's
-    # times this, carried from sweep to sweep; identity until an image says otherwise.
+    # The odometry's correction by the images (image_alignment), in the odometry's fixed frame (where
+    # its drift builds up): the base's pose is this times the odometry's, carried from sweep to
+    # sweep, so the odometry's own motion between sweeps is kept exactly; identity until an image
+    # says otherwise.
     _correction: np.ndarray = field(default_factory=lambda: np.eye(4))
 
     def reset(self) -> None:
@@ -570,7 +582,7 @@ class SweepAccumulator:
         # corrected as the images have corrected the odometry so far.
         pose = self.odometry.exactly_at(sweep.stamp_ns, ahead_ns=self.tolerance_ns)
         raw = pose
-        pose = None if raw is None else raw @ self._correction
+        pose = None if raw is None else self._correction @ raw
         points = sweep.points
         if pose is not None and self.deskew and sweep.times_ns is not None:
             moved = deskew(sweep, self.odometry, self.T_base_lidar, self.tolerance_ns)
@@ -672,9 +684,10 @@ class SweepAccumulator:
             return pose
         # The camera really is where T says (T p: a point's true place in its frame): the base too.
         T_base_cam = self.T_base_lidar @ invert_transform(T_cam_newest)
-        self._correction = self._correction @ T_base_cam @ invert_transform(T) @ invert_transform(T_base_cam)
+        pose = pose @ T_base_cam @ invert_transform(T) @ invert_transform(T_base_cam)
+        self._correction = pose @ invert_transform(raw)
         self.counts["aligned"] += 1
-        return raw @ self._correction
+        return pose
 
     def cloud(self, stamp_ns: int | None = None, camera: tuple[np.ndarray, CameraIntrinsics] | None = None
               ) -> tuple[np.ndarray, np.ndarray | None, int]:
@@ -694,7 +707,7 @@ class SweepAccumulator:
             # not the nearest pose of another time.
             target_pose = self.odometry.exactly_at(stamp_ns, ahead_ns=self.tolerance_ns)
             if target_pose is not None:
-                target_pose = target_pose @ self._correction
+                target_pose = self._correction @ target_pose
             if target_pose is None or newest_pose is None:
                 return np.zeros((0, 3), np.float32), None, 0
         parts, used = [], 0

@@ -156,11 +156,10 @@ def main(argv=None) -> int:
                          + (" (rule off)" if args.keep_hidden else ""),
                          f"{acc.get('dropped_photometric', 0)} whose brightness a later image contradicts"
                          + (" (rule off)" if args.keep_recoloured else "")]
-                if args.raw_odometry:
-                    rules.append("past sweeps moved by the odometry as it is")
-                else:
-                    rules.append(f"the odometry corrected by {acc.get('aligned', 0)} of the images")
-                lidar_input += f" ({acc['mean_past_sweeps_used']:.1f} on average); dropped: " + ", ".join(rules)
+                odometry = ("past sweeps moved by the odometry as it is" if args.raw_odometry else
+                            f"the odometry corrected by {acc.get('aligned', 0)} of the images")
+                lidar_input += (f" ({acc['mean_past_sweeps_used']:.1f} on average); {odometry}; dropped: "
+                                + ", ".join(rules))
                 meta["lidar_input"] = lidar_input
             metrics = write_report(result, staging, meta, args.max_depth)
     except OutputError as exc:

@@ -306,16 +306,20 @@ def test_the_photometric_tolerance_follows_how_well_the_two_images_agree():
     assert now.keep(points, shade, 0.04).mean() < 0.8
 
 
-def test_photometric_alignment_finds_how_far_the_camera_really_moved():
-    cam = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
+@pytest.mark.parametrize("width, height", [(320, 240), (1280, 720)])    # at full and at half resolution
+def test_photometric_alignment_finds_how_far_the_camera_really_moved(width, height):
+    f = width * 300.0 / 320
+    cam = CameraIntrinsics(fx=f, fy=f, cx=(width - 1) / 2, cy=(height - 1) / 2, width=width, height=height)
     rng = np.random.default_rng(2)
-    texture = cv2.resize(rng.uniform(40, 200, (30, 40)), (320, 240), interpolation=cv2.INTER_CUBIC)
+    texture = cv2.resize(rng.uniform(40, 200, (30, 40)), (width, height), interpolation=cv2.INTER_CUBIC)
     then = np.clip(texture, 0, 255).astype(np.uint8)
     # The same wall 5 m ahead, the camera really 6 cm further right and 4 cm higher than the odometry
-    # says: the image moves 3.6 px left and 2.4 px down, and 15 % brighter (the exposure).
-    shift = np.float32([[1, 0, -3.6], [0, 1, 2.4]])
-    now = np.clip(cv2.warpAffine(texture, shift, (320, 240), borderMode=cv2.BORDER_REFLECT) * 1.15, 0, 255)
-    v, u = np.mgrid[20:220:3, 20:300:3].reshape(2, -1)
+    # says: the image moves left and down (3.6 and 2.4 px at 320 wide), and is 15 % brighter (the exposure).
+    dx, dy = -0.06 * f / 5.0, 0.04 * f / 5.0
+    shift = np.float32([[1, 0, dx], [0, 1, dy]])
+    now = np.clip(cv2.warpAffine(texture, shift, (width, height), borderMode=cv2.BORDER_REFLECT) * 1.15, 0, 255)
+    step = max(3, width // 107)
+    v, u = np.mgrid[20:height - 20:step, 20:width - 20:step].reshape(2, -1)
     points = np.stack([(u - cam.cx) / cam.fx * 5.0, (v - cam.cy) / cam.fy * 5.0, np.full(len(u), 5.0)], 1)
     shade = CameraShades(then, np.eye(4), cam).sample(points)
     T = CameraShades(now.astype(np.uint8), np.eye(4), cam).align(points, shade)
@@ -323,11 +327,12 @@ def test_photometric_alignment_finds_how_far_the_camera_really_moved():
     moved = transform_points(T, points)
     du = cam.fx * moved[:, 0] / moved[:, 2] + cam.cx - u
     dv = cam.fy * moved[:, 1] / moved[:, 2] + cam.cy - v
-    assert abs(np.median(du) + 3.6) < 0.2 and abs(np.median(dv) - 2.4) < 0.2, (np.median(du), np.median(dv))
-    # Nothing moved: no motion found. A featureless image: none at all (too few gradients to trust).
+    tolerance = 0.05 * abs(dx) + 0.05
+    assert abs(np.median(du) - dx) < tolerance and abs(np.median(dv) - dy) < tolerance, (np.median(du), np.median(dv))
+    # Nothing moved: a motion of well under a millimetre. A featureless image: none at all.
     still = CameraShades(then, np.eye(4), cam).align(points, shade)
-    assert np.abs(still[:3, 3]).max() < 0.005
-    assert CameraShades(np.full((240, 320), 90, np.uint8), np.eye(4), cam).align(points[:100], shade[:100]) is None
+    assert still is None or np.abs(still[:3, 3]).max() < 0.001
+    assert CameraShades(np.full((height, width), 90, np.uint8), np.eye(4), cam).align(points, shade) is None
 
 
 def test_the_images_take_the_odometrys_drift_out_of_the_accumulated_sweeps():
@@ -340,8 +345,9 @@ def test_the_images_take_the_odometrys_drift_out_of_the_accumulated_sweeps():
         odometry = PoseHistory()
         for f in frames:
             t = (f.stamp_ns - frames[0].stamp_ns) * 1e-9 * drift
+            # Drift builds up in the odometry's fixed frame, as the simulator's and a real one's does.
             wrong = make_transform(cv2.Rodrigues(np.array([0.0, 0.0, np.radians(0.5) * t]))[0], [0.05 * t, 0.02 * t, 0])
-            odometry.add(f.stamp_ns, f.T_world_base @ wrong)
+            odometry.add(f.stamp_ns, wrong @ f.T_world_base)
         acc = SweepAccumulator(keep=4, odometry=odometry, T_base_lidar=sim.rig.T_base_lidar, moving_rule=False,
                                occlusion_rule=False, photometric_rule=False, image_alignment=align)
         for f in frames:
@@ -349,8 +355,8 @@ def test_the_images_take_the_odometrys_drift_out_of_the_accumulated_sweeps():
         points, _, _ = acc.cloud()
         errors[name] = _median_error(points[len(frames[-1].lidar_points):], sim, frames[-1])
         assert acc.counts["aligned"] == (len(frames) - 1 if align else 0)
-    assert errors["drifting"] > 1.8 * errors["exact"]               # 2.1x here
-    assert errors["aligned"] < 0.75 * errors["drifting"], errors     # 0.66x here (1.36x the exact)
+    assert errors["drifting"] > 2.5 * errors["exact"]               # 3.0x here
+    assert errors["aligned"] < 0.6 * errors["drifting"], errors      # 0.44x here (1.33x the exact)
 
 
 def test_a_sweep_added_again_with_a_later_image_is_tested_once():

@@ -197,9 +197,15 @@ def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(t
     # The photometric rule drops past points whose brightness a later image contradicts; --keep-recoloured ablates it.
     assert info["dropped_photometric"] > 0
     assert "whose brightness a later image contradicts" in accumulated["lidar_input"]
-    same = _eval(venv_bin, sim_bag, tmp_path / "same", *common, "--accumulate", "3", "--keep-recoloured")
+    same = _eval(venv_bin, sim_bag, tmp_path / "same", *common, "--accumulate", "3", "--keep-recoloured",
+                 "--raw-odometry")
     assert same.returncode == 0, same.stderr
-    assert json.loads((tmp_path / "same/metrics.json").read_text())["accumulation"]["dropped_photometric"] == 0
+    raw = json.loads((tmp_path / "same/metrics.json").read_text())
+    assert raw["accumulation"]["dropped_photometric"] == 0 and raw["accumulation"]["aligned"] == 0
+    assert "moved by the odometry as it is" in raw["lidar_input"]
+    # Each image after the first aligned to the past sweeps (the odometry's drift taken out).
+    assert info["aligned"] > 0
+    assert f"the odometry corrected by {info['aligned']} of the images" in accumulated["lidar_input"]
     wrong = _eval(venv_bin, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
     assert wrong.returncode == 2
     assert "/tf has no odom -> robot (it has odom -> base_link)" in wrong.stderr and "--base-frame" in wrong.stderr

@@ -272,7 +272,7 @@ def test_accumulated_sweeps_join_the_newest_cloud(bag_frames, estimator):
     # image after the first corrects the odometry by them (lidar_align_images, on by default).
     assert all(sweep.shade is not None and np.isfinite(sweep.shade).any() for sweep, _, _ in several.sweeps.history)
     counts = several.sweeps.counts
-    assert several.sweeps.image_alignment and counts["aligned"] + counts["not_aligned"] == 3
+    assert several.sweeps.image_alignment and counts["aligned"] > 0 and counts["aligned"] + counts["not_aligned"] == 3
     raw = FramePipeline(estimator, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=2, base_extrinsic=mount,
                                                   lidar_align_images=False), TYPES, odometry=odometry)
     raw.prepare(msgs["/camera/image_raw"][0], msgs["/camera/camera_info"][0], msgs["/lidar/points"][0])
