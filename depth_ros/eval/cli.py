@@ -73,9 +73,9 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--keep-hidden", action="store_true",
                    help="--accumulate: keep past points that nearer points hide from the newest sweep or the "
                         "camera, or that the newest sweep no longer finds (no occlusion rule)")
-    p.add_argument("--raw-odometry", action="store_true",
-                   help="--accumulate: move the past sweeps by the odometry as it is (no drift taken out by "
-                        "aligning each image to them; the node's lidar_align_images: false)")
+    p.add_argument("--align-images", action="store_true",
+                   help="--accumulate: take the odometry's drift out of the past sweeps by aligning each image to "
+                        "them by their brightness (the node's lidar_align_images; experimental)")
     p.add_argument("--keep-recoloured", action="store_true",
                    help="--accumulate: keep past points whose brightness a later image contradicts (no "
                         "photometric rule)")
@@ -132,7 +132,7 @@ def main(argv=None) -> int:
                             base_frame=args.base_frame,
                             deskew=True if args.deskew or args.accumulate > 0 else False if args.no_deskew else "auto",
                             moving_rule=not args.keep_moving, occlusion_rule=not args.keep_hidden,
-                            photometric_rule=not args.keep_recoloured, image_alignment=not args.raw_odometry,
+                            photometric_rule=not args.keep_recoloured, image_alignment=args.align_images,
                             camera_matrix=args.camera_matrix,
                             to_image_time=True if args.lidar_to_image_time else False if args.no_lidar_to_image_time
                             else "auto")
@@ -156,8 +156,8 @@ def main(argv=None) -> int:
                          + (" (rule off)" if args.keep_hidden else ""),
                          f"{acc.get('dropped_photometric', 0)} whose brightness a later image contradicts"
                          + (" (rule off)" if args.keep_recoloured else "")]
-                odometry = ("past sweeps moved by the odometry as it is" if args.raw_odometry else
-                            f"the odometry corrected by {acc.get('aligned', 0)} of the images")
+                odometry = (f"the odometry corrected by {acc.get('aligned', 0)} of the images" if args.align_images
+                            else "past sweeps moved by the odometry as it is")
                 lidar_input += (f" ({acc['mean_past_sweeps_used']:.1f} on average); {odometry}; dropped: "
                                 + ", ".join(rules))
                 meta["lidar_input"] = lidar_input

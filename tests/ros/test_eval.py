@@ -198,14 +198,14 @@ def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(t
     assert info["dropped_photometric"] > 0
     assert "whose brightness a later image contradicts" in accumulated["lidar_input"]
     same = _eval(venv_bin, sim_bag, tmp_path / "same", *common, "--accumulate", "3", "--keep-recoloured",
-                 "--raw-odometry")
+                 "--align-images")
     assert same.returncode == 0, same.stderr
-    raw = json.loads((tmp_path / "same/metrics.json").read_text())
-    assert raw["accumulation"]["dropped_photometric"] == 0 and raw["accumulation"]["aligned"] == 0
-    assert "moved by the odometry as it is" in raw["lidar_input"]
-    # Each image after the first aligned to the past sweeps (the odometry's drift taken out).
-    assert info["aligned"] > 0
-    assert f"the odometry corrected by {info['aligned']} of the images" in accumulated["lidar_input"]
+    aligned = json.loads((tmp_path / "same/metrics.json").read_text())
+    assert aligned["accumulation"]["dropped_photometric"] == 0
+    # --align-images: each image after the first aligned to the past sweeps (the odometry's drift taken out).
+    assert aligned["accumulation"]["aligned"] > 0 and info["aligned"] == 0
+    assert f"the odometry corrected by {aligned['accumulation']['aligned']} of the images" in aligned["lidar_input"]
+    assert "moved by the odometry as it is" in accumulated["lidar_input"]
     wrong = _eval(venv_bin, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
     assert wrong.returncode == 2
     assert "/tf has no odom -> robot (it has odom -> base_link)" in wrong.stderr and "--base-frame" in wrong.stderr
