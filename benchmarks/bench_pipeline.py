@@ -69,27 +69,29 @@ def accumulation(est, runs: int) -> None:
 
     cfg = default_config("street", width=1242, height=375)
     rows = {}
-    # One sweep, four previous ones, and one sweep taken 50 ms before its image (moved to it).
-    for n, lag in ((0, 0.0), (4, 0.0), (0, 0.05)):
+    # One sweep, four previous ones (with the images' correction of the odometry too), and one sweep
+    # taken 50 ms before its image (moved to it).
+    for n, lag, align in ((0, 0.0, False), (4, 0.0, False), (4, 0.0, True), (0, 0.05, False)):
         sim = Simulator(replace(cfg, lidar=lidar_model("VLP-16"), lidar_lag_s=lag), seed=0, frames=runs + 5)
         frames = [sim.render(i) for i in range(runs + 5)]
         msgs = [frame_messages(sim, f) for f in frames]
         extrinsic, mount = rig_parameters(sim)
         odometry = exact_odometry(sim, len(frames))
-        pipe = FramePipeline(est, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=n, base_extrinsic=mount),
-                             TYPES, odometry=odometry)
+        pipe = FramePipeline(est, PipelineConfig(lidar_extrinsic=extrinsic, lidar_accumulate=n, base_extrinsic=mount,
+                                                 lidar_align_images=align), TYPES, odometry=odometry)
         lidar, points = [], []
         for i, (image, info, cloud) in enumerate(msgs):
             frame = pipe.prepare(image, info, cloud)
             if i >= 5:
                 lidar.append(frame.timings["lidar"] * 1e3)
                 points.append(len(frame.points))
-        rows[n, lag] = (statistics.median(lidar), statistics.median(points))
-    one, four, moved = rows[0, 0.0], rows[4, 0.0], rows[0, 0.05]
+        rows[n, lag, align] = (statistics.median(lidar), statistics.median(points))
+    one, four, aligned, moved = rows[0, 0.0, False], rows[4, 0.0, False], rows[4, 0.0, True], rows[0, 0.05, False]
     print(f"\nLiDAR stage at 1242x375, VLP-16 sweeps of {len(frames[0].lidar_points)} points: one sweep "
           f"{one[0]:.1f} ms ({one[1]:.0f} points in view), with 4 previous sweeps {four[0]:.1f} ms "
-          f"({four[1]:.0f} points): +{four[0] - one[0]:.1f} ms; one sweep 50 ms before its image, moved to it "
-          f"{moved[0]:.1f} ms ({moved[1]:.0f} points): +{moved[0] - one[0]:.1f} ms")
+          f"({four[1]:.0f} points): +{four[0] - one[0]:.1f} ms, and with the images aligned "
+          f"(lidar_align_images) {aligned[0]:.1f} ms: +{aligned[0] - one[0]:.1f} ms; one sweep 50 ms before its "
+          f"image, moved to it {moved[0]:.1f} ms ({moved[1]:.0f} points): +{moved[0] - one[0]:.1f} ms")
 
 
 def lidar_stage(est, runs: int) -> None:
