@@ -567,7 +567,8 @@ class SweepAccumulator:
         ``image``: the camera image taken with the sweep, as ``(image [H,W] or [H,W,3], T_cam_lidar
         from the sweep's LiDAR frame to that camera, its intrinsics)``. It lets the photometric rule
         run: each point keeps its brightness there, and the past sweeps' points that this image
-        contradicts are dropped. Without it the rule does not run for this sweep's pairs."""
+        contradicts are dropped; with ``image_alignment`` it also corrects the odometry (the
+        module's doc). Without it neither runs for this sweep's pairs."""
         replaced = None
         if self.history and sweep.stamp_ns == self.history[-1][0].stamp_ns:
             replaced = self.history.pop()[0]   # its pairs were tested against an image if _tested says so
