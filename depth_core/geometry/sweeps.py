@@ -440,14 +440,15 @@ class CameraShades:
         return keep
 
     def align(self, points: np.ndarray, shade: np.ndarray, groups: np.ndarray | None = None, *,
-              iterations: int = 8, max_points: int = 2000,
+              iterations: int = 8, max_points: int | None = None,
               max_shift: tuple[float, float] = (0.3, 1.5)) -> np.ndarray | None:
         """The camera motion ``T`` [4x4] that best explains this image from points whose brightness
         is known (direct photometric alignment): ``points`` [N,3] in this camera's frame as the
         odometry puts them, ``shade`` their log brightness in their own images (:meth:`sample`),
         ``groups`` [N] which image each came from (each has its own exposure: the median
         difference per group is taken out). Gauss-Newton on the brightness differences, at
-        half the image's resolution (its Gaussian pyramid's next level: a wider basin), with Huber
+        half the image's resolution for images 1000 px wide or more (its Gaussian pyramid's next
+        level: a wider basin; smaller ones at theirs, smoothed alike), with Huber
         weights (1.5 x the robust spread; beyond 5 x, none: what moved); ``T @ p`` is where a point
         really lies in this camera's frame. None where too few points land in the image (200), the
         motion found does not lower the robust cost (a featureless image, a diverging solve), or
@@ -463,6 +464,7 @@ class CameraShades:
             self._gradients = cv2.merge([level, gx, gy])
         stack, k = self._gradients, (0.5 if half else 1.0)
         usable = np.flatnonzero(np.isfinite(shade))
+        max_points = ALIGN_POINTS if max_points is None else max_points
         if len(usable) > max_points:    # evenly, not at random: the same points give the same answer
             usable = usable[np.linspace(0, len(usable) - 1, max_points).astype(np.intp)]
         P, s = np.asarray(points, np.float64)[usable], np.asarray(shade, np.float64)[usable]

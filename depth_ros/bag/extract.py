@@ -205,7 +205,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         # Every image as old as the scans in the window (the undecoded message), for the photometric
         # rule of --accumulate: each scan's points are read in the image nearest it.
         recent: deque = deque()
-        shading = {"scans_tested": 0, "scans_without_image": 0}
+        shading = {"scans_tested": 0, "scans_not_tested": 0}   # not: no image near it, or no odometry then
         depth_by_stamp: dict[int, np.ndarray] = {}
         last_image = 0
         counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
@@ -412,7 +412,7 @@ def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lida
     (the centre image, and a function giving ``(stamp, image)`` nearest a scan's stamp), those
     whose brightness in their own image the centre image contradicts (the photometric rule; the
     scan is moved to its image's stamp by the odometry to be read there). ``counts`` gains the
-    scans so tested and those without an image."""
+    scans so tested and those not (no image near it, or no odometry at the image's stamp)."""
     T_odom_base_now = odometry.at(stamp, tol)
     if T_odom_base_now is None:
         return None
@@ -435,7 +435,7 @@ def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lida
             seen = move_sweep(s[1], T_odom_base, pose_then, T_base_lidar, T_cam_lidar)
             moved = moved[now.keep(moved, CameraShades(own[1], np.eye(4), cam).sample(seen))]
         if counts is not None and images is not None and s is not centre:
-            counts["scans_tested" if pose_then is not None else "scans_without_image"] += 1
+            counts["scans_tested" if pose_then is not None else "scans_not_tested"] += 1
         clouds.append(moved)
         others.append(np.full(len(moved), s is not centre))
     points, candidates = np.concatenate(clouds), np.concatenate(others)

@@ -106,6 +106,13 @@ def main(argv=None) -> int:
     if args.accumulate < 0:
         print("depth-ros-eval: error: --accumulate must be >= 0", file=sys.stderr)
         return 2
+    only_with = [flag for flag, on in (("--keep-moving", args.keep_moving), ("--keep-hidden", args.keep_hidden),
+                                       ("--keep-recoloured", args.keep_recoloured),
+                                       ("--align-images", args.align_images)) if on]
+    if only_with and not args.accumulate:
+        print(f"depth-ros-eval: error: {' '.join(only_with)} only apply to accumulated sweeps: add --accumulate N",
+              file=sys.stderr)
+        return 2
     if args.accumulate and args.no_deskew:
         print("depth-ros-eval: error: --accumulate moves every sweep by the odometry, de-skewing it: drop "
               "--no-deskew", file=sys.stderr)

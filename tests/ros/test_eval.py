@@ -209,6 +209,10 @@ def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(t
     wrong = _eval(venv_bin, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
     assert wrong.returncode == 2
     assert "/tf has no odom -> robot (it has odom -> base_link)" in wrong.stderr and "--base-frame" in wrong.stderr
+    # The accumulation's switches without --accumulate: said, not ignored.
+    lonely = _eval(venv_bin, sim_bag, tmp_path / "lonely", *common, "--keep-recoloured", "--align-images")
+    assert lonely.returncode == 2
+    assert "--keep-recoloured --align-images only apply to accumulated sweeps: add --accumulate N" in lonely.stderr
 
 
 def test_a_truncated_model_file_and_a_topic_of_the_wrong_type_are_one_line_errors(tmp_path, venv_bin, sim_bag):

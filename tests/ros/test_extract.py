@@ -71,10 +71,10 @@ def test_accumulated_ground_truth_leaves_out_what_moved_by_the_photometric_rule(
                   lidar_topic="/lidar/points", progress=False)
     extract_frames(bag, tmp_path / "gt", depth_topic="/camera/depth_gt", **kwargs)
     tested = extract_frames(bag, tmp_path / "rule", accumulate=3, **kwargs)["photometric_rule"]
-    assert tested["scans_tested"] > 0 and tested["scans_without_image"] == 0
+    assert tested["scans_tested"] > 0 and tested["scans_not_tested"] == 0
     monkeypatch.setattr(extract, "_image_at", lambda *args: None)     # no image for any scan: the rule is off
     untested = extract_frames(bag, tmp_path / "off", accumulate=3, **kwargs)["photometric_rule"]
-    assert untested["scans_tested"] == 0 and untested["scans_without_image"] == tested["scans_tested"]
+    assert untested["scans_tested"] == 0 and untested["scans_not_tested"] == tested["scans_tested"]
     gt = FrameDataset(tmp_path / "gt")
 
     def off_and_count(name: str) -> tuple[float, int]:
