@@ -24,11 +24,18 @@ from .bag.reader import BagError, TopicInfo, bag_topics
 from .conversions import ConversionError, intrinsics_from_camera_info, stamp_to_ns
 
 __all__ = ["SAME_TIME_S", "CameraInfoBuffer", "InfoMatch", "StreamGaps", "check_topics", "image_stamp",
-           "nearest_stamp"]
+           "nearest_stamp", "seen_with_image"]
 
 # A LiDAR scan this close to its image's stamp is taken as captured with it: not moved to the
 # image's stamp by the odometry (the node's lidar_to_image_time, the replay's, the extractor's).
 SAME_TIME_S = 1e-4
+
+
+def seen_with_image(lidar_age: float | None, motion) -> bool:
+    """Whether a cloud's points are where its image saw them: the two synchronised (within
+    SAME_TIME_S), or the cloud moved to the image's stamp (``motion`` not None). Only then may a
+    point's brightness be read in that image (the accumulation's photometric rule)."""
+    return motion is not None or abs(lidar_age or 0.0) <= SAME_TIME_S
 
 
 def nearest_stamp(stamps: Sequence[int], stamp: int, tolerance_ns: int | None = None, *,

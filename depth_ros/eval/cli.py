@@ -32,6 +32,17 @@ from .report import write_report
 __all__ = ["main"]
 
 
+
+# The switches of --accumulate's rules and alignment (each only with --accumulate).
+ACCUMULATION_SWITCHES = {
+    "--keep-moving": "keep past points a later sweep saw through (no free-space rule for moving objects)",
+    "--keep-hidden": "keep past points that nearer points hide from the newest sweep or the camera, or that the "
+                     "newest sweep no longer finds (no occlusion rule)",
+    "--keep-recoloured": "keep past points whose brightness a later image contradicts (no photometric rule)",
+    "--align-images": "take the odometry's drift out of the past sweeps by aligning each image to them by their "
+                      "brightness (the node's lidar_align_images; experimental)",
+}
+
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="depth-ros-eval", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     p.add_argument("bag", help="rosbag2 (MCAP or sqlite3) or ROS 1 bag")
@@ -67,18 +78,8 @@ def build_parser() -> ArgumentParser:
                           "there, as the node's lidar_to_image_time)")
     lag.add_argument("--no-lidar-to-image-time", action="store_true",
                      help="keep each cloud at its own stamp (the robot's motion between the captures not undone)")
-    p.add_argument("--keep-moving", action="store_true",
-                   help="--accumulate: keep past points a later sweep saw through (no free-space rule for "
-                        "moving objects)")
-    p.add_argument("--keep-hidden", action="store_true",
-                   help="--accumulate: keep past points that nearer points hide from the newest sweep or the "
-                        "camera, or that the newest sweep no longer finds (no occlusion rule)")
-    p.add_argument("--align-images", action="store_true",
-                   help="--accumulate: take the odometry's drift out of the past sweeps by aligning each image to "
-                        "them by their brightness (the node's lidar_align_images; experimental)")
-    p.add_argument("--keep-recoloured", action="store_true",
-                   help="--accumulate: keep past points whose brightness a later image contradicts (no "
-                        "photometric rule)")
+    for flag, help_text in ACCUMULATION_SWITCHES.items():
+        p.add_argument(flag, action="store_true", help=f"--accumulate: {help_text}")
     p.add_argument("--odom-frame", default="odom", help="--accumulate: the odometry's fixed frame on /tf")
     p.add_argument("--base-frame", default="base_link", help="--accumulate: the robot's base frame on /tf")
     p.add_argument("--lidar-extrinsic", type=float, nargs=7, metavar=("X", "Y", "Z", "QX", "QY", "QZ", "QW"),
@@ -106,9 +107,7 @@ def main(argv=None) -> int:
     if args.accumulate < 0:
         print("depth-ros-eval: error: --accumulate must be >= 0", file=sys.stderr)
         return 2
-    only_with = [flag for flag, on in (("--keep-moving", args.keep_moving), ("--keep-hidden", args.keep_hidden),
-                                       ("--keep-recoloured", args.keep_recoloured),
-                                       ("--align-images", args.align_images)) if on]
+    only_with = [flag for flag in ACCUMULATION_SWITCHES if getattr(args, flag[2:].replace("-", "_"))]
     if only_with and not args.accumulate:
         print(f"depth-ros-eval: error: {' '.join(only_with)} only apply to accumulated sweeps: add --accumulate N",
               file=sys.stderr)

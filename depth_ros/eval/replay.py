@@ -39,7 +39,7 @@ from ..bag import BagError, BagWriter, read_messages
 from ..bag.odometry import read_odometry
 from ..conversions import TIME_FIELDS, ConversionError, rosbags_types, stamp_to_ns, tree_from_tf_messages
 from ..pipeline import FramePipeline, LidarStatus, PipelineConfig, PreparedFrame
-from ..sync import SAME_TIME_S, CameraInfoBuffer, check_topics, image_stamp, nearest_stamp
+from ..sync import SAME_TIME_S, CameraInfoBuffer, check_topics, image_stamp, nearest_stamp, seen_with_image
 
 __all__ = ["RANGE_BINS", "ReplayResult", "replay", "replay_topics"]
 
@@ -193,9 +193,9 @@ class _Accumulation:
         rings = None if frame.rings is None else frame.rings[chosen]
         # With its image, for the photometric rule, where the points are where the image saw them:
         # synchronised, or moved to its stamp (a cloud from another time would be misread).
-        synced = frame.lidar_motion is not None or abs(frame.lidar_age or 0.0) <= SAME_TIME_S
+        seen = seen_with_image(frame.lidar_age, frame.lidar_motion)
         self.acc.add(Sweep(stamp_to_ns(cloud.header.stamp), selected, rings),
-                     image=(frame.rgb, T_out, frame.camera) if synced else None)
+                     image=(frame.rgb, T_out, frame.camera) if seen else None)
         cam = frame.camera
         points, _, used = self.acc.cloud(camera=(T_cam_lidar, cam))
         self.used.append(used)

@@ -57,7 +57,7 @@ from ..conversions import (
     rgb_from_any,
     stamp_to_ns,
 )
-from ..sync import SAME_TIME_S, image_stamp
+from ..sync import SAME_TIME_S, image_stamp, seen_with_image
 
 __all__ = ["ODOMETRY_SPAN_NS", "FramePipeline", "FrameResult", "LidarStatus", "PipelineConfig",
            "PreparedFrame", "StaleTransform", "TransformLookup"]
@@ -347,13 +347,14 @@ class FramePipeline:
         return self.sweeps
 
     def _with_history(self, frame_id: str, cloud_msg, T: np.ndarray, points, rings, times, cam: CameraIntrinsics,
-                      image_stamp_ns: int | None = None, rgb: np.ndarray | None = None):
+                      image_stamp_ns: int | None = None, rgb: np.ndarray | None = None,
+                      lidar_age: float | None = None):
         """The cloud's points plus the accumulated sweeps (camera frame) that the camera ``cam``
         can see, and what went in: ``(points, rings, past sweeps used, why not, motion, why not
         moved)``. With ``image_stamp_ns`` (a cloud stamped apart from its image), all of them are
         moved on to the robot's pose then: ``motion`` by what, or None and why not. ``rgb``, the
-        image, goes into the history with the cloud, for the photometric rule: given only for a
-        cloud synchronised with it or to be moved to its stamp."""
+        image (``lidar_age`` s after the cloud), goes into the history with the cloud, for the
+        photometric rule, where the image saw the points (:func:`~depth_ros.sync.seen_with_image`)."""
         acc = self._accumulator(frame_id, cloud_msg, T)
         if acc is None:
             return points, rings, 0, "no_base_extrinsic", None, "no_base_extrinsic" if image_stamp_ns else ""
@@ -376,10 +377,9 @@ class FramePipeline:
             unmoved = "" if motion is not None else "odometry_behind"
         T_out = T if motion is None else T @ motion
         # With the image it is paired with first, for the photometric rule (where sweeps are merged),
-        # where the points are where the image saw them: synchronised (the caller gives no ``rgb``
-        # otherwise), or moved to its stamp.
-        seen_then = rgb is not None and (image_stamp_ns is None or motion is not None)
-        image = (rgb, T_out, cam) if seen_then and self.config.uses_odometry else None
+        # where the points are where the image saw them: synchronised, or moved to its stamp.
+        seen = rgb is not None and seen_with_image(lidar_age, motion)
+        image = (rgb, T_out, cam) if seen and self.config.uses_odometry else None
         if fresh:
             acc.add(Sweep(stamp, transform_points(invert_transform(T), points), rings,
                           times if self.config.lidar_deskew else None), image=image)
@@ -462,7 +462,7 @@ class FramePipeline:
                             self._last_extrinsic = T
                             points, rings, used, why, motion, unmoved = self._with_history(
                                 frame_id, cloud_msg, T, points, rings, times, cam, stamp if apart else None,
-                                rgb if apart or abs(age) <= SAME_TIME_S else None)
+                                rgb, age)
                             # Said only where accumulation or a hold was asked for (de-skewing alone
                             # quietly does without odometry).
                             reason = why if self.config.uses_odometry else ""
