@@ -141,7 +141,7 @@ class DepthEstimator:
         if self.canonical:
             depth = depth * np.float32(1.0 / to_canonical)
         used = used_region(H, W, h, w)
-        depth = restore_depth(depth, H, W, max_depth, used)
+        depth = restore_depth(depth, H, W, max_depth, used, guide=rgb, guide_small=image)
         confidence = out.get("confidence")
         if confidence is not None:
             confidence = restore_depth(confidence[0, 0, :h, :w], H, W, used=used)

@@ -3,13 +3,15 @@ intrinsics, sparse-depth resampling, and mapping the result back to the input re
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
 from ..geometry import CameraIntrinsics, project_points, resize_sparse_depth, validate_intrinsic_matrix
 
-__all__ = ["InputError", "canonical_size", "check_inputs", "fit_size", "network_inputs", "prepare_inputs",
-           "resize_sparse_depth", "restore_depth", "used_region"]
+__all__ = ["InputError", "canonical_size", "check_inputs", "fit_size", "guided_upsample", "network_inputs",
+           "prepare_inputs", "resize_sparse_depth", "restore_depth", "used_region"]
 
 
 class InputError(ValueError):
@@ -79,14 +81,21 @@ def _shrink(rgb: np.ndarray, height: int, width: int):
 
 
 def restore_depth(depth: np.ndarray, height: int, width: int, max_depth: float | None = None,
-                  used: tuple[int, int] | None = None) -> np.ndarray:
+                  used: tuple[int, int] | None = None, guide: np.ndarray | None = None,
+                  guide_small: np.ndarray | None = None) -> np.ndarray:
     """A network's depth [h,w] back at the input size, float32 metres, NaN where invalid
     (non-finite, <= 0, or beyond ``max_depth``). ``used``: the region of the input the network
-    saw (:func:`used_region`); the rows and columns beyond it repeat its edge."""
+    saw (:func:`used_region`); the rows and columns beyond it repeat its edge. ``guide``: the
+    input image [H,W,3] uint8; with it, depth edges are upsampled guided by the image
+    (:func:`guided_upsample`; ``guide_small``: the network's input image, if at hand), elsewhere
+    bilinearly."""
     depth = np.asarray(depth, dtype=np.float32)
     if depth.shape != (height, width):
         uh, uw = used or (height, width)
+        small = depth
         depth = cv2.resize(depth, (uw, uh), interpolation=cv2.INTER_LINEAR)   # a new array
+        if guide is not None and uh > small.shape[0] and uw > small.shape[1]:
+            guided_upsample(depth, small, guide, guide_small)
         if (uh, uw) != (height, width):
             depth = cv2.copyMakeBorder(depth, 0, height - uh, 0, width - uw, cv2.BORDER_REPLICATE)
     else:
@@ -97,6 +106,80 @@ def restore_depth(depth: np.ndarray, height: int, width: int, max_depth: float |
             invalid |= depth > max_depth
     depth[invalid] = np.nan
     return depth
+
+
+# Guided upsampling: a 2x2 cell of the network's grid whose depths span more than EDGE_LOG_RANGE
+# in log depth (about 10 %) holds a depth edge; a full-resolution pixel there weighs its four
+# neighbours by how alike their grey levels are to its own (a Gaussian of GUIDE_SIGMA grey levels).
+EDGE_LOG_RANGE = 0.1
+GUIDE_SIGMA = 12.0
+_GUIDE_WEIGHT = np.exp(-np.arange(256, dtype=np.float64) ** 2 / (2 * GUIDE_SIGMA ** 2)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _bilinear_cells(h: int, w: int, uh: int, uw: int):
+    """Per axis of OpenCV's bilinear resize of [h,w] to [uh,uw]: each output row's (column's)
+    fractional offset from the grid row (column) above (left of) it, and for each grid row
+    (column) the first output row (column) that lies below it and how many do."""
+    def axis(n, un):
+        x = np.clip((np.arange(un) + 0.5) * n / un - 0.5, 0, n - 1)
+        i = np.minimum(np.floor(x).astype(np.intp), n - 2)
+        first = np.searchsorted(i, np.arange(n - 1))
+        return (x - i).astype(np.float32), first, np.diff(np.append(first, un))
+    return axis(h, uh) + axis(w, uw)
+
+
+def guided_upsample(up: np.ndarray, small: np.ndarray, image: np.ndarray,
+                    image_small: np.ndarray | None = None) -> None:
+    """Joint bilateral upsampling at depth edges (Kopf et al., SIGGRAPH 2007), in place: ``up`` is
+    ``small`` [h,w] resized bilinearly to [H,W], the top left of ``image``. Where a 2x2 cell of ``small`` spans a
+    depth edge, bilinear interpolation puts depths between the two surfaces (in front of the far
+    one, behind the near one) on the pixels of both; each such pixel takes instead the mean of the
+    cell's four log depths weighted by their bilinear weights times the likeness of the pixel's
+    grey level to the network's input image (``image_small`` [1,3,>=h,>=w] float in [0,1], as
+    :func:`network_inputs` makes it; without it, ``image`` is shrunk as for the network), so it
+    takes the side of the edge it looks like. Elsewhere ``up`` is left as it is. A uniform image
+    gives equal likeness: bilinear in log depth.
+
+    It touches only the edge cells' pixels (7 % of a street frame's): 1-2 ms at 1242x375."""
+    h, w = small.shape
+    H, W = up.shape
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_small = np.log(np.maximum(small, np.float32(1e-6)))
+    corners = (log_small[:-1, :-1], log_small[1:, :-1], log_small[:-1, 1:], log_small[1:, 1:])
+    hi = np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3]))
+    lo = np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3]))
+    ci, cj = np.nonzero(hi - lo > EDGE_LOG_RANGE)
+    if not len(ci):
+        return
+    fy, row0, rows, fx, col0, cols = _bilinear_cells(h, w, H, W)
+    # Every output pixel of each edge cell: the cell's rows x columns, listed cell after cell.
+    count = rows[ci] * cols[cj]
+    cell = np.repeat(np.arange(len(ci)), count)
+    k = np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    r = row0[ci][cell] + k // cols[cj][cell]
+    c = col0[cj][cell] + k % cols[cj][cell]
+    at0 = (ci * w + cj)[cell]
+    # Grey levels (ITU-R 601, as OpenCV's) of the chosen pixels only, and of the network's input.
+    luma = np.array([0.299, 0.587, 0.114], np.float32)
+    image = np.ascontiguousarray(image)
+    pixel = (image.reshape(-1, 3).take(r * image.shape[1] + c, axis=0) @ luma).round().astype(np.int16)
+    if image_small is None:
+        grey_small = cv2.cvtColor(_shrink(image[:H, :W], h, w)[0], cv2.COLOR_RGB2GRAY).ravel().astype(np.int16)
+    else:
+        grey_small = (np.tensordot(luma * np.float32(255), image_small[0, :, :h, :w], 1) + 0.5).astype(np.int16).ravel()
+    wy, wx = fy[r], fx[c]
+    log_flat = log_small.ravel()
+    num = np.zeros(len(r), np.float32)
+    den = np.zeros(len(r), np.float32)
+    for offset, ay, ax in ((0, 1 - wy, 1 - wx), (1, 1 - wy, wx), (w, wy, 1 - wx), (w + 1, wy, wx)):
+        at = at0 + offset
+        weight = ay * ax
+        weight += np.float32(1e-3)
+        weight *= _GUIDE_WEIGHT.take(np.abs(pixel - grey_small.take(at)))
+        num += weight * log_flat.take(at)
+        den += weight
+    up[r, c] = np.exp(num / den)
 
 
 def canonical_size(height: int, width: int, pixels: int | None, stride: int = 32):

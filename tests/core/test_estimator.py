@@ -3,6 +3,7 @@ or a sparse image, backends that need points, clear errors for bad inputs, and c
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -48,6 +49,39 @@ def test_preprocessing_keeps_intrinsics_consistent_and_rebins_sparse_points(fram
 def test_restore_marks_invalid_pixels_nan():
     depth = restore_depth(np.array([[1.0, -1.0], [np.inf, 200.0]], np.float32), 2, 2, max_depth=100.0)
     assert depth[0, 0] == 1.0 and np.isnan(depth[[0, 1, 1], [1, 0, 1]]).all()
+
+
+def _step_scene(edge_x: float = 37.3, near: float = 4.0, far: float = 12.0):
+    """A depth edge at full-resolution column ``edge_x`` of a 40x100 image (a bright near wall on
+    the left, a dark far one on the right), and the network's 16x40 view of it."""
+    cols = np.arange(100) + 0.5
+    full = np.where(cols < edge_x, near, far).astype(np.float32)[None].repeat(40, 0)
+    rgb = np.where((cols < edge_x)[None, :, None], 200, 60).astype(np.uint8).repeat(40, 0).repeat(3, 2)
+    small = cv2.resize(full, (40, 16), interpolation=cv2.INTER_NEAREST)
+    return full, rgb, small
+
+
+def test_guided_upsampling_puts_each_pixel_on_its_side_of_a_depth_edge():
+    full, rgb, small = _step_scene()
+    plain = restore_depth(small, 40, 100)
+    guided = restore_depth(small, 40, 100, guide=rgb)
+    between = (plain > 4.0 * 1.01) & (plain < 12.0 / 1.01)
+    assert between.any()                                       # bilinear: depths between the two walls
+    np.testing.assert_allclose(guided, full, rtol=0.01)        # guided: each pixel on its own wall
+    # The network's input image instead of the shrunk photograph gives the same.
+    net = cv2.resize(rgb, (40, 16), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)[None] / np.float32(255)
+    np.testing.assert_allclose(restore_depth(small, 40, 100, guide=rgb, guide_small=net), guided, rtol=1e-5)
+
+
+def test_guided_upsampling_leaves_smooth_depth_and_uniform_images_alone():
+    ramp = np.linspace(5.0, 5.2, 40, dtype=np.float32)[None].repeat(16, 0)     # < 10 % per cell: no edge
+    rgb = np.random.default_rng(0).integers(0, 255, (40, 100, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(restore_depth(ramp, 40, 100, guide=rgb), restore_depth(ramp, 40, 100))
+    _, _, small = _step_scene()
+    grey = np.full((40, 100, 3), 128, np.uint8)                # nothing to go by: log-bilinear at the edge
+    out = restore_depth(small, 40, 100, guide=grey)
+    plain = restore_depth(small, 40, 100)
+    assert np.nanmax(np.abs(np.log(out) - np.log(plain))) < 0.6 and (out[:, 30:45] > 4.04).any()
 
 
 @pytest.mark.parametrize("args, match", [
