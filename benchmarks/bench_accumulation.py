@@ -31,15 +31,16 @@ from depth_ros.eval.cli import main as eval_main
 
 TOPICS = ["--image-topic", "/camera/image_raw", "--camera-info-topic", "/camera/camera_info",
           "--lidar-topic", "/lidar/points"]
-# The rules alone and together (the default), then with the images' correction of the odometry.
-RAW = ["--accumulate", "4"]
+# The rules alone and together, the odometry as it is (--no-align-images), then with the images'
+# correction of the odometry too (the default).
+RAW = ["--accumulate", "4", "--no-align-images"]
 VARIANTS = {"one sweep": [], "no rule": [*RAW, "--keep-moving", "--keep-hidden", "--keep-recoloured"],
             "free-space only": [*RAW, "--keep-hidden", "--keep-recoloured"],
             "occlusion only": [*RAW, "--keep-moving", "--keep-recoloured"],
             "photometric only": [*RAW, "--keep-moving", "--keep-hidden"],
             "free-space + occlusion": [*RAW, "--keep-recoloured"],
-            "all three (default)": RAW,
-            "all three, --align-images": [*RAW, "--align-images"]}
+            "all three, --no-align-images": RAW,
+            "all three, images aligned (default)": ["--accumulate", "4"]}
 MOTION = {"static": {}, "drift": {"odometry_drift": (0.03, 0.3)}, "moving": {"moving_objects": 12},
           "moving + drift": {"moving_objects": 12, "odometry_drift": (0.03, 0.3)}}
 

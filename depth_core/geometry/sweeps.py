@@ -69,9 +69,10 @@ of a degree a second, which puts past sweeps a little off their surfaces. The sa
 that tests past points also says where the camera is: each new image is aligned to the past
 sweeps' points (:meth:`CameraShades.align`, direct photometric alignment of points whose depth
 is known), and the motion it finds corrects the new sweep's pose; the correction is carried on
-to the sweeps after it (``image_alignment``, off by default: on the simulator's drives it takes
-the drift out, but on the real 7-Scenes kitchen the pose it finds from the recorded pose lies
-1.3 cm and 0.4 deg away, so it is not yet trusted with a real camera; docs/benchmarks.md). A
+to the sweeps after it (``image_alignment``, off by default in this class; san_node's
+``lidar_align_images`` and ``depth-ros-eval --accumulate`` turn it on unless told not to). On the
+simulator's drives it takes the drift out; on the real 7-Scenes kitchen the pose it finds from
+the recorded pose lies 1.3 cm and 0.4 deg away (docs/benchmarks.md). A
 sparse LiDAR gives too few points to register sweeps to each other (a point-to-plane ICP on 30 %
 of a 16-line scan was tried and made things worse); the camera's pixels do not run out.
 """

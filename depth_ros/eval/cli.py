@@ -39,8 +39,8 @@ ACCUMULATION_SWITCHES = {
     "--keep-hidden": "keep past points that nearer points hide from the newest sweep or the camera, or that the "
                      "newest sweep no longer finds (no occlusion rule)",
     "--keep-recoloured": "keep past points whose brightness a later image contradicts (no photometric rule)",
-    "--align-images": "take the odometry's drift out of the past sweeps by aligning each image to them by their "
-                      "brightness (the node's lidar_align_images; experimental)",
+    "--no-align-images": "keep the odometry as it is: do not align each image to the past sweeps by their "
+                         "brightness to take its drift out (the node's lidar_align_images: false)",
 }
 
 def build_parser() -> ArgumentParser:
@@ -138,7 +138,7 @@ def main(argv=None) -> int:
                             base_frame=args.base_frame,
                             deskew=True if args.deskew or args.accumulate > 0 else False if args.no_deskew else "auto",
                             moving_rule=not args.keep_moving, occlusion_rule=not args.keep_hidden,
-                            photometric_rule=not args.keep_recoloured, image_alignment=args.align_images,
+                            photometric_rule=not args.keep_recoloured, image_alignment=not args.no_align_images,
                             camera_matrix=args.camera_matrix,
                             to_image_time=True if args.lidar_to_image_time else False if args.no_lidar_to_image_time
                             else "auto")
@@ -162,8 +162,8 @@ def main(argv=None) -> int:
                          + (" (rule off)" if args.keep_hidden else ""),
                          f"{acc.get('dropped_photometric', 0)} whose brightness a later image contradicts"
                          + (" (rule off)" if args.keep_recoloured else "")]
-                odometry = (f"the odometry corrected by {acc.get('aligned', 0)} of the images" if args.align_images
-                            else "past sweeps moved by the odometry as it is")
+                odometry = ("past sweeps moved by the odometry as it is (alignment off)" if args.no_align_images
+                            else f"the odometry corrected by {acc.get('aligned', 0)} of the images")
                 lidar_input += (f" ({acc['mean_past_sweeps_used']:.1f} on average); {odometry}; dropped: "
                                 + ", ".join(rules))
                 meta["lidar_input"] = lidar_input

@@ -165,7 +165,7 @@ class _Accumulation:
 
     def __init__(self, odometry: PoseHistory, n: int, base_frame: str, tree, lidar_extrinsic,
                  tolerance_ns: int, moving_rule: bool = True, occlusion_rule: bool = True,
-                 photometric_rule: bool = True, image_alignment: bool = False) -> None:
+                 photometric_rule: bool = True, image_alignment: bool = True) -> None:
         self.odometry, self.moving_rule, self.occlusion_rule = odometry, moving_rule, occlusion_rule
         self.photometric_rule, self.image_alignment = photometric_rule, image_alignment
         self.n, self.base_frame, self.tree, self.tolerance = n, base_frame, tree, tolerance_ns
@@ -214,7 +214,7 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
            max_depth: float = 80.0, sweep: tuple[float, ...] = (), output_bag: Path | None = None,
            samples: int = 3, progress: bool = True, accumulate: int = 0, odom_frame: str = "odom",
            base_frame: str = "base_link", deskew: bool | str = False, moving_rule: bool = True,
-           occlusion_rule: bool = True, photometric_rule: bool = True, image_alignment: bool = False,
+           occlusion_rule: bool = True, photometric_rule: bool = True, image_alignment: bool = True,
            camera_matrix: str = "auto",
            to_image_time: bool | str = False
            ) -> ReplayResult:
@@ -228,7 +228,8 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
     node's ``lidar_to_image_time``); ``"auto"`` (the command line's default): where the bag has the
     odometry and places the LiDAR on the base, else not, saying so when clouds were apart.
     ``moving_rule``, ``occlusion_rule`` and ``photometric_rule``: the accumulation's filters (all on
-    unless ablated); ``image_alignment``: its correction of the odometry by the images (off unless asked).
+    unless ablated); ``image_alignment``: its correction of the odometry by the images (on unless
+    turned off, as the node's ``lidar_align_images``).
     ``camera_matrix``: which of camera_info's matrices describes the image (P, K, or auto: P when
     set), as the node's parameter."""
     bag = Path(bag)
@@ -401,5 +402,5 @@ def replay(bag: str | Path, estimator: DepthEstimator, *, image_topic: str, came
                     " (" + ", ".join(f"{n} {why}" for why, n in result.not_moved.items()) + ")")
     if accumulation is not None and accumulation.used:
         result.accumulation = {"previous": accumulate, "mean_past_sweeps_used": float(np.mean(accumulation.used)),
-                               **accumulation.acc.counts}
+                               "image_alignment": accumulation.image_alignment, **accumulation.acc.counts}
     return result

@@ -97,9 +97,9 @@ PARAMETERS = {
     "lidar_deskew": (True, "de-skew a cloud with per-point times (time, t or timestamp) by the odometry", {}),
     "lidar_to_image_time": (True, "move a cloud stamped apart from its image (an unsynchronised LiDAR) to the "
                                   "image's stamp by the odometry: the robot's motion between the two captures", {}),
-    "lidar_align_images": (False, "with lidar_accumulate or lidar_hold_s: take the odometry's drift out by aligning "
-                                  "each image to the past sweeps' points by their brightness (experimental: checked "
-                                  "on simulated drives only)", {}),
+    "lidar_align_images": (True, "with lidar_accumulate or lidar_hold_s: take the odometry's drift out by aligning "
+                                 "each image to the past sweeps' points by their brightness (false: the past sweeps "
+                                 "moved by the odometry as it is)", {}),
     "odom_frame": ("odom", "the odometry's fixed frame (TF: odom_frame -> base_frame; else the odom topic)", {}),
     "base_frame": ("base_link", "the robot's base frame, moved by the odometry", {}),
     "base_extrinsic": ([0.0] * 7, "[x, y, z, qx, qy, qz, qw]: the base frame's pose in the camera optical frame, "

@@ -136,7 +136,7 @@ class PipelineConfig:
     lidar_deskew: bool = True               # a cloud with per-point times is de-skewed by the odometry
     lidar_to_image_time: bool = True        # a cloud stamped apart from its image is moved to the image's stamp
     #                                         by the odometry (the robot's motion between the two captures)
-    lidar_align_images: bool = False        # merged sweeps: the odometry corrected by aligning each image to them
+    lidar_align_images: bool = True         # merged sweeps: the odometry corrected by aligning each image to them
     camera_matrix: str = "auto"             # intrinsics from CameraInfo's P (rectified), K (raw), or auto: P if set
 
     def __post_init__(self) -> None:

@@ -81,6 +81,16 @@ def test_parameter_file_and_docs_cover_every_node_parameter(repo_root):
         assert topic in docs
 
 
+def test_the_images_alignment_is_on_by_default_wherever_sweeps_are_merged(repo_root):
+    from depth_ros.nodes.san_node import PARAMETERS
+    from depth_ros.pipeline import PipelineConfig
+
+    assert PARAMETERS["lidar_align_images"][0] is True                  # what the node declares
+    values = yaml.safe_load((repo_root / "config" / "san.yaml").read_text())["/**"]["ros__parameters"]
+    assert values["lidar_align_images"] is True
+    assert PipelineConfig().lidar_align_images is True
+
+
 @pytest.mark.slow
 def test_colcon_build_installs_runnable_executables(colcon_install, tmp_path):
     prefix = colcon_install / "depth_ros"

@@ -197,22 +197,46 @@ def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(t
     # The photometric rule drops past points whose brightness a later image contradicts; --keep-recoloured ablates it.
     assert info["dropped_photometric"] > 0
     assert "whose brightness a later image contradicts" in accumulated["lidar_input"]
+    # By default each image after the first is aligned to the past sweeps (the odometry's drift taken
+    # out); --no-align-images moves them by the odometry as it is.
+    assert info["image_alignment"] is True and info["aligned"] > 0
+    assert f"the odometry corrected by {info['aligned']} of the images" in accumulated["lidar_input"]
     same = _eval(venv_bin, sim_bag, tmp_path / "same", *common, "--accumulate", "3", "--keep-recoloured",
-                 "--align-images")
+                 "--no-align-images")
     assert same.returncode == 0, same.stderr
-    aligned = json.loads((tmp_path / "same/metrics.json").read_text())
-    assert aligned["accumulation"]["dropped_photometric"] == 0
-    # --align-images: each image after the first aligned to the past sweeps (the odometry's drift taken out).
-    assert aligned["accumulation"]["aligned"] > 0 and info["aligned"] == 0
-    assert f"the odometry corrected by {aligned['accumulation']['aligned']} of the images" in aligned["lidar_input"]
-    assert "moved by the odometry as it is" in accumulated["lidar_input"]
+    unaligned = json.loads((tmp_path / "same/metrics.json").read_text())
+    assert unaligned["accumulation"]["dropped_photometric"] == 0
+    assert unaligned["accumulation"]["image_alignment"] is False and unaligned["accumulation"]["aligned"] == 0
+    assert "moved by the odometry as it is (alignment off)" in unaligned["lidar_input"]
     wrong = _eval(venv_bin, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
     assert wrong.returncode == 2
     assert "/tf has no odom -> robot (it has odom -> base_link)" in wrong.stderr and "--base-frame" in wrong.stderr
     # The accumulation's switches without --accumulate: said, not ignored.
-    lonely = _eval(venv_bin, sim_bag, tmp_path / "lonely", *common, "--keep-recoloured", "--align-images")
+    lonely = _eval(venv_bin, sim_bag, tmp_path / "lonely", *common, "--keep-recoloured", "--no-align-images")
     assert lonely.returncode == 2
-    assert "--keep-recoloured --align-images only apply to accumulated sweeps: add --accumulate N" in lonely.stderr
+    assert "--keep-recoloured --no-align-images only apply to accumulated sweeps: add --accumulate N" in lonely.stderr
+
+
+@pytest.mark.parametrize("switch", ["--keep-moving", "--keep-hidden", "--keep-recoloured", "--no-align-images"])
+def test_an_accumulation_switch_without_accumulate_is_an_error(tmp_path, capsys, switch):
+    from depth_ros.eval.cli import ACCUMULATION_SWITCHES, main
+
+    assert switch in ACCUMULATION_SWITCHES
+    # Refused before the bag is read or a model loads.
+    assert main([str(tmp_path / "no_bag"), *ARGS, "--out", str(tmp_path / "out"), switch]) == 2
+    assert f"{switch} only apply to accumulated sweeps: add --accumulate N" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_images_alignment_is_on_by_default_and_align_images_is_gone(tmp_path):
+    from depth_ros.eval.cli import build_parser
+
+    common = ["bag", *ARGS, "--out", str(tmp_path / "out"), "--accumulate", "2"]
+    assert not build_parser().parse_args(common).no_align_images
+    assert build_parser().parse_args([*common, "--no-align-images"]).no_align_images
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args([*common, "--align-images"])
+    assert exc.value.code == 2
 
 
 def test_a_truncated_model_file_and_a_topic_of_the_wrong_type_are_one_line_errors(tmp_path, venv_bin, sim_bag):

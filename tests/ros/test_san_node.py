@@ -601,6 +601,7 @@ def test_help_prints_the_parameters_and_an_example_and_exits(venv_bin):
     assert run.stdout.startswith("usage: san_node")
     for text in ("lidar_hold_s", "min_confidence", "'default'", "example", "--ros-args"):
         assert text in run.stdout
+    assert re.search(r"^  lidar_align_images +True: ", run.stdout, re.MULTILINE)      # on by default
 
 
 def _readme_playback_block(repo_root: Path) -> list[str]:
