@@ -69,6 +69,7 @@ def alignment(ds, every: int, cm: float, deg: float) -> dict:
     10 back (their shades read there), the odometry's guess being the true pose times an error of
     ``cm`` and ``deg`` in random directions."""
     rng = np.random.default_rng(1)
+    judge_rng = np.random.default_rng(2)      # its own draws: the alignment's inputs as before it
     errors = {"before": [], "after": [], "refused": 0, "agreement": []}
     for i in tqdm(range(max(LAGS), len(ds), every), desc="alignment", unit="frame"):
         now, then = ds[i], ds[i - 10]
@@ -91,7 +92,7 @@ def alignment(ds, every: int, cm: float, deg: float) -> dict:
         errors["after"].append(_pose_error(T @ guess, true))
         # The geometric judge: 20000 depth pixels of the frame back, moved by each pose, against
         # the current frame's depth where they land (median relative difference).
-        pick = rng.choice(len(ys), min(20000, len(ys)), replace=False)
+        pick = judge_rng.choice(len(ys), min(20000, len(ys)), replace=False)
         every_point = backproject(then["depth"], then["K"]).reshape(h, w, 3)[ys[pick], xs[pick]]
         errors["agreement"].append([_agreement(transform_points(pose, every_point), now["depth"], cam)
                                     for pose in (true, guess, T @ guess)])

@@ -113,7 +113,8 @@ def restore_depth(depth: np.ndarray, height: int, width: int, max_depth: float |
 # neighbours by how alike their grey levels are to its own (a Gaussian of GUIDE_SIGMA grey levels).
 EDGE_LOG_RANGE = 0.1
 GUIDE_SIGMA = 12.0
-_GUIDE_WEIGHT = np.exp(-np.arange(256, dtype=np.float64) ** 2 / (2 * GUIDE_SIGMA ** 2)).astype(np.float32)
+# Floored: a pixel unlike all four (a highlight, a thin wire) falls back to the bilinear weights, never 0 / 0.
+_GUIDE_WEIGHT = np.maximum(np.exp(-np.arange(256) ** 2 / (2 * GUIDE_SIGMA ** 2)), 1e-30).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=8)
@@ -141,11 +142,13 @@ def guided_upsample(up: np.ndarray, small: np.ndarray, image: np.ndarray,
     takes the side of the edge it looks like. Elsewhere ``up`` is left as it is. A uniform image
     gives equal likeness: bilinear in log depth.
 
-    It touches only the edge cells' pixels (7 % of a street frame's): 1-2 ms at 1242x375."""
+    It touches only the edge cells' pixels (7-10 % of a street frame's): about 2.5 ms at 1242x375 on
+    a loaded 2-core VM, against 0.3 ms for the bilinear resize."""
     h, w = small.shape
     H, W = up.shape
+    # A cell with a corner that is not a depth (<= 0, NaN, inf) is no edge: it stays bilinear.
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_small = np.log(np.maximum(small, np.float32(1e-6)))
+        log_small = np.where((small > 0) & np.isfinite(small), np.log(small), np.float32(np.nan))
     corners = (log_small[:-1, :-1], log_small[1:, :-1], log_small[:-1, 1:], log_small[1:, 1:])
     hi = np.maximum(np.maximum(corners[0], corners[1]), np.maximum(corners[2], corners[3]))
     lo = np.minimum(np.minimum(corners[0], corners[1]), np.minimum(corners[2], corners[3]))

@@ -84,6 +84,19 @@ def test_guided_upsampling_leaves_smooth_depth_and_uniform_images_alone():
     assert np.nanmax(np.abs(np.log(out) - np.log(plain))) < 0.6 and (out[:, 30:45] > 4.04).any()
 
 
+def test_guided_upsampling_of_a_pixel_unlike_its_neighbours_or_of_cells_without_depth_stays_finite():
+    _, rgb, small = _step_scene()
+    dark = np.full_like(rgb, 20)
+    dark[:, 37] = 255                                          # a highlight on the edge, unlike all four
+    out = restore_depth(small, 40, 100, guide=dark)
+    assert np.isfinite(out).all() and (out >= 4.0 * 0.99).all() and (out <= 12.0 * 1.01).all()
+    holes = small.copy()
+    holes[:, 14] = 0.0                                         # a model that marks invalid pixels 0
+    plain, guided = restore_depth(holes, 40, 100), restore_depth(holes, 40, 100, guide=rgb)
+    near_hole = np.abs(np.arange(100) + 0.5 - 14.5 * 2.5) < 3  # the cells with the hole as a corner
+    np.testing.assert_array_equal(guided[:, near_hole], plain[:, near_hole])   # bilinear there, as before
+
+
 @pytest.mark.parametrize("args, match", [
     ((np.zeros((192, 640, 3), np.float32),), "rgb: expected an RGB image \\[H,W,3\\] uint8, got float32"),
     ((np.zeros((192, 640), np.uint8),), "rgb: expected an RGB image"),
