@@ -163,12 +163,14 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                    lidar_topic: str | None, depth_topic: str | None = None, accumulate: int = 0, every: int = 1,
                    max_dt: float = 0.05, lidar_extrinsic=None, base_frame: str = "base_link", overwrite: bool = False,
                    progress: bool = True, camera_matrix: str = "auto", deskew: bool = True,
-                   to_image_time: bool = True) -> dict:
+                   to_image_time: bool = True, align_images: bool = True) -> dict:
     """Write the frame set; ``lidar_topic`` None (and no ``depth_topic``): a video frame set.
     ``deskew``: clouds with per-point times (``time``, ``t``, ``timestamp``) are de-skewed by the
     bag's /tf odometry, as the node does by default. ``to_image_time``: a scan stamped apart from
     its image is moved to the image's stamp by that odometry, as the node's ``lidar_to_image_time``
-    (the accumulated ground truth always is).
+    (the accumulated ground truth always is). ``align_images``: with ``accumulate``, each other scan
+    is first aligned to the frame's image by its points' brightness in their own image, which takes
+    the odometry's drift out of it, as the node's ``lidar_align_images``.
     ``camera_matrix``: which of camera_info's matrices describes the image (P, K, or auto: P when set)."""
     bag = Path(bag)
     if lidar_topic is None and (depth_topic or accumulate):
@@ -205,7 +207,8 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
         # Every image as old as the scans in the window (the undecoded message), for the photometric
         # rule of --accumulate: each scan's points are read in the image nearest it.
         recent: deque = deque()
-        shading = {"scans_tested": 0, "scans_not_tested": 0}   # not: no image near it, or no odometry then
+        # not: no image near it, or no odometry then; aligned: of those tested, moved by the alignment
+        shading = {"scans_tested": 0, "scans_not_tested": 0, "scans_aligned": 0}
         depth_by_stamp: dict[int, np.ndarray] = {}
         last_image = 0
         counts = {"images": 0, "written": 0, "no_scan": 0, "no_pose": 0, "damaged": 0}
@@ -246,7 +249,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
             elif accumulate:
                 depth = _accumulated(scans, centre, accumulate, stamp, odometry, tol, static, cam_frame, lidar_frame,
                                      base_frame, T_cam_lidar, cam, (rgb, lambda t: _image_at(recent, t, cam, tol)),
-                                     shading)
+                                     shading, align_images)
                 if depth is None:
                     counts["no_pose"] += 1
                     return
@@ -406,13 +409,15 @@ def _image_at(recent: deque, stamp: int, cam, tol: int) -> tuple[int, np.ndarray
 
 
 def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lidar_frame, base_frame, T_cam_lidar,
-                 cam, images=None, counts=None) -> np.ndarray | None:
+                 cam, images=None, counts=None, align: bool = False) -> np.ndarray | None:
     """The centre scan plus up to ``n`` scans either side, moved into the camera at ``stamp``,
     less the other scans' points that nearer points hide from the camera, and, with ``images``
     (the centre image, and a function giving ``(stamp, image)`` nearest a scan's stamp), those
     whose brightness in their own image the centre image contradicts (the photometric rule; the
-    scan is moved to its image's stamp by the odometry to be read there). ``counts`` gains the
-    scans so tested and those not (no image near it, or no odometry at the image's stamp)."""
+    scan is moved to its image's stamp by the odometry to be read there). With ``align`` such a
+    scan is first aligned to the centre image by those brightnesses (:meth:`CameraShades.align`,
+    as the node's accumulation does): the odometry's drift taken out. ``counts`` gains the scans
+    so tested, those not (no image near it, or no odometry at the image's stamp) and those aligned."""
     T_odom_base_now = odometry.at(stamp, tol)
     if T_odom_base_now is None:
         return None
@@ -433,7 +438,13 @@ def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lida
             if now is None:
                 now = CameraShades(images[0], np.eye(4), cam)
             seen = move_sweep(s[1], T_odom_base, pose_then, T_base_lidar, T_cam_lidar)
-            moved = moved[now.keep(moved, CameraShades(own[1], np.eye(4), cam).sample(seen))]
+            shade = CameraShades(own[1], np.eye(4), cam).sample(seen)
+            correction = now.align(moved, shade) if align else None
+            if correction is not None:
+                moved = transform_points(correction, moved).astype(moved.dtype, copy=False)
+                if counts is not None:
+                    counts["scans_aligned"] += 1
+            moved = moved[now.keep(moved, shade)]
         if counts is not None and images is not None and s is not centre:
             counts["scans_tested" if pose_then is not None else "scans_not_tested"] += 1
         clouds.append(moved)
@@ -477,6 +488,10 @@ def build_parser() -> ArgumentParser:
     parser.add_argument("--no-lidar-to-image-time", action="store_true",
                         help="keep a scan stamped apart from its image where it was captured (default: moved to the "
                              "image's stamp by the /tf odometry, as the node's lidar_to_image_time)")
+    parser.add_argument("--no-align-images", action="store_true",
+                        help="with --accumulate: move the other scans by the /tf odometry as it is (default: each "
+                             "is aligned to the frame's image by its brightness first, as the node's "
+                             "lidar_align_images, which takes the odometry's drift out)")
     parser.add_argument("--camera-matrix", choices=CAMERA_MATRICES, default="auto",
                         help="intrinsics from camera_info's P (the rectified image's camera), K (the raw camera's), "
                              "or auto: P when it is set, else K (as the node's camera_matrix parameter)")
@@ -505,7 +520,8 @@ def main(argv: list[str] | None = None) -> int:
                                  depth_topic=args.depth_topic, accumulate=args.accumulate, every=args.every,
                                  max_dt=args.max_dt, lidar_extrinsic=args.lidar_extrinsic, base_frame=args.base_frame,
                                  overwrite=args.overwrite, progress=not args.quiet, camera_matrix=args.camera_matrix,
-                                 deskew=not args.no_deskew, to_image_time=not args.no_lidar_to_image_time)
+                                 deskew=not args.no_deskew, to_image_time=not args.no_lidar_to_image_time,
+                                 align_images=not args.no_align_images)
     except OutputError as exc:
         print(f"depth-ros-dataset: error: --out: {exc}", file=sys.stderr)
         return 2
