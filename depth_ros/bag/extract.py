@@ -509,6 +509,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.accumulate < 0 or args.every < 1:
         print("depth-ros-dataset: error: --accumulate must be >= 0 and --every >= 1", file=sys.stderr)
         return 2
+    if args.no_align_images and not args.accumulate:
+        print("depth-ros-dataset: error: --no-align-images only applies to accumulated scans (--accumulate N)",
+              file=sys.stderr)
+        return 2
     if args.no_lidar and args.lidar_topic:
         print("depth-ros-dataset: error: give --lidar-topic or --no-lidar, not both", file=sys.stderr)
         return 2

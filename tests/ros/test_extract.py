@@ -92,6 +92,14 @@ def test_accumulated_ground_truth_leaves_out_what_moved_by_the_photometric_rule(
     assert kept > 0.95 * all_points               # while keeping 98 % of them
 
 
+def test_no_align_images_without_accumulate_is_refused_before_the_bag_is_read(tmp_path, capsys):
+    from depth_ros.bag.extract import main
+
+    assert main([str(tmp_path / "no_such_bag"), "--out", str(tmp_path / "ds"), "--no-align-images"]) == 2
+    assert "--no-align-images only applies to accumulated scans" in capsys.readouterr().err
+    assert not (tmp_path / "ds").exists()
+
+
 @pytest.mark.slow
 def test_accumulated_ground_truth_takes_the_odometrys_drift_out_by_the_images(tmp_path):
     """Odometry that drifts (30 cm/s and 3 deg/s, a bad wheel odometry): the other scans land off
