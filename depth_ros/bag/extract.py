@@ -312,7 +312,7 @@ def extract_frames(bag: str | Path, out: str | Path, *, image_topic: str, camera
                         "were not moved to the image's stamp (no odometry at both stamps, or /tf_static does not "
                         f"place the LiDAR on '{base_frame}')" if to_image_time else
                         "stayed at their own (--no-lidar-to-image-time)")
-        extra = {"photometric_rule": shading} if accumulate else {}
+        extra = {"photometric_rule": {**shading, "align_images": align_images}} if accumulate else {}
         summary = writer.finish(ground_truth=truth, images=counts, accumulate=accumulate, every=every,
                                 scans_deskewed=deskewer.done, scans_not_deskewed=deskewer.failed,
                                 scans_apart_from_image=apart["scans"], scans_moved_to_image=apart["moved"], **extra)
@@ -441,7 +441,7 @@ def _accumulated(scans, centre, n, stamp, odometry, tol, static, cam_frame, lida
             shade = CameraShades(own[1], np.eye(4), cam).sample(seen)
             correction = now.align(moved, shade) if align else None
             if correction is not None:
-                moved = transform_points(correction, moved).astype(moved.dtype, copy=False)
+                moved = transform_points(correction, moved)
                 if counts is not None:
                     counts["scans_aligned"] += 1
             moved = moved[now.keep(moved, shade)]

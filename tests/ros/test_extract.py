@@ -116,6 +116,7 @@ def test_accumulated_ground_truth_takes_the_odometrys_drift_out_by_the_images(tm
     for align in (True, False):
         summary = extract_frames(bag, tmp_path / f"align{align}", accumulate=3, align_images=align, **kwargs)
         aligned = summary["photometric_rule"]["scans_aligned"]
+        assert summary["photometric_rule"]["align_images"] is align
         assert aligned > 0.5 * summary["photometric_rule"]["scans_tested"] if align else aligned == 0
         data, wrong, total = FrameDataset(tmp_path / f"align{align}"), 0, 0
         for i in range(3, len(data) - 3):
