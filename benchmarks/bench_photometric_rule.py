@@ -76,8 +76,9 @@ def alignment(ds, every: int, cm: float, deg: float) -> dict:
         h, w = now["depth"].shape
         cam = CameraIntrinsics.from_matrix(now["K"], w, h)
         ys, xs = np.nonzero(then["depth"] > 0)
+        cloud = backproject(then["depth"], then["K"]).reshape(h, w, 3)      # once: both draws read it
         pick = rng.choice(len(ys), min(2000, len(ys)), replace=False)
-        points = backproject(then["depth"], then["K"]).reshape(h, w, 3)[ys[pick], xs[pick]]
+        points = cloud[ys[pick], xs[pick]]
         shade = CameraShades(then["rgb"], np.eye(4), cam).sample(points)
         true = np.linalg.inv(now["T_world_base"]) @ then["T_world_base"]      # then's camera -> now's
         axis, direction = rng.normal(size=3), rng.normal(size=3)
@@ -93,7 +94,7 @@ def alignment(ds, every: int, cm: float, deg: float) -> dict:
         # The geometric judge: 20000 depth pixels of the frame back, moved by each pose, against
         # the current frame's depth where they land (median relative difference).
         pick = judge_rng.choice(len(ys), min(20000, len(ys)), replace=False)
-        every_point = backproject(then["depth"], then["K"]).reshape(h, w, 3)[ys[pick], xs[pick]]
+        every_point = cloud[ys[pick], xs[pick]]
         errors["agreement"].append([_agreement(transform_points(pose, every_point), now["depth"], cam)
                                     for pose in (true, guess, T @ guess)])
     return errors

@@ -73,8 +73,8 @@ to the sweeps after it (``image_alignment``, off by default in this class; san_n
 ``lidar_align_images`` and ``depth-ros-eval --accumulate`` turn it on unless told not to). On the
 simulator's drives it takes the drift out; on the real 7-Scenes kitchen the pose it finds from
 the recorded pose lies 1.3 cm and 0.4 deg away, yet the past depth moved by either agrees with
-the current depth about as well (0.41 % against 0.38 %), and from a pose knocked off by 3 cm and
-0.5 deg it brings that from 1.31 % to 0.52 % (docs/benchmarks.md). A
+the current depth about as well (0.42 % against 0.38 %), and from a pose knocked off by 3 cm and
+0.5 deg it brings that from 1.26 % to 0.62 % (docs/benchmarks.md). A
 sparse LiDAR gives too few points to register sweeps to each other (a point-to-plane ICP on 30 %
 of a 16-line scan was tried and made things worse); the camera's pixels do not run out.
 """

@@ -31,8 +31,6 @@ from .report import write_report
 
 __all__ = ["main"]
 
-
-
 # The switches of --accumulate's rules and alignment (each only with --accumulate).
 ACCUMULATION_SWITCHES = {
     "--keep-moving": "keep past points a later sweep saw through (no free-space rule for moving objects)",
@@ -42,6 +40,7 @@ ACCUMULATION_SWITCHES = {
     "--no-align-images": "keep the odometry as it is: do not align each image to the past sweeps by their "
                          "brightness to take its drift out (the node's lidar_align_images: false)",
 }
+
 
 def build_parser() -> ArgumentParser:
     p = ArgumentParser(prog="depth-ros-eval", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
