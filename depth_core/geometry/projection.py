@@ -53,7 +53,7 @@ def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-
 
     Each pixel keeps the nearest point (smallest z); pixels with no point are 0. Points behind
     ``min_depth``, outside the image or not finite are dropped. With ``return_index=True`` also
-    returns ``index[H,W]``: the row of ``points`` that won each pixel, -1 where none did.
+    returns ``index[H,W]`` (int32): the row of ``points`` that won each pixel, -1 where none did.
     """
     K = validate_intrinsic_matrix(K)
     points = np.asarray(points)
@@ -80,7 +80,8 @@ def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-
     if not return_index:
         depth[~hit] = 0.0
         return depth.reshape(height, width)
-    index = np.full(height * width, -1, dtype=np.int64)
+    # int32: half the memory of a full-size index image (a 1242x375 one every frame in the replay).
+    index = np.full(height * width, -1, dtype=np.int32)
     won = zk32 == depth[flat]         # the points at their pixel's minimum (ties: any of them)
     index[flat[won]] = idx[won]
     depth[~hit] = 0.0

@@ -264,18 +264,17 @@ _FAR = np.float32(1e9)
 
 
 def _nearest_within(depth: np.ndarray, size: tuple[int, int], anchor: tuple[int, int],
-                    shift: tuple[int, int]) -> np.ndarray:
+                    shift: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """The smallest depth in a window (``size`` (w, h), ``anchor`` (x, y) as OpenCV takes them)
-    of every pixel, moved by ``shift`` (dx, dy) so that the window excludes the pixel's own column
-    or row."""
+    of the pixels at ``rows``, ``cols``, moved by ``shift`` (dx, dy) so that the window excludes
+    the pixel's own column or row (far where the move leaves the image)."""
     kernel = np.ones(size[::-1], np.uint8)
     near = cv2.erode(depth, kernel, anchor=anchor, borderType=cv2.BORDER_CONSTANT, borderValue=float(_FAR))
-    out = np.full_like(depth, _FAR)
-    dx, dy = shift
     h, w = depth.shape
-    rows, cols = slice(max(dy, 0), h + min(dy, 0)), slice(max(dx, 0), w + min(dx, 0))
-    out[rows, cols] = near[max(-dy, 0):h - max(dy, 0), max(-dx, 0):w - max(dx, 0)]
-    return out
+    dx, dy = shift
+    r, c = rows - dy, cols - dx
+    inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
+    return np.where(inside, near.ravel()[np.where(inside, r * w + c, 0)], _FAR)
 
 
 def _same_view(a, b) -> bool:
@@ -338,8 +337,10 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     # and v+1..v+ry on columns u-tx..u+tx.
     limit = d / (1 + margin_rel)
 
+    rows, cols = np.divmod(px, w)
+
     def nearer(size, anchor, shift) -> np.ndarray:
-        return _nearest_within(near, size, anchor, shift).ravel()[px] < limit
+        return _nearest_within(near, size, anchor, shift, rows, cols) < limit
 
     hidden = ((nearer((rx, 2 * ty + 1), (rx - 1, ty), (1, 0)) & nearer((rx, 2 * ty + 1), (0, ty), (-1, 0)))
               | (nearer((2 * tx + 1, ry), (tx, ry - 1), (0, 1)) & nearer((2 * tx + 1, ry), (tx, 0), (0, -1))))
@@ -352,6 +353,21 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     gone = (around < _FAR) & (around > d * (1 + gone_margin_rel))
     keep[owner[hidden | gone]] = False
     return keep
+
+def _group_medians(values: np.ndarray, groups: np.ndarray, n: int) -> np.ndarray:
+    """float64 [n]: the median of ``values`` in each group 0..n-1 (0 for an empty one), as
+    ``np.median`` of each gives; ``groups`` sorted (each group one run), so that each median is
+    one partial sort of its run, with no mask per group."""
+    out = np.zeros(n)
+    end = 0
+    for j, count in enumerate(np.bincount(groups, minlength=n).tolist()):
+        if count:
+            lo, hi = (count - 1) // 2, count // 2
+            run = np.partition(values[end:end + count], (lo, hi))
+            out[j] = (run[lo] + run[hi]) / 2
+            end += count
+    return out
+
 
 ALIGN_POINTS = 2000       # past points that align an image to them (SweepAccumulator._aligned)
 _LOG_GREY = np.log(np.arange(256, dtype=np.float32) + np.float32(8.0))
@@ -444,12 +460,14 @@ class CameraShades:
 
     def align(self, points: np.ndarray, shade: np.ndarray, groups: np.ndarray | None = None, *,
               iterations: int = 8, max_points: int | None = None,
-              max_shift: tuple[float, float] = (0.3, 1.5)) -> np.ndarray | None:
+              max_shift: tuple[float, float] = (0.3, 1.5),
+              converged: tuple[float, float] = (1e-4, 1e-3)) -> np.ndarray | None:
         """The camera motion ``T`` [4x4] that best explains this image from points whose brightness
         is known (direct photometric alignment): ``points`` [N,3] in this camera's frame as the
         odometry puts them, ``shade`` their log brightness in their own images (:meth:`sample`),
         ``groups`` [N] which image each came from (each has its own exposure: the median
-        difference per group is taken out). Gauss-Newton on the brightness differences, at
+        difference per group is taken out). Gauss-Newton on the brightness differences (at most
+        ``iterations``, fewer once a step is under ``converged``: radians, metres), at
         half the image's resolution for images 1000 px wide or more (its Gaussian pyramid's next
         level: a wider basin; smaller ones at theirs, smoothed alike), with Huber
         weights (1.5 x the robust spread; beyond 5 x, none: what moved); ``T @ p`` is where a point
@@ -461,10 +479,9 @@ class CameraShades:
         # image and its two gradients as the channels of one image.
         half = self.camera.width >= 1000
         if self._gradients is None:
-            level = _LOG_GREY[cv2.pyrDown(self.grey) if half else cv2.GaussianBlur(self.grey, (5, 5), 0)]
-            gx = cv2.Sobel(level, cv2.CV_32F, 1, 0, ksize=3) / 8
-            gy = cv2.Sobel(level, cv2.CV_32F, 0, 1, ksize=3) / 8
-            self._gradients = cv2.merge([level, gx, gy])
+            level = cv2.LUT(cv2.pyrDown(self.grey) if half else cv2.GaussianBlur(self.grey, (5, 5), 0), _LOG_GREY)
+            self._gradients = (level, cv2.Sobel(level, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8),
+                               cv2.Sobel(level, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8))
         stack, k = self._gradients, (0.5 if half else 1.0)
         usable = np.flatnonzero(np.isfinite(shade))
         max_points = ALIGN_POINTS if max_points is None else max_points
@@ -472,10 +489,14 @@ class CameraShades:
             usable = usable[np.linspace(0, len(usable) - 1, max_points).astype(np.intp)]
         P, s = np.asarray(points, np.float64)[usable], np.asarray(shade, np.float64)[usable]
         g = np.zeros(len(usable), np.intp) if groups is None else np.unique(groups[usable], return_inverse=True)[1]
+        groups_n = int(g.max(initial=0)) + 1
+        if np.any(np.diff(g) < 0):      # each image's points together, for its median (the order is immaterial)
+            order = np.argsort(g, kind="stable")
+            P, s, g = P[order], s[order], g[order]
         c, T, first = self.camera, np.eye(4), None
         # The camera at the pyramid level's pixels: pyrDown's pixel i is the full image's 2i.
         fx, fy, cx, cy = c.fx * k, c.fy * k, c.cx * k, c.cy * k
-        rows, cols = stack.shape[:2]
+        rows, cols = stack[0].shape
         for iteration in range(iterations + 1):      # the last pass only measures where it ended
             Q = transform_points(T, P)
             z = Q[:, 2]
@@ -486,12 +507,11 @@ class CameraShades:
             if inside.sum() < 200:
                 return None
             Q, u, v, z, gi = Q[inside], u[inside], v[inside], z[inside], g[inside]
-            L, Gx, Gy = cv2.remap(stack, u.astype(np.float32)[None], v.astype(np.float32)[None],
-                                  cv2.INTER_LINEAR)[0].T
+            u, v = u.astype(np.float32)[None], v.astype(np.float32)[None]
+            L, Gx, Gy = (cv2.remap(channel, u, v, cv2.INTER_LINEAR)[0].astype(np.float64) for channel in stack)
             r = L - s[inside]
             # Each image's exposure against this one's, measured where the points now land.
-            offsets = np.array([np.median(r[gi == j]) if (gi == j).any() else 0.0 for j in range(g.max() + 1)])
-            r -= offsets[gi]
+            r -= _group_medians(r, gi, groups_n)[gi]
             if first is None:       # the robust scale where the odometry put the points, kept for the cost
                 spread = 1.4826 * np.median(np.abs(r)) + 1e-4
             a = np.abs(r)
@@ -507,12 +527,21 @@ class CameraShades:
                 break
             # d brightness / d point, then / d (rotation, translation) of a small motion.
             dQ = np.stack([Gx * fx / z, Gy * fy / z, -(Gx * fx * Q[:, 0] + Gy * fy * Q[:, 1]) / z ** 2], 1)
-            J = np.hstack([np.cross(Q, dQ), dQ])
+            J = np.empty((len(Q), 6))
+            J[:, 3:] = dQ
+            # The rotation's columns, Q x dQ written out (np.cross costs more than the rest of the step).
+            J[:, 0] = Q[:, 1] * dQ[:, 2] - Q[:, 2] * dQ[:, 1]
+            J[:, 1] = Q[:, 2] * dQ[:, 0] - Q[:, 0] * dQ[:, 2]
+            J[:, 2] = Q[:, 0] * dQ[:, 1] - Q[:, 1] * dQ[:, 0]
             Jw = J * w[:, None]
             step = -np.linalg.solve(Jw.T @ J + 1e-6 * np.eye(6), Jw.T @ r)
             dT = np.eye(4)
             dT[:3, :3], dT[:3, 3] = cv2.Rodrigues(step[:3])[0], step[3:]
             T = dT @ T
+            # Converged: a step under 1e-4 rad (0.006 deg) and 1 mm is below what the image can
+            # tell (the steps after it wander at that size); the last pass measures where it ended.
+            if np.abs(step[:3]).max() < converged[0] and np.abs(step[3:]).max() < converged[1]:
+                iterations = iteration + 1
         angle = float(np.degrees(np.linalg.norm(cv2.Rodrigues(T[:3, :3])[0])))
         if np.linalg.norm(T[:3, 3]) > max_shift[0] or angle > max_shift[1] or not cost < first:
             return None
