@@ -431,13 +431,19 @@ def test_the_occlusion_rule_drops_what_a_nearer_object_hides_and_keeps_edges_and
     # Without the post nothing hides the wall there.
     alone = np.concatenate([wall, ground, behind])
     assert hidden_keep(alone, np.arange(len(alone)) >= len(wall) + len(ground), cam).all()
-    # Gone: a past car 7 m ahead, where the current sweep now sees only the wall, 10 m away; a past
-    # point 9 m ahead (nearer than the wall by less than the 30 % margin) stays.
-    car = np.array([(x, y, 7.0) for x in (-2.0, -1.5, 1.5, 2.0) for y in (-0.3, 0.2)])
+    # Gone, with the accumulator's settings: a past car 7 m ahead, and one 8.5 m ahead (a car that
+    # has since driven 1.5 m on, the wall 18 % farther), where the current sweep now sees only the
+    # wall, 10 m away; a past point 9 m ahead (nearer than the wall by less than the 15 % margin:
+    # the wall's noise, a slope) stays.
+    car = np.array([(x, y, z) for x in (-2.0, -1.5, 1.5, 2.0) for y in (-0.3, 0.2) for z in (7.0, 8.5)])
     near_wall = np.array([(-2.5, 0.0, 9.0), (2.5, 0.5, 9.0)])
     scene = np.concatenate([wall, ground, car, near_wall])
-    keep = hidden_keep(scene, np.arange(len(scene)) >= len(wall) + len(ground), cam)
+    merged = {"reach_deg": SweepAccumulator.occlusion_reach_deg, "gone_margin_rel": SweepAccumulator.gone_margin_rel}
+    keep = hidden_keep(scene, np.arange(len(scene)) >= len(wall) + len(ground), cam, **merged)
     assert not keep[len(wall) + len(ground):-len(near_wall)].any() and keep[-len(near_wall):].all()
+    # hidden_keep's own margin (30 %, the first release's) keeps the car 8.5 m ahead.
+    keep = hidden_keep(scene, np.arange(len(scene)) >= len(wall) + len(ground), cam)
+    assert keep[len(wall) + len(ground):-len(near_wall)].sum() == len(car) // 2
 
 
 def test_the_occlusion_rule_on_a_simulated_drive_drops_mostly_what_the_camera_cannot_see():
