@@ -7,11 +7,14 @@ whose speed drifts.
     .venv/bin/python benchmarks/bench_inference.py --runs 20 \
         --case default@1242x375 --case san_resnet18@640x192 [--int8]
 
-Each ``--case MODEL@WIDTHxHEIGHT`` is an input image of that size for that model; models with
-a canonical camera (the default) resize it keeping its aspect ratio, the others to their fixed
-input size (here set to the case's size). The last lines give the ONNX Runtime speed-up of the
-first case over each other case, completion mode. Shipped weights are used where they exist,
-else initial weights (latency does not depend on them).
+Each ``--case MODEL@WIDTHxHEIGHT`` is a rendered street frame of that size for that model, with
+its depth at about 4 % of the pixels as the LiDAR; models with a canonical camera (the default)
+resize it keeping its aspect ratio, the others to their fixed input size (here set to the case's
+size). The content matters: the estimator's upsampling at depth edges runs where the network's
+depth has edges (``--noise``: a uniform-noise image and random depths, its worst case). The last
+lines give the ONNX Runtime speed-up of the first case over each other case, completion mode.
+Shipped weights are used where they exist, else initial weights (the network's own time does
+not depend on them).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from _timing import interleaved_median_ms
 
 from depth_core.inference import DEFAULT_MODEL, load_estimator
 from depth_core.models import create_model, pretrained_path
+from depth_core.sim import Simulator, default_config
 
 
 def _case(text: str) -> tuple[str, int, int]:
@@ -38,14 +42,24 @@ def _case(text: str) -> tuple[str, int, int]:
     return (DEFAULT_MODEL if model == "default" else model), h, w
 
 
-def _inputs(h: int, w: int, rng: np.random.Generator):
-    image = (rng.uniform(size=(h, w, 3)) * 255).astype(np.uint8)
-    K = np.array([[0.58 * w, 0, w / 2 - 0.5], [0, 0.58 * w, h / 2 - 0.5], [0, 0, 1]])
-    sparse = np.zeros((h, w), np.float32)
+def _inputs(h: int, w: int, rng: np.random.Generator, noise: bool = False):
+    """A rendered street frame at ``w`` x ``h`` and its depth at random pixels of its lower two
+    thirds (about 4 % of the pixels, a 64-beam LiDAR's density, at every size); with ``noise`` a
+    uniform-noise image and random depths instead (the estimator's worst case: its upsampling at
+    depth edges then runs on nearly every pixel)."""
     n = 5000 * h * w // (640 * 192)   # the same LiDAR density at every image size
     rows, cols = rng.integers(h // 3, h, n), rng.integers(0, w, n)
-    sparse[rows, cols] = rng.uniform(2, 80, n)
-    return image, K, sparse
+    sparse = np.zeros((h, w), np.float32)
+    if noise:
+        image = (rng.uniform(size=(h, w, 3)) * 255).astype(np.uint8)
+        K = np.array([[0.58 * w, 0, w / 2 - 0.5], [0, 0.58 * w, h / 2 - 0.5], [0, 0, 1]])
+        sparse[rows, cols] = rng.uniform(2, 80, n)
+        return image, K, sparse
+    sim = Simulator(default_config("street", width=w, height=h), seed=0, frames=1)
+    frame = sim.render(0)
+    depth = np.nan_to_num(frame.depth, nan=0.0, posinf=0.0)
+    sparse[rows, cols] = depth[rows, cols]
+    return frame.rgb, sim.intrinsics.K, sparse
 
 
 def main() -> None:
@@ -55,6 +69,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--threads", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--no-torch", action="store_true", help="ONNX Runtime and classical only")
+    parser.add_argument("--noise", action="store_true",
+                        help="time a uniform-noise image with random depths instead of a rendered street frame (the "
+                             "worst case for the upsampling at depth edges)")
     parser.add_argument("--int8", action="store_true",
                         help="also each model's INT8 ONNX Runtime graph (built-in calibration; quantised once per "
                              "run, in the run's own cache)")
@@ -72,7 +89,7 @@ def main() -> None:
             if model.config.canonical_focal is None:
                 model = create_model(name, pretrained=pretrained, input_height=h, input_width=w).eval()
             label = f"{name} @ {w}x{h} ({'shipped' if pretrained else 'initial'} weights)"
-            image, K, sparse = _inputs(h, w, rng)
+            image, K, sparse = _inputs(h, w, rng, args.noise)
             backends = {"onnxruntime": load_estimator(model, "onnxruntime", cache=cache, threads=args.threads)}
             if args.int8:
                 backends["onnxruntime int8"] = load_estimator(model, "onnxruntime", cache=cache, threads=args.threads,

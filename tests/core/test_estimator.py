@@ -17,6 +17,7 @@ from depth_core.inference import (
     resize_sparse_depth,
     restore_depth,
 )
+from depth_core.inference.preprocess import EDGE_LOG_RANGE, GUIDE_SIGMA
 from depth_core.models import ModelConfig
 from depth_core.sim import Simulator, default_config
 
@@ -95,6 +96,51 @@ def test_guided_upsampling_of_a_pixel_unlike_its_neighbours_or_of_cells_without_
     plain, guided = restore_depth(holes, 40, 100), restore_depth(holes, 40, 100, guide=rgb)
     near_hole = np.abs(np.arange(100) + 0.5 - 14.5 * 2.5) < 3  # the cells with the hole as a corner
     np.testing.assert_array_equal(guided[:, near_hole], plain[:, near_hole])   # bilinear there, as before
+
+
+def _guided_by_hand(small: np.ndarray, rgb: np.ndarray, net: np.ndarray) -> np.ndarray:
+    """guided_upsample's rule pixel by pixel: ``small`` resized bilinearly (OpenCV's pixel centres)
+    to the image's size, and in the cells whose log depths span more than EDGE_LOG_RANGE each
+    pixel's mean of their four log depths weighted by bilinear weight (+1e-3) x the Gaussian of
+    its grey level's difference to the network's input image ``net`` [1,3,h,w] there."""
+    H, W = rgb.shape[:2]
+    h, w = small.shape
+    up = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
+    grey = np.rint(rgb.astype(np.float64) @ [0.299, 0.587, 0.114])
+    # In float32, as the estimator has the network's image: a grey level at .5 rounds alike.
+    grey_small = np.floor(np.tensordot(np.float32([0.299, 0.587, 0.114]) * np.float32(255), net[0], 1) + 0.5)
+    for y in range(H):
+        sy = min(max((y + 0.5) * h / H - 0.5, 0), h - 1)
+        i = min(int(sy), h - 2)
+        for x in range(W):
+            sx = min(max((x + 0.5) * w / W - 0.5, 0), w - 1)
+            j = min(int(sx), w - 2)
+            corners = [(i, j, (1 - (sy - i)) * (1 - (sx - j))), (i, j + 1, (1 - (sy - i)) * (sx - j)),
+                       (i + 1, j, (sy - i) * (1 - (sx - j))), (i + 1, j + 1, (sy - i) * (sx - j))]
+            logs = [np.log(small[a, b]) for a, b, _ in corners]
+            if max(logs) - min(logs) <= EDGE_LOG_RANGE:
+                continue
+            weights = [(bw + 1e-3) * max(np.exp(-(grey[y, x] - int(grey_small[a, b])) ** 2 / (2 * GUIDE_SIGMA ** 2)),
+                                         1e-30) for a, b, bw in corners]
+            up[y, x] = np.exp(np.dot(weights, logs) / np.sum(weights))
+    return up
+
+
+@pytest.mark.parametrize("edges", ["few", "every cell"])
+def test_guided_upsampling_matches_its_rule_pixel_by_pixel(edges):
+    # A few edge cells are listed cell by cell, a depth with an edge in every cell pixel by pixel
+    # over the whole image: both must be the rule.
+    rng = np.random.default_rng(3)
+    if edges == "few":
+        _, rgb, small = _step_scene()
+        rgb = (rgb.astype(int) + rng.integers(-30, 30, rgb.shape)).clip(0, 255).astype(np.uint8)
+    else:
+        small = np.where((np.arange(16)[:, None] + np.arange(40)) % 2 == 0, 3.0, 9.0).astype(np.float32)
+        small *= rng.uniform(0.9, 1.1, small.shape).astype(np.float32)
+        rgb = rng.integers(0, 255, (40, 100, 3), dtype=np.uint8)
+    net = cv2.resize(rgb, (40, 16), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)[None] / np.float32(255)
+    guided = restore_depth(small, 40, 100, guide=rgb, guide_small=net)
+    np.testing.assert_allclose(guided, _guided_by_hand(small, rgb, net), rtol=1e-4)
 
 
 @pytest.mark.parametrize("args, match", [
