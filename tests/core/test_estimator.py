@@ -106,7 +106,8 @@ def _guided_by_hand(small: np.ndarray, rgb: np.ndarray, net: np.ndarray) -> np.n
     H, W = rgb.shape[:2]
     h, w = small.shape
     up = cv2.resize(small, (W, H), interpolation=cv2.INTER_LINEAR)
-    grey = np.rint(rgb.astype(np.float64) @ [0.299, 0.587, 0.114])
+    luma = np.float32([0.299, 0.587, 0.114])
+    grey = np.rint(rgb[..., 0] * luma[0] + rgb[..., 1] * luma[1] + rgb[..., 2] * luma[2])
     # In float32, as the estimator has the network's image: a grey level at .5 rounds alike.
     grey_small = np.floor(np.tensordot(np.float32([0.299, 0.587, 0.114]) * np.float32(255), net[0], 1) + 0.5)
     for y in range(H):
@@ -138,6 +139,7 @@ def test_guided_upsampling_matches_its_rule_pixel_by_pixel(edges):
         small = np.where((np.arange(16)[:, None] + np.arange(40)) % 2 == 0, 3.0, 9.0).astype(np.float32)
         small *= rng.uniform(0.9, 1.1, small.shape).astype(np.float32)
         rgb = rng.integers(0, 255, (40, 100, 3), dtype=np.uint8)
+        rgb[::3, ::3] = (84, 222, 255)      # grey 184.5 exactly: must round alike wherever it lies
     net = cv2.resize(rgb, (40, 16), interpolation=cv2.INTER_AREA).transpose(2, 0, 1)[None] / np.float32(255)
     guided = restore_depth(small, 40, 100, guide=rgb, guide_small=net)
     np.testing.assert_allclose(guided, _guided_by_hand(small, rgb, net), rtol=1e-4)

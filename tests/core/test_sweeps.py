@@ -23,7 +23,7 @@ from depth_core.geometry import (
     project_points,
     transform_points,
 )
-from depth_core.geometry.sweeps import CameraShades, log_grey
+from depth_core.geometry.sweeps import CameraShades, _group_medians, _median, log_grey
 from depth_core.sim.config import default_config
 from depth_core.sim.simulator import Simulator
 
@@ -333,6 +333,67 @@ def test_photometric_alignment_finds_how_far_the_camera_really_moved(width, heig
     still = CameraShades(then, np.eye(4), cam).align(points, shade)
     assert still is None or np.abs(still[:3, 3]).max() < 0.001
     assert CameraShades(np.full((height, width), 90, np.uint8), np.eye(4), cam).align(points, shade) is None
+
+
+def test_the_alignment_takes_each_images_exposure_out_whatever_the_order_of_its_points():
+    # Points from three past images, each with its own exposure (log offsets of -0.3, 0, +0.25),
+    # listed out of order: the motion found is the one the single image gives.
+    cam = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
+    rng = np.random.default_rng(5)
+    texture = cv2.resize(rng.uniform(40, 200, (30, 40)), (320, 240), interpolation=cv2.INTER_CUBIC)
+    then = np.clip(texture, 0, 255).astype(np.uint8)
+    dx = -0.06 * cam.fx / 5.0
+    now = np.clip(cv2.warpAffine(texture, np.float32([[1, 0, dx], [0, 1, 0]]), (320, 240),
+                                 borderMode=cv2.BORDER_REFLECT), 0, 255).astype(np.uint8)
+    v, u = np.mgrid[20:220:3, 20:300:3].reshape(2, -1)
+    points = np.stack([(u - cam.cx) / cam.fx * 5.0, (v - cam.cy) / cam.fy * 5.0, np.full(len(u), 5.0)], 1)
+    shade = CameraShades(then, np.eye(4), cam).sample(points)
+    groups = rng.integers(0, 3, len(points))
+    exposed = shade + np.array([-0.3, 0.0, 0.25], np.float32)[groups]
+    one = CameraShades(now, np.eye(4), cam).align(points, shade)
+    three = CameraShades(now, np.eye(4), cam).align(points, exposed, groups)
+    assert one is not None and three is not None
+    np.testing.assert_allclose(three, one, atol=2e-4)
+    assert abs(three[0, 3] * cam.fx / 5.0 - dx) < 0.2        # 3.6 px found to a fifth of a pixel
+
+
+def test_the_medians_are_numpys():
+    rng = np.random.default_rng(6)
+    for n in [*range(1, 12), 100, 101]:
+        for dtype in (np.float32, np.float64):
+            values = rng.normal(size=n).astype(dtype)
+            kept = values.copy()
+            assert _median(values.copy()) == float(np.median(values)) and np.array_equal(values, kept)
+    groups = np.array([0, 0, 0, 2, 2, 2, 2, 4])               # 1 and 3 empty, even and odd runs
+    values = rng.normal(size=len(groups))
+    expected = [np.median(values[groups == j]) if (groups == j).any() else 0.0 for j in range(5)]
+    np.testing.assert_array_equal(_group_medians(values, groups, 5), expected)
+
+
+def _lidar_to_camera() -> np.ndarray:
+    """A camera looking along the LiDAR's x axis (LiDAR x forward, y left, z up)."""
+    return make_transform(np.array([[0.0, -1, 0], [0, 0, -1], [1, 0, 0]]), [0, 0, 0])
+
+
+def test_merged_sweeps_drop_a_car_that_drove_on_and_a_point_between_two_nearer_posts():
+    # A robot standing still; only the occlusion rule on. Past: a car 8.5 m ahead, and a point of a
+    # wall 10 m ahead. Newest: the wall (the car has driven on: the wall is 18 % behind its old
+    # place), and two posts 5 m ahead 1.5 deg either side of the wall point. The accumulator's
+    # settings (2 deg, 15 %) drop both; hidden_keep's own (1 deg, 30 %) keep both.
+    cam = (_lidar_to_camera(), CameraIntrinsics(fx=500.0, fy=500.0, cx=319.5, cy=239.5, width=640, height=480))
+    car = np.array([(8.5, y, z) for y in np.linspace(-1.6, -1.0, 7) for z in np.linspace(-0.3, 0.3, 5)])
+    point = np.array([[10.0, 0.0, 0.0]])
+    off = 5.0 * np.tan(np.radians(1.5))
+    posts = np.array([(5.0, side * off, z) for side in (-1, 1) for z in np.linspace(-0.6, 0.6, 25)])
+    wall = _wall(10.0)
+    wall = wall[np.abs(wall[:, 1]) > 0.5]                    # the wall behind the posts is hidden from here
+    for settings, dropped in (({}, len(car) + 1), ({"occlusion_reach_deg": (1.0, 3.0), "gone_margin_rel": 0.3}, 0)):
+        acc = SweepAccumulator(keep=1, odometry=_standing_still(2), T_base_lidar=np.eye(4), moving_rule=False,
+                               photometric_rule=False, **settings)
+        acc.add(Sweep(0, np.r_[car, point]))
+        acc.add(Sweep(SECOND // 10, np.r_[wall, posts]))
+        points, _, used = acc.cloud(camera=cam)
+        assert used == 1 and len(points) == len(wall) + len(posts) + len(car) + 1 - dropped, settings
 
 
 def test_the_images_take_the_odometrys_drift_out_of_the_accumulated_sweeps():
