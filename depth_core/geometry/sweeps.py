@@ -358,6 +358,7 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     keep[owner[hidden | gone]] = False
     return keep
 
+
 def _median(values: np.ndarray) -> float:
     """``np.median`` of a non-empty 1-D array, partially sorting it in place (without
     ``np.median``'s checks and copy, a third of its cost on a few thousand values)."""
@@ -487,7 +488,7 @@ class CameraShades:
         it exceeds ``max_shift`` (m, deg): then the odometry is left as it is."""
         # Images 1000 px wide or more at half their resolution (a quarter of the work; the Gaussian
         # pyramid's smoothing is the wider basin), smaller ones at theirs, smoothed alike; the log
-        # image and its two gradients as the channels of one image.
+        # image and its two gradients, each sampled by its own remap (cheaper than merging them).
         half = self.camera.width >= 1000
         if self._gradients is None:
             level = cv2.LUT(cv2.pyrDown(self.grey) if half else cv2.GaussianBlur(self.grey, (5, 5), 0), _LOG_GREY)
