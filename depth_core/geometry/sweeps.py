@@ -509,7 +509,8 @@ class CameraShades:
         # The camera at the pyramid level's pixels: pyrDown's pixel i is the full image's 2i.
         fx, fy, cx, cy = c.fx * k, c.fy * k, c.cx * k, c.cy * k
         rows, cols = stack[0].shape
-        for iteration in range(iterations + 1):      # the last pass only measures where it ended
+        last = iterations                            # the pass that only measures where it ended
+        for iteration in range(iterations + 1):
             Q = transform_points(T, P)
             z = Q[:, 2]
             inside = z > 0.5
@@ -535,7 +536,7 @@ class CameraShades:
                     + (len(P) - len(a)) * 1.5 * spread * 4.25 * spread) / len(P)
             if first is None:
                 first = cost
-            if iteration == iterations:
+            if iteration == last:
                 break
             # d brightness / d point, then / d (rotation, translation) of a small motion.
             dQ = np.stack([Gx * fx / z, Gy * fy / z, -(Gx * fx * Q[:, 0] + Gy * fy * Q[:, 1]) / z ** 2], 1)
@@ -553,7 +554,7 @@ class CameraShades:
             # Converged: a step under 1e-4 rad (0.006 deg) and 1 mm is below what the image can
             # tell (the steps after it wander at that size); the last pass measures where it ended.
             if np.abs(step[:3]).max() < converged[0] and np.abs(step[3:]).max() < converged[1]:
-                iterations = iteration + 1
+                last = iteration + 1
         angle = float(np.degrees(np.linalg.norm(cv2.Rodrigues(T[:3, :3])[0])))
         if np.linalg.norm(T[:3, 3]) > max_shift[0] or angle > max_shift[1] or not cost < first:
             return None

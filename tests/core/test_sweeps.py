@@ -25,7 +25,10 @@ from depth_core.geometry import (
 )
 from depth_core.geometry.sweeps import CameraShades, _group_medians, _median, log_grey
 from depth_core.sim.config import default_config
-from depth_core.sim.simulator import Simulator
+from depth_core.sim.simulator import R_LINK_OPTICAL, Simulator
+
+# A camera looking along the LiDAR's x axis (LiDAR x forward, y left, z up; camera z ahead).
+T_CAM_LIDAR_AHEAD = make_transform(R_LINK_OPTICAL.T)
 
 SECOND = 1_000_000_000
 
@@ -370,17 +373,12 @@ def test_the_medians_are_numpys():
     np.testing.assert_array_equal(_group_medians(values, groups, 5), expected)
 
 
-def _lidar_to_camera() -> np.ndarray:
-    """A camera looking along the LiDAR's x axis (LiDAR x forward, y left, z up)."""
-    return make_transform(np.array([[0.0, -1, 0], [0, 0, -1], [1, 0, 0]]), [0, 0, 0])
-
-
 def test_merged_sweeps_drop_a_car_that_drove_on_and_a_point_between_two_nearer_posts():
     # A robot standing still; only the occlusion rule on. Past: a car 8.5 m ahead, and a point of a
     # wall 10 m ahead. Newest: the wall (the car has driven on: the wall is 18 % behind its old
     # place), and two posts 5 m ahead 1.5 deg either side of the wall point. The accumulator's
     # settings (2 deg, 15 %) drop both; hidden_keep's own (1 deg, 30 %) keep both.
-    cam = (_lidar_to_camera(), CameraIntrinsics(fx=500.0, fy=500.0, cx=319.5, cy=239.5, width=640, height=480))
+    cam = (T_CAM_LIDAR_AHEAD, CameraIntrinsics(fx=500.0, fy=500.0, cx=319.5, cy=239.5, width=640, height=480))
     car = np.array([(8.5, y, z) for y in np.linspace(-1.6, -1.0, 7) for z in np.linspace(-0.3, 0.3, 5)])
     point = np.array([[10.0, 0.0, 0.0]])
     off = 5.0 * np.tan(np.radians(1.5))
@@ -424,7 +422,7 @@ def test_a_sweep_added_again_with_a_later_image_is_tested_once():
     """A camera faster than the LiDAR: the same cloud with its next image tests nothing anew and
     keeps the shades of its first image; the next sweep's image is asked again."""
     cam = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
-    T_cam_lidar = make_transform(np.array([[0.0, -1, 0], [0, 0, -1], [1, 0, 0]]), np.zeros(3))  # x ahead -> z
+    T_cam_lidar = T_CAM_LIDAR_AHEAD
     wall = _wall(10.0)
     image = np.full((240, 320, 3), 120, np.uint8)
     other = np.full((240, 320, 3), 120, np.uint8)
