@@ -48,10 +48,11 @@ def backproject(depth, K) -> np.ndarray:
 
 
 def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-3,
-                   return_index: bool = False):
+                   return_index: bool = False, empty: float = 0.0):
     """Render points [N,3] (camera optical frame, metres) into a depth image [H,W] with a z-buffer.
 
-    Each pixel keeps the nearest point (smallest z); pixels with no point are 0. Points behind
+    Each pixel keeps the nearest point (smallest z); pixels with no point are ``empty`` (0; inf
+    spares a pass over the image for a caller that takes minima over it). Points behind
     ``min_depth``, outside the image or not finite are dropped. With ``return_index=True`` also
     returns ``index[H,W]`` (int32): the row of ``points`` that won each pixel, -1 where none did.
     """
@@ -76,17 +77,16 @@ def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-
     zk32 = zk.astype(np.float32)
     depth = np.full(height * width, np.inf, dtype=np.float32)
     np.minimum.at(depth, flat, zk32)
-    hit = np.isfinite(depth)
-    if not return_index:
-        depth[~hit] = 0.0
-        return depth.reshape(height, width)
-    # int32: half the memory of a full-size index image (a 1242x375 one every frame in the replay).
-    index = np.full(height * width, -1, dtype=np.int32)
-    won = zk32 == depth[flat]         # the points at their pixel's minimum (ties: any of them)
-    index[flat[won]] = idx[won]
-    depth[~hit] = 0.0
+    index = None
+    if return_index:
+        # int32: half the memory of a full-size index image (a 1242x375 one every frame in the replay).
+        index = np.full(height * width, -1, dtype=np.int32)
+        won = zk32 == depth[flat]         # the points at their pixel's minimum (ties: any of them)
+        index[flat[won]] = idx[won]
+    if empty != np.inf:
+        depth[np.isinf(depth)] = empty
     depth = depth.reshape(height, width)
-    return depth, index.reshape(height, width)
+    return depth if index is None else (depth, index.reshape(height, width))
 
 
 def project_lidar(points_lidar, T_cam_lidar, K, height: int, width: int, **kwargs):

@@ -85,6 +85,7 @@ of a 16-line scan was tried and made things worse); the camera's pixels do not r
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import deque
 from dataclasses import dataclass, field
@@ -183,7 +184,8 @@ class FreeSpace:
         self.n_az = int(np.ceil(2 * np.pi / self.az))
         self.gap = max(1, round(max_gap_deg / el_step_deg))
         points = np.asarray(points)
-        e, a, r = self._cells(points[np.isfinite(points).all(axis=1)])
+        finite = np.isfinite(points).all(axis=1)
+        e, a, r = self._cells(points if finite.all() else points[finite])   # no copy when all are
         # Only the band of elevations the sweep covers (a 16-line LiDAR's 30 deg, not 180): a
         # point outside it has no ray on one side.
         self.lo = int(e.min()) if len(e) else 0
@@ -304,6 +306,14 @@ def visible_keep(points: np.ndarray, camera: CameraIntrinsics) -> np.ndarray:
     return hidden_keep(points, np.ones(len(points), bool), camera)
 
 
+@functools.lru_cache(maxsize=8)
+def _occlusion_grid(camera: CameraIntrinsics, cell_deg: float) -> CameraIntrinsics:
+    """The camera shrunk to pixels of about ``cell_deg`` (never enlarged): :func:`hidden_keep`'s
+    grid, made once per camera (its checks cost a tenth of a millisecond a frame)."""
+    scale = min(1.0, 1.0 / (camera.fx * np.tan(np.radians(cell_deg))))
+    return camera.resized(max(1, round(camera.width * scale)), max(1, round(camera.height * scale)))
+
+
 def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrinsics, *,
                 reach_deg: tuple[float, float] = (1.0, 3.0), thickness_deg: float = 0.25,
                 margin_rel: float = 0.1, gone_margin_rel: float = 0.3, cell_deg: float = 0.15) -> np.ndarray:
@@ -319,24 +329,23 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     ahead = np.flatnonzero(points[:, 2] > 0.1)       # a 360-degree cloud is mostly outside the image
     if not candidates[ahead].any():
         return keep
-    scale = min(1.0, 1.0 / (camera.fx * np.tan(np.radians(cell_deg))))
-    grid = camera.resized(max(1, round(camera.width * scale)), max(1, round(camera.height * scale)))
+    grid = _occlusion_grid(camera, cell_deg)
     K, h, w = grid.K, grid.height, grid.width
-    depth, index = project_points(points[ahead], K, h, w, return_index=True)
+    # Pixels no point reached are inf: every test below compares with nearer depths only.
+    near, index = project_points(points[ahead], K, h, w, return_index=True, empty=np.inf)
 
     def pixels(fx: float, degrees: float) -> int:
         return int(np.ceil(fx * np.tan(np.radians(degrees))))
 
     rx, ry = max(1, pixels(K[0, 0], reach_deg[0])), max(1, pixels(K[1, 1], reach_deg[1]))
     tx, ty = pixels(K[0, 0], thickness_deg), pixels(K[1, 1], thickness_deg)
-    near = np.where(depth > 0, depth, _FAR)
     # The pixels the candidates won, and who won the others: the tests below look only at the former.
     flat = index.ravel()
     won = np.flatnonzero(flat >= 0)
     owner = ahead[flat[won]]
     mine = candidates[owner]
     px, owner = won[mine], owner[mine]
-    d = depth.ravel()[px]
+    d = near.ravel()[px]
     # The four half-windows: columns u-rx..u-1 and u+1..u+rx on rows v-ty..v+ty; rows v-ry..v-1
     # and v+1..v+ry on columns u-tx..u+tx.
     limit = d / (1 + margin_rel)
@@ -351,7 +360,7 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     # Gone: the newest sweep has returns within the reach, and every one is farther by more than
     # gone_margin_rel. Had the thing still been there, the newest sweep would have hit it too.
     newest = np.full(h * w, _FAR, np.float32)
-    newest[won[~mine]] = depth.ravel()[won[~mine]]
+    newest[won[~mine]] = near.ravel()[won[~mine]]
     around = cv2.erode(newest.reshape(h, w), np.ones((2 * ry + 1, 2 * rx + 1), np.uint8),
                        borderType=cv2.BORDER_CONSTANT, borderValue=float(_FAR)).ravel()[px]
     gone = (around < _FAR) & (around > d * (1 + gone_margin_rel))
@@ -672,7 +681,9 @@ class SweepAccumulator:
         keep_shade = tested and replaced.shade is not None and replaced.points.shape == points.shape \
             and np.array_equal(replaced.points, points)
         if pose is not None and (self.moving_rule or self.occlusion_rule or self.photometric_rule):
-            ahead = points if self._view is None else points[transform_points(self._view[0], points)[:, 2] > 0]
+            # In front of the camera: only the depth of each point there (one row of the transform).
+            T_view = None if self._view is None else np.asarray(self._view[0], points.dtype)
+            ahead = points if T_view is None else points[points @ T_view[2, :3] + T_view[2, 3] > 0]
             self._space = FreeSpace(ahead)
         while len(self.history) > self.keep:     # room for this one: no work on a sweep about to go
             self.history.popleft()

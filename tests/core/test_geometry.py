@@ -92,6 +92,12 @@ def test_project_points_zbuffer_keeps_the_nearest_and_reports_the_winner():
     assert index[50, 100] == 1
     assert np.count_nonzero(depth) == 1
     assert (index >= 0).sum() == 1
+    # ``empty``: the value of the pixels no point reached; the rest and the winners are the same.
+    far, far_index = project_points(points, K, 480, 640, return_index=True, empty=np.inf)
+    assert np.isinf(far).sum() == 480 * 640 - 1 and far[50, 100] == depth[50, 100]
+    np.testing.assert_array_equal(far_index, index)
+    np.testing.assert_array_equal(project_points(points, K, 480, 640, empty=-1.0),
+                                  np.where(depth > 0, depth, np.float32(-1.0)))
 
 
 def test_integer_pixel_coordinates_are_pixel_centres():
