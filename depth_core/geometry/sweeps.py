@@ -682,7 +682,8 @@ class SweepAccumulator:
             and np.array_equal(replaced.points, points)
         if pose is not None and (self.moving_rule or self.occlusion_rule or self.photometric_rule):
             # In front of the camera: only the depth of each point there (one row of the transform).
-            T_view = None if self._view is None else np.asarray(self._view[0], points.dtype)
+            dtype = points.dtype if np.issubdtype(points.dtype, np.floating) else np.float64   # as transform_points
+            T_view = None if self._view is None else np.asarray(self._view[0], dtype)
             ahead = points if T_view is None else points[points @ T_view[2, :3] + T_view[2, 3] > 0]
             self._space = FreeSpace(ahead)
         while len(self.history) > self.keep:     # room for this one: no work on a sweep about to go
