@@ -266,21 +266,18 @@ def free_space_keep(past: np.ndarray, newest: np.ndarray, **grid) -> np.ndarray:
     return FreeSpace(newest, **grid).keep(past)
 
 
-_FAR = np.float32(1e9)
-
-
 def _nearest_within(depth: np.ndarray, size: tuple[int, int], anchor: tuple[int, int],
                     shift: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """The smallest depth in a window (``size`` (w, h), ``anchor`` (x, y) as OpenCV takes them)
     of the pixels at ``rows``, ``cols``, moved by ``shift`` (dx, dy) so that the window excludes
-    the pixel's own column or row (far where the move leaves the image)."""
+    the pixel's own column or row (inf where the move leaves the image, as for an empty pixel)."""
     kernel = np.ones(size[::-1], np.uint8)
-    near = cv2.erode(depth, kernel, anchor=anchor, borderType=cv2.BORDER_CONSTANT, borderValue=float(_FAR))
+    near = cv2.erode(depth, kernel, anchor=anchor, borderType=cv2.BORDER_CONSTANT, borderValue=float(np.inf))
     h, w = depth.shape
     dx, dy = shift
     r, c = rows - dy, cols - dx
     inside = (r >= 0) & (r < h) & (c >= 0) & (c < w)
-    return np.where(inside, near.ravel()[np.where(inside, r * w + c, 0)], _FAR)
+    return np.where(inside, near.ravel()[np.where(inside, r * w + c, 0)], np.inf)
 
 
 def _same_view(a, b) -> bool:
@@ -331,7 +328,7 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
         return keep
     grid = _occlusion_grid(camera, cell_deg)
     K, h, w = grid.K, grid.height, grid.width
-    # Pixels no point reached are inf: every test below compares with nearer depths only.
+    # Nothing there (no point, or beyond the image) is inf throughout: the tests compare with nearer depths only.
     near, index = project_points(points[ahead], K, h, w, return_index=True, empty=np.inf)
 
     def pixels(fx: float, degrees: float) -> int:
@@ -359,11 +356,11 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
               | (nearer((2 * tx + 1, ry), (tx, ry - 1), (0, 1)) & nearer((2 * tx + 1, ry), (tx, 0), (0, -1))))
     # Gone: the newest sweep has returns within the reach, and every one is farther by more than
     # gone_margin_rel. Had the thing still been there, the newest sweep would have hit it too.
-    newest = np.full(h * w, _FAR, np.float32)
+    newest = np.full(h * w, np.inf, np.float32)
     newest[won[~mine]] = near.ravel()[won[~mine]]
     around = cv2.erode(newest.reshape(h, w), np.ones((2 * ry + 1, 2 * rx + 1), np.uint8),
-                       borderType=cv2.BORDER_CONSTANT, borderValue=float(_FAR)).ravel()[px]
-    gone = (around < _FAR) & (around > d * (1 + gone_margin_rel))
+                       borderType=cv2.BORDER_CONSTANT, borderValue=float(np.inf)).ravel()[px]
+    gone = np.isfinite(around) & (around > d * (1 + gone_margin_rel))
     keep[owner[hidden | gone]] = False
     return keep
 
