@@ -56,8 +56,8 @@ def test_family_runs_in_the_image_only_node(tmp_path, venv_bin, sim_bag, family_
     finally:
         if player is not None:
             player.stop()
-        probe.close()
         code, _ = node.stop()
+        probe.close()
     assert code == 0, node.log
 
 

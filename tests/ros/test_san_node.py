@@ -164,8 +164,8 @@ def test_node_publishes_depth_and_points_and_switches_modes(tmp_path, venv_bin, 
     finally:
         for p in players:
             p.stop()
-        probe.close()
         code, seconds = node.stop()
+        probe.close()
     assert code == 0 and seconds < 5, node.log                  # SIGINT: a clean, quick exit
 
 
@@ -186,8 +186,8 @@ def test_full_size_outputs_cross_processes(tmp_path_factory, tmp_path, venv_bin)
     finally:
         if player:
             player.stop()
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def _bag_camera(bag, seed: int):
@@ -228,8 +228,8 @@ def test_an_image_whose_camera_info_comes_just_after_it_is_processed(tmp_path, v
         assert [stamp_to_ns(m.header.stamp) for m in depths] == [1_700_000_000 * 10**9], node.log
         assert "missing_camera_info" not in node.log
     finally:
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_path, venv_bin, node_bag, extrinsic):
@@ -312,8 +312,8 @@ def test_bad_input_is_logged_once_and_the_node_answers_the_next_good_frame(tmp_p
         assert values.get("fallback_stamp") == "1" and values.get("fallback_camera_info") == "1", values
         assert node.proc.poll() is None
     finally:
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def test_parameters_are_validated_and_inputs_are_subscribed_only_while_an_output_is(tmp_path, venv_bin, node_bag,
@@ -362,8 +362,8 @@ def test_parameters_are_validated_and_inputs_are_subscribed_only_while_an_output
     finally:
         if player:
             player.stop()
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def test_min_confidence_set_at_run_time_masks_depth_and_points_where_the_confidence_is_lower(tmp_path, venv_bin,
@@ -418,8 +418,8 @@ def test_min_confidence_set_at_run_time_masks_depth_and_points_where_the_confide
         np.testing.assert_array_equal(np.isnan(points).any(axis=2), low)
         np.testing.assert_allclose(points, backproject(depth, cam.K), rtol=1e-5, equal_nan=True)
     finally:
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def test_colcon_installed_node_runs_with_a_params_file(tmp_path, colcon_install, venv_bin, node_bag, extrinsic):
@@ -438,8 +438,8 @@ def test_colcon_installed_node_runs_with_a_params_file(tmp_path, colcon_install,
     finally:
         if player:
             player.stop()
-        probe.close()
         node.stop()
+        probe.close()
 
 
 @pytest.fixture(scope="module")
@@ -496,8 +496,8 @@ def test_the_node_runs_int8_on_onnx_runtime_with_the_built_in_calibration(tmp_pa
     finally:
         if player:
             player.stop()
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_path, venv_bin, node_bag, extrinsic):
@@ -591,8 +591,8 @@ def test_a_lidar_dropout_is_held_by_odometry_then_falls_back_to_the_image(tmp_pa
         assert after["mode"] == "prediction" and after["lidar"] in ("none", "stale"), node.log
         assert "holding the last LiDAR sweeps" in node.log and "after the 0.5 s hold" in node.log
     finally:
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def test_help_prints_the_parameters_and_an_example_and_exits(venv_bin):
@@ -662,8 +662,8 @@ def test_without_an_extrinsic_the_node_says_it_ignores_the_lidar_and_how_to_fix_
     finally:
         if player:
             player.stop()
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def test_large_raw_images_played_at_rate_1_all_reach_the_node(tmp_path, venv_bin):
@@ -713,8 +713,8 @@ def test_large_raw_images_played_at_rate_1_all_reach_the_node(tmp_path, venv_bin
     finally:
         if player:
             player.stop()
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def test_an_error_after_the_context_is_shut_down_is_a_clean_stop():
@@ -766,8 +766,8 @@ def test_with_use_sim_time_the_node_follows_the_players_clock(tmp_path, venv_bin
     finally:
         if player:
             player.stop()
-        probe.close()
         node.stop()
+        probe.close()
 
 
 def test_compressed_images_are_kept_while_the_backend_warms_up(tmp_path, venv_bin, node_bag):
@@ -810,5 +810,5 @@ def test_compressed_images_are_kept_while_the_backend_warms_up(tmp_path, venv_bi
         assert len(depths) >= len(images) - 2, (len(depths), node.log)
         assert (depths[0].width, depths[0].height) == (320, 240)
     finally:
-        probe.close()
         node.stop()
+        probe.close()
