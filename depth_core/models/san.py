@@ -313,7 +313,7 @@ class SANEfficientNet(_SANModel):
         log_net = log_inv_net + ((log_prior - log_inv_net) * mask).sum(dim=(2, 3), keepdim=True) / measured.clamp(min=1)
         ratio = log_prior - log_net
         # Every prior input is 0 where the confidence is, so without points they add nothing.
-        gate, delta = self.refine(torch.cat([features, ratio * confidence, confidence, mask], 1)).split(1, dim=1)
+        gate, delta = self._refine(features, torch.cat([ratio * confidence, confidence, mask], 1)).split(1, dim=1)
         has_points = (confidence > 0).to(confidence.dtype)
         if not self.learned_fusion:
             # The first default: the prior is trusted fully within ``prior_trust_levels`` pyramid
@@ -348,6 +348,16 @@ class SANEfficientNet(_SANModel):
             head_in = torch.cat([features, change, ratio * confidence, confidence, mask], 1).detach()
             out["scale"] = self.confidence(head_in)
         return out
+
+    def _refine(self, features: torch.Tensor, prior: torch.Tensor) -> torch.Tensor:
+        """``self.refine`` on ``features`` and the prior's channels stacked, its first convolution
+        computed as two, one per part, summed. The same numbers: on ONNX Runtime's CPU kernels a
+        convolution over 8 channels runs in its blocked layout, one over the 11 stacked ones did
+        not (5.4 ms of the default's graph at 512x160, with the stacking; about 3 ms less split)."""
+        first, c = self.refine[0], features.shape[1]
+        x = F.conv2d(features, first.weight[:, :c], first.bias, padding=first.padding) \
+            + F.conv2d(prior, first.weight[:, c:], None, padding=first.padding)
+        return self.refine[2](self.refine[1](x))
 
     def _select(self, fused, log_prior, scaled, mask, confidence, has_points, features, image):
         """The learned choice (``arch.selection``): candidates in log inverse depth are the fused

@@ -444,3 +444,28 @@ def test_sel_trains_its_choice_with_the_completion_loss(completion_batch):
 def test_selection_and_propagation_are_alternatives():
     with pytest.raises(ValueError, match="alternatives"):
         create_model("san_efficientnet_lite0_sel", arch={"propagation": {}})
+
+
+def test_the_selection_and_the_refinement_compute_what_their_plain_forms_do():
+    """For ONNX Runtime's speed the selection's sums over candidates are 1x1 convolutions and the
+    refinement's first convolution is split in two, one per part of its input: the same numbers as
+    a softmax and one convolution over the stacked parts."""
+    from depth_core.models.layers.propagation import at_half_resolution
+
+    torch.manual_seed(0)
+    selection = CandidateSelection(6, 5, hidden=8, stride=2, first_kernel=1, pixel=True)
+    with torch.no_grad():
+        selection.head[-1].weight.normal_(0, 2.0)
+        selection.pixel.weight.normal_(0, 1.0)
+        candidates, guide = torch.randn(2, 5, 16, 24), torch.randn(2, 6, 16, 24)
+        chosen, weights = selection(candidates, guide)
+        softmax = torch.softmax(at_half_resolution(selection.head, guide) + selection.pixel(guide), 1)
+    assert float(softmax.amax(1).min()) < 0.9 and float(softmax.amax(1).max()) > 0.5   # no trivial choice
+    torch.testing.assert_close(weights, softmax)
+    torch.testing.assert_close(chosen, (softmax * candidates).sum(1, keepdim=True))
+
+    model = create_model("san_efficientnet_lite0_selp").eval()
+    with torch.no_grad():
+        model.refine[2].weight.normal_(0, 1.0)
+        features, prior = torch.randn(1, 8, 32, 64), torch.randn(1, 3, 32, 64)
+        torch.testing.assert_close(model._refine(features, prior), model.refine(torch.cat([features, prior], 1)))

@@ -80,6 +80,7 @@ class CandidateSelection(nn.Module):
         self.stride = stride
         # ``first_kernel`` 1 mixes the many guide channels per pixel before the 3x3 layers: most of
         # the head's cost is that first layer.
+        self.register_buffer("ones", torch.ones(1, candidates, 1, 1), persistent=False)
         self.head = nn.Sequential(nn.Conv2d(in_channels, hidden, first_kernel, 1, first_kernel // 2),
                                   nn.ReLU(inplace=True),
                                   nn.Conv2d(hidden, hidden, 3, 1, 1), nn.ReLU(inplace=True),
@@ -103,9 +104,13 @@ class CandidateSelection(nn.Module):
             logits = logits + self.pixel(guide)
         # The softmax over candidates written out: ONNX Runtime's Softmax on axis 1 transposes the
         # whole tensor twice (6.7 ms of a 38 ms graph at 512x160); this is a few elementwise passes.
+        # Its two sums over the candidates are 1x1 convolutions with weights of 1, and the weighted
+        # mean is divided once: ONNX Runtime's ReduceSum over the channel axis took 1.2-1.4 ms each
+        # at 512x160, and the 13-channel division 0.25 ms (the default's graph 2.5 ms faster).
         weights = torch.exp(logits - logits.amax(dim=1, keepdim=True))
-        weights = weights / weights.sum(dim=1, keepdim=True)
-        return (weights * candidates).sum(1, keepdim=True), weights
+        ones = self.ones.to(weights.dtype)
+        total = F.conv2d(weights, ones)
+        return F.conv2d(weights * candidates, ones) / total, weights / total
 
 
 class PyramidMean(nn.Module):
