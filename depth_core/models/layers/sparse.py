@@ -77,10 +77,25 @@ class _Branch(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         for i, conv in enumerate(self.convs):
-            x = conv(x, mask)
             if i < len(self.norms):
-                x = F.relu(self.norms[i](x, mask))
+                norm = self.norms[i]
+                if self.training or not norm.track_running_stats:
+                    x = F.relu(norm(conv(x, mask), mask))
+                else:
+                    x = F.relu(_folded(conv, norm, x)) * mask
+            else:
+                x = conv(x, mask)
         return x
+
+
+def _folded(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
+    """``norm(conv(x))`` with running statistics, as one convolution with a bias: the normalisation's
+    scale folded into the weights. The masks in between change nothing (they are 0 or 1, and the
+    caller masks the result), so this is the eval-mode sparse conv, norm and mask in one pass
+    (ONNX Runtime cannot fold a normalisation across the mask's multiplication)."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return F.conv2d(x, conv.weight * scale.view(-1, 1, 1, 1), norm.bias - norm.running_mean * scale,
+                    padding=conv.padding)
 
 
 class SparseResidualBlock(nn.Module):
