@@ -167,6 +167,7 @@ class SANEfficientNet(_SANModel):
         hidden = arch.get("refine_channels", 16)
         self.refine = nn.Sequential(nn.Conv2d(dec[0] + 3, hidden, 3, 1, 1), nn.ReLU(inplace=True),
                                     nn.Conv2d(hidden, 2, 1))
+        self.refine_features = dec[0]     # the decoder's channels among refine's inputs (see _refine)
         # The propagation model (san_efficientnet_lite0_spn): a learned gate with no trust floor,
         # image-guided propagation and a confidence, all trained in place. Without these options
         # the model is the first default, exactly as it shipped.
@@ -353,8 +354,10 @@ class SANEfficientNet(_SANModel):
         """``self.refine`` on ``features`` and the prior's channels stacked, its first convolution
         computed as two, one per part, summed. The same numbers: on ONNX Runtime's CPU kernels a
         convolution over 8 channels runs in its blocked layout, one over the 11 stacked ones did
-        not (5.4 ms of the default's graph at 512x160, with the stacking; about 3 ms less split)."""
-        first, c = self.refine[0], features.shape[1]
+        not (5.4 ms of the default's graph at 512x160 with the stacking, 2.6 ms split). The split
+        is a Python number, not the features' traced width: a graph exported with a dynamic size
+        would otherwise slice the weights at run time."""
+        first, c = self.refine[0], self.refine_features
         x = F.conv2d(features, first.weight[:, :c], first.bias, padding=first.padding) \
             + F.conv2d(prior, first.weight[:, c:], None, padding=first.padding)
         return self.refine[2](self.refine[1](x))

@@ -127,7 +127,7 @@ class Probe:
 
     def close(self) -> None:
         """Call it after stopping the processes that publish to this probe: destroying its node while
-        large messages still arrive hung once in CI, busy in rclpy's destroy_when_not_in_use."""
+        large messages still arrived hung once in CI, busy in rclpy's destroy_when_not_in_use."""
         self._spinning = False
         self._thread.join(timeout=5)
         if self._thread.is_alive():
@@ -138,6 +138,6 @@ class Probe:
             return
         # The executor keeps the node's handles while it exists: destroying the node first can wait
         # for them forever (seen once in CI, in rclpy's destroy_when_not_in_use).
-        if self.executor.shutdown(timeout_sec=5):
-            self.node.destroy_node()
+        self.executor.shutdown(timeout_sec=5)
+        self.node.destroy_node()
         rclpy.try_shutdown(context=self.context)

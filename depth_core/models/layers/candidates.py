@@ -106,11 +106,15 @@ class CandidateSelection(nn.Module):
         # whole tensor twice (6.7 ms of a 38 ms graph at 512x160); this is a few elementwise passes.
         # Its two sums over the candidates are 1x1 convolutions with weights of 1, and the weighted
         # mean is divided once: ONNX Runtime's ReduceSum over the channel axis took 1.2-1.4 ms each
-        # at 512x160, and the 13-channel division 0.25 ms (the default's graph 2.5 ms faster).
+        # at 512x160, and the 13-channel division 0.25 ms (the default's graph 2.5 ms faster). They
+        # run in the precision the sums ran in before (float32 under autocast, where exp gives
+        # float32 and a convolution would run in half precision).
         weights = torch.exp(logits - logits.amax(dim=1, keepdim=True))
-        ones = self.ones.to(weights.dtype)
-        total = F.conv2d(weights, ones)
-        return F.conv2d(weights * candidates, ones) / total, weights / total
+        dtype = torch.promote_types(weights.dtype, candidates.dtype)
+        with torch.autocast(weights.device.type, enabled=False):
+            weights, ones = weights.to(dtype), self.ones.to(dtype)
+            total = F.conv2d(weights, ones)
+            return F.conv2d(weights * candidates.to(dtype), ones) / total, weights / total
 
 
 class PyramidMean(nn.Module):

@@ -79,7 +79,7 @@ class _Branch(nn.Module):
         for i, conv in enumerate(self.convs):
             if i < len(self.norms):
                 norm = self.norms[i]
-                if self.training or not norm.track_running_stats:
+                if norm.training or not norm.track_running_stats:
                     x = F.relu(norm(conv(x, mask), mask))
                 else:
                     x = F.relu(_folded(conv, norm, x)) * mask
