@@ -76,16 +76,12 @@ class _Branch(nn.Module):
         self.norms = nn.ModuleList(SparseBatchNorm2d(w) for w in widths[1:-1])
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        for i, conv in enumerate(self.convs):
-            if i < len(self.norms):
-                norm = self.norms[i]
-                if norm.training or not norm.track_running_stats:
-                    x = F.relu(norm(conv(x, mask), mask))
-                else:
-                    x = F.relu(_folded(conv, norm, x)) * mask
+        for conv, norm in zip(self.convs, self.norms):      # every conv but the last
+            if norm.training or not norm.track_running_stats:
+                x = F.relu(norm(conv(x, mask), mask))
             else:
-                x = conv(x, mask)
-        return x
+                x = F.relu(_folded(conv, norm, x)) * mask
+        return self.convs[-1](x, mask)
 
 
 def _folded(conv: nn.Conv2d, norm: nn.BatchNorm2d, x: torch.Tensor) -> torch.Tensor:
