@@ -48,22 +48,27 @@ def backproject(depth, K) -> np.ndarray:
 
 
 def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-3,
-                   return_index: bool = False, empty: float = 0.0):
+                   return_index: bool = False, empty: float = 0.0, exact: bool = True):
     """Render points [N,3] (camera optical frame, metres) into a depth image [H,W] with a z-buffer.
 
     Each pixel keeps the nearest point (smallest z); pixels with no point are ``empty`` (0; inf
     spares a pass over the image for a caller that takes minima over it). Points behind
     ``min_depth``, outside the image or not finite are dropped. With ``return_index=True`` also
     returns ``index[H,W]`` (int32): the row of ``points`` that won each pixel, -1 where none did.
+    ``exact=False`` computes the pixels in float32, three times faster: a point within about 1e-4
+    px of a pixel's edge may land in its neighbour, which a coarse grid (the occlusion rule's)
+    does not mind.
     """
     K = validate_intrinsic_matrix(K)
     points = np.asarray(points)
     if points.ndim != 2 or points.shape[1] != 3:
         raise ValueError(f"points must be [N,3], got shape {points.shape}")
-    # One float64 pass over every point: the callers' points are mostly in front of the camera
-    # already (the node's and the replay's), so a separate in-front selection first costs more
-    # than it saves. NaN fails every comparison below, so the bounds checks drop non-finite points.
-    xyz = points.astype(np.float64)
+    # One pass over every point: the callers' points are mostly in front of the camera already
+    # (the node's and the replay's), so a separate in-front selection first costs more than it
+    # saves. NaN fails every comparison below, so the bounds checks drop non-finite points.
+    dtype = np.float64 if exact else np.float32
+    xyz = points.astype(dtype, copy=not exact)
+    K = K.astype(dtype)
     x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         # Pixel centres are integers, so a pixel spans [i - 0.5, i + 0.5).

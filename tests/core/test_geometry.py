@@ -100,6 +100,18 @@ def test_project_points_zbuffer_keeps_the_nearest_and_reports_the_winner():
                                   np.where(depth > 0, depth, np.float32(-1.0)))
 
 
+def test_the_fast_projection_puts_points_in_the_same_pixels_away_from_their_edges():
+    rng = np.random.default_rng(3)
+    points = np.c_[rng.uniform(-20, 20, 5000), rng.uniform(-3, 3, 5000), rng.uniform(0.5, 60, 5000)]
+    points[::50] = np.nan
+    exact, exact_index = project_points(points, CAM.K, 480, 640, return_index=True, empty=np.inf)
+    fast, fast_index = project_points(points.astype(np.float32), CAM.K, 480, 640, return_index=True,
+                                      empty=np.inf, exact=False)
+    assert np.isfinite(exact).sum() > 1000
+    np.testing.assert_array_equal(fast_index, exact_index)
+    np.testing.assert_allclose(fast, exact, rtol=1e-6)
+
+
 def test_integer_pixel_coordinates_are_pixel_centres():
     K = np.array([[100.0, 0, 0], [0, 100.0, 0], [0, 0, 1]])
     z = 2.0
@@ -121,6 +133,21 @@ def test_quaternions_and_matrices_round_trip():
     # 90 degrees about z, in ROS [x, y, z, w] order.
     np.testing.assert_allclose(quaternion_to_matrix([0, 0, np.sqrt(0.5), np.sqrt(0.5)]) @ [1, 0, 0], [0, 1, 0],
                                atol=1e-12)
+
+
+def test_transform_points_keeps_shape_and_float_dtype_and_matches_the_matrix_product():
+    T = make_transform(rotation_from_euler(0.3, -0.1, 1.2), [4.0, -2.0, 0.5])
+    points = np.random.default_rng(0).normal(size=(2, 500, 3)) * 30
+    expected = points @ T[:3, :3].T + T[:3, 3]
+    np.testing.assert_allclose(transform_points(T, points), expected, rtol=1e-12, atol=1e-12)
+    single = transform_points(T, points[0].astype(np.float32))
+    assert single.dtype == np.float32 and single.shape == (500, 3)
+    np.testing.assert_allclose(single, expected[0], rtol=1e-5, atol=1e-4)
+    strided = transform_points(T, points[0, ::2])                       # not contiguous
+    np.testing.assert_allclose(strided, expected[0, ::2], rtol=1e-12, atol=1e-12)
+    assert transform_points(T, np.arange(6).reshape(2, 3)).dtype == np.float64   # integers: float64
+    assert transform_points(T, np.ones(3, np.float16)).dtype == np.float16
+    assert transform_points(T, np.zeros((0, 3), np.float32)).shape == (0, 3)
 
 
 def test_transform_helpers_compose_and_invert():

@@ -98,6 +98,24 @@ def test_the_free_space_rule_keeps_the_ground_between_rings_and_drops_what_float
     assert not keep[len(ground):].any()
 
 
+def test_a_ring_on_a_grid_line_stays_in_one_row_of_the_free_space_grid():
+    # A VLP-16's rings lie every 2 deg, on the 0.25 deg grid's own multiples: each ring must fill
+    # one row though its angles are a hair off (a real sensor's calibration, the fast arctangent's
+    # 0.01 deg). A grid with its edges there splits such a ring between two rows.
+    az = np.radians(np.arange(-180, 180, 0.2))
+    rings = np.radians(np.arange(-15.0, 16.0, 2.0))
+    el, a = np.meshgrid(rings, az)
+    rng = np.random.default_rng(0)
+    r = rng.uniform(2, 80, el.shape)
+    el = el + np.radians(rng.uniform(-0.01, 0.01, el.shape))
+    sweep = np.stack([r * np.cos(el) * np.cos(a), r * np.cos(el) * np.sin(a), r * np.sin(el)], -1).reshape(-1, 3)
+    space = FreeSpace(sweep.astype(np.float32))
+    assert len(space.rows) == len(rings)
+    np.testing.assert_array_equal(np.diff(space.rows), 8)      # 2 deg apart
+    e, a_cells, _ = space._cells(sweep.astype(np.float32))
+    assert len(np.unique(e)) == len(rings) and len(np.unique(a_cells)) == 720   # every 0.5 deg column
+
+
 def test_past_points_hidden_from_the_newest_origin_are_dropped_and_those_beside_it_kept():
     # The newest sweep: a wall 10 m ahead, 4 m wide, rows 1 deg apart, a point every 0.3 deg on
     # each. Past points: 5 m behind the wall's middle (hidden), and just beyond its ends at 15 m
