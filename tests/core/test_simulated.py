@@ -59,25 +59,33 @@ def test_parallel_workers_write_the_same_files_as_one_process(tmp_path):
     assert _tree_digest(tmp_path / "one") == _tree_digest(tmp_path / "two")
 
 
-def _simulate_cmd(out: Path, *extra: str, frames: int = 120, workers: int = 1) -> list[str]:
+RESUME_FRAMES = 60      # 30 sequences: three written before the kill, 27 to come
+
+
+def _simulate_cmd(out: Path, *extra: str, frames: int = RESUME_FRAMES, workers: int = 1) -> list[str]:
     return [sys.executable, "-m", "depth_core.cli", "simulate", "--out", str(out), "--scene", "yard",
             "--frames", str(frames), "--sequence-length", "2", "--width", "48", "--height", "32", "--rigs", "random",
             "--workers", str(workers), *extra]
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """The data set an interrupted generation must resume to, written in one go."""
+    reference = tmp_path_factory.mktemp("uninterrupted") / "ds"
+    write_simulated_dataset(reference, ["yard"], RESUME_FRAMES, rigs="random", workers=2, **SMALL)
+    return reference
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill", "interrupt"])
-def test_an_interrupted_generation_resumes_to_the_same_data_set(tmp_path, how):
-    reference = tmp_path / "reference"
-    write_simulated_dataset(reference, ["yard"], 120, rigs="random", workers=2, **SMALL)
-
+def test_an_interrupted_generation_resumes_to_the_same_data_set(tmp_path, how, uninterrupted):
     out = tmp_path / "out"
     # Ctrl-C's default disposition in the child, whatever the test runner set for itself (an
     # ignored SIGINT is inherited, and Python then never raises KeyboardInterrupt).
     proc = subprocess.Popen(_simulate_cmd(out, "--quiet"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
-    while not (out / "yard_0002").is_dir():   # three complete sequences, 57 to come
+    while not (out / "yard_0002").is_dir():   # three complete sequences, 27 to come
         assert proc.poll() is None, proc.stderr.read().decode()
         assert time.monotonic() < deadline
         time.sleep(0.02)
@@ -98,7 +106,7 @@ def test_an_interrupted_generation_resumes_to_the_same_data_set(tmp_path, how):
     assert f"resuming: {len(kept)} sequences already done" in done.stderr
     assert "frame/s" in done.stderr   # the progress bar
     assert not list(out.glob(".*.partial")) and not (out / GENERATION_FILE).exists()
-    assert _tree_digest(out) == _tree_digest(reference)
+    assert _tree_digest(out) == _tree_digest(uninterrupted)
 
 
 @pytest.mark.slow

@@ -422,20 +422,30 @@ def _cli(*args):
                           capture_output=True, text=True, timeout=300)
 
 
-@pytest.mark.slow
-def test_build_engine_command_line_errors(tmp_path):
+def _in_process(capsys, *args) -> tuple[int, str]:
+    """``depth-core build-engine ARGS`` in this process: (exit code, what it wrote to stderr)."""
+    from depth_core.cli import main
+
+    try:
+        code = main(["build-engine", *args])
+    except SystemExit as done:          # argparse's usage errors
+        code = done.code
+    return code, capsys.readouterr().err
+
+
+def test_build_engine_command_line_errors(tmp_path, capsys):
     if tensorrt_unavailable() is not None:   # INT8 without --calibration: the built-in set, once TensorRT is there
-        run = _cli("--precision", "int8", "--no-pretrained")
-        assert run.returncode == 2 and "TensorRT is not available here" in run.stderr
-    run = _cli("--precision", "int8", "--calibration", str(tmp_path / "absent"), "--no-pretrained")
-    assert run.returncode == 2 and f"error: {tmp_path / 'absent'}: calibration set not found" in run.stderr
-    run = _cli("--dynamic", "--input-size", "640x192", "--no-pretrained")
-    assert run.returncode == 2 and "give an input size or a dynamic profile, not both" in run.stderr
-    run = _cli("--max-size", "1280x384", "--no-pretrained")
-    assert run.returncode == 2 and "min/opt/max sizes describe a dynamic profile" in run.stderr
+        code, err = _in_process(capsys, "--precision", "int8", "--no-pretrained")
+        assert code == 2 and "TensorRT is not available here" in err
+    code, err = _in_process(capsys, "--precision", "int8", "--calibration", str(tmp_path / "absent"), "--no-pretrained")
+    assert code == 2 and f"error: {tmp_path / 'absent'}: calibration set not found" in err
+    code, err = _in_process(capsys, "--dynamic", "--input-size", "640x192", "--no-pretrained")
+    assert code == 2 and "give an input size or a dynamic profile, not both" in err
+    code, err = _in_process(capsys, "--max-size", "1280x384", "--no-pretrained")
+    assert code == 2 and "min/opt/max sizes describe a dynamic profile" in err
     engine = _engine(tmp_path)
-    run = _cli("--model", str(engine))
-    assert run.returncode == 2 and "already an engine" in run.stderr
+    code, err = _in_process(capsys, "--model", str(engine))
+    assert code == 2 and "already an engine" in err
 
 
 @pytest.mark.slow
