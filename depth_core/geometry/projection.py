@@ -67,7 +67,7 @@ def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-
     # (the node's and the replay's), so a separate in-front selection first costs more than it
     # saves. NaN fails every comparison below, so the bounds checks drop non-finite points.
     dtype = np.float64 if exact else np.float32
-    xyz = points.astype(dtype, copy=not exact)
+    xyz = points.astype(dtype, copy=False)      # only read
     K = K.astype(dtype)
     x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):

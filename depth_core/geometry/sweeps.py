@@ -208,8 +208,8 @@ class FreeSpace:
         k = len(self.rows)
         self.near = np.full((k, width), np.inf, np.float32)     # the nearest return per (row, column)
         np.minimum.at(self.near.reshape(-1), slot.take(e) * width + a, r)   # flat: ten times faster than 2-D
-        # Per (row, column), the nearest row at or below / at or above it with a return in that
-        # column (-1 / k where none). A point's rays are read from the rows strictly below and
+        # Per (row, column), the slot (index into ``rows``) of the nearest row at or below / at or
+        # above it with a return in that column (-1 / k where none). A point's rays are read from the rows strictly below and
         # strictly above its own, not its own row: its rays may be a fraction of a cell above or
         # below the point, which on ground seen at a grazing angle is a difference in range larger
         # than any margin. The ranges are read only for the points tested.
@@ -223,7 +223,10 @@ class FreeSpace:
         # Float32 throughout (a tenth of a millimetre at 100 m). cv2.cartToPolar's angles are within
         # 0.01 deg of arctan2's (a twenty-fifth of the finest cell) at a fiftieth of numpy's cost;
         # they run 0..2pi, made -pi..pi as arctan2's.
-        x, y, z = (np.ascontiguousarray(c) for c in np.asarray(points, np.float32).reshape(-1, 3).T)
+        points = np.asarray(points, np.float32)
+        if points.ndim != 2 or points.shape[1] != 3:
+            raise ValueError(f"points must be [N,3], got shape {points.shape}")
+        x, y, z = (np.ascontiguousarray(c) for c in points.T)
         flat, azimuth = cv2.cartToPolar(x, y)
         rng, elevation = cv2.cartToPolar(flat, z)
         pi, two_pi = np.float32(np.pi), np.float32(2 * np.pi)
@@ -247,7 +250,8 @@ class FreeSpace:
         k, width = self.near.shape
         # The rows with returns strictly below and strictly above the point's own.
         under, over = np.searchsorted(self.rows, e, "left") - 1, np.searchsorted(self.rows, e, "right")
-        inside = np.flatnonzero((a < width) & (under >= 0) & (over < k))
+        # Not a point with a NaN coordinate: cv2's vectorised arctangent gives it an angle.
+        inside = np.flatnonzero((a < width) & (under >= 0) & (over < k) & ~np.isnan(r))
         e, a = e[inside], a[inside]
         below, above = self.below.take(under[inside] * width + a), self.above.take(over[inside] * width + a)
         both = (below >= 0) & (above < k)

@@ -116,6 +116,22 @@ def test_a_ring_on_a_grid_line_stays_in_one_row_of_the_free_space_grid():
     assert len(np.unique(e)) == len(rings) and len(np.unique(a_cells)) == 720   # every 0.5 deg column
 
 
+def test_points_that_are_not_finite_are_kept_and_a_bad_shape_is_refused():
+    # A sweep that covers +-60 deg (a dome LiDAR): cv2's vectorised arctangent gives a NaN
+    # coordinate an angle of about 45 deg, inside it; such points are not in any free space.
+    az = np.radians(np.arange(-180, 180, 1.0))
+    rings = np.radians(np.arange(-60.0, 61.0, 2.0))
+    el, a = np.meshgrid(rings, az)
+    sweep = (10 * np.stack([np.cos(el) * np.cos(a), np.cos(el) * np.sin(a), np.sin(el)], -1)).reshape(-1, 3)
+    past = np.tile([[np.nan, 5.0, 1.0], [5.0, np.nan, -1.0], [1.0, 1.0, 1.0]], (16, 1))   # the last: 1.7 m, in front
+    keep, visible = FreeSpace(sweep).test(past)
+    assert keep[2::3].sum() == 0                                  # the finite ones are in free space
+    finite = np.isfinite(past).all(axis=1)
+    assert keep[~finite].all() and visible[~finite].all()
+    with pytest.raises(ValueError, match=r"points must be \[N,3\], got shape \(3, 4\)"):
+        FreeSpace(np.ones((3, 4)))
+
+
 def test_past_points_hidden_from_the_newest_origin_are_dropped_and_those_beside_it_kept():
     # The newest sweep: a wall 10 m ahead, 4 m wide, rows 1 deg apart, a point every 0.3 deg on
     # each. Past points: 5 m behind the wall's middle (hidden), and just beyond its ends at 15 m
