@@ -209,10 +209,11 @@ class FreeSpace:
         self.near = np.full((k, width), np.inf, np.float32)     # the nearest return per (row, column)
         np.minimum.at(self.near.reshape(-1), slot.take(e) * width + a, r)   # flat: ten times faster than 2-D
         # Per (row, column), the slot (index into ``rows``) of the nearest row at or below / at or
-        # above it with a return in that column (-1 / k where none). A point's rays are read from the rows strictly below and
-        # strictly above its own, not its own row: its rays may be a fraction of a cell above or
-        # below the point, which on ground seen at a grazing angle is a difference in range larger
-        # than any margin. The ranges are read only for the points tested.
+        # above it with a return in that column (-1 / k where none). A point's rays are read from
+        # the rows strictly below and strictly above its own, not its own row: its rays may be a
+        # fraction of a cell above or below the point, which on ground seen at a grazing angle is
+        # a difference in range larger than any margin. The ranges are read only for the points
+        # tested.
         slots = np.arange(k, dtype=np.int32)[:, None]
         occupied = np.isfinite(self.near)
         self.below = np.maximum.accumulate(np.where(occupied, slots, np.int32(-1)), axis=0)
