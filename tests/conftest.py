@@ -27,6 +27,21 @@ def repo_root() -> Path:
     return REPO
 
 
+@pytest.fixture
+def in_process(capsys):
+    """``run(main, argv)``: a command's ``main`` in this process, as ``(exit code, stdout, stderr)``.
+    For help and usage errors, where a process would spend its time on imports; the tests that
+    exercise a command itself run it as a process."""
+    def run(main, argv) -> tuple[int, str, str]:
+        try:
+            code = main(list(argv))
+        except SystemExit as done:          # argparse's help and usage errors
+            code = done.code
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+    return run
+
+
 @pytest.fixture(scope="session")
 def venv_bin() -> Path:
     """Folder of this interpreter's console scripts (the project's .venv/bin under the README command)."""

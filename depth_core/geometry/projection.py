@@ -68,7 +68,7 @@ def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-
     # saves. NaN fails every comparison below, so the bounds checks drop non-finite points.
     dtype = np.float64 if exact else np.float32
     xyz = points.astype(dtype, copy=False)      # only read
-    K = K.astype(dtype)
+    K = K.astype(dtype, copy=False)
     x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         # Pixel centres are integers, so a pixel spans [i - 0.5, i + 0.5).

@@ -166,6 +166,9 @@ def move_sweep(points: np.ndarray, T_odom_base_then: np.ndarray, T_odom_base_now
     return transform_points(T, points)
 
 
+_NO_ROW = np.int32(-(1 << 30))     # FreeSpace's row of a point that has none: below every row, even less lo
+
+
 class FreeSpace:
     """The space one sweep measured as free, from its own origin (the free-space rule of the
     module's doc), on a spherical grid of ``az_step_deg`` x ``el_step_deg`` cells holding the
@@ -237,10 +240,13 @@ class FreeSpace:
         # Cells centred on multiples of the step: a LiDAR's rings and firing angles sit at such
         # multiples (a VLP-16's every 2 deg, every 0.2 deg), so a ring falls in one row, not split
         # between two by rounding as on a grid whose edges are there.
-        with np.errstate(invalid="ignore"):     # a point that is not finite: its range says so
+        with np.errstate(invalid="ignore"):
             a = ((azimuth + pi) * np.float32(1 / self.az) + np.float32(0.5)).astype(np.int32) % self.n_az
             e = ((elevation + pi / 2) * np.float32(1 / self.el) + np.float32(0.5)).astype(np.int32)
-        return e, a, rng.ravel()
+        # A point with a NaN coordinate is in no row (cv2's vectorised arctangent gives it an angle).
+        rng = rng.ravel()
+        e[np.isnan(rng)] = _NO_ROW
+        return e, a, rng
 
     def _rays(self, points: np.ndarray):
         """For each point: its range, the indices of those with a ray on both sides (within the
@@ -251,8 +257,7 @@ class FreeSpace:
         k, width = self.near.shape
         # The rows with returns strictly below and strictly above the point's own.
         under, over = np.searchsorted(self.rows, e, "left") - 1, np.searchsorted(self.rows, e, "right")
-        # Not a point with a NaN coordinate: cv2's vectorised arctangent gives it an angle.
-        inside = np.flatnonzero((a < width) & (under >= 0) & (over < k) & ~np.isnan(r))
+        inside = np.flatnonzero((a < width) & (under >= 0) & (over < k))
         e, a = e[inside], a[inside]
         below, above = self.below.take(under[inside] * width + a), self.above.take(over[inside] * width + a)
         both = (below >= 0) & (above < k)

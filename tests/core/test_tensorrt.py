@@ -422,29 +422,24 @@ def _cli(*args):
                           capture_output=True, text=True, timeout=300)
 
 
-def _in_process(capsys, *args) -> tuple[int, str]:
-    """``depth-core build-engine ARGS`` in this process: (exit code, what it wrote to stderr)."""
+def test_build_engine_command_line_errors(tmp_path, in_process):
     from depth_core.cli import main
 
-    try:
-        code = main(["build-engine", *args])
-    except SystemExit as done:          # argparse's usage errors
-        code = done.code
-    return code, capsys.readouterr().err
+    def build_engine(*args):
+        code, _, err = in_process(main, ["build-engine", *args])
+        return code, err
 
-
-def test_build_engine_command_line_errors(tmp_path, capsys):
     if tensorrt_unavailable() is not None:   # INT8 without --calibration: the built-in set, once TensorRT is there
-        code, err = _in_process(capsys, "--precision", "int8", "--no-pretrained")
+        code, err = build_engine("--precision", "int8", "--no-pretrained")
         assert code == 2 and "TensorRT is not available here" in err
-    code, err = _in_process(capsys, "--precision", "int8", "--calibration", str(tmp_path / "absent"), "--no-pretrained")
+    code, err = build_engine("--precision", "int8", "--calibration", str(tmp_path / "absent"), "--no-pretrained")
     assert code == 2 and f"error: {tmp_path / 'absent'}: calibration set not found" in err
-    code, err = _in_process(capsys, "--dynamic", "--input-size", "640x192", "--no-pretrained")
+    code, err = build_engine("--dynamic", "--input-size", "640x192", "--no-pretrained")
     assert code == 2 and "give an input size or a dynamic profile, not both" in err
-    code, err = _in_process(capsys, "--max-size", "1280x384", "--no-pretrained")
+    code, err = build_engine("--max-size", "1280x384", "--no-pretrained")
     assert code == 2 and "min/opt/max sizes describe a dynamic profile" in err
     engine = _engine(tmp_path)
-    code, err = _in_process(capsys, "--model", str(engine))
+    code, err = build_engine("--model", str(engine))
     assert code == 2 and "already an engine" in err
 
 

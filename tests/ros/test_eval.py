@@ -30,16 +30,13 @@ def _eval(venv_bin, bag, out, *extra):
                           capture_output=True, text=True, timeout=600)
 
 
-def _refused(capsys, bag, out, *extra) -> tuple[int, str]:
+def _refused(in_process, bag, out, *extra) -> tuple[int, str]:
     """``depth-ros-eval`` in this process, for the usage errors it prints before any slow step:
-    (exit code, stderr). The tests that exercise the command itself run it as a process."""
+    (exit code, stderr)."""
     from depth_ros.eval.cli import main
 
-    try:
-        code = main([str(bag), *ARGS, "--out", str(out), "--quiet", *extra])
-    except SystemExit as done:
-        code = done.code
-    return code, capsys.readouterr().err
+    code, _, err = in_process(main, [str(bag), *ARGS, "--out", str(out), "--quiet", *extra])
+    return code, err
 
 
 @pytest.mark.slow
@@ -145,7 +142,7 @@ def test_damaged_messages_are_skipped_or_saved_and_every_frame_is_accounted_for(
 
 
 @pytest.mark.slow
-def test_beam_subsampling_sqlite3_bags_and_bad_arguments(capsys, tmp_path, venv_bin, tiny_model):
+def test_beam_subsampling_sqlite3_bags_and_bad_arguments(in_process, tmp_path, venv_bin, tiny_model):
     from depth_ros.bag.simulate import write_sim_bag
 
     bag = write_sim_bag(tmp_path / "db", "yard", 2, width=160, height=96, storage="sqlite3", progress=False)
@@ -171,7 +168,8 @@ def test_beam_subsampling_sqlite3_bags_and_bad_arguments(capsys, tmp_path, venv_
                 f = pointcloud_from_msg(msg, ("x", "y", "z"))
                 msg = pointcloud_to_msg(w.types, msg.header, {k: f[k] for k in "xyz"})
             w.write(m.topic, msg, m.stamp_ns)
-    code, err = _refused(capsys, no_ring, tmp_path / "x", "--lidar-topic", "/lidar/points", "--beam-keep-every", "2")
+    code, err = _refused(in_process, no_ring, tmp_path / "x", "--lidar-topic", "/lidar/points",
+                         "--beam-keep-every", "2")
     assert code == 2 and "--beam-keep-every needs each point's beam, a 'ring' field" in err
     assert "have x, y, z" in err and not (tmp_path / "x").exists()
 
@@ -186,7 +184,7 @@ def test_image_only_replay_writes_depth_without_scores(tmp_path, venv_bin, sim_b
 
 
 @pytest.mark.slow
-def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(capsys, tmp_path, venv_bin, sim_bag):
+def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(in_process, tmp_path, venv_bin, sim_bag):
     common = ["--lidar-topic", "/lidar/points", "--model", "classical", "--beam-keep-every", "4", "--no-output-bag",
               "--samples", "0", "--sweep", "0"]
     one = _eval(venv_bin, sim_bag, tmp_path / "one", *common)
@@ -220,11 +218,11 @@ def test_accumulated_sweeps_feed_the_model_and_only_the_current_scan_is_scored(c
     assert unaligned["accumulation"]["dropped_photometric"] == 0
     assert unaligned["accumulation"]["image_alignment"] is False and unaligned["accumulation"]["aligned"] == 0
     assert "moved by the odometry as it is (alignment off)" in unaligned["lidar_input"]
-    code, err = _refused(capsys, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
+    code, err = _refused(in_process, sim_bag, tmp_path / "wrong", *common, "--accumulate", "3", "--base-frame", "robot")
     assert code == 2
     assert "/tf has no odom -> robot (it has odom -> base_link)" in err and "--base-frame" in err
     # The accumulation's switches without --accumulate: said, not ignored.
-    code, err = _refused(capsys, sim_bag, tmp_path / "lonely", *common, "--keep-recoloured", "--no-align-images")
+    code, err = _refused(in_process, sim_bag, tmp_path / "lonely", *common, "--keep-recoloured", "--no-align-images")
     assert code == 2
     assert "--keep-recoloured --no-align-images only apply to accumulated sweeps: add --accumulate N" in err
 
@@ -282,7 +280,7 @@ def _without(bag, topic: str, out):
 
 
 @pytest.mark.slow
-def test_clouds_with_point_times_are_deskewed_by_default_as_the_node_does(capsys, tmp_path, venv_bin):
+def test_clouds_with_point_times_are_deskewed_by_default_as_the_node_does(in_process, tmp_path, venv_bin):
     """A sweep taken in motion: the replay de-skews it when the bag has the odometry (as the
     node's lidar_deskew), --no-deskew keeps it as recorded, and a bag without /tf is replayed as
     recorded with a warning that says why."""
@@ -311,15 +309,15 @@ def test_clouds_with_point_times_are_deskewed_by_default_as_the_node_does(capsys
     assert run.returncode == 0, run.stderr
     assert json.loads((tmp_path / "out_unmounted" / "metrics.json").read_text())["deskewed"] is False
     assert "not de-skewed: /tf_static does not place the LiDAR on 'base_link'" in run.stderr
-    code, err = _refused(capsys, no_tf, tmp_path / "x", *common, "--deskew")
+    code, err = _refused(in_process, no_tf, tmp_path / "x", *common, "--deskew")
     assert code == 2 and "--deskew needs the robot's odometry on /tf" in err
-    code, err = _refused(capsys, bag, tmp_path / "x", *common, "--accumulate", "2", "--no-deskew")
+    code, err = _refused(in_process, bag, tmp_path / "x", *common, "--accumulate", "2", "--no-deskew")
     assert code == 2 and "drop --no-deskew" in err
 
 
 @pytest.mark.slow
-def test_clouds_stamped_before_their_images_are_moved_to_them_by_default_as_the_node_does(capsys, tmp_path, venv_bin,
-                                                                                            lagged_bag):
+def test_clouds_stamped_before_their_images_are_moved_to_them_by_default_as_the_node_does(in_process, tmp_path,
+                                                                                            venv_bin, lagged_bag):
     """An unsynchronised LiDAR (each scan 50 ms before its image): the replay moves each cloud to its
     image's stamp by the bag's odometry (as the node's lidar_to_image_time) and says so in
     metrics.json and report.md; --no-lidar-to-image-time and a bag without /tf leave them where they
@@ -340,5 +338,5 @@ def test_clouds_stamped_before_their_images_are_moved_to_them_by_default_as_the_
         if name == "off":
             assert "4 of 4 clouds were stamped apart" in run.stderr and "--no-lidar-to-image-time" in run.stderr
     assert "were not moved to the image's stamp" in run.stderr and "no usable odometry" in run.stderr
-    code, err = _refused(capsys, no_tf, tmp_path / "x", *common, "--lidar-to-image-time")
+    code, err = _refused(in_process, no_tf, tmp_path / "x", *common, "--lidar-to-image-time")
     assert code == 2 and "--lidar-to-image-time needs the robot's odometry on /tf" in err
