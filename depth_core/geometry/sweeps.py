@@ -15,7 +15,7 @@ sweep's header stamp).
 A past point lies in space that a later sweep measured as free when, seen from that sweep's own
 origin, the rays next to it on both sides (the nearest returns in the rows strictly above and
 strictly below its own, within about 2.5 deg, in its 0.5 deg azimuth column, on a 0.25 deg
-elevation grid) went past
+elevation grid), and the ray of its own cell where its row has returns, went past
 it by more than ``margin`` (absolute plus relative to the range): whatever was there moved away (a
 car that drove off, a person who walked on), or the odometry is wrong. It is dropped. Every later
 sweep is asked, not only the newest: each sweep, as it arrives, tests the points of all the past
@@ -175,7 +175,8 @@ class FreeSpace:
     nearest return of each. For a point, the rays next to it are the nearest occupied cells
     strictly above and strictly below it in its azimuth column, each within ``max_gap_deg``. It
     lies in free space when both rays returned farther than it by the margin (``margin`` metres
-    plus ``margin_rel`` of its range), and hidden when both returned nearer. One
+    plus ``margin_rel`` of its range), and so did its own cell's where that holds one (a ring that
+    meets a thin or small surface the rings beside it miss), and hidden when both returned nearer. One
     side alone says nothing, which keeps the ground: the ray below a ground point meets the ground
     nearer, the ray above it farther. Built once per sweep; :meth:`keep` and :meth:`visible` test
     any points given in that sweep's LiDAR frame."""
@@ -215,8 +216,9 @@ class FreeSpace:
         # above it with a return in that column (-1 / k where none). A point's rays are read from
         # the rows strictly below and strictly above its own, not its own row: its rays may be a
         # fraction of a cell above or below the point, which on ground seen at a grazing angle is
-        # a difference in range larger than any margin. The ranges are read only for the points
-        # tested.
+        # a difference in range larger than any margin. (The own row's return can only keep a
+        # point, never stand for a side: a ray that stopped at or before it.) The ranges are read
+        # only for the points tested.
         slots = np.arange(k, dtype=np.int32)[:, None]
         occupied = np.isfinite(self.near)
         self.below = np.maximum.accumulate(np.where(occupied, slots, np.int32(-1)), axis=0)
@@ -258,22 +260,30 @@ class FreeSpace:
         # The rows with returns strictly below and strictly above the point's own.
         under, over = np.searchsorted(self.rows, e, "left") - 1, np.searchsorted(self.rows, e, "right")
         inside = np.flatnonzero((a < width) & (under >= 0) & (over < k))
-        e, a = e[inside], a[inside]
-        below, above = self.below.take(under[inside] * width + a), self.above.take(over[inside] * width + a)
+        e, a, under, over = e[inside], a[inside], under[inside], over[inside]
+        below, above = self.below.take(under * width + a), self.above.take(over * width + a)
         both = (below >= 0) & (above < k)
         both &= (e - self.rows.take(np.maximum(below, 0)) <= self.gap) & \
             (self.rows.take(np.minimum(above, k - 1)) - e <= self.gap)
         inside, a, below, above = inside[both], a[both], below[both], above[both]
+        # The return in the point's own cell, where its row has any (inf where not): a ray within
+        # half a cell of the point, which the rays beside it do not replace on a small or thin
+        # surface (a ring's own return on a pole, a car's roof line).
+        own_row = (over - under == 2)[both]
+        own = np.full(len(inside), np.inf, np.float32)
+        own[own_row] = self.near.take((under[both][own_row] + 1) * width + a[own_row])
         below, above = self.near.take(below * width + a), self.near.take(above * width + a)
-        return r, inside, np.minimum(below, above), np.maximum(below, above)
+        return r, inside, np.minimum(below, above), np.maximum(below, above), own
 
     def test(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(keep, visible)``, boolean [len(points)] each: the points not in this sweep's free
         space, and those not hidden behind its returns (one lookup for both)."""
-        r, idx, near, far = self._rays(points)
+        r, idx, near, far, own = self._rays(points)
         keep, visible = np.ones(len(points), bool), np.ones(len(points), bool)
         r = r[idx]
-        keep[idx] = near <= r * (1 + self.margin_rel) + self.margin
+        # In free space when every ray around the point passed it: those above and below it, and
+        # its own cell's where that holds one.
+        keep[idx] = np.minimum(near, own) <= r * (1 + self.margin_rel) + self.margin
         visible[idx] = far >= r * (1 - self.margin_rel) - self.margin
         return keep, visible
 

@@ -98,6 +98,28 @@ def test_the_free_space_rule_keeps_the_ground_between_rings_and_drops_what_float
     assert not keep[len(ground):].any()
 
 
+def test_the_free_space_rule_keeps_a_thin_surface_that_only_the_points_own_ring_meets():
+    # Rings at -2, 0 and +2 deg see a wall 30 m ahead; the middle one meets a rail 10 m ahead
+    # across the middle of the view (thinner than the rings' spacing, so the rings beside it pass
+    # over and under it). Past points on the rail are static: the ray of their own cell meets it.
+    # Past points as near, where the middle ring now reaches the wall, are gone.
+    az = np.radians(np.arange(-10.0, 10.01, 0.2))
+    rings = np.radians([-2.0, 0.0, 2.0])
+    el, a = np.meshgrid(rings, az)
+    rail = (el == 0) & (np.abs(a) < np.radians(5))
+    r = np.where(rail, 10.0, 30.0 / (np.cos(el) * np.cos(a)))
+    newest = np.stack([r * np.cos(el) * np.cos(a), r * np.cos(el) * np.sin(a), r * np.sin(el)], -1).reshape(-1, 3)
+
+    def at(azimuth_deg, elevation_deg=0.05, rng=10.0):
+        a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
+        return np.stack([rng * np.cos(e) * np.cos(a), rng * np.cos(e) * np.sin(a), np.full_like(a, rng * np.sin(e))], 1)
+
+    on_rail, gone = at(np.arange(-4.0, 4.1, 0.7)), at(np.arange(6.0, 9.1, 0.7))
+    keep = free_space_keep(np.concatenate([on_rail, gone]), newest)
+    assert keep[:len(on_rail)].all()
+    assert not keep[len(on_rail):].any()
+
+
 def test_a_ring_on_a_grid_line_stays_in_one_row_of_the_free_space_grid():
     # A VLP-16's rings lie every 2 deg, on the 0.25 deg grid's own multiples: each ring must fill
     # one row though its angles are a hair off (a real sensor's calibration, the fast arctangent's
