@@ -22,6 +22,7 @@ import time
 from depth_core.generalisation import SUITE_WORLDS, build_suite, evaluate_suite, suite_tables, write_suite_report
 from depth_core.inference import load_estimator
 from depth_core.sim.rigs import HELD_OUT_RIGS
+from depth_core.utils.cli import image_size
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -39,6 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real-stride", type=int, default=20, help="every n-th real frame (default 20)")
     parser.add_argument("--workers", type=int, help="generation processes (default: one per core)")
     parser.add_argument("--out", default="runs/generalisation")
+    parser.add_argument("--input-size", type=image_size, metavar="WxH",
+                        help="run the models at this network input size (for a canonical-camera model: about "
+                             "W*H pixels in each camera's aspect ratio, each side a multiple of 32) instead "
+                             "of their configured one; each row is then named MODEL@WxH")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -47,8 +52,13 @@ def main(argv: list[str] | None = None) -> int:
                        sequence_length=args.sequence_length, real_root=args.real_root, real_stride=args.real_stride,
                        workers=args.workers, progress=not args.quiet)
     precisions = args.precisions.split(",")
-    estimators = {name if p == precisions[0] else f"{name} ({p})": load_estimator(name, args.backend, precision=p)
-                  for name in args.models.split(",") for p in precisions}
+    estimators = {}
+    for name in args.models.split(","):
+        for p in precisions:
+            est = load_estimator(name, args.backend, precision=p, input_size=args.input_size)
+            # Named by the size it runs at (the loader rounds each side to the network's stride).
+            at = "" if args.input_size is None else "@{1}x{0}".format(*est.input_size)
+            estimators[name + at if p == precisions[0] else f"{name}{at} ({p})"] = est
     classical = load_estimator("classical")
     results = evaluate_suite(estimators, classical, sets, progress=not args.quiet)
     for model, table in suite_tables(results).items():

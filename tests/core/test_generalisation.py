@@ -4,6 +4,8 @@ set in the 7-Scenes layout."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -80,3 +82,25 @@ def test_the_suite_is_generated_once_and_reused(tmp_path):
     assert len(again[0].dataset) == 1
     with pytest.raises(ValueError, match="unknown rig"):
         build_suite(tmp_path, rigs=["nope"], worlds=["street"], frames=1, progress=False)
+
+
+@pytest.mark.slow
+def test_the_benchmark_runs_the_models_at_another_input_size(tmp_path, in_process):
+    # benchmarks/bench_generalisation.py --input-size: the operating point of a canonical-camera
+    # model (about W*H pixels in each camera's aspect ratio), each row named MODEL@WxH by the size
+    # it runs at (each side a multiple of 32).
+    sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+    try:
+        import bench_generalisation
+    finally:
+        sys.path.pop(0)
+    code, _, err = in_process(bench_generalisation.main, ["--input-size", "64"])
+    assert code == 2 and "expected WxH, e.g. 640x192, got '64'" in err
+    argv = ["--models", "default", "--backend", "torch", "--input-size", "200x64", "--rigs", "vga60",
+            "--worlds", "street", "--frames", "1", "--sequence-length", "1", "--workers", "1",
+            "--suite-root", str(tmp_path / "suite"), "--out", str(tmp_path / "report"), "--quiet"]
+    code, out, _ = in_process(bench_generalisation.main, argv)
+    assert code == 0 and "at about 12288 pixels" in out
+    rows = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert list(rows) == ["default@192x64"] and rows["default@192x64"]["street/vga60"]["images"] == 1
+    assert (tmp_path / "report" / "default@192x64.md").is_file()
