@@ -41,9 +41,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, help="generation processes (default: one per core)")
     parser.add_argument("--out", default="runs/generalisation")
     parser.add_argument("--input-size", type=image_size, metavar="WxH",
-                        help="run the models at this network input size (for a canonical-camera model: about "
-                             "W*H pixels in each camera's aspect ratio, each side a multiple of 32) instead "
-                             "of their configured one; each row is then named MODEL@WxH")
+                        help="run the models at this network input size instead of their configured one "
+                             "(a canonical-camera model: each side first rounded to the nearest multiple of 32, "
+                             "e.g. 448x144 -> 448x128, then about that many pixels in each camera's aspect "
+                             "ratio); each row is then named MODEL@WxH by the size run")
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.models.split(","):
         for p in precisions:
             est = load_estimator(name, args.backend, precision=p, input_size=args.input_size)
-            # Named by the size it runs at (the loader rounds each side to the network's stride).
+            # Named by the size it runs at (a canonical-camera model's sides rounded to its stride).
             at = "" if args.input_size is None else "@{1}x{0}".format(*est.input_size)
             estimators[name + at if p == precisions[0] else f"{name}{at} ({p})"] = est
     classical = load_estimator("classical")

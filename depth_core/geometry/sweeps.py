@@ -21,10 +21,11 @@ car that drove off, a person who walked on), or the odometry is wrong. It is dro
 sweep is asked, not only the newest: each sweep, as it arrives, tests the points of all the past
 ones once, so a point stays dropped once any later sweep saw through it. Once a camera is known
 (the last :meth:`SweepAccumulator.cloud` call's), only the past points in its view are tested,
-against the returns ahead of it: a 360-degree sweep is mostly outside any camera's view. Rays on both sides, and
-not a cell's nearest return, because a cell spans a range of elevations: on the ground the ray
-just below a point meets the ground nearer than the point, and a single-ray rule (the first
-release's) dropped good ground points there. Past points behind the newest surface are not
+against the returns ahead of it: a 360-degree sweep is mostly outside any camera's view. Rays
+on both sides, and not a cell's nearest return alone (the own cell's can only keep a point),
+because a cell spans a range of elevations: on the ground the ray just below a point meets the
+ground nearer than the point, and a single-ray rule (the first release's) dropped good ground
+points there. Past points behind the newest surface are not
 in free space; cells with no return on one side say nothing.
 
 **Hidden from the camera: the occlusion rule.** A past sweep was taken from somewhere else, so it
@@ -252,7 +253,8 @@ class FreeSpace:
 
     def _rays(self, points: np.ndarray):
         """For each point: its range, the indices of those with a ray on both sides (within the
-        gap), and for those the nearer and the farther of the two rays' (nearest) returns."""
+        gap), and for those the nearer and the farther of the two rays' (nearest) returns, and the
+        return in the point's own cell (inf where its row or cell has none)."""
         e, a, r = self._cells(points)
         e -= self.lo
         a = (a - self.start) % self.n_az
