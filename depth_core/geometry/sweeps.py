@@ -253,8 +253,8 @@ class FreeSpace:
 
     def _rays(self, points: np.ndarray):
         """For each point: its range, the indices of those with a ray on both sides (within the
-        gap), and for those the nearer and the farther of the two rays' (nearest) returns, and the
-        return in the point's own cell (inf where its row or cell has none)."""
+        gap), and for those the nearest return of the two rays and of the point's own cell (where
+        its row has one), and the farther of the two rays' returns."""
         e, a, r = self._cells(points)
         e -= self.lo
         a = (a - self.start) % self.n_az
@@ -268,24 +268,25 @@ class FreeSpace:
         both &= (e - self.rows.take(np.maximum(below, 0)) <= self.gap) & \
             (self.rows.take(np.minimum(above, k - 1)) - e <= self.gap)
         inside, a, below, above = inside[both], a[both], below[both], above[both]
-        # The return in the point's own cell, where its row has any (inf where not): a ray within
-        # half a cell of the point, which the rays beside it do not replace on a small or thin
-        # surface (a ring's own return on a pole, a car's roof line).
-        own_row = (over - under == 2)[both]
-        own = np.full(len(inside), np.inf, np.float32)
-        own[own_row] = self.near.take((under[both][own_row] + 1) * width + a[own_row])
         below, above = self.near.take(below * width + a), self.near.take(above * width + a)
-        return r, inside, np.minimum(below, above), np.maximum(below, above), own
+        nearest = np.minimum(below, above)
+        # With the return in the point's own cell, where its row has any: a ray within half a cell
+        # of the point, which the rays beside it do not replace on a small or thin surface (a
+        # ring's own return on a pole, a car's roof line).
+        own_row = (over - under == 2)[both]
+        nearest[own_row] = np.minimum(nearest[own_row],
+                                      self.near.take((under[both][own_row] + 1) * width + a[own_row]))
+        return r, inside, nearest, np.maximum(below, above)
 
     def test(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(keep, visible)``, boolean [len(points)] each: the points not in this sweep's free
         space, and those not hidden behind its returns (one lookup for both)."""
-        r, idx, near, far, own = self._rays(points)
+        r, idx, near, far = self._rays(points)
         keep, visible = np.ones(len(points), bool), np.ones(len(points), bool)
         r = r[idx]
         # In free space when every ray around the point passed it: those above and below it, and
-        # its own cell's where that holds one.
-        keep[idx] = np.minimum(near, own) <= r * (1 + self.margin_rel) + self.margin
+        # its own cell's where that holds one (``near`` is the nearest of them).
+        keep[idx] = near <= r * (1 + self.margin_rel) + self.margin
         visible[idx] = far >= r * (1 - self.margin_rel) - self.margin
         return keep, visible
 
