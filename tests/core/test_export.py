@@ -28,13 +28,18 @@ def _median_rel(a, b):
     return float(np.median(np.abs(a - b) / np.abs(b)))
 
 
+# structure_aware at its paper size is a ResNet-101 with 1536-wide decoder blocks: exporting it
+# takes 40 s for the same operators as this narrow ResNet-18 (test_models runs the full size forward).
+NARROW = {"structure_aware": {"resnet_depth": 18, "decoder_channels": [64, 32, 16, 8], "refine_channels": 16}}
+
+
 @pytest.mark.parametrize("name, size", [("san_resnet18", (96, 320)), ("san_packnet", (64, 64)),
                                         ("densedepth", (64, 96)), ("fusanet", (64, 96)),
                                         ("structure_aware", (64, 96)), ("decomposition", (64, 96))])
 @pytest.mark.slow
 def test_onnx_matches_torch_in_prediction_and_completion(tmp_path, name, size):
     torch.manual_seed(0)
-    model = create_model(name).eval()
+    model = create_model(name, **({"arch": NARROW[name]} if name in NARROW else {})).eval()
     path = export_onnx(model, tmp_path / f"{name}.onnx", height=size[0], width=size[1])
     graph = onnx.load(str(path))
     inputs = ["image", "sparse_depth"] if model.uses_sparse_depth else ["image"]

@@ -75,9 +75,12 @@ def test_the_int8_graph_is_cached_per_graph_and_calibration(cache, tmp_path):
 
 
 def test_int8_stays_within_the_accuracy_gate_of_float_on_the_suite(cache, tmp_path):
-    """Issue 26's gate on a slice of the generalisation suite (held-out rigs, randomised looks):
-    completion AbsRel within 3 % of float, prediction within 5 %."""
-    sets = build_suite(tmp_path / "suite", rigs=["kitti_like", "vga60"], worlds=["street", "indoor"], frames=2,
+    """Issue 26's gate on a slice of the generalisation suite (a held-out rig, randomised looks):
+    completion AbsRel within 3 % of float, prediction within 5 %. One rig, kitti_like, the
+    benchmarks' 1242x375: each network input size is another calibration and quantisation (40 s);
+    the node's INT8 test runs a street rig at the same 512x160, and docs/benchmarks.md the
+    whole suite."""
+    sets = build_suite(tmp_path / "suite", rigs=["kitti_like"], worlds=["street", "indoor", "parking"], frames=2,
                        sequence_length=2, workers=1, progress=False)
     estimators = {precision: load_estimator("default", "onnxruntime", precision=precision, cache=cache)
                   for precision in ("fp32", "int8")}
