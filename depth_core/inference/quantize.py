@@ -102,7 +102,7 @@ def quantized_onnx(onnx_path: str | Path, calibration: CalibrationSet, *, cache:
     folder = Path(cache or cache_dir()) / "onnx_int8"
     path = folder / f"{onnx_path.stem}_int8_{digest.hexdigest()[:16]}.onnx"
     if path.is_file():
-        log.info("using cached INT8 graph %s", path)
+        log.info("using cached INT8 graph %s (calibrated on %s)", path, calibration.describe())
         return path
     folder.mkdir(parents=True, exist_ok=True)
     log.info("INT8: quantising %s on %s (one-time; cached at %s)", onnx_path.name, calibration.describe(), path)
