@@ -20,7 +20,7 @@ from .classical import ClassicalBackend
 from .estimator import DepthEstimator
 from .onnxruntime_backend import OnnxRuntimeBackend, onnxruntime_unavailable
 from .preprocess import canonical_size
-from .quantize import quantized_onnx
+from .quantize import note_cpu_int8, quantized_onnx
 from .tensorrt import (
     TensorRTBackend,
     build_engine,
@@ -262,6 +262,8 @@ def _make_runner(kind: str, source: ModelSource, size, config, opts: dict) -> Ba
     if kind == "onnxruntime-gpu":
         return OnnxRuntimeBackend(onnx_path, _ort_gpu_providers(precision, opts["cache"]),
                                   threads=opts["threads"], require_gpu=True, precision=precision)
+    if precision == "int8" and (kind == "onnxruntime-cpu" or _onnxruntime_kind() == "onnxruntime-cpu"):
+        note_cpu_int8()
     if kind == "onnxruntime-cpu":
         return OnnxRuntimeBackend(onnx_path, ["CPUExecutionProvider"], threads=opts["threads"], precision=precision)
     # 'onnxruntime': CUDA when there, else CPU

@@ -24,6 +24,7 @@ this module picks the nodes, feeds the calibration set, and caches the result.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import os
@@ -37,7 +38,7 @@ from ..export import cache_dir
 from .backend import BackendError
 from .calibration import CalibrationSet
 
-__all__ = ["QUANTISATION_VERSION", "int8_nodes", "quantized_onnx"]
+__all__ = ["QUANTISATION_VERSION", "int8_dot_products", "int8_nodes", "note_cpu_int8", "quantized_onnx"]
 
 log = logging.getLogger("depth_core.inference")
 
@@ -46,6 +47,43 @@ QUANTISATION_VERSION = "qdq-v2"
 ENCODER_PREFIX = "/model/encoder/"
 MIN_STRIDE = 8
 _OPS = ("Conv", "Add", "Clip", "Relu")
+
+
+# The int8 dot-product instruction sets (their /proc/cpuinfo flag, their name) that ONNX Runtime's
+# INT8 CPU kernels are fast with. Without one of them (x86 with AVX2 alone, for example) an INT8
+# convolution multiplies through 16-bit intermediates and gains little over float.
+_INT8_UNITS = (("amx_int8", "AMX-INT8"), ("avx512_vnni", "AVX512-VNNI"), ("avx_vnni", "AVX-VNNI"),
+               ("i8mm", "Arm I8MM"), ("asimddp", "Arm dot product"))
+
+
+def int8_dot_products(cpuinfo: str) -> list[str]:
+    """The int8 dot-product instruction sets that a ``/proc/cpuinfo`` text lists in its ``flags``
+    (x86) or ``Features`` (Arm) lines, by name (e.g. ``["AVX512-VNNI"]``; empty: none)."""
+    flags = set()
+    for line in cpuinfo.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return [name for flag, name in _INT8_UNITS if flag in flags]
+
+
+@functools.cache
+def note_cpu_int8(cpuinfo: str = "/proc/cpuinfo") -> list[str] | None:
+    """Say once, in the log, whether this CPU has int8 dot products for INT8 on ONNX Runtime (a
+    warning where it has none: INT8 then gains little over float); returns their names, None where
+    ``cpuinfo`` cannot be read (not Linux)."""
+    try:
+        text = Path(cpuinfo).read_text(errors="replace")
+    except OSError:
+        return None
+    units = int8_dot_products(text)
+    if units:
+        log.info("INT8 on the CPU: it has int8 dot products (%s)", ", ".join(units))
+    else:
+        log.warning("INT8 on the CPU: it has no int8 dot-product instructions (VNNI, AMX or Arm dotprod), so "
+                    "ONNX Runtime's INT8 kernels gain little over float on it (0-10 % faster on such a CPU, "
+                    "docs/benchmarks.md)")
+    return units
 
 
 def int8_nodes(model) -> list[str]:

@@ -11,7 +11,7 @@ from depth_core.data import FrameDataset, write_simulated_dataset
 from depth_core.export import cached_onnx
 from depth_core.generalisation import build_suite, evaluate_suite
 from depth_core.inference import DEFAULT_MODEL, BackendError, CalibrationSet, load_estimator
-from depth_core.inference.quantize import quantized_onnx
+from depth_core.inference.quantize import int8_dot_products, note_cpu_int8, quantized_onnx
 from depth_core.models import create_model
 
 pytestmark = pytest.mark.slow
@@ -74,7 +74,7 @@ def test_the_int8_graph_is_cached_per_graph_and_calibration(cache, tmp_path):
     assert "/model/encoder/_blocks.3/_depthwise_conv/Conv" in int8_convs      # the first at 1/8
 
 
-def test_int8_stays_within_the_accuracy_gate_of_float_on_the_suite(tmp_path):
+def test_int8_stays_within_the_accuracy_gate_of_float_on_the_suite(tmp_path, caplog):
     """Issue 26's gate on a slice of the generalisation suite (a held-out rig, randomised looks):
     completion AbsRel within 3 % of float, prediction within 5 %. One rig, kitti_like, the
     benchmarks' 1242x375: each network input size is another calibration and quantisation (40 s);
@@ -84,15 +84,46 @@ def test_int8_stays_within_the_accuracy_gate_of_float_on_the_suite(tmp_path):
                        sequence_length=2, workers=1, progress=False)
     # The session's cache (tests/conftest.py), not this module's: the node's INT8 test then finds
     # this graph quantised for the same 512x160 input.
-    estimators = {precision: load_estimator("default", "onnxruntime", precision=precision)
-                  for precision in ("fp32", "int8")}
+    note_cpu_int8.cache_clear()
+    with caplog.at_level("INFO", logger="depth_core.inference"):
+        estimators = {precision: load_estimator("default", "onnxruntime", precision=precision)
+                      for precision in ("fp32", "int8")}
     assert "int8" in estimators["int8"].description
+    assert "INT8 on the CPU: it has" in caplog.text      # what this CPU's int8 units let INT8 gain
     results = evaluate_suite(estimators, load_estimator("classical"), sets, progress=False)
     mean = {p: {key: np.mean([s[key] for s in results[p].values()]) for key in ("pred_abs_rel", "comp_held")}
             for p in estimators}
     assert mean["int8"]["comp_held"] <= 1.03 * mean["fp32"]["comp_held"], mean
     assert mean["int8"]["pred_abs_rel"] <= 1.05 * mean["fp32"]["pred_abs_rel"], mean
     assert mean["int8"] != mean["fp32"]      # it did run another graph
+
+
+X86_AVX2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse4_2 avx avx2 fma bmi2\n\n"
+
+
+@pytest.mark.parametrize("cpuinfo, units", [
+    (X86_AVX2 * 2, []),
+    (X86_AVX2.replace("avx2", "avx2 avx512f avx512_vnni"), ["AVX512-VNNI"]),
+    (X86_AVX2.replace("avx2", "avx2 avx_vnni amx_bf16 amx_tile amx_int8"), ["AMX-INT8", "AVX-VNNI"]),
+    ("processor\t: 0\nFeatures\t: fp asimd aes crc32 atomics asimddp\nCPU part\t: 0xd42\n", ["Arm dot product"]),
+    ("Features\t: fp asimd asimddp sve i8mm bf16\n", ["Arm I8MM", "Arm dot product"]),
+    ("model name\t: something that says avx512_vnni but is not a flags line\n", []),
+])
+def test_the_cpus_int8_dot_products_are_read_from_its_flags(cpuinfo, units):
+    assert int8_dot_products(cpuinfo) == units
+
+
+def test_int8_on_the_cpu_says_once_whether_the_cpu_has_int8_units(tmp_path, caplog):
+    plain, vnni = tmp_path / "plain", tmp_path / "vnni"
+    plain.write_text(X86_AVX2)
+    vnni.write_text(X86_AVX2.replace("avx2", "avx2 avx512_vnni"))
+    with caplog.at_level("INFO", logger="depth_core.inference"):
+        assert note_cpu_int8(str(plain)) == [] and note_cpu_int8(str(vnni)) == ["AVX512-VNNI"]
+        assert note_cpu_int8(str(plain)) == []       # once: not said again
+        assert note_cpu_int8(str(tmp_path / "absent")) is None     # not Linux: nothing to say
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "no int8 dot-product instructions" in warnings[0].getMessage()
+    assert any("has int8 dot products (AVX512-VNNI)" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("backend, precision, message", [

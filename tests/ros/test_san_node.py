@@ -491,6 +491,7 @@ def test_the_node_runs_int8_on_onnx_runtime_with_the_built_in_calibration(tmp_pa
         assert node.wait_for("ready in", 300), node.log
         assert ("INT8: quantising" in node.log or "using cached INT8 graph" in node.log) \
             and "built-in simulated" in node.log and "] int8 at about" in node.log, node.log
+        assert "INT8 on the CPU: it has" in node.log, node.log     # whether its int8 units let INT8 gain
         player = start_player(tmp_path, venv_bin, node_bag, "--loop")
         depths = probe.wait("/depth/image", 6, 60)[2:6]
         assert len(depths) == 4, node.log
