@@ -469,3 +469,48 @@ def test_the_selection_and_the_refinement_compute_what_their_plain_forms_do():
         model.refine[2].weight.normal_(0, 1.0)
         features, prior = torch.randn(1, 8, 32, 64), torch.randn(1, 3, 32, 64)
         torch.testing.assert_close(model._refine(features, prior), model.refine(torch.cat([features, prior], 1)))
+
+
+def test_the_context_layer_widens_what_a_choice_sees_and_starts_at_nothing(tmp_path):
+    """``context`` (``arch.selection.context``): a residual dilated 3x3 layer in the choosing
+    head. Its last layer starts at 0, so a model grown with it computes what it did; trained, a
+    change in the guide reaches the choice from context pixels farther, and the model exports to
+    one graph that computes the same."""
+    torch.manual_seed(0)
+    guide = torch.zeros(1, 1, 31, 31, requires_grad=True)
+    candidates = torch.cat([torch.zeros(1, 1, 31, 31), torch.ones(1, 1, 31, 31)], 1)
+    plain = CandidateSelection(1, 2, hidden=4)
+    wide = CandidateSelection(1, 2, hidden=4, context=4)
+    wide.load_state_dict(plain.state_dict(), strict=False)
+    with torch.no_grad():
+        for head in (plain, wide):
+            for conv in head.head[::2]:
+                conv.weight.normal_(0, 0.5)
+            head.head[0].bias.fill_(0.1)
+        wide.head.load_state_dict(plain.head.state_dict())
+        torch.testing.assert_close(wide(candidates, guide)[0], plain(candidates, guide)[0])   # starts at 0
+        wide.context[-1].weight.normal_(0, 0.5)
+
+    def reach(selection) -> int:
+        chosen, _ = selection(candidates, guide)
+        (grad,) = torch.autograd.grad(chosen[0, 0, 15, 15], guide)
+        rows, cols = np.nonzero(grad[0, 0].abs().numpy() > 0)
+        return int(max(np.abs(rows - 15).max(), np.abs(cols - 15).max()))
+
+    assert reach(plain) == 3 and reach(wide) == 7      # three 3x3 layers; the fourth dilated by 4
+    for bad in (-1, 1.5, True):
+        with pytest.raises(ValueError, match="context must be a dilation"):
+            CandidateSelection(1, 2, context=bad)
+    # In the model: grown with it, the shipped choice; its graph computes the same.
+    arch = create_model("san_efficientnet_lite0_selp").config.arch
+    model = create_model("san_efficientnet_lite0_selp", arch={**arch, "selection": {**arch["selection"], "context": 4}})
+    model.eval()
+    assert model.select.context is not None
+    with torch.no_grad():
+        model.select.context[-1].weight.normal_(0, 0.3)
+        model.select.head[-1].weight.normal_(0, 0.3)
+    image, sparse = torch.rand(1, 3, 64, 96), torch.zeros(1, 1, 64, 96)
+    sparse[0, 0, ::4, ::3] = torch.rand(16, 32) * 30 + 2
+    with torch.no_grad():
+        out = model(image, sparse)["depth"]
+    np.testing.assert_allclose(_onnx_depth(model, tmp_path / "context.onnx", image, sparse), out.numpy(), rtol=1e-3)

@@ -70,10 +70,12 @@ class CandidateSelection(nn.Module):
     favoured at the start (``start_bias``), so training begins close to it."""
 
     def __init__(self, in_channels: int, candidates: int, hidden: int = 16, start_bias: float = 5.0,
-                 stride: int = 1, first_kernel: int = 3, pixel: bool = False) -> None:
+                 stride: int = 1, first_kernel: int = 3, pixel: bool = False, context: int = 0) -> None:
         super().__init__()
         if stride not in (1, 2):
             raise ValueError(f"candidate selection: stride must be 1 or 2, got {stride}")
+        if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+            raise ValueError(f"candidate selection: context must be a dilation >= 1, or 0 for none, got {context!r}")
         # With stride 2 the head reads the guide averaged over 2x2 pixels and its logits are
         # resized back bilinearly: a quarter of the cost; the choice is still made per pixel,
         # among full-resolution candidates.
@@ -89,6 +91,15 @@ class CandidateSelection(nn.Module):
         with torch.no_grad():
             self.head[-1].bias.zero_()
             self.head[-1].bias[0] = start_bias
+        # ``context``: a residual 3x3 layer of that dilation on the hidden features before the last
+        # layer, which widens what a choice sees by ``context`` of the head's pixels each way (the
+        # default's head sees 2 each way without it). Its last layer starts at 0: the choice unchanged.
+        self.context = None
+        if context:
+            self.context = nn.Sequential(nn.Conv2d(hidden, hidden, 3, 1, context, dilation=context),
+                                         nn.ReLU(inplace=True), nn.Conv2d(hidden, hidden, 1))
+            nn.init.zeros_(self.context[-1].weight)
+            nn.init.zeros_(self.context[-1].bias)
         # ``pixel``: a 1x1 layer on the full-resolution guide adds to the logits, so that a choice
         # can change from one pixel to the next (next to a measurement, say) where the
         # half-resolution head's logits are smooth. It starts at 0: the head's choice unchanged.
@@ -98,8 +109,14 @@ class CandidateSelection(nn.Module):
             nn.init.zeros_(self.pixel.weight)
             nn.init.zeros_(self.pixel.bias)
 
+    def _logits(self, guide: torch.Tensor) -> torch.Tensor:
+        if self.context is None:
+            return self.head(guide)
+        features = self.head[:4](guide)
+        return self.head[4](features + self.context(features))
+
     def forward(self, candidates: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        logits = self.head(guide) if self.stride == 1 else at_half_resolution(self.head, guide)
+        logits = self._logits(guide) if self.stride == 1 else at_half_resolution(self._logits, guide)
         if self.pixel is not None:
             logits = logits + self.pixel(guide)
         # The softmax over candidates written out: ONNX Runtime's Softmax on axis 1 transposes the

@@ -94,9 +94,9 @@ def laplace_confidence(scale: torch.Tensor, tolerance: float = 0.1) -> torch.Ten
     return 1 - torch.exp(-math.log1p(tolerance) / scale)
 
 
-def at_half_resolution(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``net`` on ``x`` averaged over 2x2 pixels, its output resized back bilinearly: a small head
-    at a quarter of the cost (H and W even)."""
+def at_half_resolution(net, x: torch.Tensor) -> torch.Tensor:
+    """``net`` (a module or a function of a tensor) on ``x`` averaged over 2x2 pixels, its output
+    resized back bilinearly: a small head at a quarter of the cost (H and W even)."""
     return F.interpolate(net(F.avg_pool2d(x, 2)), scale_factor=2.0, mode="bilinear", align_corners=False)
 
 
