@@ -29,7 +29,7 @@ import torch
 from _timing import interleaved_median_ms
 
 from depth_core.inference import DEFAULT_MODEL, load_estimator
-from depth_core.inference.quantize import note_cpu_int8
+from depth_core.inference.quantize import cpu_int8_description
 from depth_core.models import create_model, pretrained_path
 from depth_core.sim import Simulator, default_config
 
@@ -80,10 +80,8 @@ def main() -> None:
     cases = args.case or [_case("default@1242x375"), _case("san_resnet18@640x192")]
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
-    units = note_cpu_int8()
-    int8 = "unknown" if units is None else ", ".join(units) or "none"
     print(f"# batch 1, {args.threads} threads, torch {torch.__version__}, {platform.processor() or platform.machine()}"
-          f", int8 dot products: {int8}")
+          f", int8 dot products: {cpu_int8_description()}")
     calls = {}
     with tempfile.TemporaryDirectory() as cache:
         for name, h, w in cases:

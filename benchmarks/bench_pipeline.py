@@ -22,7 +22,7 @@ from _timing import median_ms
 
 from depth_core.geometry import organised_points, transform_to_xyzquat
 from depth_core.inference import load_estimator
-from depth_core.inference.quantize import note_cpu_int8
+from depth_core.inference.quantize import cpu_int8_description
 from depth_core.sim import Simulator, default_config
 from depth_ros.conversions import (
     camera_info_to_msg,
@@ -134,9 +134,7 @@ def main() -> None:
     estimators = {p: load_estimator(args.model, args.backend, precision=p, threads=args.threads)
                   for p in args.precisions.split(",")}
     est = next(iter(estimators.values()))
-    units = note_cpu_int8()
-    print(f"# {est.description}; the CPU's int8 dot products: "
-          f"{'unknown' if units is None else ', '.join(units) or 'none'}")
+    print(f"# {est.description}; the CPU's int8 dot products: {cpu_int8_description()}")
     cols = ["decode", "lidar", "preprocess", "inference", "postprocess", "encode", "pseudo_lidar"]
     print("| size | precision | " + " | ".join(cols) + " | overhead | **frame** | fps |")
     print("|---|---|" + "---|" * len(cols) + "---|---|---|")

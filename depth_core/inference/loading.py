@@ -249,7 +249,8 @@ def _auto_runner(source: ModelSource, size, config, opts: dict) -> tuple[Backend
 
 
 def _make_runner(kind: str, source: ModelSource, size, config, opts: dict) -> Backend:
-    precision = _precision_for(_onnxruntime_kind() if kind == "onnxruntime" else kind, opts["precision"])
+    resolved = _onnxruntime_kind() if kind == "onnxruntime" else kind
+    precision = _precision_for(resolved, opts["precision"])
     if kind == "torch":
         if source.net is None:
             raise BackendError(f"{source.onnx_path}: the torch backend cannot run an ONNX file; use onnxruntime")
@@ -258,12 +259,12 @@ def _make_runner(kind: str, source: ModelSource, size, config, opts: dict) -> Ba
         return _engine_runner(source, size, config, {**opts, "precision": precision})
     onnx_path = _onnx_file(source, size, opts["cache"])
     if precision == "int8":
+        if resolved == "onnxruntime-cpu":
+            note_cpu_int8()    # before the quantisation: what the CPU lets INT8 gain
         onnx_path = _int8_onnx(onnx_path, source, size, config, opts)
     if kind == "onnxruntime-gpu":
         return OnnxRuntimeBackend(onnx_path, _ort_gpu_providers(precision, opts["cache"]),
                                   threads=opts["threads"], require_gpu=True, precision=precision)
-    if precision == "int8" and (kind == "onnxruntime-cpu" or _onnxruntime_kind() == "onnxruntime-cpu"):
-        note_cpu_int8()
     if kind == "onnxruntime-cpu":
         return OnnxRuntimeBackend(onnx_path, ["CPUExecutionProvider"], threads=opts["threads"], precision=precision)
     # 'onnxruntime': CUDA when there, else CPU

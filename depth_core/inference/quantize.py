@@ -38,7 +38,8 @@ from ..export import cache_dir
 from .backend import BackendError
 from .calibration import CalibrationSet
 
-__all__ = ["QUANTISATION_VERSION", "int8_dot_products", "int8_nodes", "note_cpu_int8", "quantized_onnx"]
+__all__ = ["CPUINFO", "QUANTISATION_VERSION", "cpu_int8_description", "cpu_int8_units", "int8_dot_products",
+           "int8_nodes", "note_cpu_int8", "quantized_onnx"]
 
 log = logging.getLogger("depth_core.inference")
 
@@ -67,23 +68,42 @@ def int8_dot_products(cpuinfo: str) -> list[str]:
     return [name for flag, name in _INT8_UNITS if flag in flags]
 
 
+CPUINFO = Path("/proc/cpuinfo")
+_noted = False
+
+
 @functools.cache
-def note_cpu_int8(cpuinfo: str = "/proc/cpuinfo") -> list[str] | None:
-    """Say once, in the log, whether this CPU has int8 dot products for INT8 on ONNX Runtime (a
-    warning where it has none: INT8 then gains little over float); returns their names, None where
-    ``cpuinfo`` cannot be read (not Linux)."""
+def cpu_int8_units() -> tuple[str, ...] | None:
+    """This CPU's int8 dot-product instruction sets (:func:`int8_dot_products` of
+    :data:`CPUINFO`), read once; None where that cannot be read (not Linux)."""
     try:
-        text = Path(cpuinfo).read_text(errors="replace")
+        return tuple(int8_dot_products(CPUINFO.read_text(errors="replace")))
     except OSError:
         return None
-    units = int8_dot_products(text)
+
+
+def cpu_int8_description() -> str:
+    """:func:`cpu_int8_units` in words, for a benchmark's header: their names, ``none`` or ``unknown``."""
+    units = cpu_int8_units()
+    return "unknown" if units is None else ", ".join(units) or "none"
+
+
+def note_cpu_int8() -> None:
+    """Say once per process, in the log, whether this CPU has int8 dot products for INT8 on ONNX
+    Runtime's CPU kernels, and warn where it has none (nothing where that cannot be known)."""
+    global _noted
+    if _noted:
+        return
+    _noted = True
+    units = cpu_int8_units()
     if units:
-        log.info("INT8 on the CPU: it has int8 dot products (%s)", ", ".join(units))
-    else:
-        log.warning("INT8 on the CPU: it has no int8 dot-product instructions (VNNI, AMX or Arm dotprod), so "
-                    "ONNX Runtime's INT8 kernels gain little over float on it (0-10 % faster on such a CPU, "
-                    "docs/benchmarks.md)")
-    return units
+        log.info("precision int8 on ONNX Runtime's CPU kernels: this CPU has int8 dot-product instructions (%s)",
+                 ", ".join(units))
+    elif units is not None:
+        log.warning("precision int8 on ONNX Runtime's CPU kernels: this CPU has no int8 dot-product instructions "
+                    "(none of amx_int8, avx512_vnni, avx_vnni, i8mm, asimddp in /proc/cpuinfo), and only the RGB "
+                    "encoder's later layers run in INT8; on such a CPU the default ran 1.0-1.1x as fast as in fp32 "
+                    "(docs/benchmarks.md), so precision fp32 is about as fast here, without INT8's rounding")
 
 
 def int8_nodes(model) -> list[str]:

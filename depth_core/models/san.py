@@ -237,12 +237,16 @@ class SANEfficientNet(_SANModel):
             extra = 3 if self.noise is not None else 0
             # ``context``: a residual dilated 3x3 layer in the head (CandidateSelection), so that a
             # choice sees more of the image around it; 0 (none) in every shipped model.
+            context = sel.get("context", 0)
+            if isinstance(context, bool) or not isinstance(context, int) or context < 0:
+                raise ValueError(f"{config.name}: arch.selection.context must be a whole number >= 0 (the "
+                                 f"dilation of the head's context layer; 0: none), got {context!r}")
             self.select = CandidateSelection(dec[0] + 3 + (n - 1) + (n - 2) + 2 + extra, n,
                                              hidden=int(sel.get("hidden", 16)),
                                              stride=int(sel.get("stride", 1)),
                                              first_kernel=int(sel.get("first_kernel", 3)),
                                              pixel=bool(sel.get("pixel", False)),
-                                             context=sel.get("context", 0))
+                                             context=context)
         self.with_confidence = bool(arch.get("confidence", False))
         if self.with_confidence:
             self.confidence = ConfidenceHead(dec[0] + 4, hidden=int(arch.get("confidence_channels", 16)),

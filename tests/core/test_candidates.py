@@ -473,23 +473,23 @@ def test_the_selection_and_the_refinement_compute_what_their_plain_forms_do():
 
 def test_the_context_layer_widens_what_a_choice_sees_and_starts_at_nothing(tmp_path):
     """``context`` (``arch.selection.context``): a residual dilated 3x3 layer in the choosing
-    head. Its last layer starts at 0, so a model grown with it computes what it did; trained, a
-    change in the guide reaches the choice from context pixels farther, and the model exports to
-    one graph that computes the same."""
+    head. Its last layer starts at 0, so the shipped model grown with it computes what it did;
+    trained, a change in the guide reaches the choice from ``context`` pixels farther, and the
+    model exports to one graph that computes the same."""
     torch.manual_seed(0)
-    guide = torch.zeros(1, 1, 31, 31, requires_grad=True)
-    candidates = torch.cat([torch.zeros(1, 1, 31, 31), torch.ones(1, 1, 31, 31)], 1)
+    candidates = torch.randn(1, 2, 31, 31)
     plain = CandidateSelection(1, 2, hidden=4)
     wide = CandidateSelection(1, 2, hidden=4, context=4)
-    wide.load_state_dict(plain.state_dict(), strict=False)
     with torch.no_grad():
-        for head in (plain, wide):
-            for conv in head.head[::2]:
-                conv.weight.normal_(0, 0.5)
-            head.head[0].bias.fill_(0.1)
+        for conv in plain.head[::2]:
+            conv.weight.normal_(0, 0.5)
+        plain.head[0].bias.fill_(0.1)
         wide.head.load_state_dict(plain.head.state_dict())
+        guide = torch.randn(1, 1, 31, 31)
         torch.testing.assert_close(wide(candidates, guide)[0], plain(candidates, guide)[0])   # starts at 0
+        wide.context[0].bias.fill_(1.0)          # its ReLU open everywhere, whatever the features
         wide.context[-1].weight.normal_(0, 0.5)
+    guide = torch.zeros(1, 1, 31, 31, requires_grad=True)
 
     def reach(selection) -> int:
         chosen, _ = selection(candidates, guide)
@@ -501,16 +501,21 @@ def test_the_context_layer_widens_what_a_choice_sees_and_starts_at_nothing(tmp_p
     for bad in (-1, 1.5, True):
         with pytest.raises(ValueError, match="context must be a dilation"):
             CandidateSelection(1, 2, context=bad)
-    # In the model: grown with it, the shipped choice; its graph computes the same.
-    arch = create_model("san_efficientnet_lite0_selp").config.arch
+    # The shipped model grown with it: the same depth; trained (the layer no longer 0), its graph
+    # computes what torch does.
+    shipped = create_model("san_efficientnet_lite0_selp", pretrained=True).eval()
+    arch = shipped.config.arch
     model = create_model("san_efficientnet_lite0_selp", arch={**arch, "selection": {**arch["selection"], "context": 4}})
+    missing, unexpected = model.load_state_dict(shipped.state_dict(), strict=False)
+    assert not unexpected and missing and all(k.startswith("select.context.") for k in missing)
     model.eval()
-    assert model.select.context is not None
-    with torch.no_grad():
-        model.select.context[-1].weight.normal_(0, 0.3)
-        model.select.head[-1].weight.normal_(0, 0.3)
     image, sparse = torch.rand(1, 3, 64, 96), torch.zeros(1, 1, 64, 96)
     sparse[0, 0, ::4, ::3] = torch.rand(16, 32) * 30 + 2
     with torch.no_grad():
+        torch.testing.assert_close(model(image, sparse)["depth"], shipped(image, sparse)["depth"])
+        model.select.context[-1].weight.normal_(0, 0.3)
         out = model(image, sparse)["depth"]
+    assert not torch.equal(out, shipped(image, sparse)["depth"])
     np.testing.assert_allclose(_onnx_depth(model, tmp_path / "context.onnx", image, sparse), out.numpy(), rtol=1e-3)
+    with pytest.raises(ValueError, match="arch.selection.context must be a whole number"):
+        create_model("san_efficientnet_lite0_selp", arch={**arch, "selection": {**arch["selection"], "context": 2.5}})

@@ -92,8 +92,9 @@ class CandidateSelection(nn.Module):
             self.head[-1].bias.zero_()
             self.head[-1].bias[0] = start_bias
         # ``context``: a residual 3x3 layer of that dilation on the hidden features before the last
-        # layer, which widens what a choice sees by ``context`` of the head's pixels each way (the
-        # default's head sees 2 each way without it). Its last layer starts at 0: the choice unchanged.
+        # layer, which widens what a choice sees by ``context`` of the head's pixels each way (2
+        # each way without it with first_kernel 1, as shipped). Its last layer starts at 0: the
+        # choice unchanged.
         self.context = None
         if context:
             self.context = nn.Sequential(nn.Conv2d(hidden, hidden, 3, 1, context, dilation=context),
@@ -112,8 +113,8 @@ class CandidateSelection(nn.Module):
     def _logits(self, guide: torch.Tensor) -> torch.Tensor:
         if self.context is None:
             return self.head(guide)
-        features = self.head[:4](guide)
-        return self.head[4](features + self.context(features))
+        features = self.head[:-1](guide)
+        return self.head[-1](features + self.context(features))
 
     def forward(self, candidates: torch.Tensor, guide: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits = self._logits(guide) if self.stride == 1 else at_half_resolution(self._logits, guide)
