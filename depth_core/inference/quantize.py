@@ -69,7 +69,6 @@ def int8_dot_products(cpuinfo: str) -> list[str]:
 
 
 CPUINFO = Path("/proc/cpuinfo")
-_noted = False
 
 
 @functools.cache
@@ -88,13 +87,10 @@ def cpu_int8_description() -> str:
     return "unknown" if units is None else ", ".join(units) or "none"
 
 
+@functools.cache
 def note_cpu_int8() -> None:
-    """Say once per process, in the log, whether this CPU has int8 dot products for INT8 on ONNX
-    Runtime's CPU kernels, and warn where it has none (nothing where that cannot be known)."""
-    global _noted
-    if _noted:
-        return
-    _noted = True
+    """Say once per process (cached), in the log, whether this CPU has int8 dot products for INT8
+    on ONNX Runtime's CPU kernels, and warn where it has none (nothing where that cannot be known)."""
     units = cpu_int8_units()
     if units:
         log.info("precision int8 on ONNX Runtime's CPU kernels: this CPU has int8 dot-product instructions (%s)",
