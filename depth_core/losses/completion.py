@@ -1,6 +1,7 @@
 """Losses of a completion trained the way it is scored: the log-depth error on dense ground truth
 and, as a separate mean, at the scan's points held out of the input; and the negative
-log-likelihood of a Laplacian confidence head (Kendall & Gal, NeurIPS 2017)."""
+log-likelihood of a Laplacian confidence head (Kendall & Gal, NeurIPS 2017); and for a completion
+that chooses among candidates, the choice itself against the candidates' own errors."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import torch
 
 from .silog import valid_depth_mask
 
-__all__ = ["held_out_log_error", "held_out_mask", "laplace_nll", "log_l1"]
+__all__ = ["choice_loss", "held_out_log_error", "held_out_mask", "laplace_nll", "log_l1"]
 
 
 def held_out_mask(lidar: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
@@ -81,3 +82,26 @@ def laplace_nll(depth: torch.Tensor, scale: torch.Tensor, gt: torch.Tensor, lida
     if lidar is not None:
         loss = loss + nll(lidar, held_out_mask(lidar, sparse))
     return loss
+
+
+def choice_loss(weights: torch.Tensor, candidates: torch.Tensor, gt: torch.Tensor, free: torch.Tensor,
+                temperature: float = 0.02) -> torch.Tensor:
+    """The choosing head's weights [B,N,H,W] on its candidates [B,N,H,W] (log inverse depth)
+    against the candidates' own errors: per pixel the KL divergence from ``q = softmax(-|c - log
+    (1 / gt)| / temperature)`` over the candidates (the one nearest the truth, shared among those
+    within about ``temperature`` of each other in log depth) to the weights, averaged where ``gt``
+    is valid and ``free`` [B,1,H,W] (the pixels the head chose at). 0 when the weights are q.
+
+    The depth losses reach the choice only through the weighted mean, whose gradient on a
+    candidate's weight is that weight times how far the candidate lies from the mean: a head that
+    is sure of the wrong candidate barely hears of the right one (the softmax saturates). Here the
+    gradient on each logit is its weight minus q's, whatever the weights. The candidates are
+    targets, not trained by it (detached)."""
+    valid = valid_depth_mask(gt) & (free > 0)
+    if not bool(valid.any()):
+        return weights.sum() * 0
+    target = -torch.log(gt.clamp(min=1e-3))
+    q = torch.softmax(-(candidates.detach() - target).abs() / temperature, dim=1)
+    # float32's smallest normal numbers: a weight that underflowed to 0 still has a finite log.
+    kl = (q * (torch.log(q.clamp(min=1e-30)) - torch.log(weights.clamp(min=1e-30)))).sum(1, keepdim=True)
+    return _mean(kl, valid)

@@ -301,6 +301,9 @@ class SANEfficientNet(_SANModel):
             out["inv_depths"] = [inv[..., : -(-h // 2**s), : -(-w // 2**s)] for s, inv in enumerate(inv_depths)]
             if "scale" in completed:
                 out["error_scale"] = completed["scale"][..., :h, :w]
+            for key in ("choice_candidates", "choice_weights", "choice_free"):
+                if key in completed:
+                    out[key] = completed[key][..., :h, :w]
         return out
 
     def complete(self, inv_net: torch.Tensor, features: torch.Tensor, sparse: torch.Tensor,
@@ -331,7 +334,7 @@ class SANEfficientNet(_SANModel):
             a = mask + (1 - mask) * torch.maximum(trust, confidence * torch.sigmoid(gate))
             fused = log_net + a * ratio + (1 - a) * confidence * delta
             if self.selection:
-                fused = self._select(fused, log_prior, scaled, mask, confidence, has_points, features, image)
+                fused, choice = self._select(fused, log_prior, scaled, mask, confidence, has_points, features, image)
         else:
             # A learned gate whose trust in the prior falls with the distance to the nearest
             # point (a learned slope and radius in pyramid levels, starting at slope 2 and the
@@ -346,6 +349,8 @@ class SANEfficientNet(_SANModel):
             fused = self._clamp_log_inverse(fused)
         # Bit-exact prediction mode where the prior has nothing (no point at all in the image).
         out = {"inv_depth": torch.where(confidence > 0, torch.exp(fused), inv_net)}
+        if self.training and not self.learned_fusion and self.selection:
+            out.update(choice)      # what the choice loss reads (objectives.py: choice_completion)
         if self.with_confidence:
             # What the head sees beyond the image features is exactly 0 without points. Its inputs
             # are detached: its likelihood trains the confidence, never the depth.
@@ -377,7 +382,9 @@ class SANEfficientNet(_SANModel):
         the candidates relative to the fused estimate; measured pixels keep their measurement.
         With ``grow_steps`` the next candidate is the nearest measurement within that many pixels
         (the fallback beyond); with ``plane_reach`` the last one is the local plane through the
-        measurements; with ``noise_guide`` the head also reads the frame's scan noise."""
+        measurements; with ``noise_guide`` the head also reads the frame's scan noise. Returns the
+        completed log inverse depth and the choice (``choice_candidates``, ``choice_weights``,
+        ``choice_free``: what :func:`~depth_core.losses.choice_loss` reads in training)."""
         if image is None:
             raise ValueError(f"{self.config.name}: the selection needs the image")
         fills, valid = self.fills(scaled, mask)
@@ -407,8 +414,11 @@ class SANEfficientNet(_SANModel):
             plane = fit_valid * self._log_inverse(fit) + (1 - fit_valid) * fallback
             candidates = torch.cat([candidates, plane], 1)
             guide += [(plane - fused) * has_points, fit_valid]
-        chosen, _ = self.select(candidates, torch.cat(guide, 1))
-        return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen)
+        chosen, weights = self.select(candidates, torch.cat(guide, 1))
+        # In training, the choice itself too: the candidates, the head's weights on them, and the
+        # pixels where it chose (not measured, with points in the image).
+        choice = {"choice_candidates": candidates, "choice_weights": weights, "choice_free": (1 - mask) * has_points}
+        return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen), choice
 
     def _log_inverse(self, scaled: torch.Tensor) -> torch.Tensor:
         """Log inverse depth from ``min_depth / depth`` (the SAN's sparse values and the fills)."""

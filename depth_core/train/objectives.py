@@ -12,7 +12,15 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ..losses import held_out_log_error, laplace_nll, log_l1, multiscale_silog, scale_loss, valid_depth_mask
+from ..losses import (
+    choice_loss,
+    held_out_log_error,
+    laplace_nll,
+    log_l1,
+    multiscale_silog,
+    scale_loss,
+    valid_depth_mask,
+)
 from ..losses.decomposition import decomposition_losses
 from ..losses.densedepth import densedepth_loss
 from ..losses.fusanet import SCALE_WEIGHTS, depth_confidence_loss, normalized_hessian_loss, sparse_loss
@@ -94,6 +102,17 @@ def _with_confidence(out: dict, loss: str, config: ModelConfig) -> dict:
         raise ValueError(f"{loss}: {config.name} has no confidence output; remove the confidence losses from the "
                          "training config (or fine-tune a model with one, such as the default)")
     return out
+
+
+@register_loss("choice_completion")
+def _choice_completion(outputs: dict, batch: dict, config: ModelConfig) -> torch.Tensor:
+    """A choosing completion's weights on its candidates against the candidates' errors on the
+    dense ground truth (:func:`~depth_core.losses.choice_loss`)."""
+    out = outputs["completion"]
+    if "choice_weights" not in out:
+        raise ValueError(f"choice_completion: {config.name} does not choose among candidates (arch.selection); "
+                         "remove the loss from the training config")
+    return choice_loss(out["choice_weights"], out["choice_candidates"], batch["depth"], out["choice_free"])
 
 
 @register_loss("confidence_completion")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from depth_core.losses import choice_loss
 from depth_core.models import create_model
 from depth_core.models.layers.candidates import (
     CandidateSelection,
@@ -519,3 +520,59 @@ def test_the_context_layer_widens_what_a_choice_sees_and_starts_at_nothing(tmp_p
     np.testing.assert_allclose(_onnx_depth(model, tmp_path / "context.onnx", image, sparse), out.numpy(), rtol=1e-3)
     with pytest.raises(ValueError, match="arch.selection.context must be a whole number"):
         create_model("san_efficientnet_lite0_selp", arch={**arch, "selection": {**arch["selection"], "context": 2.5}})
+
+
+def test_the_choice_loss_teaches_the_head_the_candidate_nearest_the_truth():
+    """Two candidates (log inverse depth 0 and 1 everywhere); the truth is candidate 1 where the
+    guide is on (the left half) and candidate 0 elsewhere. The head starts sure of candidate 0
+    (``start_bias``); trained on the choice loss alone it picks each side's own, and the loss
+    falls to near 0. Pixels the head did not choose at (``free`` 0: measured) do not count."""
+    torch.manual_seed(0)
+    h, w = 8, 16
+    left = (torch.arange(w) < 8).float().view(1, 1, 1, w).expand(1, 1, h, w)
+    candidates = torch.cat([torch.zeros(1, 1, h, w), torch.ones(1, 1, h, w)], 1)
+    gt = torch.exp(-left)                      # log(1 / gt): 1 on the left, 0 on the right
+    free = torch.ones(1, 1, h, w)
+    selection = CandidateSelection(1, 2, hidden=4)
+    optimizer = torch.optim.Adam(selection.parameters(), lr=0.05)
+    losses = []
+    for _ in range(150):
+        _, weights = selection(candidates, left)
+        loss = choice_loss(weights, candidates, gt, free)
+        losses.append(float(loss))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    _, weights = selection(candidates, left)
+    assert losses[0] > 2 and losses[-1] < 0.05 * losses[0]     # half the pixels wrong at the start: 5 each
+    assert float(weights[0, 1, :, :7].min()) > 0.9 and float(weights[0, 0, :, 9:].min()) > 0.9
+    # Shared between candidates as near the truth as each other; nothing where nothing was chosen.
+    same = torch.zeros(1, 2, h, w)
+    half = torch.full((1, 2, h, w), 0.5)
+    assert float(choice_loss(half, same, torch.ones(1, 1, h, w), free)) < 1e-6
+    assert float(choice_loss(weights, candidates, gt, torch.zeros_like(free))) == 0.0
+
+
+def test_a_choosing_completion_shows_its_choice_in_training_only(completion_batch):
+    """In training the completion pass gives the candidates, the head's weights on them (summing
+    to 1) and where it chose, and the choice loss reaches the head through them; in eval (and so
+    in the exported graph) the outputs are the depth and the confidence alone. A model that does
+    not choose is told to drop the loss."""
+    from depth_core.train.objectives import LOSSES
+
+    image, gt, _, sparse = completion_batch
+    model = create_model("san_efficientnet_lite0_selp").train()
+    out = model.forward_passes(image, sparse, ("completion",))
+    comp = out["completion"]
+    b, _, h, w = gt.shape
+    assert comp["choice_candidates"].shape == comp["choice_weights"].shape == (b, 13, h, w)
+    torch.testing.assert_close(comp["choice_weights"].sum(1), torch.ones(b, h, w))
+    free = comp["choice_free"]
+    assert free.shape == (b, 1, h, w) and torch.equal(free, (sparse == 0).float())
+    LOSSES["choice_completion"](out, {"depth": gt}, model.config).backward()
+    assert float(model.select.head[-1].weight.grad.abs().sum()) > 0
+    with torch.no_grad():
+        assert set(model.eval().forward_passes(image, sparse, ("completion",))["completion"]) == {"depth", "confidence"}
+    plain = create_model("san_efficientnet_lite0").train()
+    with pytest.raises(ValueError, match="does not choose among candidates"):
+        LOSSES["choice_completion"](plain.forward_passes(image, sparse, ("completion",)), {"depth": gt}, plain.config)
