@@ -86,22 +86,24 @@ def laplace_nll(depth: torch.Tensor, scale: torch.Tensor, gt: torch.Tensor, lida
 
 def choice_loss(weights: torch.Tensor, candidates: torch.Tensor, gt: torch.Tensor, free: torch.Tensor,
                 temperature: float = 0.02) -> torch.Tensor:
-    """The choosing head's weights [B,N,H,W] on its candidates [B,N,H,W] (log inverse depth)
-    against the candidates' own errors: per pixel the KL divergence from ``q = softmax(-|c - log
-    (1 / gt)| / temperature)`` over the candidates (the one nearest the truth, shared among those
-    within about ``temperature`` of each other in log depth) to the weights, averaged where ``gt``
-    is valid and ``free`` [B,1,H,W] (the pixels the head chose at). 0 when the weights are q.
+    """The choosing head's weights ``w`` [B,N,H,W] on its candidates [B,N,H,W] (log inverse depth)
+    against the candidates' own errors: per pixel ``KL(q || w)`` with ``q = softmax(-|c - log(1 /
+    gt)| / temperature)`` over the candidates (the one nearest the truth, shared among those within
+    about ``temperature`` of each other in log depth), averaged where ``gt`` is valid and ``free``
+    [B,1,H,W] (the pixels the head chose at). 0 when the weights are q.
 
     The depth losses reach the choice only through the weighted mean, whose gradient on a
     candidate's weight is that weight times how far the candidate lies from the mean: a head that
     is sure of the wrong candidate barely hears of the right one (the softmax saturates). Here the
-    gradient on each logit is its weight minus q's, whatever the weights. The candidates are
-    targets, not trained by it (detached)."""
+    gradient on each logit is its weight minus q's (down to weights of 1e-30: a wrong candidate
+    ahead by about 69 in logits; the head starts 5 apart). The candidates are only targets here
+    (detached), but the head's inputs are not: the loss trains what feeds its guide too (the SAN,
+    the refinement), as the depth losses do."""
     valid = valid_depth_mask(gt) & (free > 0)
     if not bool(valid.any()):
         return weights.sum() * 0
     target = -torch.log(gt.clamp(min=1e-3))
     q = torch.softmax(-(candidates.detach() - target).abs() / temperature, dim=1)
-    # float32's smallest normal numbers: a weight that underflowed to 0 still has a finite log.
+    # Floors for the logs: a weight that underflowed to 0 (or a q that did) still has a finite one.
     kl = (q * (torch.log(q.clamp(min=1e-30)) - torch.log(weights.clamp(min=1e-30)))).sum(1, keepdim=True)
     return _mean(kl, valid)

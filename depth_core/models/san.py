@@ -323,6 +323,7 @@ class SANEfficientNet(_SANModel):
         measured = mask.sum(dim=(2, 3), keepdim=True)
         log_net = log_inv_net + ((log_prior - log_inv_net) * mask).sum(dim=(2, 3), keepdim=True) / measured.clamp(min=1)
         ratio = log_prior - log_net
+        choice = {}     # a choosing completion's candidates and weights, for the choice loss in training
         # Every prior input is 0 where the confidence is, so without points they add nothing.
         gate, delta = self._refine(features, torch.cat([ratio * confidence, confidence, mask], 1)).split(1, dim=1)
         has_points = (confidence > 0).to(confidence.dtype)
@@ -349,7 +350,7 @@ class SANEfficientNet(_SANModel):
             fused = self._clamp_log_inverse(fused)
         # Bit-exact prediction mode where the prior has nothing (no point at all in the image).
         out = {"inv_depth": torch.where(confidence > 0, torch.exp(fused), inv_net)}
-        if self.training and not self.learned_fusion and self.selection:
+        if self.training:
             out.update(choice)      # what the choice loss reads (objectives.py: choice_completion)
         if self.with_confidence:
             # What the head sees beyond the image features is exactly 0 without points. Its inputs
@@ -416,8 +417,9 @@ class SANEfficientNet(_SANModel):
             guide += [(plane - fused) * has_points, fit_valid]
         chosen, weights = self.select(candidates, torch.cat(guide, 1))
         # In training, the choice itself too: the candidates, the head's weights on them, and the
-        # pixels where it chose (not measured, with points in the image).
-        choice = {"choice_candidates": candidates, "choice_weights": weights, "choice_free": (1 - mask) * has_points}
+        # pixels where it chose (not measured, with points in the image). Nothing in eval (export).
+        choice = {} if not self.training else \
+            {"choice_candidates": candidates, "choice_weights": weights, "choice_free": (1 - mask) * has_points}
         return self._clamp_log_inverse(mask * log_prior + (1 - mask) * chosen), choice
 
     def _log_inverse(self, scaled: torch.Tensor) -> torch.Tensor:

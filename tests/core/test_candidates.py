@@ -539,7 +539,7 @@ def test_the_choice_loss_teaches_the_head_the_candidate_nearest_the_truth():
     for _ in range(150):
         _, weights = selection(candidates, left)
         loss = choice_loss(weights, candidates, gt, free)
-        losses.append(float(loss))
+        losses.append(loss.item())
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -551,6 +551,14 @@ def test_the_choice_loss_teaches_the_head_the_candidate_nearest_the_truth():
     half = torch.full((1, 2, h, w), 0.5)
     assert float(choice_loss(half, same, torch.ones(1, 1, h, w), free)) < 1e-6
     assert float(choice_loss(weights, candidates, gt, torch.zeros_like(free))) == 0.0
+    # The mean over the free pixels only: the right half's (the head's own choice) alone.
+    start = CandidateSelection(1, 2, hidden=4)
+    with torch.no_grad():
+        _, weights = start(candidates, left)
+        right = (1 - left).contiguous()
+        wrong_left, right_half = choice_loss(weights, candidates, gt, left.contiguous()), choice_loss(
+            weights, candidates, gt, right)
+    assert float(wrong_left) > 4.9 and float(right_half) < 0.01
 
 
 def test_a_choosing_completion_shows_its_choice_in_training_only(completion_batch):
@@ -561,6 +569,8 @@ def test_a_choosing_completion_shows_its_choice_in_training_only(completion_batc
     from depth_core.train.objectives import LOSSES
 
     image, gt, _, sparse = completion_batch
+    # Not a multiple of the network's stride: padded inside, cropped back.
+    image, gt, sparse = image[..., :90, :120], gt[..., :90, :120], sparse[..., :90, :120]
     model = create_model("san_efficientnet_lite0_selp").train()
     out = model.forward_passes(image, sparse, ("completion",))
     comp = out["completion"]
@@ -569,6 +579,10 @@ def test_a_choosing_completion_shows_its_choice_in_training_only(completion_batc
     torch.testing.assert_close(comp["choice_weights"].sum(1), torch.ones(b, h, w))
     free = comp["choice_free"]
     assert free.shape == (b, 1, h, w) and torch.equal(free, (sparse == 0).float())
+    # In log inverse depth: the prior (candidate 1) is the measurement at a measured pixel.
+    measured = sparse[:, 0] > 0
+    torch.testing.assert_close(comp["choice_candidates"][:, 1][measured], -torch.log(sparse[:, 0][measured]),
+                               rtol=0, atol=1e-5)
     LOSSES["choice_completion"](out, {"depth": gt}, model.config).backward()
     assert float(model.select.head[-1].weight.grad.abs().sum()) > 0
     with torch.no_grad():
