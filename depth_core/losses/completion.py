@@ -6,6 +6,7 @@ that chooses among candidates, the choice itself against the candidates' own err
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from .silog import valid_depth_mask
 
@@ -104,6 +105,7 @@ def choice_loss(weights: torch.Tensor, candidates: torch.Tensor, gt: torch.Tenso
         return weights.sum() * 0
     target = -torch.log(gt.clamp(min=1e-3))
     q = torch.softmax(-(candidates.detach() - target).abs() / temperature, dim=1)
-    # Floors for the logs: a weight that underflowed to 0 (or a q that did) still has a finite one.
-    kl = (q * (torch.log(q.clamp(min=1e-30)) - torch.log(weights.clamp(min=1e-30)))).sum(1, keepdim=True)
+    # KL(q || w) per pixel (kl_div takes log w; a q of 0 adds 0); a weight that underflowed to 0
+    # still has a finite log.
+    kl = F.kl_div(torch.log(weights.clamp(min=1e-30)), q, reduction="none").sum(1, keepdim=True)
     return _mean(kl, valid)

@@ -323,7 +323,7 @@ class SANEfficientNet(_SANModel):
         measured = mask.sum(dim=(2, 3), keepdim=True)
         log_net = log_inv_net + ((log_prior - log_inv_net) * mask).sum(dim=(2, 3), keepdim=True) / measured.clamp(min=1)
         ratio = log_prior - log_net
-        choice = {}     # a choosing completion's candidates and weights, for the choice loss in training
+        choice = {}     # a choosing completion's candidates and weights in training (_select), for the choice loss
         # Every prior input is 0 where the confidence is, so without points they add nothing.
         gate, delta = self._refine(features, torch.cat([ratio * confidence, confidence, mask], 1)).split(1, dim=1)
         has_points = (confidence > 0).to(confidence.dtype)
@@ -350,8 +350,7 @@ class SANEfficientNet(_SANModel):
             fused = self._clamp_log_inverse(fused)
         # Bit-exact prediction mode where the prior has nothing (no point at all in the image).
         out = {"inv_depth": torch.where(confidence > 0, torch.exp(fused), inv_net)}
-        if self.training:
-            out.update(choice)      # what the choice loss reads (objectives.py: choice_completion)
+        out.update(choice)      # in training, what the choice loss reads (objectives.py: choice_completion)
         if self.with_confidence:
             # What the head sees beyond the image features is exactly 0 without points. Its inputs
             # are detached: its likelihood trains the confidence, never the depth.
