@@ -62,10 +62,19 @@ def test_intrinsics_dict_round_trip():
     (np.eye(4), "3x3"),
     ([[500, 0, 1], [0, 500, 1], [0, 0, np.nan]], "non-finite"),
     ([[500, 0, 1], [0, 500, 1], [0, 1, 1]], r"\[0, 0, 1\]"),
+    ([[500, 0, 1], [0, 500, 1], [1e-7, 0, 1]], r"\[0, 0, 1\]"),
+    ([[500, 0, 1], [0, 500, 1], [0, 0, 1.0001]], r"\[0, 0, 1\]"),
+    ([[500, 0, 1], [3, 500, 1], [0, 0, 1]], r"\[0, 0, 1\]"),
 ])
 def test_invalid_intrinsic_matrices_are_rejected(K, match):
     with pytest.raises(ValueError, match=match):
         validate_intrinsic_matrix(K, "K")
+
+
+def test_the_last_row_is_checked_as_numpys_allclose_would():
+    for last in ([5e-9, 0, 1], [0, -5e-9, 1], [0, 0, 1 + 5e-6], [0, 0, 1 - 5e-6]):
+        assert np.allclose(last, [0, 0, 1])
+        validate_intrinsic_matrix([[500, 0, 1], [0, 500, 1], last], "K")
 
 
 def test_backproject_then_project_is_identity():
@@ -116,6 +125,36 @@ def test_the_fast_projection_puts_points_in_the_same_pixels_away_from_their_edge
     assert np.isfinite(exact).sum() > 1000
     np.testing.assert_array_equal(fast_index, exact_index)
     np.testing.assert_allclose(fast, exact, rtol=1e-6)
+
+
+@pytest.mark.parametrize("skew", [0.0, 0.7])
+def test_the_projection_is_its_plain_formula_bit_for_bit(skew):
+    """project_points computes its pixels in place; every point lands where the plain expression
+    floor((fx x + s y) / z + cx + 0.5) puts it, in float64 and float32, with NaN, inf, points
+    behind the camera and on pixel edges among them."""
+    rng = np.random.default_rng(8)
+    n = 20000
+    z = rng.uniform(-2, 60, n)
+    points = np.c_[rng.uniform(-1.5, 1.5, n) * z, rng.uniform(-0.5, 0.5, n) * z, z]
+    points[::97, 0], points[1::89, 1], points[2::83, 2] = np.nan, np.inf, -np.inf
+    # A few exactly on pixel edges (u + 0.5 an integer).
+    points[3:200:7, 0] = (np.round(rng.uniform(0, 640, 29)) - 0.5 - CAM.cx) / CAM.fx * points[3:200:7, 2]
+    K = CAM.K.copy()
+    K[0, 1] = skew
+    for dtype, exact in ((np.float64, True), (np.float32, True), (np.float32, False)):
+        pts = points.astype(dtype)
+        work = np.float64 if exact else np.float32
+        Kw, xyz = K.astype(work), pts.astype(work)
+        x, y, zz = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            col = np.floor((Kw[0, 0] * x + Kw[0, 1] * y) / zz + Kw[0, 2] + 0.5)
+            row = np.floor(Kw[1, 1] * y / zz + Kw[1, 2] + 0.5)
+            ok = (zz > 1e-3) & (zz < np.inf) & (col >= 0) & (col < 640) & (row >= 0) & (row < 480)
+        expected = np.full(480 * 640, np.inf, np.float32)
+        np.minimum.at(expected, (row[ok] * 640 + col[ok]).astype(np.int64), zz[ok].astype(np.float32))
+        depth = project_points(pts, K, 480, 640, empty=np.inf, exact=exact)
+        assert np.isfinite(depth).sum() > 5000
+        np.testing.assert_array_equal(depth.ravel(), expected)
 
 
 def test_integer_pixel_coordinates_are_pixel_centres():
