@@ -68,8 +68,8 @@ def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-
     # saves. NaN fails every comparison below, so the bounds checks drop non-finite points.
     dtype = np.float64 if exact else np.float32
     K = K.astype(dtype, copy=False)
-    # A contiguous column each in the working precision (views where the points have it; only
-    # read), then the pixels computed in place: each temporary of 100k float64 values is a fresh
+    # A column each in the working precision (a view of the points where they have it, only read;
+    # a contiguous copy otherwise), then the pixels computed in place: each temporary of 100k float64 values is a fresh
     # allocation whose pages the kernel zeroes, and the plain expression made eight of them (25 %
     # of the whole call for a 128-beam scan; the same numbers, bit for bit, tested).
     x, y, z = (np.asarray(points[:, i], dtype=dtype) for i in range(3))

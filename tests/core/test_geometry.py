@@ -72,9 +72,20 @@ def test_invalid_intrinsic_matrices_are_rejected(K, match):
 
 
 def test_the_last_row_is_checked_as_numpys_allclose_would():
-    for last in ([5e-9, 0, 1], [0, -5e-9, 1], [0, 0, 1 + 5e-6], [0, 0, 1 - 5e-6]):
-        assert np.allclose(last, [0, 0, 1])
-        validate_intrinsic_matrix([[500, 0, 1], [0, 500, 1], last], "K")
+    # Each entry at np.allclose's tolerance (1e-8, and 1e-8 + 1e-5 around 1) and one float either side.
+    def around(a):
+        return [np.nextafter(a, -np.inf), a, np.nextafter(a, np.inf)]
+    values = {0: around(-1e-8) + around(1e-8) + [0.0], 2: around(1 - (1e-8 + 1e-5)) + around(1 + (1e-8 + 1e-5))}
+    for i in range(3):
+        for value in values.get(i, values[0]):
+            last = [0.0, 0.0, 1.0]
+            last[i] = float(value)
+            K = [[500, 0, 1], [0, 500, 1], last]
+            if np.allclose(last, [0, 0, 1]):
+                validate_intrinsic_matrix(K, "K")
+            else:
+                with pytest.raises(ValueError, match=r"\[0, 0, 1\]"):
+                    validate_intrinsic_matrix(K, "K")
 
 
 def test_backproject_then_project_is_identity():
@@ -127,34 +138,58 @@ def test_the_fast_projection_puts_points_in_the_same_pixels_away_from_their_edge
     np.testing.assert_allclose(fast, exact, rtol=1e-6)
 
 
-@pytest.mark.parametrize("skew", [0.0, 0.7])
+def _plain_projection(points, K, height, width, work, min_depth=1e-3):
+    """project_points as one expression per step (what it computes in place), with its winners."""
+    K, xyz = K.astype(work), np.asarray(points).astype(work)
+    x, y, z = xyz[:, 0], xyz[:, 1], xyz[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        col = np.floor((K[0, 0] * x + K[0, 1] * y) / z + K[0, 2] + 0.5)
+        row = np.floor(K[1, 1] * y / z + K[1, 2] + 0.5)
+        ok = (z > min_depth) & (z < np.inf) & (col >= 0) & (col < width) & (row >= 0) & (row < height)
+    idx = np.flatnonzero(ok)
+    flat = row[idx].astype(np.int64) * width + col[idx].astype(np.int64)
+    zk = z[idx].astype(np.float32)
+    depth = np.full(height * width, np.inf, np.float32)
+    np.minimum.at(depth, flat, zk)
+    index = np.full(height * width, -1, np.int32)
+    won = zk == depth[flat]
+    index[flat[won]] = idx[won]
+    return depth.reshape(height, width), index.reshape(height, width)
+
+
+@pytest.mark.parametrize("skew", [0.0, -0.0, 0.7])
 def test_the_projection_is_its_plain_formula_bit_for_bit(skew):
-    """project_points computes its pixels in place; every point lands where the plain expression
-    floor((fx x + s y) / z + cx + 0.5) puts it, in float64 and float32, with NaN, inf, points
-    behind the camera and on pixel edges among them."""
+    """project_points computes its pixels in place, in steps; every point lands where the plain
+    expression floor((fx x + s y) / z + cx + 0.5) puts it, and wins where it would: in float64 and
+    float32, from float64, float32, float16, integer and strided points, with NaN, inf, -0.0,
+    points behind the camera and points a rounding away from a column's or a row's edge."""
     rng = np.random.default_rng(8)
+    K = np.array([[525.3, skew, 319.37], [0.0, 524.9, 239.71], [0.0, 0.0, 1.0]])
     n = 20000
     z = rng.uniform(-2, 60, n)
-    points = np.c_[rng.uniform(-1.5, 1.5, n) * z, rng.uniform(-0.5, 0.5, n) * z, z]
-    points[::97, 0], points[1::89, 1], points[2::83, 2] = np.nan, np.inf, -np.inf
-    # A few exactly on pixel edges (u + 0.5 an integer).
-    points[3:200:7, 0] = (np.round(rng.uniform(0, 640, 29)) - 0.5 - CAM.cx) / CAM.fx * points[3:200:7, 2]
-    K = CAM.K.copy()
-    K[0, 1] = skew
-    for dtype, exact in ((np.float64, True), (np.float32, True), (np.float32, False)):
-        pts = points.astype(dtype)
-        work = np.float64 if exact else np.float32
-        Kw, xyz = K.astype(work), pts.astype(work)
-        x, y, zz = xyz[:, 0], xyz[:, 1], xyz[:, 2]
-        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
-            col = np.floor((Kw[0, 0] * x + Kw[0, 1] * y) / zz + Kw[0, 2] + 0.5)
-            row = np.floor(Kw[1, 1] * y / zz + Kw[1, 2] + 0.5)
-            ok = (zz > 1e-3) & (zz < np.inf) & (col >= 0) & (col < 640) & (row >= 0) & (row < 480)
-        expected = np.full(480 * 640, np.inf, np.float32)
-        np.minimum.at(expected, (row[ok] * 640 + col[ok]).astype(np.int64), zz[ok].astype(np.float32))
-        depth = project_points(pts, K, 480, 640, empty=np.inf, exact=exact)
-        assert np.isfinite(depth).sum() > 5000
-        np.testing.assert_array_equal(depth.ravel(), expected)
+    y = rng.uniform(-0.5, 0.5, n) * z
+    x = rng.uniform(-1.5, 1.5, n) * z
+    # On the edges: u (or v) + 0.5 an integer, then the neighbouring floats either side.
+    edge_u, edge_v = slice(3, 6000, 3), slice(4, 6000, 3)
+    u = np.round(rng.uniform(0, 640, n)) - 0.5
+    v = np.round(rng.uniform(0, 480, n)) - 0.5
+    x[edge_u] = ((u[edge_u] - K[0, 2]) * z[edge_u] - skew * y[edge_u]) / K[0, 0]
+    y[edge_v] = (v[edge_v] - K[1, 2]) * z[edge_v] / K[1, 1]
+    x[edge_u][::2] = np.nextafter(x[edge_u][::2], np.inf)
+    y[edge_v][1::2] = np.nextafter(y[edge_v][1::2], -np.inf)
+    points = np.c_[x, y, z]
+    points[::97, 0], points[1::89, 1], points[2::83, 2], points[5::101, 1] = np.nan, np.inf, -np.inf, np.nan
+    points[7::103, 0] = -0.0
+    inputs = [points, points.astype(np.float32), points.astype(np.float16), np.asfortranarray(points),
+              np.nan_to_num(points * 10, posinf=0.0, neginf=0.0).astype(np.int32),
+              np.repeat(points, 2, axis=0)[::2]]
+    for exact in (True, False):
+        for pts in inputs:
+            expected = _plain_projection(pts, K, 480, 640, np.float64 if exact else np.float32)
+            depth, index = project_points(pts, K, 480, 640, return_index=True, empty=np.inf, exact=exact)
+            assert np.isfinite(depth).sum() > 4000, (pts.dtype, exact)
+            np.testing.assert_array_equal(depth, expected[0])
+            np.testing.assert_array_equal(index, expected[1])
 
 
 def test_integer_pixel_coordinates_are_pixel_centres():
