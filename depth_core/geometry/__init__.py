@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .camera import CameraIntrinsics, validate_intrinsic_matrix
-from .clouds import organised_points, points_in_front, ring_image, transform_coordinates
+from .clouds import organised_cloud, organised_points, points_in_front, ring_image, transform_coordinates
 from .odometry import PoseHistory
 from .projection import (
     backproject,
@@ -58,6 +58,7 @@ __all__ = [
     "matrix_to_quaternion",
     "motion_between",
     "move_sweep",
+    "organised_cloud",
     "organised_points",
     "pixel_rays",
     "points_in_front",

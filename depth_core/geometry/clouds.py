@@ -16,7 +16,7 @@ import numpy as np
 
 from .projection import pixel_rays
 
-__all__ = ["organised_points", "points_in_front", "ring_image", "transform_coordinates"]
+__all__ = ["organised_cloud", "organised_points", "points_in_front", "ring_image", "transform_coordinates"]
 
 
 def transform_coordinates(T, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -64,22 +64,36 @@ def _ray_planes(K: tuple, h: int, w: int, stride: int) -> tuple[np.ndarray, np.n
     return x, y
 
 
-def organised_points(depth: np.ndarray, K, *, stride: int = 1, max_range: float = 0.0,
-                     T_target_camera=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pseudo-LiDAR: x, y, z [H/stride, W/stride] float32 of a depth image ``depth`` [H,W] (metres,
+def organised_cloud(depth: np.ndarray, K, *, stride: int = 1, max_range: float = 0.0,
+                    T_target_camera=None) -> np.ndarray:
+    """Pseudo-LiDAR: xyz [H/stride, W/stride, 3] float32 of a depth image ``depth`` [H,W] (metres,
     NaN or <= 0 invalid) with intrinsics ``K``; invalid pixels and points farther than
     ``max_range`` (Euclidean, when > 0) are NaN; ``T_target_camera`` moves them into another frame.
-    Fully vectorised: a 1242x375 cloud is a few numpy passes."""
+    Computed straight into the interleaved layout a PointCloud2 carries, so that the message takes
+    the array as it is (stacking three planes afterwards was a third of the cost at 1242x375)."""
     h, w = depth.shape
     d = depth[::stride, ::stride]
     rx, ry = _ray_planes(tuple(np.asarray(K, dtype=np.float64).ravel().tolist()), h, w, stride)
+    xyz = np.empty((*d.shape, 3), np.float32)
+    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
     with np.errstate(invalid="ignore"):
-        z = np.where(np.isfinite(d) & (d > 0), d, np.nan).astype(np.float32, copy=False)
-    x, y = rx * z, ry * z   # NaN stays NaN
+        np.copyto(z, d, casting="same_kind")
+        z[~(np.isfinite(d) & (d > 0))] = np.nan
+    np.multiply(rx, z, out=x)   # NaN stays NaN
+    np.multiply(ry, z, out=y)
     if max_range > 0:
         with np.errstate(invalid="ignore"):
             far = x * x + y * y + z * z > max_range * max_range
-        x[far] = y[far] = z[far] = np.nan
+        xyz[far] = np.nan
     if T_target_camera is not None:
-        x, y, z = transform_coordinates(T_target_camera, x, y, z)
-    return x, y, z
+        moved = transform_coordinates(T_target_camera, x, y, z)     # all three read before any is written
+        x[...], y[...], z[...] = moved
+    return xyz
+
+
+def organised_points(depth: np.ndarray, K, *, stride: int = 1, max_range: float = 0.0,
+                     T_target_camera=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pseudo-LiDAR as x, y, z [H/stride, W/stride] float32 (views of :func:`organised_cloud`'s
+    interleaved array; the same options). Fully vectorised: a 1242x375 cloud is a few numpy passes."""
+    xyz = organised_cloud(depth, K, stride=stride, max_range=max_range, T_target_camera=T_target_camera)
+    return xyz[..., 0], xyz[..., 1], xyz[..., 2]

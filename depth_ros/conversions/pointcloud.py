@@ -70,10 +70,13 @@ def pointcloud_from_msg(msg, names=("x", "y", "z")) -> dict[str, np.ndarray]:
 
 
 def pointcloud_to_msg(types: MessageTypes, header, fields: dict[str, np.ndarray], *, height: int = 1,
-                      is_dense: bool = False):
+                      is_dense: bool = False, packed: np.ndarray | None = None):
     """A packed little-endian PointCloud2 from named arrays of equal length (point order kept).
 
-    ``height`` > 1 makes an organised cloud (length must equal height * width).
+    ``height`` > 1 makes an organised cloud (length must equal height * width). ``packed``: the
+    same fields already interleaved, C-contiguous, [..., len(fields)] of their one dtype (such as
+    :func:`~depth_core.geometry.organised_cloud`'s xyz), which becomes the data as it is instead of
+    being stacked again.
     """
     arrays = {name: np.asarray(a).reshape(-1) for name, a in fields.items()}
     n = len(next(iter(arrays.values())))
@@ -89,7 +92,13 @@ def pointcloud_to_msg(types: MessageTypes, header, fields: dict[str, np.ndarray]
         msg_fields.append(types.PointField(name=name, offset=packed_dtype.fields[name][1],
                                            datatype=_DATATYPE_OF[a.dtype], count=1))
     dtypes = {a.dtype.newbyteorder("<") for a in arrays.values()}
-    if len(dtypes) == 1:   # e.g. x, y, z float32: one interleaving pass instead of one per field
+    if packed is not None:
+        if len(dtypes) != 1 or packed.dtype != next(iter(dtypes)) or not packed.flags.c_contiguous \
+                or packed.size != n * len(arrays) or packed.shape[-1] != len(arrays):
+            raise ValueError(f"packed: expected a C-contiguous [..., {len(arrays)}] array of the fields' one dtype "
+                             f"({', '.join(str(a.dtype) for a in arrays.values())}) holding {n} points, got "
+                             f"{packed.dtype} {packed.shape}")
+    elif len(dtypes) == 1:   # e.g. x, y, z float32: one interleaving pass instead of one per field
         packed = np.stack(list(arrays.values()), axis=1).astype(dtypes.pop(), copy=False)
     else:
         packed = np.empty(n, dtype=packed_dtype)

@@ -31,7 +31,7 @@ from depth_core.geometry import (
     SweepAccumulator,
     invert_transform,
     motion_between,
-    organised_points,
+    organised_cloud,
     points_in_front,
     transform_from_xyzquat,
     transform_points,
@@ -556,13 +556,15 @@ class FramePipeline:
                 raise _NoPointsFrame(exc.args[0] if exc.args else str(exc)) from None
             frame_id = cfg.points_frame
         stride = max(cfg.points_stride, 1)
-        x, y, z = organised_points(frame.depth, frame.camera.K, stride=stride, max_range=cfg.points_max_range,
-                                   T_target_camera=T)
-        fields = {"x": x, "y": y, "z": z}
+        xyz = organised_cloud(frame.depth, frame.camera.K, stride=stride, max_range=cfg.points_max_range,
+                              T_target_camera=T)
+        fields = {"x": xyz[..., 0], "y": xyz[..., 1], "z": xyz[..., 2]}
+        packed = xyz        # XYZ: the message's data as it is
         if cfg.points_rgb:
             rgb = frame.prepared.rgb
             if rgb.shape[:2] != frame.depth.shape:
                 rgb = cv2.resize(rgb, frame.depth.shape[::-1], interpolation=cv2.INTER_AREA)
             fields["rgb"] = pack_rgb(rgb[::stride, ::stride])
+            packed = None   # XYZRGB: packed field by field
         out_header = types.Header(stamp=frame.prepared.header.stamp, frame_id=frame_id)
-        return pointcloud_to_msg(types, out_header, fields, height=x.shape[0], is_dense=False)
+        return pointcloud_to_msg(types, out_header, fields, height=xyz.shape[0], is_dense=False, packed=packed)

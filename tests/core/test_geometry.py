@@ -11,6 +11,7 @@ from depth_core.geometry import (
     invert_transform,
     make_transform,
     matrix_to_quaternion,
+    organised_cloud,
     organised_points,
     points_in_front,
     project_lidar,
@@ -18,6 +19,7 @@ from depth_core.geometry import (
     quaternion_to_matrix,
     ring_image,
     rotation_from_euler,
+    transform_coordinates,
     transform_from_xyzquat,
     transform_points,
     transform_to_xyzquat,
@@ -305,3 +307,34 @@ def test_organised_points_are_backprojected_pixels_with_range_and_frame():
     T = make_transform(translation=[1.0, 2.0, 3.0])
     moved = organised_points(depth, K, T_target_camera=T)
     np.testing.assert_allclose(moved[2], organised_points(depth, K)[2] + 3.0, rtol=1e-6, equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_interleaved_cloud_is_the_plain_formula_bit_for_bit(dtype):
+    """organised_cloud writes x, y, z straight into one [h, w, 3] array; each is what the plain
+    per-plane formula gives (rays times depth, NaN where invalid or beyond the range, then the
+    transform), with NaN, inf, 0 and negative depths, float64 depth and every option."""
+    K = np.array([[50.0, 0.3, 16.2], [0, 51.0, 12.7], [0, 0, 1]])
+    rng = np.random.default_rng(4)
+    depth = rng.uniform(1, 20, (24, 32)).astype(dtype)
+    tiny = 1e-300 if dtype == np.float64 else 1e-30      # positive, but 0 in float32 (float64 depth)
+    depth[0, 0], depth[1, 1], depth[2, 2], depth[3, 3], depth[4, 4] = np.nan, np.inf, 0.0, -1.0, tiny
+    T = make_transform(rotation_from_euler(0.1, -0.2, 0.3), [1.0, 2.0, 3.0])
+    for stride, max_range, T_target in ((1, 0.0, None), (2, 10.0, None), (3, 0.0, T), (1, 12.0, T)):
+        xyz = organised_cloud(depth, K, stride=stride, max_range=max_range, T_target_camera=T_target)
+        assert xyz.dtype == np.float32 and xyz.flags.c_contiguous and xyz.shape[-1] == 3
+        d = depth[::stride, ::stride]
+        pixels = np.stack([*np.meshgrid(np.arange(32.0), np.arange(24.0)), np.ones((24, 32))]).reshape(3, -1)
+        rays = np.linalg.inv(K) @ pixels
+        rx, ry = (rays[i].reshape(24, 32)[::stride, ::stride].astype(np.float32) for i in range(2))
+        with np.errstate(invalid="ignore"):
+            z = np.where(np.isfinite(d) & (d > 0), d, np.nan).astype(np.float32)
+            x, y = rx * z, ry * z
+            if max_range:
+                far = x * x + y * y + z * z > max_range * max_range
+                x[far] = y[far] = z[far] = np.nan
+        if T_target is not None:
+            x, y, z = transform_coordinates(T_target, x, y, z)
+        np.testing.assert_array_equal(xyz, np.stack([x, y, z], -1))
+        views = organised_points(depth, K, stride=stride, max_range=max_range, T_target_camera=T_target)
+        np.testing.assert_array_equal(np.stack(views, -1), xyz)

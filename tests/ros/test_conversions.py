@@ -123,6 +123,22 @@ def test_pointcloud_round_trip_keeps_fields_and_types(types):
         assert back[name].dtype == values.dtype
 
 
+def test_a_cloud_given_interleaved_is_the_same_message(types):
+    xyz = RNG.normal(size=(4, 5, 3)).astype(np.float32)
+    fields = {"x": xyz[..., 0], "y": xyz[..., 1], "z": xyz[..., 2]}
+    plain = pointcloud_to_msg(types, _header(types), fields, height=4)
+    given = pointcloud_to_msg(types, _header(types), fields, height=4, packed=xyz)
+    assert bytes(given.data) == bytes(plain.data) and given.point_step == 12 and given.row_step == 60
+    back = pointcloud_from_msg(given)
+    for name, values in fields.items():
+        np.testing.assert_array_equal(back[name], values.reshape(-1))
+    for bad in (xyz[..., :2], xyz.astype(np.float64), np.asfortranarray(xyz), xyz[:2]):
+        with pytest.raises(ValueError, match="packed"):
+            pointcloud_to_msg(types, _header(types), fields, height=4, packed=bad)
+    with pytest.raises(ValueError, match="packed"):     # fields of more than one dtype are packed field by field
+        pointcloud_to_msg(types, _header(types), {**fields, "ring": np.zeros((4, 5), np.uint16)}, height=4, packed=xyz)
+
+
 def test_pointcloud_with_padding_big_endian_and_organised_rows(types):
     # Velodyne-like layout: x y z at 0/4/8, 4 bytes padding, intensity at 16, point_step 32, rows padded.
     h, w, step, row_step = 2, 3, 32, 3 * 32 + 8
