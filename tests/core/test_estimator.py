@@ -52,6 +52,18 @@ def test_restore_marks_invalid_pixels_nan():
     assert depth[0, 0] == 1.0 and np.isnan(depth[[0, 1, 1], [1, 0, 1]]).all()
 
 
+@pytest.mark.parametrize("used", [(40, 100), (39, 100), (40, 98), (39, 97)])
+def test_the_rows_and_columns_beyond_the_used_region_repeat_its_edge(used):
+    """restore_depth resizes into the used region of its output and repeats the region's last row
+    and column beyond it: what resizing to the region, guided or not, and padding by replication give."""
+    _, rgb, small = _step_scene()
+    uh, uw = used
+    for guide in (None, rgb):
+        region = restore_depth(small, uh, uw, 50.0, guide=None if guide is None else guide[:uh, :uw])
+        expected = cv2.copyMakeBorder(region, 0, 40 - uh, 0, 100 - uw, cv2.BORDER_REPLICATE)
+        np.testing.assert_array_equal(restore_depth(small, 40, 100, 50.0, used, guide=guide), expected)
+
+
 def _step_scene(edge_x: float = 37.3, near: float = 4.0, far: float = 12.0):
     """A depth edge at full-resolution column ``edge_x`` of a 40x100 image (a bright near wall on
     the left, a dark far one on the right), and the network's 16x40 view of it."""
