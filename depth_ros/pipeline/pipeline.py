@@ -559,12 +559,12 @@ class FramePipeline:
         xyz = organised_cloud(frame.depth, frame.camera.K, stride=stride, max_range=cfg.points_max_range,
                               T_target_camera=T)
         fields = {"x": xyz[..., 0], "y": xyz[..., 1], "z": xyz[..., 2]}
-        packed = xyz        # XYZ: the message's data as it is
         if cfg.points_rgb:
             rgb = frame.prepared.rgb
             if rgb.shape[:2] != frame.depth.shape:
                 rgb = cv2.resize(rgb, frame.depth.shape[::-1], interpolation=cv2.INTER_AREA)
             fields["rgb"] = pack_rgb(rgb[::stride, ::stride])
-            packed = None   # XYZRGB: packed field by field
         out_header = types.Header(stamp=frame.prepared.header.stamp, frame_id=frame_id)
-        return pointcloud_to_msg(types, out_header, fields, height=xyz.shape[0], is_dense=False, packed=packed)
+        # XYZ: the interleaved cloud is the message's data as it is; XYZRGB is packed field by field.
+        return pointcloud_to_msg(types, out_header, fields, height=xyz.shape[0], is_dense=False,
+                                 packed=None if cfg.points_rgb else xyz)
