@@ -29,6 +29,8 @@ setup(
         "numpy>=1.24",
         "scipy>=1.10",
         "opencv-python-headless>=4.8",
+        # The accumulation's per-point loops (depth_core.geometry.kernels), compiled once per install.
+        "numba>=0.59",
         "scikit-image>=0.19",
         "pyyaml>=6",
         "tqdm>=4.60",

@@ -37,6 +37,7 @@ from depth_core.geometry import (
     transform_points,
     visible_keep,
 )
+from depth_core.geometry.kernels import warm_up as warm_up_kernels
 from depth_core.inference import DepthEstimator
 
 from ..conversions import (
@@ -220,6 +221,12 @@ class FramePipeline:
         self.sweeps: SweepAccumulator | None = None   # built on the first cloud (it needs the LiDAR's mounting)
         self._sweep_key: tuple | None = None          # (camera frame, LiDAR frame) the accumulator was built for
         self._last_extrinsic: np.ndarray | None = None
+        if config.use_lidar:
+            # The accumulation's and the occlusion rule's compiled loops, now rather than on the
+            # first frame that needs one (seconds to compile once per install, then cached).
+            seconds = warm_up_kernels()
+            if seconds > 1.0:
+                log.info("compiled the LiDAR accumulation's loops in %.0f s (once per install; cached)", seconds)
 
     # -- inputs ---------------------------------------------------------------------------------
 
@@ -393,7 +400,7 @@ class FramePipeline:
             # Seen from where the camera is now, not from where the LiDAR was: the points that nearer
             # ones now surround in the image are hidden from it (the accumulation's occlusion rule).
             keep = visible_keep(points, cam)
-            points, merged_rings = points[keep], None if merged_rings is None else merged_rings[keep]
+            points, merged_rings = np.compress(keep, points, 0), None if merged_rings is None else merged_rings[keep]
         return points, merged_rings, used, "", motion, unmoved
 
     def _motion(self, cloud_ns: int, image_ns: int, T_base_lidar: np.ndarray) -> np.ndarray | None:
@@ -418,7 +425,7 @@ class FramePipeline:
         points, keep = points_in_front(*(merged[:, i] for i in range(3)), T)
         # Seen from where the camera is now: as a cloud moved to its image's stamp (_with_history).
         visible = visible_keep(points, cam)
-        return points[visible], None if rings is None else rings[keep][visible]
+        return np.compress(visible, points, 0), None if rings is None else rings[keep][visible]
 
     # -- one frame ------------------------------------------------------------------------------
 

@@ -1,0 +1,408 @@
+"""Compiled per-point loops for the accumulation's per-frame work (:mod:`.sweeps`).
+
+Why compiled: the sweeps' rules and the images' alignment run on a few thousand to a few tens of
+thousands of points per call, where numpy's fixed cost per operation, and a fresh temporary per
+operation, outweigh the arithmetic. One Gauss-Newton pass of the alignment was about sixty numpy
+calls over 2,000 points (0.3-0.5 ms); here it is one loop. Numba compiles them on first use and
+caches the machine code beside this file (or in the user's cache where that is read-only), so a
+process pays the compilation once per install, not per frame. Nothing here is a new algorithm:
+each function says which numpy code it replaces, and the tests hold them to it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numba
+import numpy as np
+
+__all__ = ["align_camera", "free_space_test", "occlusion_zbuffer", "shades_keep", "warm_up"]
+
+_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+
+@numba.njit(**_JIT)
+def _taps(u: float, v: float):
+    """Where ``cv2.remap(..., INTER_LINEAR)`` reads a float32 image at (u, v) given as float32
+    maps: the top-left pixel and the two fractions, in float32 as it takes them."""
+    u32, v32 = np.float32(u), np.float32(v)
+    x0, y0 = math.floor(u32), math.floor(v32)
+    return int(x0), int(y0), np.float32(u32 - np.float32(x0)), np.float32(v32 - np.float32(y0))
+
+
+@numba.njit(**_JIT)
+def _bilinear(image, x0: int, y0: int, ax, ay) -> float:
+    """The image between its pixels (x0, y0) and (x0 + 1, y0 + 1), bilinear weights in float32."""
+    one = np.float32(1.0)
+    w00, w01 = (one - ay) * (one - ax), (one - ay) * ax
+    w10, w11 = ay * (one - ax), ay * ax
+    return float(image[y0, x0] * w00 + image[y0, x0 + 1] * w01 + image[y0 + 1, x0] * w10 + image[y0 + 1, x0 + 1] * w11)
+
+
+@numba.njit(**_JIT)
+def _sobel(image, y: int, x: int):
+    """``cv2.Sobel(image, CV_32F, 1, 0)`` and ``(0, 1)`` at one interior pixel, scaled by 1/8."""
+    gx = ((image[y - 1, x + 1] - image[y - 1, x - 1]) + np.float32(2.0) * (image[y, x + 1] - image[y, x - 1])
+          + (image[y + 1, x + 1] - image[y + 1, x - 1]))
+    gy = ((image[y + 1, x - 1] - image[y - 1, x - 1]) + np.float32(2.0) * (image[y + 1, x] - image[y - 1, x])
+          + (image[y + 1, x + 1] - image[y - 1, x + 1]))
+    return gx * np.float32(0.125), gy * np.float32(0.125)
+
+
+@numba.njit(**_JIT)
+def _median_inplace(values):
+    """The median of a non-empty 1-D array as ``np.median`` gives it, in its dtype (the mean of
+    the two middle values where their count is even); reorders the array (a quickselect)."""
+    n = len(values)
+    k = (n - 1) // 2
+    left, right = 0, n - 1
+    while left < right:     # Hoare's selection: values[k] ends as the k-th smallest
+        pivot = values[(left + right) // 2]
+        i, j = left, right
+        while i <= j:
+            while values[i] < pivot:
+                i += 1
+            while values[j] > pivot:
+                j -= 1
+            if i <= j:
+                values[i], values[j] = values[j], values[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            right = j
+        elif k >= i:
+            left = i
+        else:
+            break
+    lower = values[k]
+    if n % 2:
+        return lower
+    upper = values[k + 1]
+    for i in range(k + 2, n):     # everything after the k-th smallest is no smaller than it
+        upper = min(upper, values[i])
+    return (lower + upper) / values.dtype.type(2)
+
+
+@numba.njit(**_JIT)
+def _rodrigues(w):
+    """``cv2.Rodrigues`` of a rotation vector: the rotation matrix (identity below machine epsilon)."""
+    theta = math.sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
+    R = np.eye(3)
+    if theta < 2.220446049250313e-16:
+        return R
+    c, s = math.cos(theta), math.sin(theta)
+    c1, it = 1.0 - c, 1.0 / theta
+    x, y, z = w[0] * it, w[1] * it, w[2] * it
+    R[0, 0], R[0, 1], R[0, 2] = c + c1 * x * x, c1 * x * y - s * z, c1 * x * z + s * y
+    R[1, 0], R[1, 1], R[1, 2] = c1 * x * y + s * z, c + c1 * y * y, c1 * y * z - s * x
+    R[2, 0], R[2, 1], R[2, 2] = c1 * x * z - s * y, c1 * y * z + s * x, c + c1 * z * z
+    return R
+
+
+@numba.njit(**_JIT)
+def _solve6(A, b):
+    """x with A x = b for a 6x6 system (Gaussian elimination, partial pivoting)."""
+    n = 6
+    M = A.copy()
+    x = b.copy()
+    for k in range(n):
+        p = k
+        for i in range(k + 1, n):
+            if abs(M[i, k]) > abs(M[p, k]):
+                p = i
+        if p != k:
+            for j in range(n):
+                M[k, j], M[p, j] = M[p, j], M[k, j]
+            x[k], x[p] = x[p], x[k]
+        for i in range(k + 1, n):
+            f = M[i, k] / M[k, k]
+            for j in range(k, n):
+                M[i, j] -= f * M[k, j]
+            x[i] -= f * x[k]
+    for k in range(n - 1, -1, -1):
+        acc = x[k]
+        for j in range(k + 1, n):
+            acc -= M[k, j] * x[j]
+        x[k] = acc / M[k, k]
+    return x
+
+
+@numba.njit(**_JIT)
+def align_camera(P, s, groups, n_groups: int, level, fx: float, fy: float, cx: float, cy: float,
+                 iterations: int, converged_rotation: float, converged_translation: float):
+    """:meth:`~depth_core.geometry.CameraShades.align`'s Gauss-Newton, every pass one loop over the
+    points: ``P`` [N,3] float64 (this camera's frame as the odometry puts them), ``s`` [N] their log
+    brightness, ``groups`` [N] int64 the image of each (sorted: each group one run), ``level`` the
+    float32 log image at the pyramid level it aligns on, with its camera. Returns ``(T, enough,
+    first, cost)``: the motion found, False where fewer than 200 points landed in the image on a
+    pass (then T is meaningless), and the robust cost where the odometry put the points and where T
+    puts them. Each pass: bilinear samples of the image and its Sobel gradients as ``cv2.remap``
+    gives them, each image's median brightness difference taken out, Huber weights (1.5 x the
+    first pass's robust spread; none beyond 5 x), and a damped 6x6 normal-equation step."""
+    n_all = P.shape[0]
+    rows, cols = level.shape
+    T = np.eye(4)
+    Q = np.empty((n_all, 3))
+    r = np.empty(n_all)
+    X0 = np.empty(n_all, np.int64)
+    Y0 = np.empty(n_all, np.int64)
+    AX = np.empty(n_all, np.float32)
+    AY = np.empty(n_all, np.float32)
+    member = np.empty(n_all, np.int64)
+    scratch = np.empty(n_all)
+    first, cost, spread = np.nan, np.nan, 0.0
+    last = iterations
+    for iteration in range(iterations + 1):
+        # Where each point lands; those well inside the image (bilinear taps and gradients inside).
+        n = 0
+        for i in range(n_all):
+            qx = T[0, 0] * P[i, 0] + T[0, 1] * P[i, 1] + T[0, 2] * P[i, 2] + T[0, 3]
+            qy = T[1, 0] * P[i, 0] + T[1, 1] * P[i, 1] + T[1, 2] * P[i, 2] + T[1, 3]
+            qz = T[2, 0] * P[i, 0] + T[2, 1] * P[i, 1] + T[2, 2] * P[i, 2] + T[2, 3]
+            if not qz > 0.5:
+                continue
+            u, v = fx * qx / qz + cx, fy * qy / qz + cy
+            if not (u > 1 and u < cols - 2 and v > 1 and v < rows - 2):
+                continue
+            Q[n, 0], Q[n, 1], Q[n, 2] = qx, qy, qz
+            X0[n], Y0[n], AX[n], AY[n] = _taps(u, v)
+            r[n] = _bilinear(level, X0[n], Y0[n], AX[n], AY[n]) - s[i]
+            member[n] = groups[i]
+            n += 1
+        if n < 200:
+            return T, False, first, cost
+        # Each image's exposure against this one's: the median difference of its points (a run each).
+        start = 0
+        while start < n:
+            end = start
+            while end < n and member[end] == member[start]:
+                end += 1
+            scratch[:end - start] = r[start:end]
+            offset = _median_inplace(scratch[:end - start])
+            for k in range(start, end):
+                r[k] -= offset
+            start = end
+        if iteration == 0:      # the robust scale where the odometry put the points, kept for the cost
+            for k in range(n):
+                scratch[k] = abs(r[k])
+            spread = 1.4826 * _median_inplace(scratch[:n]) + 1e-4
+        # The mean Huber cost of all the points (those outside the image at their worst).
+        inner, outer = 1.5 * spread, 5 * spread
+        total = 0.0
+        for k in range(n):
+            a = abs(r[k])
+            total += 0.5 * a * a if a <= inner else inner * (min(a, outer) - 0.75 * spread)
+        cost = (total + (n_all - n) * inner * 4.25 * spread) / n_all
+        if iteration == 0:
+            first = cost
+        if iteration == last:
+            break
+        H = np.zeros((6, 6))
+        b = np.zeros(6)
+        J = np.empty(6)
+        for k in range(n):
+            a = abs(r[k])
+            if a > outer:
+                continue
+            w = 1.0 if a <= inner else inner / max(a, 1e-12)
+            # The gradients at the point: remap's bilinear blend of the Sobel images' four taps.
+            x0, y0, ax, ay = X0[k], Y0[k], AX[k], AY[k]
+            g00x, g00y = _sobel(level, y0, x0)
+            g01x, g01y = _sobel(level, y0, x0 + 1)
+            g10x, g10y = _sobel(level, y0 + 1, x0)
+            g11x, g11y = _sobel(level, y0 + 1, x0 + 1)
+            one = np.float32(1.0)
+            w00, w01 = (one - ay) * (one - ax), (one - ay) * ax
+            w10, w11 = ay * (one - ax), ay * ax
+            gx = float(g00x * w00 + g01x * w01 + g10x * w10 + g11x * w11)
+            gy = float(g00y * w00 + g01y * w01 + g10y * w10 + g11y * w11)
+            qx, qy, qz = Q[k, 0], Q[k, 1], Q[k, 2]
+            dx, dy = gx * fx / qz, gy * fy / qz
+            dz = -(gx * fx * qx + gy * fy * qy) / (qz * qz)
+            J[0], J[1], J[2] = qy * dz - qz * dy, qz * dx - qx * dz, qx * dy - qy * dx
+            J[3], J[4], J[5] = dx, dy, dz
+            for i in range(6):
+                wj = w * J[i]
+                b[i] += wj * r[k]
+                for j in range(i, 6):
+                    H[i, j] += wj * J[j]
+        for i in range(6):
+            H[i, i] += 1e-6
+            for j in range(i):
+                H[i, j] = H[j, i]
+        step = _solve6(H, b)
+        # T <- dT T, dT the small motion: rotation exp(-step[:3]), translation -step[3:].
+        R = _rodrigues(-step[:3])
+        moved = np.empty((4, 4))
+        for i in range(3):
+            for j in range(4):
+                moved[i, j] = R[i, 0] * T[0, j] + R[i, 1] * T[1, j] + R[i, 2] * T[2, j]
+            moved[i, 3] -= step[3 + i]
+        moved[3, :] = T[3, :]
+        T = moved
+        # Converged: a step under the thresholds (radians, metres) is below what the image can
+        # tell; the last pass measures where it ended.
+        if max(abs(step[0]), abs(step[1]), abs(step[2])) < converged_rotation and \
+                max(abs(step[3]), abs(step[4]), abs(step[5])) < converged_translation:
+            last = iteration + 1
+    return T, True, first, cost
+
+
+@numba.njit(**_JIT)
+def free_space_test(e, a, r, rows, below, above, near, gap: int, factor_keep, margin_keep, factor_visible,
+                    margin_visible):
+    """:meth:`~depth_core.geometry.FreeSpace.test` after the points' cells: ``e`` [N] their rows
+    (relative to the grid's lowest), ``a`` [N] their columns (relative to its first), ``r`` [N]
+    their ranges (float32); ``rows`` the grid rows with returns, ``below`` / ``above`` per (row
+    slot, column) the nearest slot at or below / above with a return, ``near`` the nearest return
+    per (slot, column). Returns ``(keep, visible)``: not in free space (every ray beside the point,
+    and its own cell's, passed it by the margin) and not hidden (both rays beside it stopped
+    nearer). The margins are float32, as numpy's arithmetic on the float32 ranges made them."""
+    n = len(e)
+    k, width = near.shape
+    keep = np.ones(n, np.bool_)
+    visible = np.ones(n, np.bool_)
+    for i in range(n):
+        col = a[i]
+        if col >= width:
+            continue
+        # The rows with returns strictly below and strictly above the point's own.
+        under = np.searchsorted(rows, e[i], "left") - 1
+        over = np.searchsorted(rows, e[i], "right")
+        if under < 0 or over >= k:
+            continue
+        lower, upper = below[under, col], above[over, col]
+        if lower < 0 or upper >= k or e[i] - rows[lower] > gap or rows[upper] - e[i] > gap:
+            continue
+        ray_below, ray_above = near[lower, col], near[upper, col]
+        nearest, farthest = min(ray_below, ray_above), max(ray_below, ray_above)
+        if over - under == 2:       # its own row has returns: its own cell's too
+            nearest = min(nearest, near[under + 1, col])
+        keep[i] = nearest <= r[i] * factor_keep + margin_keep
+        visible[i] = farthest >= r[i] * factor_visible - margin_visible
+    return keep, visible
+
+
+@numba.njit(**_JIT)
+def occlusion_zbuffer(points, candidates, K, height: int, width: int):
+    """The z-buffer of :func:`~depth_core.geometry.hidden_keep`: the points [N,3] (camera optical
+    frame) more than 0.1 m ahead, projected as ``project_points(..., exact=False)`` projects them
+    (pixels in float32, floored at their edges; the nearest point wins a pixel, the last of equals).
+    Returns ``(near, newest, pixels, owners)``: the nearest depth per pixel (flat, inf where none),
+    the same where a point that is not a candidate won (the newest sweep's), and the pixels that
+    candidates won with the point that won each, in the points' order. Only the points are
+    walked after the z-buffer, not the grid."""
+    f32 = np.float32
+    fx, skew, cx = f32(K[0, 0]), f32(K[0, 1]), f32(K[0, 2])
+    fy, cy = f32(K[1, 1]), f32(K[1, 2])
+    n = points.shape[0]
+    near = np.full(height * width, np.inf, np.float32)
+    index = np.empty(height * width, np.int32)     # read only where a point landed (near is finite)
+    pixel = np.full(n, -1, np.int32)
+    ahead, closest, half = f32(0.1), f32(1e-3), f32(0.5)
+    for i in range(n):
+        z = f32(points[i, 2])
+        if not (z > ahead and z > closest and z < np.inf):
+            continue
+        x, y = f32(points[i, 0]), f32(points[i, 1])
+        col = x * fx
+        if skew != 0:
+            col += skew * y
+        u = (col / z + cx) + half           # floor(u) in [0, width) exactly when u is (NaN is not)
+        v = (y * fy / z + cy) + half
+        if not (u >= 0 and u < width and v >= 0 and v < height):
+            continue
+        p = math.floor(v) * width + math.floor(u)
+        pixel[i] = p
+        if z < near[p]:
+            near[p] = z
+            index[p] = i
+        elif z == near[p]:
+            index[p] = i
+    newest = np.full(height * width, np.inf, np.float32)
+    count = 0
+    for i in range(n):
+        p = pixel[i]
+        if p >= 0 and index[p] == i:
+            if candidates[i]:
+                count += 1
+            else:
+                newest[p] = near[p]
+    pixels = np.empty(count, np.int64)
+    owners = np.empty(count, np.int64)
+    count = 0
+    for i in range(n):
+        p = pixel[i]
+        if p >= 0 and candidates[i] and index[p] == i:
+            pixels[count], owners[count] = p, i
+            count += 1
+    return near, newest, pixels, owners
+
+
+@numba.njit(**_JIT)
+def shades_keep(cam, shade, fx: float, fy: float, cx: float, cy: float, width: int, height: int, grey, lo, hi,
+                table, adaptive: bool, tolerance: float, tolerance_max: float, spread: float):
+    """:meth:`~depth_core.geometry.CameraShades.keep` after the points are in the camera's frame
+    (``cam`` [N,3]): each lands on the pixel nearest its projection (in the points' precision, as
+    numpy's arithmetic on them with the intrinsics as Python numbers gives it); those in the image
+    with a shade are compared, the exposure change (their median difference) taken out, with the
+    tolerance given, or with ``adaptive`` ``spread`` x their robust spread within [``tolerance``,
+    ``tolerance_max``]. ``grey``, ``lo``, ``hi``: the image and its darkest and
+    brightest within reach (flat uint8), ``table`` their log brightness."""
+    # In the points' and the shades' own precision, as numpy computed with Python numbers.
+    real, shaded = cam.dtype.type, shade.dtype.type
+    fx_, fy_, cx_, cy_ = real(fx), real(fy), real(cx), real(cy)
+    n = cam.shape[0]
+    keep = np.ones(n, np.bool_)
+    which = np.empty(n, np.int64)
+    pixel = np.empty(n, np.int64)
+    d = np.empty(n, shade.dtype)
+    m = 0
+    for i in range(n):
+        z = cam[i, 2]
+        inv = real(1.0) / z
+        u = np.rint(fx_ * cam[i, 0] * inv + cx_)
+        v = np.rint(fy_ * cam[i, 1] * inv + cy_)
+        if not (z > real(0.1) and u >= 0 and u < width and v >= 0 and v < height and np.isfinite(shade[i])):
+            continue
+        p = int(v) * width + int(u)
+        which[m], pixel[m], d[m] = i, p, shade[i] - table[grey[p]]
+        m += 1
+    if m < 10:      # too few to measure the exposure change by
+        return keep
+    scratch = d[:m].copy()
+    offset = shaded(_median_inplace(scratch))
+    if adaptive:
+        for j in range(m):
+            scratch[j] = abs(d[j] - offset)
+        tolerance = min(max(spread * 1.4826 * float(_median_inplace(scratch)), tolerance), tolerance_max)
+    tol = shaded(tolerance)
+    for j in range(m):
+        i, p = which[j], pixel[j]
+        s = shade[i] - offset
+        if s < table[lo[p]] - tol or s > table[hi[p]] + tol:
+            keep[i] = False
+    return keep
+
+
+def warm_up() -> float:
+    """Compile (or load from the cache) every loop here for the argument types the accumulation
+    gives them, on a few made-up values, so that the first frame that needs one does not wait for
+    the compiler (several seconds each, once per install). Returns the seconds it took."""
+    start = time.perf_counter()
+    rng = np.random.default_rng(0)
+    f32 = np.float32
+    level = rng.uniform(3, 5, (16, 16)).astype(f32)
+    P = np.stack([rng.uniform(-1, 1, 8), rng.uniform(-1, 1, 8), np.full(8, 5.0)], 1)
+    align_camera(P, rng.uniform(3, 5, 8), np.zeros(8, np.int64), 1, level, 8.0, 8.0, 7.5, 7.5, 1, 1e-4, 1e-3)
+    cells, grid = np.zeros(2, np.int32), np.zeros((1, 1), np.int32)
+    free_space_test(cells, cells, np.ones(2, f32), np.zeros(1, np.int32), grid, grid, np.ones((1, 1), f32), 1,
+                    f32(1.02), f32(0.1), f32(0.98), f32(0.1))
+    K = np.array([[8.0, 0.0, 7.5], [0.0, 8.0, 7.5], [0.0, 0.0, 1.0]])
+    grey = np.zeros(256, np.uint8)
+    for dtype in (f32, np.float64):     # the node's float32 clouds; float64 from callers of the API
+        points = P.astype(dtype)
+        occlusion_zbuffer(points, np.ones(8, np.bool_), K, 16, 16)
+        shades_keep(points, np.ones(8, f32), 8.0, 8.0, 7.5, 7.5, 16, 16, grey, grey, grey, np.ones(256, f32),
+                    True, 0.04, 0.3, 3.0)
+    return time.perf_counter() - start
