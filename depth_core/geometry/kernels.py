@@ -17,7 +17,7 @@ import time
 import numba
 import numpy as np
 
-__all__ = ["align_camera", "free_space_test", "occlusion_zbuffer", "shades_keep", "warm_up"]
+__all__ = ["align_camera", "free_space_test", "occlusion_verdicts", "occlusion_zbuffer", "shades_keep", "warm_up"]
 
 _JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
@@ -340,6 +340,31 @@ def occlusion_zbuffer(points, candidates, K, height: int, width: int):
 
 
 @numba.njit(**_JIT)
+def occlusion_verdicts(keep, near, around, across, down, pixels, owners, reach_x: int, reach_y: int,
+                       margin_rel: float, gone_margin_rel: float) -> None:
+    """:func:`~depth_core.geometry.hidden_keep`'s verdicts, written into ``keep`` [N] for the
+    candidates' ``owners`` of ``pixels`` (flat, in ``near`` [h,w], the z-buffer): hidden where the
+    nearest depths left and right of the pixel (``across``: minima over ``reach_x`` columns ending
+    at each pixel, on the grid widened by ``reach_x`` columns of inf) or above and below it
+    (``down``: over ``reach_y`` rows, widened by ``reach_y`` rows) are both nearer than its depth by
+    ``margin_rel``; gone where the newest sweep's nearest return around it (``around``, flat) is
+    farther by more than ``gone_margin_rel``. In float32, as numpy computed them."""
+    width = near.shape[1]
+    hidden_factor, gone_factor = np.float32(1 + margin_rel), np.float32(1 + gone_margin_rel)
+    for j in range(len(pixels)):
+        p = pixels[j]
+        r, c = p // width, p % width
+        d = near[r, c]
+        limit = d / hidden_factor
+        left = across[r, c - 1] if c >= 1 else np.inf
+        above = down[r - 1, c] if r >= 1 else np.inf
+        hidden = (left < limit and across[r, c + reach_x] < limit) or (above < limit and down[r + reach_y, c] < limit)
+        newest = around[p]
+        if hidden or (np.isfinite(newest) and newest > d * gone_factor):
+            keep[owners[j]] = False
+
+
+@numba.njit(**_JIT)
 def shades_keep(cam, shade, fx: float, fy: float, cx: float, cy: float, width: int, height: int, grey, lo, hi,
                 table, adaptive: bool, tolerance: float, tolerance_max: float, spread: float):
     """:meth:`~depth_core.geometry.CameraShades.keep` after the points are in the camera's frame
@@ -402,7 +427,9 @@ def warm_up() -> float:
     grey = np.zeros(256, np.uint8)
     for dtype in (f32, np.float64):     # the node's float32 clouds; float64 from callers of the API
         points = P.astype(dtype)
-        occlusion_zbuffer(points, np.ones(8, np.bool_), K, 16, 16)
+        near, newest, pixels, owners = occlusion_zbuffer(points, np.ones(8, np.bool_), K, 16, 16)
         shades_keep(points, np.ones(8, f32), 8.0, 8.0, 7.5, 7.5, 16, 16, grey, grey, grey, np.ones(256, f32),
                     True, 0.04, 0.3, 3.0)
+    grid = near.reshape(16, 16)
+    occlusion_verdicts(np.ones(8, np.bool_), grid, newest, grid, grid, pixels, owners, 1, 1, 0.1, 0.3)
     return time.perf_counter() - start

@@ -95,7 +95,7 @@ import cv2
 import numpy as np
 
 from .camera import CameraIntrinsics
-from .kernels import align_camera, free_space_test, occlusion_zbuffer, shades_keep
+from .kernels import align_camera, free_space_test, occlusion_verdicts, occlusion_zbuffer, shades_keep
 from .odometry import PoseHistory
 from .transforms import invert_transform, transform_points
 
@@ -338,9 +338,6 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
 
     rx, ry = max(1, pixels(K[0, 0], reach_deg[0])), max(1, pixels(K[1, 1], reach_deg[1]))
     tx, ty = pixels(K[0, 0], thickness_deg), pixels(K[1, 1], thickness_deg)
-    d = near.ravel()[px]
-    limit = d / (1 + margin_rel)
-    rows, cols = np.divmod(px, w)
     # The four half-windows: columns u-rx..u-1 and u+1..u+rx on rows v-ty..v+ty (one minimum
     # filter of rx columns ending at its pixel, on the grid widened by rx columns of nothing on
     # the right, read at u-1 and at u+rx); rows v-ry..v-1 and v+1..v+ry on columns u-tx..u+tx
@@ -352,15 +349,12 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     down = cv2.erode(cv2.copyMakeBorder(near, 0, ry, 0, 0, cv2.BORDER_CONSTANT, value=inf),
                      np.ones((ry, 2 * tx + 1), np.uint8), anchor=(tx, ry - 1),
                      borderType=cv2.BORDER_CONSTANT, borderValue=inf)
-    left = np.where(cols >= 1, across[rows, np.maximum(cols - 1, 0)], np.inf)
-    above = np.where(rows >= 1, down[np.maximum(rows - 1, 0), cols], np.inf)
-    hidden = ((left < limit) & (across[rows, cols + rx] < limit)) | ((above < limit) & (down[rows + ry, cols] < limit))
     # Gone: the newest sweep has returns within the reach, and every one is farther by more than
     # gone_margin_rel. Had the thing still been there, the newest sweep would have hit it too.
     around = cv2.erode(newest, np.ones((2 * ry + 1, 2 * rx + 1), np.uint8),
-                       borderType=cv2.BORDER_CONSTANT, borderValue=inf).ravel()[px]
-    gone = np.isfinite(around) & (around > d * (1 + gone_margin_rel))
-    keep[owner[hidden | gone]] = False
+                       borderType=cv2.BORDER_CONSTANT, borderValue=inf)
+    occlusion_verdicts(keep, near, around.ravel(), across, down, px, owner, rx, ry, float(margin_rel),
+                       float(gone_margin_rel))
     return keep
 
 
