@@ -17,7 +17,8 @@ import time
 import numba
 import numpy as np
 
-__all__ = ["align_camera", "free_space_test", "occlusion_verdicts", "occlusion_zbuffer", "shades_keep", "warm_up"]
+__all__ = ["align_camera", "free_space_test", "occlusion_verdicts", "occlusion_zbuffer", "shades_keep", "warm_up",
+           "zbuffer"]
 
 _JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
@@ -284,6 +285,43 @@ def free_space_test(e, a, r, rows, below, above, near, gap: int, factor_keep, ma
 
 
 @numba.njit(**_JIT)
+def zbuffer(points, work, K, height: int, width: int, min_depth: float, with_index: bool):
+    """:func:`~depth_core.geometry.project_points`' loop: ``points`` [N,3] (float32 or float64),
+    each taken in the precision of ``work`` (an empty array: float64, or float32 for
+    ``exact=False``; float32 to float64 is exact), each pixel ``floor((fx x + s y) / z + cx +
+    0.5)``, ``floor(fy y / z + cy + 0.5)`` computed in that precision in the order numpy's
+    expression computed it (the same pixels, bit for bit), the nearest float32 depth per pixel
+    (flat, inf where none) and, ``with_index``, the last of the points at that depth (int32 [h*w],
+    -1 where none; an empty array otherwise)."""
+    real = work.dtype.type
+    fx, skew, cx = real(K[0, 0]), real(K[0, 1]), real(K[0, 2])
+    fy, cy = real(K[1, 1]), real(K[1, 2])
+    nearest, half = real(min_depth), real(0.5)
+    depth = np.full(height * width, np.inf, np.float32)
+    index = np.full(height * width if with_index else 0, -1, np.int32)
+    for i in range(points.shape[0]):
+        x, y, z = real(points[i, 0]), real(points[i, 1]), real(points[i, 2])
+        if not (z > nearest and z < np.inf):
+            continue
+        col = x * fx
+        if skew != 0:
+            col += skew * y
+        u = col / z + cx + half       # floor(u) in [0, width) exactly when u is (NaN is not)
+        v = y * fy / z + cy + half
+        if not (u >= 0 and u < width and v >= 0 and v < height):
+            continue
+        p = math.floor(v) * width + math.floor(u)
+        d = np.float32(z)
+        if d < depth[p]:
+            depth[p] = d
+            if with_index:
+                index[p] = i
+        elif with_index and d == depth[p]:
+            index[p] = i
+    return depth, index
+
+
+@numba.njit(**_JIT)
 def occlusion_zbuffer(points, candidates, K, height: int, width: int):
     """The z-buffer of :func:`~depth_core.geometry.hidden_keep`: the points [N,3] (camera optical
     frame) more than 0.1 m ahead, projected as ``project_points(..., exact=False)`` projects them
@@ -427,6 +465,8 @@ def warm_up() -> float:
     grey = np.zeros(256, np.uint8)
     for dtype in (f32, np.float64):     # the node's float32 clouds; float64 from callers of the API
         points = P.astype(dtype)
+        for work in (np.empty(0, f32), np.empty(0)):
+            zbuffer(points, work, K, 16, 16, 1e-3, True)
         near, newest, pixels, owners = occlusion_zbuffer(points, np.ones(8, np.bool_), K, 16, 16)
         shades_keep(points, np.ones(8, f32), 8.0, 8.0, 7.5, 7.5, 16, 16, grey, grey, grey, np.ones(256, f32),
                     True, 0.04, 0.3, 3.0)
