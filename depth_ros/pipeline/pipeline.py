@@ -221,12 +221,12 @@ class FramePipeline:
         self.sweeps: SweepAccumulator | None = None   # built on the first cloud (it needs the LiDAR's mounting)
         self._sweep_key: tuple | None = None          # (camera frame, LiDAR frame) the accumulator was built for
         self._last_extrinsic: np.ndarray | None = None
-        if config.use_lidar:
-            # The accumulation's and the occlusion rule's compiled loops, now rather than on the
-            # first frame that needs one (seconds to compile once per install, then cached).
-            seconds = warm_up_kernels()
-            if seconds > 1.0:
-                log.info("compiled the LiDAR accumulation's loops in %.0f s (once per install; cached)", seconds)
+        # The per-frame path's compiled loops (the image's resize, the LiDAR's projection, the
+        # accumulation's rules), now rather than on the first frame that needs one (seconds to
+        # compile once per install, then cached; a fraction of a second to load).
+        seconds = warm_up_kernels()
+        if seconds > 2.0:
+            log.info("compiled the per-frame loops in %.0f s (once per install; cached)", seconds)
 
     # -- inputs ---------------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from depth_core.inference import (
     resize_sparse_depth,
     restore_depth,
 )
-from depth_core.inference.preprocess import EDGE_LOG_RANGE, GUIDE_SIGMA
+from depth_core.inference.preprocess import EDGE_LOG_RANGE, GUIDE_SIGMA, _shrink, network_inputs
 from depth_core.models import ModelConfig
 from depth_core.sim import Simulator, default_config
 
@@ -45,6 +45,27 @@ def test_preprocessing_keeps_intrinsics_consistent_and_rebins_sparse_points(fram
     toy = np.zeros((4, 6), np.float32)
     toy[0, 0], toy[1, 1], toy[3, 5], toy[2, 2] = 5.0, 3.0, 7.0, np.nan
     np.testing.assert_array_equal(resize_sparse_depth(toy, 2, 3), [[3.0, 0, 0], [0, 0, 7.0]])  # nearest wins
+
+
+@pytest.mark.parametrize("size, resized, padded", [
+    ((375, 1242), (155, 512), (160, 512)),     # KITTI: the exact 2x2 average, then area by 1.21
+    ((480, 640), (240, 320), (256, 320)),      # an exact 2x2 average only
+    ((360, 640), (216, 384), (224, 384)),      # area by 1.67 from the start
+    ((720, 1280), (150, 540), (160, 544)),     # a 2x2 average, then a different factor per axis
+    ((192, 640), (96, 320), (96, 320)),        # no padding
+    ((100, 130), (120, 160), (128, 160)),      # enlarged (bilinear)
+])
+def test_the_networks_image_is_the_resized_padded_image_as_float(size, resized, padded):
+    # What the network is fed is the image as OpenCV shrinks it (uint8 grey levels), the edge
+    # repeated into the padding, planar, scaled to [0, 1].
+    rng = np.random.default_rng(3)
+    rgb = cv2.GaussianBlur(rng.integers(0, 256, (*size, 3)).astype(np.uint8), (3, 3), 0)
+    K = CameraIntrinsics(fx=500.0, fy=500.0, cx=size[1] / 2, cy=size[0] / 2, width=size[1], height=size[0]).K
+    image = network_inputs(rgb, K, None, resized, padded, None)[0]
+    small, _ = _shrink(rgb, *resized) if size != resized else (rgb, None)
+    expected = cv2.copyMakeBorder(small, 0, padded[0] - resized[0], 0, padded[1] - resized[1], cv2.BORDER_REPLICATE)
+    assert image.shape == (1, 3, *padded) and image.dtype == np.float32
+    np.testing.assert_array_equal(image[0], expected.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
 
 
 def test_restore_marks_invalid_pixels_nan():
