@@ -17,7 +17,7 @@ from depth_core.inference import (
     resize_sparse_depth,
     restore_depth,
 )
-from depth_core.inference.preprocess import EDGE_LOG_RANGE, GUIDE_SIGMA, _shrink, network_inputs
+from depth_core.inference.preprocess import EDGE_LOG_RANGE, GUIDE_SIGMA, _shrink, area_table, network_inputs
 from depth_core.models import ModelConfig
 from depth_core.sim import Simulator, default_config
 
@@ -57,7 +57,9 @@ def test_preprocessing_keeps_intrinsics_consistent_and_rebins_sparse_points(fram
 ])
 def test_the_networks_image_is_the_resized_padded_image_as_float(size, resized, padded):
     # What the network is fed is the image as OpenCV shrinks it (uint8 grey levels), the edge
-    # repeated into the padding, planar, scaled to [0, 1].
+    # repeated into the padding, planar, scaled to [0, 1]. The compiled area shrink sums in
+    # another order than OpenCV: a value may round to the next grey level, rarely (4e-4 of them
+    # for 640x360 -> 540x150, where up to four rows make an output row).
     rng = np.random.default_rng(3)
     rgb = cv2.GaussianBlur(rng.integers(0, 256, (*size, 3)).astype(np.uint8), (3, 3), 0)
     K = CameraIntrinsics(fx=500.0, fy=500.0, cx=size[1] / 2, cy=size[0] / 2, width=size[1], height=size[0]).K
@@ -65,7 +67,33 @@ def test_the_networks_image_is_the_resized_padded_image_as_float(size, resized, 
     small, _ = _shrink(rgb, *resized) if size != resized else (rgb, None)
     expected = cv2.copyMakeBorder(small, 0, padded[0] - resized[0], 0, padded[1] - resized[1], cv2.BORDER_REPLICATE)
     assert image.shape == (1, 3, *padded) and image.dtype == np.float32
-    np.testing.assert_array_equal(image[0], expected.transpose(2, 0, 1).astype(np.float32) * np.float32(1 / 255))
+    levels = image[0] * np.float32(255)
+    np.testing.assert_allclose(levels, np.rint(levels), atol=1e-4)          # whole grey levels
+    off = np.abs(np.rint(levels) - expected.transpose(2, 0, 1))
+    assert off.max() <= 1 and np.mean(off > 0) < 1e-3, (off.max(), np.mean(off > 0))
+    # The padding repeats the edge exactly.
+    np.testing.assert_array_equal(image[0, :, resized[0]:, :], np.repeat(image[0, :, resized[0] - 1:resized[0], :],
+                                                                          padded[0] - resized[0], 1))
+    np.testing.assert_array_equal(image[0, :, :, resized[1]:], np.repeat(image[0, :, :, resized[1] - 1:resized[1]],
+                                                                          padded[1] - resized[1], 2))
+
+
+@pytest.mark.parametrize("source, size", [(621, 512), (187, 155), (640, 384), (100, 77), (7, 3)])
+def test_the_area_weights_are_opencvs(source, size):
+    # Shrinking one row (or column) of single pixels: OpenCV's INTER_AREA output is exactly the
+    # weights' sums, so the tables reproduce it (to its float32 rounding).
+    first, taps, weights = area_table(source, size)
+    np.testing.assert_allclose(weights.sum(1), 1, rtol=1e-5)
+    for j in range(source):
+        line = np.zeros((1, source), np.float32)
+        line[0, j] = 1
+        expected = cv2.resize(line, (size, 1), interpolation=cv2.INTER_AREA)[0]
+        got = np.zeros(size, np.float32)
+        for d in range(size):
+            t = j - first[d]
+            if 0 <= t < taps[d]:
+                got[d] = weights[d, t]
+        np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
 def test_restore_marks_invalid_pixels_nan():
