@@ -11,6 +11,7 @@ each function says which numpy code it replaces, and the tests hold them to it.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -20,9 +21,25 @@ import numpy as np
 __all__ = ["align_camera", "area_to_tensor", "free_space_test", "occlusion_verdicts", "occlusion_zbuffer",
            "shades_keep", "warm_up", "zbuffer"]
 
-_JIT = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
+_JIT = {"nogil": True, "fastmath": False, "error_model": "numpy"}
+log = logging.getLogger("depth_core.geometry")
+_uncached: list[str] = []
 
-@numba.njit(**_JIT)
+
+def _compiled(function):
+    """``numba.njit`` with its machine code cached on disk (beside this file, or in the user's
+    cache directory); where neither can be written (a read-only install for a user without a
+    home), compiled in every process instead, and said so once."""
+    try:
+        return numba.njit(cache=True, **_JIT)(function)
+    except RuntimeError:    # numba: "cannot cache function ...: no locator available"
+        if not _uncached:
+            log.warning("numba cannot cache its compiled loops here (no writable cache directory; set "
+                        "NUMBA_CACHE_DIR): each process compiles them anew, about 20 s at its start")
+        _uncached.append(function.__name__)
+        return numba.njit(cache=False, **_JIT)(function)
+
+@_compiled
 def _taps(u: float, v: float):
     """Where ``cv2.remap(..., INTER_LINEAR)`` reads a float32 image at (u, v) given as float32
     maps: the top-left pixel and the two fractions, in float32 as it takes them."""
@@ -31,7 +48,7 @@ def _taps(u: float, v: float):
     return int(x0), int(y0), np.float32(u32 - np.float32(x0)), np.float32(v32 - np.float32(y0))
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _bilinear(image, x0: int, y0: int, ax, ay) -> float:
     """The image between its pixels (x0, y0) and (x0 + 1, y0 + 1), bilinear weights in float32."""
     one = np.float32(1.0)
@@ -40,7 +57,7 @@ def _bilinear(image, x0: int, y0: int, ax, ay) -> float:
     return float(image[y0, x0] * w00 + image[y0, x0 + 1] * w01 + image[y0 + 1, x0] * w10 + image[y0 + 1, x0 + 1] * w11)
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _sobel(image, y: int, x: int):
     """``cv2.Sobel(image, CV_32F, 1, 0)`` and ``(0, 1)`` at one interior pixel, scaled by 1/8."""
     gx = ((image[y - 1, x + 1] - image[y - 1, x - 1]) + np.float32(2.0) * (image[y, x + 1] - image[y, x - 1])
@@ -50,7 +67,7 @@ def _sobel(image, y: int, x: int):
     return gx * np.float32(0.125), gy * np.float32(0.125)
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _median_inplace(values):
     """The median of a non-empty 1-D array as ``np.median`` gives it, in its dtype (the mean of
     the two middle values where their count is even); reorders the array (a quickselect)."""
@@ -84,7 +101,7 @@ def _median_inplace(values):
     return (lower + upper) / values.dtype.type(2)
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _rodrigues(w):
     """``cv2.Rodrigues`` of a rotation vector: the rotation matrix (identity below machine epsilon)."""
     theta = math.sqrt(w[0] * w[0] + w[1] * w[1] + w[2] * w[2])
@@ -100,7 +117,7 @@ def _rodrigues(w):
     return R
 
 
-@numba.njit(**_JIT)
+@_compiled
 def _solve6(A, b):
     """x with A x = b for a 6x6 system (Gaussian elimination, partial pivoting)."""
     n = 6
@@ -128,8 +145,8 @@ def _solve6(A, b):
     return x
 
 
-@numba.njit(**_JIT)
-def align_camera(P, s, groups, n_groups: int, level, fx: float, fy: float, cx: float, cy: float,
+@_compiled
+def align_camera(P, s, groups, level, fx: float, fy: float, cx: float, cy: float,
                  iterations: int, converged_rotation: float, converged_translation: float):
     """:meth:`~depth_core.geometry.CameraShades.align`'s Gauss-Newton, every pass one loop over the
     points: ``P`` [N,3] float64 (this camera's frame as the odometry puts them), ``s`` [N] their log
@@ -207,11 +224,14 @@ def align_camera(P, s, groups, n_groups: int, level, fx: float, fy: float, cx: f
                 continue
             w = 1.0 if a <= inner else inner / max(a, 1e-12)
             # The gradients at the point: remap's bilinear blend of the Sobel images' four taps.
+            # A tap of weight 0 is not read: a point just inside the last interior row or column
+            # (by float64) can sit on it in float32, and its Sobel there would read past the image.
             x0, y0, ax, ay = X0[k], Y0[k], AX[k], AY[k]
+            zero = np.float32(0.0)
             g00x, g00y = _sobel(level, y0, x0)
-            g01x, g01y = _sobel(level, y0, x0 + 1)
-            g10x, g10y = _sobel(level, y0 + 1, x0)
-            g11x, g11y = _sobel(level, y0 + 1, x0 + 1)
+            g01x, g01y = _sobel(level, y0, x0 + 1) if ax != 0 else (zero, zero)
+            g10x, g10y = _sobel(level, y0 + 1, x0) if ay != 0 else (zero, zero)
+            g11x, g11y = _sobel(level, y0 + 1, x0 + 1) if ax != 0 and ay != 0 else (zero, zero)
             one = np.float32(1.0)
             w00, w01 = (one - ay) * (one - ax), (one - ay) * ax
             w10, w11 = ay * (one - ax), ay * ax
@@ -249,7 +269,7 @@ def align_camera(P, s, groups, n_groups: int, level, fx: float, fy: float, cx: f
     return T, True, first, cost
 
 
-@numba.njit(**_JIT)
+@_compiled
 def free_space_test(e, a, r, rows, below, above, near, gap: int, factor_keep, margin_keep, factor_visible,
                     margin_visible):
     """:meth:`~depth_core.geometry.FreeSpace.test` after the points' cells: ``e`` [N] their rows
@@ -284,7 +304,7 @@ def free_space_test(e, a, r, rows, below, above, near, gap: int, factor_keep, ma
     return keep, visible
 
 
-@numba.njit(**_JIT)
+@_compiled
 def zbuffer(points, work, K, height: int, width: int, min_depth: float, with_index: bool):
     """:func:`~depth_core.geometry.project_points`' loop: ``points`` [N,3] (float32 or float64),
     each taken in the precision of ``work`` (an empty array: float64, or float32 for
@@ -321,7 +341,7 @@ def zbuffer(points, work, K, height: int, width: int, min_depth: float, with_ind
     return depth, index
 
 
-@numba.njit(**_JIT)
+@_compiled
 def occlusion_zbuffer(points, candidates, K, height: int, width: int):
     """The z-buffer of :func:`~depth_core.geometry.hidden_keep`: the points [N,3] (camera optical
     frame) more than 0.1 m ahead, projected as ``project_points(..., exact=False)`` projects them
@@ -337,10 +357,13 @@ def occlusion_zbuffer(points, candidates, K, height: int, width: int):
     near = np.full(height * width, np.inf, np.float32)
     index = np.empty(height * width, np.int32)     # read only where a point landed (near is finite)
     pixel = np.full(n, -1, np.int32)
-    ahead, closest, half = f32(0.1), f32(1e-3), f32(0.5)
+    closest, half = f32(1e-3), f32(0.5)
+    ahead = points.dtype.type(0.1)      # ahead in the points' own precision, then projected in float32
     for i in range(n):
+        if not points[i, 2] > ahead:
+            continue
         z = f32(points[i, 2])
-        if not (z > ahead and z > closest and z < np.inf):
+        if not (z > closest and z < np.inf):
             continue
         x, y = f32(points[i, 0]), f32(points[i, 1])
         col = x * fx
@@ -377,7 +400,7 @@ def occlusion_zbuffer(points, candidates, K, height: int, width: int):
     return near, newest, pixels, owners
 
 
-@numba.njit(**_JIT)
+@_compiled
 def occlusion_verdicts(keep, near, around, across, down, pixels, owners, reach_x: int, reach_y: int,
                        margin_rel: float, gone_margin_rel: float) -> None:
     """:func:`~depth_core.geometry.hidden_keep`'s verdicts, written into ``keep`` [N] for the
@@ -402,7 +425,7 @@ def occlusion_verdicts(keep, near, around, across, down, pixels, owners, reach_x
             keep[owners[j]] = False
 
 
-@numba.njit(**_JIT)
+@_compiled
 def shades_keep(cam, shade, fx: float, fy: float, cx: float, cy: float, width: int, height: int, grey, lo, hi,
                 table, adaptive: bool, tolerance: float, tolerance_max: float, spread: float):
     """:meth:`~depth_core.geometry.CameraShades.keep` after the points are in the camera's frame
@@ -439,7 +462,7 @@ def shades_keep(cam, shade, fx: float, fy: float, cx: float, cy: float, width: i
         for j in range(m):
             scratch[j] = abs(d[j] - offset)
         tolerance = min(max(spread * 1.4826 * float(_median_inplace(scratch)), tolerance), tolerance_max)
-    tol = shaded(tolerance)
+    tol = np.float32(tolerance)     # the thresholds in float32, as the darkest and brightest are
     for j in range(m):
         i, p = which[j], pixel[j]
         s = shade[i] - offset
@@ -448,7 +471,7 @@ def shades_keep(cam, shade, fx: float, fy: float, cx: float, cy: float, width: i
     return keep
 
 
-@numba.njit(**_JIT)
+@_compiled
 def area_to_tensor(image, columns, column_taps, column_weights, rows, row_taps, row_weights, out) -> None:
     """``cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)`` of a uint8 [H,W,3] image
     (shrinking), written as the network takes it: planar float32 in [0, 1] into ``out``
@@ -503,7 +526,7 @@ def warm_up() -> float:
     f32 = np.float32
     level = rng.uniform(3, 5, (16, 16)).astype(f32)
     P = np.stack([rng.uniform(-1, 1, 8), rng.uniform(-1, 1, 8), np.full(8, 5.0)], 1)
-    align_camera(P, rng.uniform(3, 5, 8), np.zeros(8, np.int64), 1, level, 8.0, 8.0, 7.5, 7.5, 1, 1e-4, 1e-3)
+    align_camera(P, rng.uniform(3, 5, 8), np.zeros(8, np.int64), level, 8.0, 8.0, 7.5, 7.5, 1, 1e-4, 1e-3)
     cells, grid = np.zeros(2, np.int32), np.zeros((1, 1), np.int32)
     free_space_test(cells, cells, np.ones(2, f32), np.zeros(1, np.int32), grid, grid, np.ones((1, 1), f32), 1,
                     f32(1.02), f32(0.1), f32(0.98), f32(0.1))
@@ -520,5 +543,5 @@ def warm_up() -> float:
     area_to_tensor(np.zeros((9, 9, 3), np.uint8), first, taps, weights, first, taps, weights,
                    np.empty((1, 3, 5, 5), f32))
     grid = near.reshape(16, 16)
-    occlusion_verdicts(np.ones(8, np.bool_), grid, newest, grid, grid, pixels, owners, 1, 1, 0.1, 0.3)
+    occlusion_verdicts(np.ones(8, np.bool_), grid, newest, grid, grid, pixels[:0], owners[:0], 1, 1, 0.1, 0.3)
     return time.perf_counter() - start

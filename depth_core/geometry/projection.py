@@ -72,10 +72,11 @@ def project_points(points, K, height: int, width: int, *, min_depth: float = 1e-
     # in the working precision in the order of the formula in the docstring, bit for bit what
     # numpy's whole-array expression gave (tested), without its temporaries (eight arrays of
     # 50-100k values each) or np.minimum.at.
-    if points.dtype not in (np.float32, np.float64):
-        points = points.astype(dtype)
-    depth, index = zbuffer(points, np.empty(0, dtype), K, int(height), int(width), float(min_depth),
-                           bool(return_index))
+    # In the types the compiled loop was made for (warm_up; any other is compiled anew, seconds).
+    # (Writable and contiguous too: numba types a read-only array, a bag's say, as another type.)
+    points = np.require(points if points.dtype in (np.float32, np.float64) else points.astype(dtype), requirements="CW")
+    depth, index = zbuffer(points, np.empty(0, dtype), np.require(K, None, "CW"), int(height), int(width),
+                           float(min_depth), bool(return_index))
     if empty != np.inf:
         depth[np.isinf(depth)] = empty
     depth = depth.reshape(height, width)

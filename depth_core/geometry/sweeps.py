@@ -330,7 +330,11 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     # Nothing there (no point, or beyond the image) is inf throughout: the tests compare with
     # nearer depths only. The pixels the candidates won (and by which point), and the newest
     # sweep's: the tests below look only at the former.
-    near, newest, px, owner = occlusion_zbuffer(points, candidates, K, h, w)
+    # In the types the compiled loop was made for (warm_up; any other is compiled anew, seconds).
+    if points.dtype not in (np.float32, np.float64):
+        points = points.astype(np.float32)
+    near, newest, px, owner = occlusion_zbuffer(np.require(points, requirements="CW"),
+                                                np.require(candidates, bool, "CW"), np.require(K, None, "CW"), h, w)
     near, newest = near.reshape(h, w), newest.reshape(h, w)
 
     def pixels(fx: float, degrees: float) -> int:
@@ -479,9 +483,8 @@ class CameraShades:
         # The camera at the pyramid level's pixels: pyrDown's pixel i is the full image's 2i.
         c = self.camera
         T, enough, first, cost = align_camera(
-            np.ascontiguousarray(P), np.ascontiguousarray(s), np.ascontiguousarray(g, np.int64),
-            int(g.max(initial=0)) + 1, self._level, c.fx * k, c.fy * k, c.cx * k, c.cy * k, int(iterations),
-            float(converged[0]), float(converged[1]))
+            np.ascontiguousarray(P), np.ascontiguousarray(s), np.ascontiguousarray(g, np.int64), self._level,
+            c.fx * k, c.fy * k, c.cx * k, c.cy * k, int(iterations), float(converged[0]), float(converged[1]))
         if not enough:
             return None
         angle = float(np.degrees(np.linalg.norm(cv2.Rodrigues(T[:3, :3])[0])))

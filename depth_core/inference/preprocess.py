@@ -124,7 +124,8 @@ def _network_image(rgb: np.ndarray, height: int, width: int, padded: tuple[int, 
         if rgb.shape[:2] != (height, width):
             image = np.empty((1, 3, *padded), np.float32)
             sh, sw = rgb.shape[:2]
-            area_to_tensor(np.ascontiguousarray(rgb), *area_table(sw, width), *area_table(sh, height), image)
+            # Writable and contiguous (numba types a read-only image, a bag's say, as another type).
+            area_to_tensor(np.require(rgb, requirements="CW"), *area_table(sw, width), *area_table(sh, height), image)
             return image, used
     elif (H, W) != (height, width):
         rgb, used = _shrink(rgb, height, width)

@@ -106,18 +106,20 @@ def _hidden_reference(points, candidates, camera, reach_deg=(1.0, 3.0), thicknes
     return keep
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("reach_deg, gone_margin_rel", [((1.0, 3.0), 0.3), ((2.0, 3.0), 0.15)])
-def test_the_occlusion_rule_is_numpys(drive, reach_deg, gone_margin_rel):
+def test_the_occlusion_rule_is_numpys(drive, reach_deg, gone_margin_rel, dtype):
     newest, past = drive
     R = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])    # LiDAR x ahead -> camera z
     points = np.concatenate([newest, past]) @ R.T
     candidates = np.arange(len(points)) >= len(newest)
     kitti = CameraIntrinsics(fx=721.5, fy=721.5, cx=609.6, cy=172.9, width=1242, height=375)
     for camera in (kitti, replace(kitti, width=640, cx=300.0)):
-        keep = hidden_keep(points.astype(np.float32), candidates, camera, reach_deg=reach_deg,
-                           gone_margin_rel=gone_margin_rel)
-        expected = _hidden_reference(points.astype(np.float32), candidates, camera, reach_deg=reach_deg,
-                                     gone_margin_rel=gone_margin_rel)
+        # (Points a hair beyond 0.1 m ahead too, where float32 and float64 tell them apart.)
+        cloud = np.concatenate([points, [[0.0, 0.0, 0.1 + 1e-9], [0.01, 0.0, 0.1 + 1e-9]]]).astype(dtype)
+        chosen = np.append(candidates, [True, False])
+        keep = hidden_keep(cloud, chosen, camera, reach_deg=reach_deg, gone_margin_rel=gone_margin_rel)
+        expected = _hidden_reference(cloud, chosen, camera, reach_deg=reach_deg, gone_margin_rel=gone_margin_rel)
         np.testing.assert_array_equal(keep, expected)
         assert keep[:len(newest)].all() and 0 < (~keep).sum()
 
@@ -147,15 +149,16 @@ def _shades_reference(shades: CameraShades, points, shade, tolerance, spread=3.0
     return keep
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_the_photometric_test_is_numpys(dtype):
+@pytest.mark.parametrize("dtype, shade_dtype", [(np.float32, np.float32), (np.float64, np.float32),
+                                                (np.float32, np.float64)])
+def test_the_photometric_test_is_numpys(dtype, shade_dtype):
     cam = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
     rng = np.random.default_rng(4)
     image = cv2.resize(rng.uniform(20, 230, (24, 32)), (320, 240), interpolation=cv2.INTER_CUBIC).astype(np.uint8)
     shades = CameraShades(image, np.eye(4), cam)
     n = 3000
     points = np.stack([rng.uniform(-4, 4, n), rng.uniform(-3, 3, n), rng.uniform(-1, 8, n)], 1).astype(dtype)
-    shade = (rng.normal(4.5, 0.6, n) + rng.normal(0, 0.05, n)).astype(np.float32)
+    shade = (rng.normal(4.5, 0.6, n) + rng.normal(0, 0.05, n)).astype(shade_dtype)
     shade[::17] = np.nan
     for tolerance in ((0.04, 0.3), (0.2, 0.25), 0.1):
         keep = shades.keep(points, shade, tolerance)
@@ -165,14 +168,29 @@ def test_the_photometric_test_is_numpys(dtype):
     assert shades.keep(points[:12], shade[:12]).all() and _shades_reference(shades, points[:12], shade[:12], 0.1).all()
 
 
-def test_the_alignments_samples_are_remaps_and_its_steps_numpys():
+def _bilinear_reference(image, u, v):
+    """The image between its pixels at (u, v) taken as float32 coordinates (as cv2.remap with
+    float32 maps takes them in OpenCV 5; earlier versions round them to 1/32 of a pixel)."""
+    u, v = np.asarray(u, np.float32), np.asarray(v, np.float32)
+    x0, y0 = np.floor(u).astype(int), np.floor(v).astype(int)
+    ax, ay = (u - x0).astype(np.float64), (v - y0).astype(np.float64)
+    x1, y1 = np.minimum(x0 + 1, image.shape[1] - 1), np.minimum(y0 + 1, image.shape[0] - 1)
+    return ((1 - ay) * ((1 - ax) * image[y0, x0] + ax * image[y0, x1])
+            + ay * ((1 - ax) * image[y1, x0] + ax * image[y1, x1]))
+
+
+def _sobels(level):
+    return (cv2.Sobel(level, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8), cv2.Sobel(level, cv2.CV_32F, 0, 1, ksize=3,
+                                                                                scale=1 / 8))
+
+
+def test_the_alignments_samples_are_bilinear_and_its_steps_numpys():
     rng = np.random.default_rng(1)
     level = cv2.GaussianBlur(rng.uniform(3, 5.5, (90, 130)).astype(np.float32), (5, 5), 0)
     u, v = rng.uniform(1.001, 130 - 2.001, 500), rng.uniform(1.001, 90 - 2.001, 500)
-    gx = cv2.Sobel(level, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8)
-    gy = cv2.Sobel(level, cv2.CV_32F, 0, 1, ksize=3, scale=1 / 8)
+    gx, gy = _sobels(level)
     for channel, pick in ((level, None), (gx, 0), (gy, 1)):
-        expected = cv2.remap(channel, u.astype(np.float32)[None], v.astype(np.float32)[None], cv2.INTER_LINEAR)[0]
+        expected = _bilinear_reference(channel, u, v)
         got = []
         for uu, vv in zip(u, v):
             x0, y0, ax, ay = _taps(uu, vv)
@@ -199,17 +217,13 @@ def test_one_gauss_newton_pass_is_numpys():
     v, u = np.mgrid[10:110:2, 10:150:2].reshape(2, -1).astype(np.float64)
     P = np.stack([(u - cx) / fx * 5.0 + 0.01, (v - cy) / fy * 5.0 - 0.02, np.full(len(u), 5.0)], 1)
     groups = (np.arange(len(P)) >= len(P) // 3).astype(np.int64)
-    s = cv2.remap(level, u.astype(np.float32)[None], v.astype(np.float32)[None], cv2.INTER_LINEAR)[0]
-    s = s.astype(np.float64) + np.where(groups == 1, 0.2, -0.1) + rng.normal(0, 0.02, len(u))
-    T, enough, first, cost = align_camera(P, s, groups, 2, level, fx, fy, cx, cy, 1, 0.0, 0.0)
+    s = _bilinear_reference(level, u, v) + np.where(groups == 1, 0.2, -0.1) + rng.normal(0, 0.02, len(u))
+    T, enough, first, cost = align_camera(P, s, groups, level, fx, fy, cx, cy, 1, 0.0, 0.0)
     assert enough
-    # The same pass in numpy: remap's samples, each group's median difference out, Huber weights,
-    # the 6x6 normal equations.
+    # The same pass in numpy: bilinear samples of the image and its Sobel gradients, each group's
+    # median difference out, Huber weights, the 6x6 normal equations.
     pu, pv = fx * P[:, 0] / P[:, 2] + cx, fy * P[:, 1] / P[:, 2] + cy
-    maps = pu.astype(np.float32)[None], pv.astype(np.float32)[None]
-    L, Gx, Gy = (cv2.remap(c, *maps, cv2.INTER_LINEAR)[0].astype(np.float64) for c in (
-        level, cv2.Sobel(level, cv2.CV_32F, 1, 0, ksize=3, scale=1 / 8), cv2.Sobel(level, cv2.CV_32F, 0, 1, ksize=3,
-                                                                                   scale=1 / 8)))
+    L, Gx, Gy = (_bilinear_reference(c, pu, pv) for c in (level, *_sobels(level)))
     r = L - s
     for g in (0, 1):
         r[groups == g] -= np.median(r[groups == g])
@@ -223,11 +237,34 @@ def test_one_gauss_newton_pass_is_numpys():
     step = -np.linalg.solve((J * w[:, None]).T @ J + 1e-6 * np.eye(6), (J * w[:, None]).T @ r)
     expected = np.eye(4)
     expected[:3, :3], expected[:3, 3] = cv2.Rodrigues(step[:3])[0], step[3:]
-    # To a micrometre and a microradian: the gradients at the taps are the Sobel images' to float32's
-    # rounding (2e-6 above), which the solve amplifies a little.
+    # To a micrometre and a microradian: the samples are the reference's to float32's rounding
+    # (2e-6 above), which the solve amplifies a little.
     np.testing.assert_allclose(T, expected, atol=1e-6)
     huber = np.where(a <= 1.5 * spread, 0.5 * a ** 2, 1.5 * spread * (np.minimum(a, 5 * spread) - 0.75 * spread))
     assert first == pytest.approx(huber.mean(), rel=1e-5)
     assert cost < first          # the step lowered the cost
     # Fewer than 200 points in the image: not enough.
-    assert not align_camera(P[:199], s[:199], groups[:199], 2, level, fx, fy, cx, cy, 1, 0.0, 0.0)[1]
+    assert not align_camera(P[:199], s[:199], groups[:199], level, fx, fy, cx, cy, 1, 0.0, 0.0)[1]
+
+
+def test_a_point_on_the_last_interior_row_reads_nothing_beyond_the_image():
+    # A point just inside the last row the alignment samples (by float64) lands on it in float32:
+    # its taps on the row after carry no weight and must not be read (with the image in a larger
+    # buffer of NaN, a read would poison the solve).
+    rows, cols = 40, 60
+    rng = np.random.default_rng(0)
+    alone = cv2.GaussianBlur(rng.uniform(3, 5, (rows, cols)).astype(np.float32), (5, 5), 0)
+    buffer = np.full((rows + 3, cols), np.nan, np.float32)
+    buffer[:rows] = alone
+    inside = buffer[:rows]
+    f, c = 50.0, (29.5, 19.5)
+    v, u = np.mgrid[3:rows - 4:0.5, 3:cols - 4:0.5].reshape(2, -1)
+    v, u = np.append(v, rows - 2 - 1e-7), np.append(u, 20.3)     # float32(v) is rows - 2
+    assert np.float32(v[-1]) == rows - 2 and v[-1] < rows - 2
+    P = np.stack([(u - c[0]) / f * 5, (v - c[1]) / f * 5, np.full(len(u), 5.0)], 1)
+    s = _bilinear_reference(alone, u, v) + rng.normal(0, 0.01, len(u))
+    groups = np.zeros(len(u), np.int64)
+    expected = align_camera(P, s, groups, alone, f, f, *c, 2, 0.0, 0.0)
+    got = align_camera(P, s, groups, inside, f, f, *c, 2, 0.0, 0.0)
+    assert expected[1] and got[1] and np.isfinite(got[0]).all()
+    np.testing.assert_array_equal(got[0], expected[0])
