@@ -268,3 +268,29 @@ def test_a_point_on_the_last_interior_row_reads_nothing_beyond_the_image():
     got = align_camera(P, s, groups, inside, f, f, *c, 2, 0.0, 0.0)
     assert expected[1] and got[1] and np.isfinite(got[0]).all()
     np.testing.assert_array_equal(got[0], expected[0])
+
+
+def test_without_a_writable_cache_the_loops_are_compiled_in_each_process(monkeypatch, caplog):
+    # numba refuses cache=True at decoration where no cache directory can be written (a read-only
+    # install, a user without a home): the module still loads, compiles per process, and says so.
+    import importlib.util
+
+    import numba
+
+    from depth_core.geometry import kernels
+
+    real = numba.njit
+
+    def njit(*args, cache=False, **kwargs):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'kernels.py'")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(numba, "njit", njit)
+    spec = importlib.util.spec_from_file_location("kernels_uncached", kernels.__file__)
+    module = importlib.util.module_from_spec(spec)
+    with caplog.at_level("WARNING", logger="depth_core.geometry"):
+        spec.loader.exec_module(module)
+    assert "align_camera" in module._uncached and "NUMBA_CACHE_DIR" in caplog.text
+    assert caplog.text.count("cannot cache") == 1          # said once, not per loop
+    assert module._median_inplace(np.array([3.0, 1.0, 2.0, 7.0])) == 2.5
