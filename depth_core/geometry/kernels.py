@@ -1,14 +1,16 @@
-"""Compiled per-point loops for the accumulation's per-frame work (:mod:`.sweeps`).
+"""Compiled loops of the per-frame path: the accumulation's rules and alignment (:mod:`.sweeps`),
+the z-buffer of :func:`~depth_core.geometry.project_points`, and the network image's area shrink
+(:mod:`depth_core.inference.preprocess`).
 
-Why compiled: the sweeps' rules and the images' alignment run on a few thousand to a few tens of
-thousands of points per call, where numpy's fixed cost per operation, and a fresh temporary per
-operation, outweigh the arithmetic. One Gauss-Newton pass of the alignment was about sixty numpy
-calls over 2,000 points (0.3-0.5 ms); here it is one loop. Numba compiles them on first use and
-caches the machine code beside this file (or in the user's cache where that is read-only), so a
-process pays the compilation once per install, not per frame. Nothing here is a new algorithm:
-each function says which numpy code it replaces, and the tests hold them to it.
+Why compiled: these run on a few thousand to a few tens of thousands of points or pixels per call,
+where numpy's fixed cost per operation, and a fresh temporary per operation, outweigh the
+arithmetic. One Gauss-Newton pass of the alignment was about sixty numpy calls over 2,000 points
+(0.3-0.5 ms); here it is one loop. Numba compiles them on first use (about 20 s for all of them)
+and caches the machine code beside this file, or in the user's cache directory where that is
+read-only (``NUMBA_CACHE_DIR`` chooses another), so a process pays the compilation once per
+install, not per frame; :func:`warm_up` does it ahead of the first frame. Nothing here is a new
+algorithm: each function says which numpy or OpenCV code it replaces, and the tests hold them to it.
 """
-
 from __future__ import annotations
 
 import logging
@@ -38,6 +40,7 @@ def _compiled(function):
                         "NUMBA_CACHE_DIR): each process compiles them anew, about 20 s at its start")
         _uncached.append(function.__name__)
         return numba.njit(cache=False, **_JIT)(function)
+
 
 @_compiled
 def _taps(u: float, v: float):

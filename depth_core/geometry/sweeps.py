@@ -327,12 +327,12 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
         return keep
     grid = _occlusion_grid(camera, cell_deg)
     K, h, w = grid.K, grid.height, grid.width
-    # Nothing there (no point, or beyond the image) is inf throughout: the tests compare with
-    # nearer depths only. The pixels the candidates won (and by which point), and the newest
-    # sweep's: the tests below look only at the former.
     # In the types the compiled loop was made for (warm_up; any other is compiled anew, seconds).
     if points.dtype not in (np.float32, np.float64):
         points = points.astype(np.float32)
+    # Nothing there (no point, or beyond the image) is inf throughout: the tests compare with
+    # nearer depths only. The pixels the candidates won (and by which point), and the newest
+    # sweep's: the tests below look only at the former.
     near, newest, px, owner = occlusion_zbuffer(np.require(points, requirements="CW"),
                                                 np.require(candidates, bool, "CW"), np.require(K, None, "CW"), h, w)
     near, newest = near.reshape(h, w), newest.reshape(h, w)
