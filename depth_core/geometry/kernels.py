@@ -480,42 +480,48 @@ def area_to_tensor(image, columns, column_taps, column_weights, rows, row_taps, 
     (shrinking), written as the network takes it: planar float32 in [0, 1] into ``out``
     [1,3,ph,pw], the padding the last row and column repeated (``cv2.copyMakeBorder``'s
     BORDER_REPLICATE). The weights are OpenCV's (:func:`~depth_core.inference.preprocess.area_table`:
-    per output column its first input column, how many and their weights; the same per row).
-    Each output row is summed down its input rows first (contiguous, so vectorised), then across;
-    OpenCV sums across first, so a sum within float32's rounding of a half grey level may round
-    the other way (4 of 238,080 values, by one level, at 1242x375: tested). One pass instead of
-    four (the resize's general path, the padding, the float conversion, the scaling)."""
+    per output column its first input column, how many and their weights; the same per row), and
+    so is the order of the float32 sums (each input row across, once, then the rows down), so the
+    grey levels are OpenCV's exactly (tested). One pass instead of four (the resize's general path,
+    the padding, the float conversion and the scaling)."""
     H, W = image.shape[0], image.shape[1]
     h, w = len(rows), len(columns)
-    ph, pw = out.shape[2], out.shape[3]
+    pw = out.shape[3]
     flat = image.reshape(H, W * 3)
-    down = np.empty(W * 3, np.float32)
+    first, last = rows[0], rows[h - 1] + row_taps[h - 1]
+    line = np.empty(W * 3, np.float32)
+    across = np.empty((last - first, w * 3), np.float32)
+    for r in range(first, last):
+        for k in range(W * 3):
+            line[k] = np.float32(flat[r, k])
+        row = across[r - first]
+        for x in range(w):
+            c0 = columns[x] * 3
+            s0, s1, s2 = np.float32(0.0), np.float32(0.0), np.float32(0.0)
+            for t in range(column_taps[x]):
+                a = column_weights[x, t]
+                s0 += line[c0 + 3 * t] * a
+                s1 += line[c0 + 3 * t + 1] * a
+                s2 += line[c0 + 3 * t + 2] * a
+            row[3 * x], row[3 * x + 1], row[3 * x + 2] = s0, s1, s2
+    total = np.empty(w * 3, np.float32)
     scale = np.float32(1.0 / 255.0)
     for y in range(h):
-        r0, b0 = rows[y], row_weights[y, 0]
-        for k in range(W * 3):
-            down[k] = flat[r0, k] * b0
+        r0, b = rows[y] - first, row_weights[y, 0]
+        for k in range(w * 3):
+            total[k] = b * across[r0, k]
         for t in range(1, row_taps[y]):
             b = row_weights[y, t]
-            for k in range(W * 3):
-                down[k] += flat[r0 + t, k] * b
+            for k in range(w * 3):
+                total[k] += b * across[r0 + t, k]
         for x in range(w):
-            c0, a0 = columns[x] * 3, column_weights[x, 0]
-            s0, s1, s2 = down[c0] * a0, down[c0 + 1] * a0, down[c0 + 2] * a0
-            for t in range(1, column_taps[x]):
-                a, c = column_weights[x, t], c0 + 3 * t
-                s0 += down[c] * a
-                s1 += down[c + 1] * a
-                s2 += down[c + 2] * a
-            # Grey levels, as the uint8 image had them (the sums lie within 0..255).
-            out[0, 0, y, x] = np.float32(np.rint(s0)) * scale
-            out[0, 1, y, x] = np.float32(np.rint(s1)) * scale
-            out[0, 2, y, x] = np.float32(np.rint(s2)) * scale
+            for c in range(3):      # grey levels, as OpenCV's uint8 output rounds them
+                out[0, c, y, x] = np.float32(min(max(np.rint(total[3 * x + c]), 0.0), 255.0)) * scale
         for c in range(3):
             for x in range(w, pw):
                 out[0, c, y, x] = out[0, c, y, w - 1]
     for c in range(3):
-        for y in range(h, ph):
+        for y in range(h, out.shape[2]):
             for x in range(pw):
                 out[0, c, y, x] = out[0, c, h - 1, x]
 

@@ -111,9 +111,9 @@ def _shrink(rgb: np.ndarray, height: int, width: int):
 def _network_image(rgb: np.ndarray, height: int, width: int, padded: tuple[int, int]):
     """``(image [1,3,ph,pw] float32 in [0, 1], the region of rgb used)``: :func:`_shrink`'s image,
     its padding the edge repeated, planar. Where the shrink ends in INTER_AREA by a non-integer
-    factor (OpenCV's general path, 1.6-2 ms for 1242x375 -> 512x155 after the 2x2 average), that
-    step, the padding and the conversion are one compiled pass
-    (:func:`~depth_core.geometry.kernels.area_to_tensor`, about 0.7 ms)."""
+    factor (OpenCV's general path, about 2 ms for 1242x375 -> 512x155 after the 2x2 average), that
+    step, the padding and the conversion are one compiled pass with the same grey levels
+    (:func:`~depth_core.geometry.kernels.area_to_tensor`)."""
     H, W = rgb.shape[:2]
     used = (H, W)
     if height < H and width < W:
