@@ -322,8 +322,8 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     The rule runs on the image shrunk to pixels of about ``cell_deg`` (never enlarged): finer than
     any LiDAR's spacing, and a quarter of the pixels of a 1242x375 image."""
     keep = np.ones(len(points), bool)
-    ahead = np.flatnonzero(points[:, 2] > 0.1)       # a 360-degree cloud is mostly outside the image
-    if not candidates[ahead].any():
+    candidates = np.require(candidates, bool, "CW")
+    if not (candidates & (points[:, 2] > 0.1)).any():     # no candidate ahead (a 360-degree cloud is mostly not)
         return keep
     grid = _occlusion_grid(camera, cell_deg)
     K, h, w = grid.K, grid.height, grid.width
@@ -334,7 +334,7 @@ def hidden_keep(points: np.ndarray, candidates: np.ndarray, camera: CameraIntrin
     # nearer depths only. The pixels the candidates won (and by which point), and the newest
     # sweep's: the tests below look only at the former.
     near, newest, px, owner = occlusion_zbuffer(np.require(points, requirements="CW"),
-                                                np.require(candidates, bool, "CW"), np.require(K, None, "CW"), h, w)
+                                                candidates, np.require(K, None, "CW"), h, w)
     near, newest = near.reshape(h, w), newest.reshape(h, w)
 
     def pixels(fx: float, degrees: float) -> int:

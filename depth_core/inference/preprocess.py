@@ -86,6 +86,18 @@ def area_table(source: int, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     return np.array([row[0][0] for row in cells], np.int64), taps, weights
 
 
+def _average(rgb: np.ndarray, height: int, width: int):
+    """The first step of shrinking ``rgb`` to ``height`` x ``width`` (both smaller): where it
+    shrinks by a factor k >= 2, the exact k x k average of the region used (OpenCV's fast
+    INTER_AREA path); the image as it is otherwise. Returns it and the region used."""
+    H, W = rgb.shape[:2]
+    k = min(W // width, H // height)
+    if k < 2:
+        return rgb, (H, W)
+    Hu, Wu = used_region(H, W, height, width)
+    return cv2.resize(rgb[:Hu, :Wu], (Wu // k, Hu // k), interpolation=cv2.INTER_AREA), (Hu, Wu)
+
+
 def _shrink(rgb: np.ndarray, height: int, width: int):
     """``rgb`` resized to ``height`` x ``width`` and the region of it used (see :func:`used_region`).
 
@@ -98,14 +110,10 @@ def _shrink(rgb: np.ndarray, height: int, width: int):
     H, W = rgb.shape[:2]
     if height >= H or width >= W:
         return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_LINEAR), (H, W)
-    k = min(W // width, H // height)
-    if k < 2:
-        return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA), (H, W)
-    Hu, Wu = used_region(H, W, height, width)
-    small = cv2.resize(rgb[:Hu, :Wu], (Wu // k, Hu // k), interpolation=cv2.INTER_AREA)
+    small, used = _average(rgb, height, width)
     if small.shape[:2] != (height, width):
         small = cv2.resize(small, (width, height), interpolation=cv2.INTER_AREA)
-    return small, (Hu, Wu)
+    return small, used
 
 
 def _network_image(rgb: np.ndarray, height: int, width: int, padded: tuple[int, int]):
@@ -117,10 +125,7 @@ def _network_image(rgb: np.ndarray, height: int, width: int, padded: tuple[int, 
     H, W = rgb.shape[:2]
     used = (H, W)
     if height < H and width < W:
-        k = min(W // width, H // height)
-        if k >= 2:      # the exact k x k average first (OpenCV's fast path)
-            used = used_region(H, W, height, width)
-            rgb = cv2.resize(rgb[:used[0], :used[1]], (used[1] // k, used[0] // k), interpolation=cv2.INTER_AREA)
+        rgb, used = _average(rgb, height, width)
         if rgb.shape[:2] != (height, width):
             image = np.empty((1, 3, *padded), np.float32)
             sh, sw = rgb.shape[:2]
