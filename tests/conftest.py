@@ -3,6 +3,7 @@ see each other's DDS traffic; it is set before anything can initialise rclpy."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import shutil
@@ -13,13 +14,42 @@ from pathlib import Path
 
 import pytest
 
-# Domain ids 1..100 are safe on Linux with default port settings; pick one per run.
-os.environ["ROS_DOMAIN_ID"] = str(random.Random(os.getpid() ^ int.from_bytes(os.urandom(4), "little")).randint(1, 100))
+# Domain ids 1..100 are safe on Linux with default port settings. One run picks a base id; under
+# pytest-xdist the workers inherit it from the controller and each takes base + its own index, so a
+# run's workers never see each other's DDS traffic either.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER")            # "gw0", "gw1", ... in a worker
+if _WORKER is None or "DEPTH_ROS_TEST_DOMAIN_BASE" not in os.environ:
+    _seed = os.getpid() ^ int.from_bytes(os.urandom(4), "little")
+    os.environ["DEPTH_ROS_TEST_DOMAIN_BASE"] = str(random.Random(_seed).randint(1, 100 - 16))
+    # One ONNX export cache per test run, shared by its workers and the node processes they start
+    # (its files are written atomically).
+    os.environ["DEPTH_ROS_CACHE"] = tempfile.mkdtemp(prefix="depth_ros_test_cache_")
+_INDEX = int(_WORKER[2:]) if _WORKER else 0
+os.environ["ROS_DOMAIN_ID"] = str(int(os.environ["DEPTH_ROS_TEST_DOMAIN_BASE"]) + _INDEX % 16)
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
-# One ONNX export cache per test run, shared by the node processes it starts.
-os.environ["DEPTH_ROS_CACHE"] = tempfile.mkdtemp(prefix="depth_ros_test_cache_")
+if _WORKER is not None:
+    # Two workers share the cores: torch's OpenMP threads, one per worker (and per process it
+    # starts), rather than two each spinning against the other's.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _alone_when_marked(request):
+    """Under pytest-xdist, a test marked ``alone`` has the machine to itself: it holds the run's
+    lock exclusively while every other test holds it shared, so the other worker waits between
+    its tests. For the tests that play a bag at its recorded rate and count what arrives in time,
+    which a second worker's load would make fail. Without xdist, nothing to do."""
+    if _WORKER is None:
+        yield
+        return
+    with open(Path(os.environ["DEPTH_ROS_CACHE"]) / ".tests.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if request.node.get_closest_marker("alone") else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from depth_ros.conversions import stamp_to_ns
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.alone
 def test_player_remaps_topics_and_keeps_recorded_spacing(tmp_path, venv_bin, sim_bag):
     probe = Probe({"/cam/image": Image, "/camera/camera_info": CameraInfo})
     player = start_player(tmp_path, venv_bin, sim_bag, "--remap", "/camera/image_raw:=/cam/image", "--rate", "0.5",

@@ -673,6 +673,7 @@ def test_without_an_extrinsic_the_node_says_it_ignores_the_lidar_and_how_to_fix_
         probe.close()
 
 
+@pytest.mark.alone
 def test_large_raw_images_played_at_rate_1_all_reach_the_node(tmp_path, venv_bin):
     """20 frames of 1280x720 raw images (2.7 MB each) through depth-ros-play at rate 1 all reach
     the node: the player and the node share the large-message transport (before, 10 of 20
