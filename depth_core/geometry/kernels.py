@@ -273,37 +273,59 @@ def align_camera(P, s, groups, level, fx: float, fy: float, cx: float, cy: float
 
 
 @_compiled
-def free_space_test(e, a, r, rows, below, above, near, gap: int, factor_keep, margin_keep, factor_visible,
-                    margin_visible):
-    """:meth:`~depth_core.geometry.FreeSpace.test` after the points' cells: ``e`` [N] their rows
-    (relative to the grid's lowest), ``a`` [N] their columns (relative to its first), ``r`` [N]
-    their ranges (float32); ``rows`` the grid rows with returns, ``below`` / ``above`` per (row
-    slot, column) the nearest slot at or below / above with a return, ``near`` the nearest return
-    per (slot, column). Returns ``(keep, visible)``: not in free space (every ray beside the point,
-    and its own cell's, passed it by the margin) and not hidden (both rays beside it stopped
-    nearer). The margins are float32, as numpy's arithmetic on the float32 ranges made them."""
-    n = len(e)
+def _truncate(x) -> int:
+    """``np.float32(x).astype(np.int32)`` as numpy gives it on x86: toward zero, and the "integer
+    indefinite" -2**31 where it is NaN or beyond int32 (numba's own conversion leaves those undefined)."""
+    if not (x > -2147483649.0 and x < 2147483648.0):
+        return -2147483648
+    return int(x)
+
+
+@_compiled
+def free_space_test(azimuth, elevation, rng, n_az: int, az_scale, el_scale, lo: int, start: int, rows, below,
+                    above, near, gap: int, factor_keep, margin_keep, factor_visible, margin_visible):
+    """:meth:`~depth_core.geometry.FreeSpace.test` after ``cv2.cartToPolar``: each point's
+    ``azimuth`` and ``elevation`` (float32, 0..2pi as cv2 gives them) and ``rng`` (float32) made its
+    cell as :meth:`~depth_core.geometry.FreeSpace._cells` makes it (in float32, cells centred on
+    multiples of the steps; ``az_scale``, ``el_scale`` their inverses), relative to the grid's
+    lowest row ``lo`` and first column ``start``, then looked up: ``rows`` the grid rows with
+    returns, ``below`` / ``above`` per (row slot, column) the nearest slot at or below / above with
+    a return, ``near`` the nearest return per (slot, column). Returns ``(keep, visible)``: not in
+    free space (every ray beside the point, and its own cell's, passed it by the margin) and not
+    hidden (both rays beside it stopped nearer). The margins are float32, as numpy's arithmetic on
+    the float32 ranges made them. One pass instead of numpy's dozen over the points."""
+    n = len(rng)
     k, width = near.shape
+    pi, two_pi, half = np.float32(np.pi), np.float32(2 * np.pi), np.float32(0.5)
+    half_pi = pi / np.float32(2.0)
     keep = np.ones(n, np.bool_)
     visible = np.ones(n, np.bool_)
     for i in range(n):
-        col = a[i]
+        if math.isnan(rng[i]):          # a NaN coordinate: in no row
+            continue
+        az, el = azimuth[i], elevation[i]
+        if az >= pi:
+            az -= two_pi
+        if el >= pi:
+            el -= two_pi
+        col = (_truncate((az + pi) * az_scale + half) % n_az - start) % n_az
+        row = _truncate((el + half_pi) * el_scale + half) - lo
         if col >= width:
             continue
         # The rows with returns strictly below and strictly above the point's own.
-        under = np.searchsorted(rows, e[i], "left") - 1
-        over = np.searchsorted(rows, e[i], "right")
+        under = np.searchsorted(rows, row, "left") - 1
+        over = np.searchsorted(rows, row, "right")
         if under < 0 or over >= k:
             continue
         lower, upper = below[under, col], above[over, col]
-        if lower < 0 or upper >= k or e[i] - rows[lower] > gap or rows[upper] - e[i] > gap:
+        if lower < 0 or upper >= k or row - rows[lower] > gap or rows[upper] - row > gap:
             continue
         ray_below, ray_above = near[lower, col], near[upper, col]
         nearest, farthest = min(ray_below, ray_above), max(ray_below, ray_above)
         if over - under == 2:       # its own row has returns: its own cell's too
             nearest = min(nearest, near[under + 1, col])
-        keep[i] = nearest <= r[i] * factor_keep + margin_keep
-        visible[i] = farthest >= r[i] * factor_visible - margin_visible
+        keep[i] = nearest <= rng[i] * factor_keep + margin_keep
+        visible[i] = farthest >= rng[i] * factor_visible - margin_visible
     return keep, visible
 
 
@@ -429,18 +451,21 @@ def occlusion_verdicts(keep, near, around, across, down, pixels, owners, reach_x
 
 
 @_compiled
-def shades_keep(cam, shade, fx: float, fy: float, cx: float, cy: float, width: int, height: int, grey, lo, hi,
+def shades_keep(cam, shade, fx: float, fy: float, cx: float, cy: float, grey, reach: int,
                 table, adaptive: bool, tolerance: float, tolerance_max: float, spread: float):
     """:meth:`~depth_core.geometry.CameraShades.keep` after the points are in the camera's frame
     (``cam`` [N,3]): each lands on the pixel nearest its projection (in the points' precision, as
     numpy's arithmetic on them with the intrinsics as Python numbers gives it); those in the image
     with a shade are compared, the exposure change (their median difference) taken out, with the
     tolerance given, or with ``adaptive`` ``spread`` x their robust spread within [``tolerance``,
-    ``tolerance_max``]. ``grey``, ``lo``, ``hi``: the image and its darkest and
-    brightest within reach (flat uint8), ``table`` their log brightness."""
+    ``tolerance_max``]. ``grey``: the image (uint8 [H,W]); the darkest and brightest of
+    its pixels within ``reach`` of a point's, one grey level wider each way (saturating, as
+    ``cv2.erode`` / ``cv2.dilate`` and ``cv2.subtract`` / ``cv2.add`` made them over the whole
+    image), are read at the points only. ``table``: the grey levels' log brightness."""
     # In the points' and the shades' own precision, as numpy computed with Python numbers.
     real, shaded = cam.dtype.type, shade.dtype.type
     fx_, fy_, cx_, cy_ = real(fx), real(fy), real(cx), real(cy)
+    height, width = grey.shape
     n = cam.shape[0]
     keep = np.ones(n, np.bool_)
     which = np.empty(n, np.int64)
@@ -455,7 +480,7 @@ def shades_keep(cam, shade, fx: float, fy: float, cx: float, cy: float, width: i
         if not (z > real(0.1) and u >= 0 and u < width and v >= 0 and v < height and np.isfinite(shade[i])):
             continue
         p = int(v) * width + int(u)
-        which[m], pixel[m], d[m] = i, p, shade[i] - table[grey[p]]
+        which[m], pixel[m], d[m] = i, p, shade[i] - table[grey[int(v), int(u)]]
         m += 1
     if m < 10:      # too few to measure the exposure change by
         return keep
@@ -468,8 +493,14 @@ def shades_keep(cam, shade, fx: float, fy: float, cx: float, cy: float, width: i
     tol = np.float32(tolerance)     # the thresholds in float32, as the darkest and brightest are
     for j in range(m):
         i, p = which[j], pixel[j]
+        row, col = p // width, p % width
+        darkest, brightest = 255, 0
+        for y in range(max(row - reach, 0), min(row + reach + 1, height)):
+            for x in range(max(col - reach, 0), min(col + reach + 1, width)):
+                level = int(grey[y, x])
+                darkest, brightest = min(darkest, level), max(brightest, level)
         s = shade[i] - offset
-        if s < table[lo[p]] - tol or s > table[hi[p]] + tol:
+        if s < table[max(darkest - 1, 0)] - tol or s > table[min(brightest + 1, 255)] + tol:
             keep[i] = False
     return keep
 
@@ -536,18 +567,17 @@ def warm_up() -> float:
     level = rng.uniform(3, 5, (16, 16)).astype(f32)
     P = np.stack([rng.uniform(-1, 1, 8), rng.uniform(-1, 1, 8), np.full(8, 5.0)], 1)
     align_camera(P, rng.uniform(3, 5, 8), np.zeros(8, np.int64), level, 8.0, 8.0, 7.5, 7.5, 1, 1e-4, 1e-3)
-    cells, grid = np.zeros(2, np.int32), np.zeros((1, 1), np.int32)
-    free_space_test(cells, cells, np.ones(2, f32), np.zeros(1, np.int32), grid, grid, np.ones((1, 1), f32), 1,
-                    f32(1.02), f32(0.1), f32(0.98), f32(0.1))
+    angles, grid = np.ones(2, f32), np.zeros((1, 1), np.int32)
+    free_space_test(angles, angles, angles, 720, f32(1.0), f32(1.0), 0, 0, np.zeros(1, np.int32), grid, grid,
+                    np.ones((1, 1), f32), 1, f32(1.02), f32(0.1), f32(0.98), f32(0.1))
     K = np.array([[8.0, 0.0, 7.5], [0.0, 8.0, 7.5], [0.0, 0.0, 1.0]])
-    grey = np.zeros(256, np.uint8)
+    grey = np.zeros((16, 16), np.uint8)
     for dtype in (f32, np.float64):     # the node's float32 clouds; float64 from callers of the API
         points = P.astype(dtype)
         for work in (np.empty(0, f32), np.empty(0)):
             zbuffer(points, work, K, 16, 16, 1e-3, True)
         near, newest, pixels, owners = occlusion_zbuffer(points, np.ones(8, np.bool_), K, 16, 16)
-        shades_keep(points, np.ones(8, f32), 8.0, 8.0, 7.5, 7.5, 16, 16, grey, grey, grey, np.ones(256, f32),
-                    True, 0.04, 0.3, 3.0)
+        shades_keep(points, np.ones(8, f32), 8.0, 8.0, 7.5, 7.5, grey, 1, np.ones(256, f32), True, 0.04, 0.3, 3.0)
     first, taps, weights = np.arange(4, dtype=np.int64) * 2, np.full(4, 2, np.int64), np.full((4, 2), 0.5, f32)
     area_to_tensor(np.zeros((9, 9, 3), np.uint8), first, taps, weights, first, taps, weights,
                    np.empty((1, 3, 5, 5), f32))

@@ -226,19 +226,24 @@ class FreeSpace:
         above = np.minimum.accumulate(np.where(occupied, slots, np.int32(k))[::-1], axis=0)[::-1]
         self.above = np.ascontiguousarray(above)     # as the compiled lookup was compiled for (warm_up)
 
-    def _cells(self, points: np.ndarray):
-        """Elevation row, azimuth column and range of each point."""
+    @staticmethod
+    def _angles(points: np.ndarray):
+        """Azimuth and elevation (float32, 0..2pi) and range of each point."""
         # Float32 throughout (a tenth of a millimetre at 100 m). cv2.cartToPolar's angles are within
-        # 0.01 deg of arctan2's (a twenty-fifth of the finest cell) at a fiftieth of numpy's cost;
-        # they run 0..2pi, made -pi..pi as arctan2's.
+        # 0.01 deg of arctan2's (a twenty-fifth of the finest cell) at a fiftieth of numpy's cost.
         points = np.asarray(points, np.float32)
         if points.ndim != 2 or points.shape[1] != 3:
             raise ValueError(f"points must be [N,3], got shape {points.shape}")
         x, y, z = (np.ascontiguousarray(c) for c in points.T)
         flat, azimuth = cv2.cartToPolar(x, y)
         rng, elevation = cv2.cartToPolar(flat, z)
+        return azimuth.ravel(), elevation.ravel(), rng.ravel()
+
+    def _cells(self, points: np.ndarray):
+        """Elevation row, azimuth column and range of each point."""
+        # The angles run 0..2pi, made -pi..pi as arctan2's.
+        azimuth, elevation, rng = self._angles(points)
         pi, two_pi = np.float32(np.pi), np.float32(2 * np.pi)
-        azimuth, elevation = azimuth.ravel(), elevation.ravel()
         azimuth -= two_pi * (azimuth >= pi)
         elevation -= two_pi * (elevation >= pi)
         # Cells centred on multiples of the step: a LiDAR's rings and firing angles sit at such
@@ -248,20 +253,19 @@ class FreeSpace:
             a = ((azimuth + pi) * np.float32(1 / self.az) + np.float32(0.5)).astype(np.int32) % self.n_az
             e = ((elevation + pi / 2) * np.float32(1 / self.el) + np.float32(0.5)).astype(np.int32)
         # A point with a NaN coordinate is in no row (cv2's vectorised arctangent gives it an angle).
-        rng = rng.ravel()
         e[np.isnan(rng)] = _NO_ROW
         return e, a, rng
 
     def test(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(keep, visible)``, boolean [len(points)] each: the points not in this sweep's free
         space, and those not hidden behind its returns (one lookup for both)."""
-        e, a, r = self._cells(points)
-        e -= self.lo
-        a = (a - self.start) % self.n_az
+        azimuth, elevation, rng = self._angles(points)
         # In free space when every ray around the point passed it: those above and below it, and
-        # its own cell's where that holds one. The margins in float32, as the ranges are.
+        # its own cell's where that holds one. The cells as _cells makes them, the margins in
+        # float32, as the ranges are; one compiled pass.
         f32 = np.float32
-        return free_space_test(e, a, r, self.rows, self.below, self.above, self.near, int(self.gap),
+        return free_space_test(azimuth, elevation, rng, self.n_az, f32(1 / self.az), f32(1 / self.el), self.lo,
+                               self.start, self.rows, self.below, self.above, self.near, int(self.gap),
                                f32(1 + self.margin_rel), f32(self.margin), f32(1 - self.margin_rel), f32(self.margin))
 
     def keep(self, points: np.ndarray) -> np.ndarray:
@@ -398,10 +402,10 @@ class CameraShades:
         if self.grey.shape != (camera.height, camera.width):
             raise ValueError(f"image {self.grey.shape[1]}x{self.grey.shape[0]} does not match its camera "
                              f"({camera.width}x{camera.height})")
-        kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
-        # One grey level wider each way: a whole level is more than the tolerance's floor in the dark.
-        self.lo = cv2.subtract(cv2.erode(self.grey, kernel), 1)
-        self.hi = cv2.add(cv2.dilate(self.grey, kernel), 1)
+        # keep() reads the darkest and brightest pixels within ``reach`` of each point, one grey
+        # level wider each way (a whole level is more than the tolerance's floor in the dark), at
+        # the points only: a few thousand of them, not the image's half million pixels.
+        self.reach = int(reach)
         self._level = None          # align()'s log image at the level it aligns on, made once
 
     def _pixels(self, points: np.ndarray):
@@ -442,8 +446,7 @@ class CameraShades:
         low, high = (float(tolerance), float(tolerance)) if not adaptive else map(float, tolerance)
         c = self.camera
         return shades_keep(transform_points(self.T_cam_lidar, points), np.asarray(shade), c.fx, c.fy, c.cx, c.cy,
-                           c.width, c.height, self.grey.ravel(), self.lo.ravel(), self.hi.ravel(), _LOG_GREY,
-                           adaptive, low, high, float(spread))
+                           self.grey, self.reach, _LOG_GREY, adaptive, low, high, float(spread))
 
     def align(self, points: np.ndarray, shade: np.ndarray, groups: np.ndarray | None = None, *,
               iterations: int = 8, max_points: int | None = None,

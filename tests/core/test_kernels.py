@@ -144,7 +144,10 @@ def _shades_reference(shades: CameraShades, points, shade, tolerance, spread=3.0
     if not np.isscalar(tolerance):
         tolerance = float(np.clip(spread * 1.4826 * float(np.median(np.abs(d - offset))), *tolerance))
     s = s - offset
-    lo, hi = _LOG_GREY.take(shades.lo.ravel().take(pix)), _LOG_GREY.take(shades.hi.ravel().take(pix))
+    # The darkest and brightest within reach, a grey level wider each way, over the whole image.
+    kernel = np.ones((2 * shades.reach + 1, 2 * shades.reach + 1), np.uint8)
+    darkest, brightest = cv2.subtract(cv2.erode(shades.grey, kernel), 1), cv2.add(cv2.dilate(shades.grey, kernel), 1)
+    lo, hi = _LOG_GREY.take(darkest.ravel().take(pix)), _LOG_GREY.take(brightest.ravel().take(pix))
     keep[ok[(s < lo - tolerance) | (s > hi + tolerance)]] = False
     return keep
 
@@ -155,15 +158,16 @@ def test_the_photometric_test_is_numpys(dtype, shade_dtype):
     cam = CameraIntrinsics(fx=300.0, fy=300.0, cx=159.5, cy=119.5, width=320, height=240)
     rng = np.random.default_rng(4)
     image = cv2.resize(rng.uniform(20, 230, (24, 32)), (320, 240), interpolation=cv2.INTER_CUBIC).astype(np.uint8)
-    shades = CameraShades(image, np.eye(4), cam)
     n = 3000
     points = np.stack([rng.uniform(-4, 4, n), rng.uniform(-3, 3, n), rng.uniform(-1, 8, n)], 1).astype(dtype)
     shade = (rng.normal(4.5, 0.6, n) + rng.normal(0, 0.05, n)).astype(shade_dtype)
     shade[::17] = np.nan
-    for tolerance in ((0.04, 0.3), (0.2, 0.25), 0.1):
-        keep = shades.keep(points, shade, tolerance)
-        np.testing.assert_array_equal(keep, _shades_reference(shades, points, shade, tolerance))
-        assert 0 < (~keep).sum() < n
+    for reach in (1, 2):      # (the image's edges included: the points cover it)
+        shades = CameraShades(image, np.eye(4), cam, reach=reach)
+        for tolerance in ((0.04, 0.3), (0.2, 0.25), 0.1):
+            keep = shades.keep(points, shade, tolerance)
+            np.testing.assert_array_equal(keep, _shades_reference(shades, points, shade, tolerance))
+            assert 0 < (~keep).sum() < n
     # Too few points in the image to measure the exposure change by: all kept.
     assert shades.keep(points[:12], shade[:12]).all() and _shades_reference(shades, points[:12], shade[:12], 0.1).all()
 
