@@ -95,7 +95,7 @@ import cv2
 import numpy as np
 
 from .camera import CameraIntrinsics
-from .kernels import align_camera, free_space_test, occlusion_verdicts, occlusion_zbuffer, shades_keep
+from .kernels import align_camera, free_space_grid, free_space_test, occlusion_verdicts, occlusion_zbuffer, shades_keep
 from .odometry import PoseHistory
 from .transforms import invert_transform, transform_points
 
@@ -167,9 +167,6 @@ def move_sweep(points: np.ndarray, T_odom_base_then: np.ndarray, T_odom_base_now
     return transform_points(T, points)
 
 
-_NO_ROW = np.int32(-(1 << 30))     # FreeSpace's row of a point that has none: below every row, even less lo
-
-
 class FreeSpace:
     """The space one sweep measured as free, from its own origin (the free-space rule of the
     module's doc), on a spherical grid of ``az_step_deg`` x ``el_step_deg`` cells holding the
@@ -188,47 +185,28 @@ class FreeSpace:
         self.margin, self.margin_rel = margin, margin_rel
         self.n_az = int(np.ceil(2 * np.pi / self.az))
         self.gap = max(1, round(max_gap_deg / el_step_deg))
-        e, a, r = self._cells(np.asarray(points))
-        finite = np.isfinite(r)     # a range is finite where all three coordinates are
-        if not finite.all():
-            e, a, r = e[finite], a[finite], r[finite]
-        # Only the elevation rows that hold a return (a 16-line LiDAR's 16 of the 121 rows its
-        # 30 deg span): the nearest ray above or below a point is in one of them.
-        self.lo = int(e.min()) if len(e) else 0
-        e = e - self.lo
-        self.rows = np.flatnonzero(np.bincount(e)).astype(np.int32) if len(e) else np.zeros(0, np.int32)
-        slot = np.zeros(int(self.rows[-1]) + 1 if len(self.rows) else 0, np.int32)
-        slot[self.rows] = np.arange(len(self.rows), dtype=np.int32)
-        # And only the azimuths it covers: from the column after its widest empty arc, round to
-        # the column before it (half the columns for the returns ahead of a camera).
-        self.start, width = 0, self.n_az
-        if len(a):
-            used = np.flatnonzero(np.bincount(a, minlength=self.n_az))
-            gaps = np.diff(np.r_[used, used[0] + self.n_az])
-            widest = int(np.argmax(gaps))
-            if gaps[widest] > 1:
-                self.start = int(used[(widest + 1) % len(used)])
-                width = self.n_az - int(gaps[widest]) + 1
-            a = (a - self.start) % self.n_az
-        k = len(self.rows)
-        self.near = np.full((k, width), np.inf, np.float32)     # the nearest return per (row, column)
-        np.minimum.at(self.near.reshape(-1), slot.take(e) * width + a, r)   # flat: ten times faster than 2-D
-        # Per (row, column), the slot (index into ``rows``) of the nearest row at or below / at or
-        # above it with a return in that column (-1 / k where none). A point's rays are read from
-        # the rows strictly below and strictly above its own, not its own row: its rays may be a
-        # fraction of a cell above or below the point, which on ground seen at a grazing angle is
-        # a difference in range larger than any margin. (The own row's return can only keep a
-        # point, never stand for a side: a ray that stopped at or before it.) The ranges are read
-        # only for the points tested.
-        slots = np.arange(k, dtype=np.int32)[:, None]
-        occupied = np.isfinite(self.near)
-        self.below = np.maximum.accumulate(np.where(occupied, slots, np.int32(-1)), axis=0)
-        above = np.minimum.accumulate(np.where(occupied, slots, np.int32(k))[::-1], axis=0)[::-1]
-        self.above = np.ascontiguousarray(above)     # as the compiled lookup was compiled for (warm_up)
+        # The grid holds only the elevation rows with a return (a 16-line LiDAR's 16 of the 121 rows
+        # its 30 deg span: the nearest ray above or below a point is in one of them), and only the
+        # azimuths it covers (from the column after its widest empty arc round to the column before
+        # it: half the columns for the returns ahead of a camera); the nearest return per (row,
+        # column); and per (row, column) the slot (index into ``rows``) of the nearest row at or
+        # below / at or above it with a return in that column (-1 / k where none). A point's rays
+        # are read from the rows strictly below and strictly above its own, not its own row: its
+        # rays may be a fraction of a cell above or below the point, which on ground seen at a
+        # grazing angle is a difference in range larger than any margin. (The own row's return can
+        # only keep a point, never stand for a side: a ray that stopped at or before it.) Points
+        # whose range is not finite are left out. One compiled pass (kernels.free_space_grid).
+        azimuth, elevation, rng = self._angles(points)
+        f32 = np.float32
+        self.lo, self.rows, self.start, self.near, self.below, self.above = free_space_grid(
+            azimuth, elevation, rng, self.n_az, f32(1 / self.az), f32(1 / self.el))
 
     @staticmethod
     def _angles(points: np.ndarray):
-        """Azimuth and elevation (float32, 0..2pi) and range of each point."""
+        """Azimuth and elevation (float32, 0..2pi) and range of each point. The cells are made from
+        them in the compiled loops: centred on multiples of the steps, as a LiDAR's rings and
+        firing angles sit at such multiples (a VLP-16's every 2 deg, every 0.2 deg), so a ring
+        falls in one row, not split between two by rounding as on a grid whose edges are there."""
         # Float32 throughout (a tenth of a millimetre at 100 m). cv2.cartToPolar's angles are within
         # 0.01 deg of arctan2's (a twenty-fifth of the finest cell) at a fiftieth of numpy's cost.
         points = np.asarray(points, np.float32)
@@ -239,29 +217,12 @@ class FreeSpace:
         rng, elevation = cv2.cartToPolar(flat, z)
         return azimuth.ravel(), elevation.ravel(), rng.ravel()
 
-    def _cells(self, points: np.ndarray):
-        """Elevation row, azimuth column and range of each point."""
-        # The angles run 0..2pi, made -pi..pi as arctan2's.
-        azimuth, elevation, rng = self._angles(points)
-        pi, two_pi = np.float32(np.pi), np.float32(2 * np.pi)
-        azimuth -= two_pi * (azimuth >= pi)
-        elevation -= two_pi * (elevation >= pi)
-        # Cells centred on multiples of the step: a LiDAR's rings and firing angles sit at such
-        # multiples (a VLP-16's every 2 deg, every 0.2 deg), so a ring falls in one row, not split
-        # between two by rounding as on a grid whose edges are there.
-        with np.errstate(invalid="ignore"):
-            a = ((azimuth + pi) * np.float32(1 / self.az) + np.float32(0.5)).astype(np.int32) % self.n_az
-            e = ((elevation + pi / 2) * np.float32(1 / self.el) + np.float32(0.5)).astype(np.int32)
-        # A point with a NaN coordinate is in no row (cv2's vectorised arctangent gives it an angle).
-        e[np.isnan(rng)] = _NO_ROW
-        return e, a, rng
-
     def test(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``(keep, visible)``, boolean [len(points)] each: the points not in this sweep's free
         space, and those not hidden behind its returns (one lookup for both)."""
         azimuth, elevation, rng = self._angles(points)
         # In free space when every ray around the point passed it: those above and below it, and
-        # its own cell's where that holds one. The cells as _cells makes them, the margins in
+        # its own cell's where that holds one. The cells as the grid's, the margins in
         # float32, as the ranges are; one compiled pass.
         f32 = np.float32
         return free_space_test(azimuth, elevation, rng, self.n_az, f32(1 / self.az), f32(1 / self.el), self.lo,

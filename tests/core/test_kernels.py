@@ -33,9 +33,70 @@ def drive():
     return now.lidar_points.astype(np.float64), past
 
 
+def _cells(space: FreeSpace, points):
+    """Each point's elevation row, azimuth column and range as numpy computed them (float32, the
+    angles cv2's; the row of a point with a NaN coordinate below every row)."""
+    azimuth, elevation, rng = space._angles(points)
+    pi, two_pi = np.float32(np.pi), np.float32(2 * np.pi)
+    azimuth -= two_pi * (azimuth >= pi)
+    elevation -= two_pi * (elevation >= pi)
+    with np.errstate(invalid="ignore"):
+        a = ((azimuth + pi) * np.float32(1 / space.az) + np.float32(0.5)).astype(np.int32) % space.n_az
+        e = ((elevation + pi / 2) * np.float32(1 / space.el) + np.float32(0.5)).astype(np.int32)
+    e[np.isnan(rng)] = np.int32(-(1 << 30))
+    return e, a, rng
+
+
+def _grid_reference(space: FreeSpace, points):
+    """FreeSpace's grid as numpy built it: (lo, rows, start, near, below, above)."""
+    e, a, r = _cells(space, points)
+    finite = np.isfinite(r)
+    e, a, r = e[finite], a[finite], r[finite]
+    lo = int(e.min()) if len(e) else 0
+    e = e - lo
+    rows = np.flatnonzero(np.bincount(e)).astype(np.int32) if len(e) else np.zeros(0, np.int32)
+    slot = np.zeros(int(rows[-1]) + 1 if len(rows) else 0, np.int32)
+    slot[rows] = np.arange(len(rows), dtype=np.int32)
+    start, width = 0, space.n_az
+    if len(a):
+        used = np.flatnonzero(np.bincount(a, minlength=space.n_az))
+        gaps = np.diff(np.r_[used, used[0] + space.n_az])
+        widest = int(np.argmax(gaps))
+        if gaps[widest] > 1:
+            start = int(used[(widest + 1) % len(used)])
+            width = space.n_az - int(gaps[widest]) + 1
+        a = (a - start) % space.n_az
+    k = len(rows)
+    near = np.full((k, width), np.inf, np.float32)
+    np.minimum.at(near.reshape(-1), slot.take(e) * width + a, r)
+    slots = np.arange(k, dtype=np.int32)[:, None]
+    occupied = np.isfinite(near)
+    below = np.maximum.accumulate(np.where(occupied, slots, np.int32(-1)), axis=0)
+    above = np.minimum.accumulate(np.where(occupied, slots, np.int32(k))[::-1], axis=0)[::-1]
+    return lo, rows, start, near, below, above
+
+
+@pytest.mark.parametrize("ahead", [False, True])
+def test_the_free_space_grid_is_numpys(drive, ahead):
+    newest, past = drive
+    # A whole sweep, and the part ahead of a camera (the grid then covers part of the azimuths);
+    # with points that are not finite, and none at all.
+    points = np.concatenate([newest, past[-3:]])
+    if ahead:
+        points = points[np.nan_to_num(points[:, 0], nan=-1.0) > 0]
+    for cloud in (points, points[:0]):
+        space = FreeSpace(cloud)
+        expected = _grid_reference(space, cloud)
+        assert space.lo == expected[0] and space.start == expected[2]
+        for got, want in zip((space.rows, space.near, space.below, space.above), expected[1:2] + expected[3:]):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+        assert (ahead and len(cloud) > 0) == (space.near.shape[1] < space.n_az)
+
+
 def _free_space_reference(space: FreeSpace, points):
     """FreeSpace.test as numpy computed it (the lookups of every point at once)."""
-    e, a, r = space._cells(points)
+    e, a, r = _cells(space, points)
     e -= space.lo
     a = (a - space.start) % space.n_az
     k, width = space.near.shape
@@ -111,7 +172,8 @@ def _hidden_reference(points, candidates, camera, reach_deg=(1.0, 3.0), thicknes
 def test_the_occlusion_rule_is_numpys(drive, reach_deg, gone_margin_rel, dtype):
     newest, past = drive
     R = np.array([[0.0, -1.0, 0.0], [0.0, 0.0, -1.0], [1.0, 0.0, 0.0]])    # LiDAR x ahead -> camera z
-    points = np.concatenate([newest, past]) @ R.T
+    with np.errstate(invalid="ignore"):     # (the points that are not finite)
+        points = np.concatenate([newest, past]) @ R.T
     candidates = np.arange(len(points)) >= len(newest)
     kitti = CameraIntrinsics(fx=721.5, fy=721.5, cx=609.6, cy=172.9, width=1242, height=375)
     for camera in (kitti, replace(kitti, width=640, cx=300.0)):
