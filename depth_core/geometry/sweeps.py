@@ -366,6 +366,8 @@ class CameraShades:
         # keep() reads the darkest and brightest pixels within ``reach`` of each point, one grey
         # level wider each way (a whole level is more than the tolerance's floor in the dark), at
         # the points only: a few thousand of them, not the image's half million pixels.
+        if reach < 0:
+            raise ValueError(f"reach must be 0 or more pixels, got {reach}")
         self.reach = int(reach)
         self._level = None          # align()'s log image at the level it aligns on, made once
 

@@ -19,6 +19,7 @@ the robot will see:
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 from collections.abc import Iterator
@@ -50,12 +51,22 @@ def builtin_calibration_set(height: int, width: int, *, cache: str | Path | None
     from ..sim import SCENES
 
     root = Path(cache or cache_dir()) / "calibration" / f"builtin_v1_{height}x{width}"
-    if not (root / "dataset.json").is_file():
-        log.info("INT8: rendering the built-in calibration set at %dx%d (%d simulated frames, random rigs and looks; "
-                 "once, cached at %s)", width, height, _BUILTIN_FRAMES * len(SCENES), root)
-        write_simulated_dataset(root, SCENES, _BUILTIN_FRAMES, seed=_BUILTIN_SEED,
-                                sequence_length=_BUILTIN_WORLD_FRAMES, width=width, height=height, rigs="random",
-                                appearance=True, workers=1, progress=progress)
+    if (root / "dataset.json").is_file():
+        return root
+    # Processes that need it at once (two INT8 nodes started together) render it once: the first
+    # holds the lock while it writes, the others wait for it and find it done.
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with open(root.parent / f".{root.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if not (root / "dataset.json").is_file():
+                log.info("INT8: rendering the built-in calibration set at %dx%d (%d simulated frames, random rigs and "
+                         "looks; once, cached at %s)", width, height, _BUILTIN_FRAMES * len(SCENES), root)
+                write_simulated_dataset(root, SCENES, _BUILTIN_FRAMES, seed=_BUILTIN_SEED,
+                                        sequence_length=_BUILTIN_WORLD_FRAMES, width=width, height=height,
+                                        rigs="random", appearance=True, workers=1, progress=progress)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return root
 
 

@@ -11,6 +11,7 @@ from depth_core.data import FrameDataset, write_simulated_dataset
 from depth_core.export import cached_onnx
 from depth_core.generalisation import build_suite, evaluate_suite
 from depth_core.inference import DEFAULT_MODEL, BackendError, CalibrationSet, load_estimator, quantize
+from depth_core.inference.calibration import builtin_calibration_set
 from depth_core.inference.onnxruntime_backend import onnxruntime_unavailable
 from depth_core.inference.quantize import cpu_int8_units, int8_dot_products, quantized_onnx
 from depth_core.models import create_model
@@ -48,6 +49,29 @@ def test_the_built_in_calibration_set_feeds_canonical_depth_as_the_network_sees_
     assert again.source == calib.source and again.fingerprint() == calib.fingerprint()
     # Metric calibration of a canonical model (issue 15's bug) is another calibration.
     assert CalibrationSet(calib.source, 64, 160).fingerprint() != calib.fingerprint()
+
+
+def test_processes_that_need_the_built_in_set_at_once_wait_for_the_one_that_renders_it(tmp_path):
+    # Another process (here: this test) holds the set's lock while it renders; a caller meanwhile
+    # waits for it, then finds the set done and renders nothing.
+    import fcntl
+    import threading
+
+    root = tmp_path / "calibration" / "builtin_v1_64x160"
+    root.parent.mkdir(parents=True)
+    done = []
+    with open(root.parent / f".{root.name}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        waiting = threading.Thread(target=lambda: done.append(builtin_calibration_set(64, 160, cache=tmp_path,
+                                                                                      progress=False)))
+        waiting.start()
+        waiting.join(1.0)
+        assert waiting.is_alive() and not done        # it waits for the lock
+        root.mkdir()
+        (root / "dataset.json").write_text("{}")      # "rendered" by the lock's holder
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    waiting.join(30)
+    assert done == [root] and sorted(p.name for p in root.iterdir()) == ["dataset.json"]
 
 
 @pytest.mark.slow
