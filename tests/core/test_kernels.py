@@ -230,6 +230,8 @@ def test_the_photometric_test_is_numpys(dtype, shade_dtype):
             keep = shades.keep(points, shade, tolerance)
             np.testing.assert_array_equal(keep, _shades_reference(shades, points, shade, tolerance))
             assert 0 < (~keep).sum() < n
+    with pytest.raises(ValueError, match="reach must be 0 or more"):
+        CameraShades(image, np.eye(4), cam, reach=-1)
     # Too few points in the image to measure the exposure change by: all kept.
     assert shades.keep(points[:12], shade[:12]).all() and _shades_reference(shades, points[:12], shade[:12], 0.1).all()
 
